@@ -1,0 +1,54 @@
+/* eisnet/fileio.h: files that appear whole or not at all.
+ *
+ * Every output file is written to "<path>.tmp.<pid>" and renamed onto its
+ * final name only after all writes, the flush and fsync succeeded, so a crash,
+ * a full disk or Ctrl-C never leaves a half-written file under a final name. */
+#ifndef EISNET_FILEIO_H
+#define EISNET_FILEIO_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct eisnet_atomic_file {
+    FILE *fp;          /* write here */
+    char *final_path;
+    char *tmp_path;
+    int failed;        /* set by eisnet_atomic_write on a short write */
+} eisnet_atomic_file;
+
+/* Opens a temporary file beside `path`. Returns 0, or -1 with the error set. */
+int eisnet_atomic_open(eisnet_atomic_file *af, const char *path);
+
+/* fwrite that remembers failure (checked again at commit). Returns 0 or -1. */
+int eisnet_atomic_write(eisnet_atomic_file *af, const void *data, size_t n);
+
+/* Flushes, fsyncs, closes and renames onto the final name. On any failure the
+ * temporary file is removed and -1 is returned with the error set. Always
+ * releases `af`. */
+int eisnet_atomic_commit(eisnet_atomic_file *af);
+
+/* Closes and removes the temporary file; releases `af`. Safe on a zeroed or
+ * already released struct. */
+void eisnet_atomic_abort(eisnet_atomic_file *af);
+
+/* Writes a whole buffer atomically to `path`. */
+int eisnet_write_file_atomic(const char *path, const void *data, size_t n);
+
+/* Reads a whole file into a malloc'ed buffer (NUL-terminated for convenience;
+ * *n excludes the NUL). Refuses files larger than max_bytes. */
+int eisnet_read_file(const char *path, size_t max_bytes, char **data, size_t *n);
+
+/* Creates a directory (and parents) if missing; checks it is writable. */
+int eisnet_ensure_dir(const char *path);
+
+/* Joins dir and name into a malloc'ed "dir/name". */
+char *eisnet_path_join(const char *dir, const char *name);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
