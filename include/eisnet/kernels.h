@@ -1,0 +1,104 @@
+/* eisnet/kernels.h: the layer kernels of the network, one interface, two
+ * backends (ggml-style).
+ *
+ *   eisnet_kernels_ref  plain loops, obviously correct; the reference that
+ *                       everything else is tested against (src/kernels_ref.c)
+ *   eisnet_kernels_cpu  the fast path: CBLAS sgemm when built with
+ *                       EISNET_HAVE_CBLAS, blocked loops otherwise
+ *                       (src/kernels_cpu.c)
+ *
+ * Conventions (llm.c-like). All tensors are float32, row-major, B rows.
+ * Every *_forward overwrites its outputs. Every *_backward ACCUMULATES (+=)
+ * into all of its gradient outputs (din, dweight, dbias), so the caller zeroes
+ * them first; a NULL din/dweight/dbias is skipped. Kernels are single-threaded:
+ * the model splits a batch across threads (see model.c), which on small
+ * machines beats threading each small product. */
+#ifndef EISNET_KERNELS_H
+#define EISNET_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct eisnet_kernels {
+    const char *name;
+
+    /* Linear, PyTorch layout: weight (OC, C), bias (OC) or NULL.
+     *   out (B, OC) = in (B, C) @ weight^T + bias */
+    void (*linear_forward)(float *out, const float *in, const float *weight,
+                           const float *bias, int B, int C, int OC);
+    /*   din (B, C)      += dout (B, OC) @ weight
+     *   dweight (OC, C) += dout^T @ in
+     *   dbias (OC)      += column sums of dout */
+    void (*linear_backward)(float *din, float *dweight, float *dbias,
+                            const float *dout, const float *in,
+                            const float *weight, int B, int C, int OC);
+
+    /* LayerNorm over the last dimension, eps 1e-5, affine.
+     *   out (B, C), mean (B), rstd (B) = 1/sqrt(var + eps), biased variance */
+    void (*layernorm_forward)(float *out, float *mean, float *rstd,
+                              const float *in, const float *weight,
+                              const float *bias, int B, int C);
+    /*   din (B, C) += ..., dweight (C) += ..., dbias (C) += ... */
+    void (*layernorm_backward)(float *din, float *dweight, float *dbias,
+                               const float *dout, const float *in,
+                               const float *weight, const float *mean,
+                               const float *rstd, int B, int C);
+
+    /* ReLU followed by (inverted) dropout with drop probability p, n = B*C
+     * elements. p == 0 is a plain ReLU. Element i of the whole batch is
+     * dropped when eisnet_dropout_drop(key, idx0 + i, p) says so; kept
+     * elements are scaled by 1/(1-p). Deterministic in (key, idx0 + i), so the
+     * mask does not depend on the backend or on how a batch is split.
+     *   out (n) = relu(in) * keep / (1-p) */
+    void (*relu_dropout_forward)(float *out, const float *in, size_t n,
+                                 float p, uint64_t key, uint64_t idx0);
+    /* Uses the forward OUTPUT: an element passed iff out > 0, and then its
+     * slope is scale = 1/(1-p) (1 when p == 0).
+     *   din (n) += dout * (out > 0 ? scale : 0) */
+    void (*relu_dropout_backward)(float *din, const float *dout,
+                                  const float *out, size_t n, float scale);
+} eisnet_kernels;
+
+extern const eisnet_kernels eisnet_kernels_ref;
+extern const eisnet_kernels eisnet_kernels_cpu;
+
+#define EISNET_LN_EPS 1e-5f
+
+/* Worker threads for the model's batch-parallel passes (OpenMP builds; other
+ * builds always use 1). Default: all cores (omp_get_max_threads()). n <= 0
+ * restores the default. BLAS itself is kept single-threaded: the model splits
+ * the batch, and each thread calls it on its own rows. */
+void eisnet_set_threads(int n);
+int eisnet_get_threads(void);
+
+/* The dropout hash: splitmix64's finaliser of (key + idx * golden ratio). */
+static inline uint64_t eisnet_hash64(uint64_t key, uint64_t idx)
+{
+    uint64_t z = key + (idx + 1) * UINT64_C(0x9E3779B97F4A7C15);
+    z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
+    z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
+    return z ^ (z >> 31);
+}
+
+/* Integer drop threshold: an element is dropped when the top 32 bits of its
+ * hash are < eisnet_dropout_threshold(p), i.e. with probability p (to 2^-32). */
+static inline uint64_t eisnet_dropout_threshold(float p)
+{
+    if (p <= 0.0f) return 0;
+    if (p >= 1.0f) return UINT64_C(1) << 32;
+    return (uint64_t)((double)p * 4294967296.0);
+}
+
+static inline int eisnet_dropout_drop(uint64_t key, uint64_t idx, uint64_t threshold)
+{
+    return (eisnet_hash64(key, idx) >> 32) < threshold;
+}
+
+#ifdef __cplusplus
+}
+#endif
+#endif

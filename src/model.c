@@ -1,0 +1,617 @@
+/* The network of SPEC 1.8 / 2.5: parameter layout, forward, loss, backward.
+ *
+ * Everything here is backend-neutral: the arithmetic goes through an
+ * eisnet_kernels table (reference loops or the fast CPU path). A pass over a
+ * batch is written once, for a range of rows (forward_rows, loss_rows,
+ * backward_rows); with OpenMP the batch is split into one contiguous block of
+ * rows per thread, each thread calling single-threaded kernels on its block
+ * and accumulating weight gradients into its own copy of the gradient array,
+ * which are summed at the end. Results do not depend on the split except for
+ * float summation order (dropout masks are a hash of the global element
+ * index). */
+#include "eisnet/model.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "eisnet/error.h"
+
+#ifdef EISNET_HAVE_OPENMP
+#include <omp.h>
+#endif
+
+#define LAT EISNET_LATENT
+#define HH EISNET_HEAD_HIDDEN
+/* Fewer rows than this per thread are not worth a thread. */
+#define MIN_ROWS_PER_THREAD 32
+
+typedef struct { size_t w, b; int in, out; } linear_p; /* offsets of a Linear */
+typedef struct { size_t w, b; int n; } norm_p;          /* offsets of a LayerNorm */
+
+struct eisnet_model {
+    eisnet_model_config cfg;
+    const eisnet_kernels *k;
+    size_t n_params;
+    float *params; /* one allocation, state-dict order */
+    float *grads;  /* one allocation, same layout */
+    int n_tensors;
+    eisnet_tensor_info *tensors;
+    char *names; /* n_tensors names of at most NAME_MAX_LEN bytes */
+    linear_p enc0, enc4, enc8, res0, res2;
+    norm_p ln1, ln5;
+    linear_p *head0, *head3; /* n_params each */
+};
+
+#define NAME_MAX_LEN 48
+
+struct eisnet_workspace {
+    int max_batch, n_in, H, H2, P, G;
+    int input_grad;
+    int B, train, have_forward, have_loss;
+    uint64_t key;
+    float *mem; /* one allocation for everything below */
+    /* activations: (max_batch, width) each; per-head ones (P, max_batch, width) */
+    float *x, *h1, *l1, *a1, *mean1, *rstd1;
+    float *h2, *l2, *a2, *mean2, *rstd2, *z;
+    float *hu, *ha, *hl, *ru, *ra, *rout, *logits;
+    /* gradients of the loss w.r.t. the activations of the same name */
+    float *dx, *dh1, *dl1, *da1, *dh2, *dl2, *da2, *dz;
+    float *dhu, *dha, *dhl, *dru, *dra, *drout;
+    /* per-thread partial weight gradients for threads 1..n_tgrads */
+    float *tgrads;
+    int n_tgrads;
+};
+
+/* ---- small helpers --------------------------------------------------------- */
+
+static uint64_t splitmix64(uint64_t *s)
+{
+    uint64_t z = (*s += UINT64_C(0x9E3779B97F4A7C15));
+    z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
+    z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
+    return z ^ (z >> 31);
+}
+
+/* uniform in [-bound, bound) */
+static float uniform_sym(uint64_t *s, float bound)
+{
+    double u = (double)(splitmix64(s) >> 11) * (1.0 / 9007199254740992.0);
+    return (float)((2.0 * u - 1.0) * bound);
+}
+
+static int threads_for(int B)
+{
+    int T = eisnet_get_threads();
+    int by_rows = B / MIN_ROWS_PER_THREAD;
+    if (by_rows < 1) by_rows = 1;
+    return T < by_rows ? T : by_rows;
+}
+
+/* ---- construction and the tensor table ------------------------------------ */
+
+eisnet_model_config eisnet_model_config_default(int n_in, int n_params, int n_grid)
+{
+    eisnet_model_config c = {n_in, n_params, n_grid, 512, 0.3f, 0.2f, 0.1f};
+    return c;
+}
+
+static void add_tensor(eisnet_model *m, const char *name, int ndim, int64_t d0, int64_t d1)
+{
+    eisnet_tensor_info *t = &m->tensors[m->n_tensors];
+    char *dst = m->names + (size_t)m->n_tensors * NAME_MAX_LEN;
+    snprintf(dst, NAME_MAX_LEN, "%s", name);
+    t->name = dst;
+    t->ndim = ndim;
+    t->shape[0] = d0;
+    t->shape[1] = ndim == 2 ? d1 : 1;
+    t->offset = m->n_params;
+    t->numel = (size_t)d0 * (size_t)(ndim == 2 ? d1 : 1);
+    m->n_params += t->numel;
+    m->n_tensors++;
+}
+
+static linear_p add_linear(eisnet_model *m, const char *prefix, int in, int out)
+{
+    char name[NAME_MAX_LEN];
+    linear_p l = {0, 0, in, out};
+    snprintf(name, sizeof name, "%s.weight", prefix);
+    l.w = m->n_params;
+    add_tensor(m, name, 2, out, in);
+    snprintf(name, sizeof name, "%s.bias", prefix);
+    l.b = m->n_params;
+    add_tensor(m, name, 1, out, 1);
+    return l;
+}
+
+static norm_p add_norm(eisnet_model *m, const char *prefix, int n)
+{
+    char name[NAME_MAX_LEN];
+    norm_p l = {0, 0, n};
+    snprintf(name, sizeof name, "%s.weight", prefix);
+    l.w = m->n_params;
+    add_tensor(m, name, 1, n, 1);
+    snprintf(name, sizeof name, "%s.bias", prefix);
+    l.b = m->n_params;
+    add_tensor(m, name, 1, n, 1);
+    return l;
+}
+
+static void init_linear(eisnet_model *m, linear_p l, uint64_t *s)
+{
+    float bound = 1.0f / sqrtf((float)l.in);
+    for (size_t i = 0; i < (size_t)l.in * l.out; i++) m->params[l.w + i] = uniform_sym(s, bound);
+    for (int i = 0; i < l.out; i++) m->params[l.b + i] = uniform_sym(s, bound);
+}
+
+static void init_norm(eisnet_model *m, norm_p l)
+{
+    for (int i = 0; i < l.n; i++) {
+        m->params[l.w + i] = 1.0f;
+        m->params[l.b + i] = 0.0f;
+    }
+}
+
+eisnet_model *eisnet_model_new(const eisnet_model_config *cfg, uint64_t seed)
+{
+    if (!cfg) {
+        eisnet_set_error("model: no config");
+        return NULL;
+    }
+    const eisnet_model_config c = *cfg;
+    if (c.n_in < 1 || c.n_params < 1 || c.n_grid < 1 || c.hidden < 2 || c.hidden % 2 ||
+        c.n_params > 1000 || c.n_in > 1 << 20 || c.hidden > 1 << 16 || c.n_grid > 1 << 16) {
+        eisnet_set_error("model: bad config (n_in %d, n_params %d, n_grid %d, hidden %d; "
+                         "hidden must be even)", c.n_in, c.n_params, c.n_grid, c.hidden);
+        return NULL;
+    }
+    if (!(c.dropout1 >= 0 && c.dropout1 < 1 && c.dropout2 >= 0 && c.dropout2 < 1 &&
+          c.dropout_head >= 0 && c.dropout_head < 1)) {
+        eisnet_set_error("model: dropout probabilities must be in [0, 1)");
+        return NULL;
+    }
+    eisnet_model *m = calloc(1, sizeof *m);
+    int max_tensors = 10 + 4 * c.n_params + 4;
+    if (m) {
+        m->tensors = calloc((size_t)max_tensors, sizeof *m->tensors);
+        m->names = calloc((size_t)max_tensors, NAME_MAX_LEN);
+        m->head0 = calloc((size_t)c.n_params, sizeof *m->head0);
+        m->head3 = calloc((size_t)c.n_params, sizeof *m->head3);
+    }
+    if (!m || !m->tensors || !m->names || !m->head0 || !m->head3) {
+        eisnet_model_free(m);
+        eisnet_set_error("model: out of memory");
+        return NULL;
+    }
+    m->cfg = c;
+    m->k = &eisnet_kernels_cpu;
+
+    const int H = c.hidden, H2 = c.hidden / 2;
+    m->enc0 = add_linear(m, "encoder.0", c.n_in, H);
+    m->ln1 = add_norm(m, "encoder.1", H);
+    m->enc4 = add_linear(m, "encoder.4", H, H2);
+    m->ln5 = add_norm(m, "encoder.5", H2);
+    m->enc8 = add_linear(m, "encoder.8", H2, LAT);
+    for (int k = 0; k < c.n_params; k++) {
+        char prefix[NAME_MAX_LEN];
+        snprintf(prefix, sizeof prefix, "param_heads.%d.0", k);
+        m->head0[k] = add_linear(m, prefix, LAT, HH);
+        snprintf(prefix, sizeof prefix, "param_heads.%d.3", k);
+        m->head3[k] = add_linear(m, prefix, HH, c.n_grid);
+    }
+    m->res0 = add_linear(m, "resnorm_head.0", LAT, HH);
+    m->res2 = add_linear(m, "resnorm_head.2", HH, 1);
+
+    m->params = calloc(m->n_params, sizeof(float));
+    m->grads = calloc(m->n_params, sizeof(float));
+    if (!m->params || !m->grads) {
+        eisnet_model_free(m);
+        eisnet_set_error("model: out of memory for %zu parameters", m->n_params);
+        return NULL;
+    }
+    uint64_t s = seed;
+    init_linear(m, m->enc0, &s);
+    init_norm(m, m->ln1);
+    init_linear(m, m->enc4, &s);
+    init_norm(m, m->ln5);
+    init_linear(m, m->enc8, &s);
+    for (int k = 0; k < c.n_params; k++) {
+        init_linear(m, m->head0[k], &s);
+        init_linear(m, m->head3[k], &s);
+    }
+    init_linear(m, m->res0, &s);
+    init_linear(m, m->res2, &s);
+    return m;
+}
+
+void eisnet_model_free(eisnet_model *m)
+{
+    if (!m) return;
+    free(m->params);
+    free(m->grads);
+    free(m->tensors);
+    free(m->names);
+    free(m->head0);
+    free(m->head3);
+    free(m);
+}
+
+const eisnet_model_config *eisnet_model_get_config(const eisnet_model *m) { return &m->cfg; }
+size_t eisnet_model_n_params(const eisnet_model *m) { return m->n_params; }
+float *eisnet_model_params(eisnet_model *m) { return m->params; }
+float *eisnet_model_grads(eisnet_model *m) { return m->grads; }
+void eisnet_model_zero_grad(eisnet_model *m) { memset(m->grads, 0, m->n_params * sizeof(float)); }
+void eisnet_model_set_kernels(eisnet_model *m, const eisnet_kernels *k) { m->k = k ? k : &eisnet_kernels_cpu; }
+const eisnet_kernels *eisnet_model_get_kernels(const eisnet_model *m) { return m->k; }
+int eisnet_model_n_tensors(const eisnet_model *m) { return m->n_tensors; }
+
+const eisnet_tensor_info *eisnet_model_tensor(const eisnet_model *m, int i)
+{
+    return (i >= 0 && i < m->n_tensors) ? &m->tensors[i] : NULL;
+}
+
+const char *eisnet_model_tensor_name(const eisnet_model *m, int i)
+{
+    return (i >= 0 && i < m->n_tensors) ? m->tensors[i].name : NULL;
+}
+
+int eisnet_model_find_tensor(const eisnet_model *m, const char *name)
+{
+    for (int i = 0; i < m->n_tensors; i++)
+        if (strcmp(m->tensors[i].name, name) == 0) return i;
+    return -1;
+}
+
+/* ---- workspace ------------------------------------------------------------- */
+
+eisnet_workspace *eisnet_workspace_new(const eisnet_model *m, int max_batch)
+{
+    if (!m || max_batch < 1) {
+        eisnet_set_error("workspace: need a model and max_batch >= 1");
+        return NULL;
+    }
+    eisnet_workspace *ws = calloc(1, sizeof *ws);
+    if (!ws) {
+        eisnet_set_error("workspace: out of memory");
+        return NULL;
+    }
+    const size_t Bm = (size_t)max_batch;
+    ws->max_batch = max_batch;
+    ws->n_in = m->cfg.n_in;
+    ws->H = m->cfg.hidden;
+    ws->H2 = m->cfg.hidden / 2;
+    ws->P = m->cfg.n_params;
+    ws->G = m->cfg.n_grid;
+    const size_t n_in = ws->n_in, H = ws->H, H2 = ws->H2, P = ws->P, G = ws->G;
+    /* widths per row, in the order they are carved out below */
+    size_t per_row = n_in + 3 * H + 2 + 3 * H2 + 2 + LAT + P * (2 * HH + G) + 2 * HH + 1 + P * G
+                   + n_in + 3 * H + 3 * H2 + LAT + P * (2 * HH + G) + 2 * HH + 1;
+    ws->mem = calloc(per_row * Bm, sizeof(float));
+    if (!ws->mem) {
+        free(ws);
+        eisnet_set_error("workspace: out of memory for batch %d", max_batch);
+        return NULL;
+    }
+    float *p = ws->mem;
+#define TAKE(field, width) (ws->field = p, p += (width) * Bm)
+    TAKE(x, n_in); TAKE(h1, H); TAKE(l1, H); TAKE(a1, H); TAKE(mean1, 1); TAKE(rstd1, 1);
+    TAKE(h2, H2); TAKE(l2, H2); TAKE(a2, H2); TAKE(mean2, 1); TAKE(rstd2, 1); TAKE(z, LAT);
+    TAKE(hu, P * HH); TAKE(ha, P * HH); TAKE(hl, P * G); TAKE(ru, HH); TAKE(ra, HH);
+    TAKE(rout, 1); TAKE(logits, P * G);
+    TAKE(dx, n_in); TAKE(dh1, H); TAKE(dl1, H); TAKE(da1, H); TAKE(dh2, H2); TAKE(dl2, H2);
+    TAKE(da2, H2); TAKE(dz, LAT); TAKE(dhu, P * HH); TAKE(dha, P * HH); TAKE(dhl, P * G);
+    TAKE(dru, HH); TAKE(dra, HH); TAKE(drout, 1);
+#undef TAKE
+    return ws;
+}
+
+void eisnet_workspace_free(eisnet_workspace *ws)
+{
+    if (!ws) return;
+    free(ws->mem);
+    free(ws->tgrads);
+    free(ws);
+}
+
+void eisnet_workspace_set_input_grad(eisnet_workspace *ws, int on) { ws->input_grad = on != 0; }
+const float *eisnet_workspace_logits(const eisnet_workspace *ws) { return ws->logits; }
+const float *eisnet_workspace_resnorm(const eisnet_workspace *ws) { return ws->rout; }
+const float *eisnet_workspace_dx(const eisnet_workspace *ws) { return ws->dx; }
+
+static int check_ws(const eisnet_model *m, const eisnet_workspace *ws, int B)
+{
+    if (!m || !ws) return eisnet_set_error("model: NULL model or workspace");
+    if (ws->n_in != m->cfg.n_in || ws->H != m->cfg.hidden || ws->P != m->cfg.n_params ||
+        ws->G != m->cfg.n_grid)
+        return eisnet_set_error("model: workspace was made for another model shape");
+    if (B < 1 || B > ws->max_batch)
+        return eisnet_set_error("model: batch %d outside 1..%d (workspace size)", B, ws->max_batch);
+    return 0;
+}
+
+/* ---- forward --------------------------------------------------------------- */
+
+/* Rows b0 .. b0+nb-1 of the batch. Per-head buffers are (P, max_batch, width). */
+static void forward_rows(const eisnet_model *m, eisnet_workspace *ws, int b0, int nb)
+{
+    const eisnet_kernels *K = m->k;
+    const float *W = m->params;
+    const int n_in = ws->n_in, H = ws->H, H2 = ws->H2, P = ws->P, G = ws->G;
+    const size_t Bm = (size_t)ws->max_batch, r = (size_t)b0;
+    const eisnet_model_config *c = &m->cfg;
+    const int tr = ws->train;
+
+    /* encoder */
+    float *h1 = ws->h1 + r * H, *l1 = ws->l1 + r * H, *a1 = ws->a1 + r * H;
+    K->linear_forward(h1, ws->x + r * n_in, W + m->enc0.w, W + m->enc0.b, nb, n_in, H);
+    K->layernorm_forward(l1, ws->mean1 + r, ws->rstd1 + r, h1, W + m->ln1.w, W + m->ln1.b, nb, H);
+    K->relu_dropout_forward(a1, l1, (size_t)nb * H, tr ? c->dropout1 : 0.0f,
+                            eisnet_hash64(ws->key, 0), r * H);
+    float *h2 = ws->h2 + r * H2, *l2 = ws->l2 + r * H2, *a2 = ws->a2 + r * H2;
+    K->linear_forward(h2, a1, W + m->enc4.w, W + m->enc4.b, nb, H, H2);
+    K->layernorm_forward(l2, ws->mean2 + r, ws->rstd2 + r, h2, W + m->ln5.w, W + m->ln5.b, nb, H2);
+    K->relu_dropout_forward(a2, l2, (size_t)nb * H2, tr ? c->dropout2 : 0.0f,
+                            eisnet_hash64(ws->key, 1), r * H2);
+    float *z = ws->z + r * LAT;
+    K->linear_forward(z, a2, W + m->enc8.w, W + m->enc8.b, nb, H2, LAT);
+
+    /* parameter heads */
+    for (int k = 0; k < P; k++) {
+        float *hu = ws->hu + (k * Bm + r) * HH, *ha = ws->ha + (k * Bm + r) * HH;
+        float *hl = ws->hl + (k * Bm + r) * G;
+        K->linear_forward(hu, z, W + m->head0[k].w, W + m->head0[k].b, nb, LAT, HH);
+        K->relu_dropout_forward(ha, hu, (size_t)nb * HH, tr ? c->dropout_head : 0.0f,
+                                eisnet_hash64(ws->key, 2 + (uint64_t)k), r * HH);
+        K->linear_forward(hl, ha, W + m->head3[k].w, W + m->head3[k].b, nb, HH, G);
+        for (int b = 0; b < nb; b++)
+            memcpy(ws->logits + ((r + b) * P + k) * G, hl + (size_t)b * G, (size_t)G * sizeof(float));
+    }
+
+    /* resnorm head */
+    float *ru = ws->ru + r * HH, *ra = ws->ra + r * HH;
+    K->linear_forward(ru, z, W + m->res0.w, W + m->res0.b, nb, LAT, HH);
+    K->relu_dropout_forward(ra, ru, (size_t)nb * HH, 0.0f, 0, 0);
+    K->linear_forward(ws->rout + r, ra, W + m->res2.w, W + m->res2.b, nb, HH, 1);
+}
+
+int eisnet_model_forward(eisnet_model *m, eisnet_workspace *ws, const float *x,
+                         int B, int train, uint64_t *rng)
+{
+    if (check_ws(m, ws, B)) return -1;
+    if (!x) return eisnet_set_error("model: NULL input");
+    if (train && !rng) return eisnet_set_error("model: training forward needs an rng state");
+    memcpy(ws->x, x, (size_t)B * ws->n_in * sizeof(float));
+    ws->B = B;
+    ws->train = train != 0;
+    ws->key = train ? splitmix64(rng) : 0;
+    int T = threads_for(B);
+    if (T <= 1) {
+        forward_rows(m, ws, 0, B);
+    } else {
+#ifdef EISNET_HAVE_OPENMP
+#pragma omp parallel num_threads(T)
+        {
+            int t = omp_get_thread_num(), nt = omp_get_num_threads();
+            int b0 = (int)((int64_t)B * t / nt), b1 = (int)((int64_t)B * (t + 1) / nt);
+            if (b1 > b0) forward_rows(m, ws, b0, b1 - b0);
+        }
+#endif
+    }
+    ws->have_forward = 1;
+    ws->have_loss = 0;
+    return 0;
+}
+
+/* ---- loss ------------------------------------------------------------------ */
+
+/* Cross-entropy of one head's logits against class t via a stable
+ * log-softmax; writes (softmax - onehot) * gscale into dl; returns CE and
+ * whether argmax == t. */
+static double ce_head(const float *lg, int G, int t, float gscale, float *dl, int *hit)
+{
+    float mx = lg[0];
+    int arg = 0;
+    for (int g = 1; g < G; g++)
+        if (lg[g] > mx) { mx = lg[g]; arg = g; }
+    double sum = 0.0;
+    for (int g = 0; g < G; g++) sum += exp((double)(lg[g] - mx));
+    double lse = (double)mx + log(sum);
+    for (int g = 0; g < G; g++) {
+        double pg = exp((double)lg[g] - lse);
+        dl[g] = (float)((pg - (g == t)) * gscale);
+    }
+    *hit = arg == t;
+    return lse - (double)lg[t];
+}
+
+int eisnet_model_loss(eisnet_model *m, eisnet_workspace *ws, int B,
+                      const int32_t *target, const uint8_t *missing,
+                      const float *resnorm_target, float resnorm_weight,
+                      eisnet_loss *out, int64_t *correct, int64_t *counted)
+{
+    if (check_ws(m, ws, B)) return -1;
+    if (!ws->have_forward || ws->B != B)
+        return eisnet_set_error("model: loss needs a forward pass on the same %d rows", B);
+    if (!target || !missing || !resnorm_target)
+        return eisnet_set_error("model: loss needs targets, missing mask and resnorm targets");
+    const int P = ws->P, G = ws->G;
+    const size_t Bm = (size_t)ws->max_batch;
+    for (int i = 0; i < B * P; i++)
+        if (missing[i] && (target[i] < 0 || target[i] >= G))
+            return eisnet_set_error("model: target %d of row %d head %d outside 0..%d",
+                                    (int)target[i], i / P, i % P, G - 1);
+
+    double ce_sum = 0.0, se_sum = 0.0;
+    int64_t *hits = calloc((size_t)2 * P, sizeof *hits);
+    if (!hits) return eisnet_set_error("model: out of memory");
+    int64_t *cnts = hits + P;
+#ifdef EISNET_HAVE_OPENMP
+#pragma omp parallel for num_threads(threads_for(B)) schedule(static) \
+    reduction(+ : ce_sum, se_sum) reduction(+ : hits[:P], cnts[:P])
+#endif
+    for (int b = 0; b < B; b++) {
+        int n_miss = 0;
+        for (int k = 0; k < P; k++) n_miss += missing[(size_t)b * P + k] != 0;
+        double row = 0.0;
+        for (int k = 0; k < P; k++) {
+            const float *lg = ws->hl + (k * Bm + b) * G;
+            float *dl = ws->dhl + (k * Bm + b) * G;
+            if (!missing[(size_t)b * P + k]) {
+                memset(dl, 0, (size_t)G * sizeof(float));
+                continue;
+            }
+            int hit;
+            row += ce_head(lg, G, target[(size_t)b * P + k], 1.0f / ((float)n_miss * B), dl, &hit);
+            hits[k] += hit;
+            cnts[k] += 1;
+        }
+        if (n_miss) ce_sum += row / n_miss;
+        float d = ws->rout[b] - resnorm_target[b];
+        se_sum += (double)d * d;
+        ws->drout[b] = resnorm_weight * 2.0f * d / (float)B;
+    }
+    for (int k = 0; k < P; k++) {
+        if (correct) correct[k] += hits[k];
+        if (counted) counted[k] += cnts[k];
+    }
+    free(hits);
+    if (out) {
+        out->ce = ce_sum / B;
+        out->mse = se_sum / B;
+        out->loss = out->ce + resnorm_weight * out->mse;
+    }
+    ws->have_loss = 1;
+    return 0;
+}
+
+/* ---- backward -------------------------------------------------------------- */
+
+static void zero_rows(float *buf, size_t width, int b0, int nb)
+{
+    memset(buf + (size_t)b0 * width, 0, (size_t)nb * width * sizeof(float));
+}
+
+/* Accumulates the gradients of rows b0 .. b0+nb-1 into gr (n_params floats). */
+static void backward_rows(const eisnet_model *m, eisnet_workspace *ws, int b0, int nb, float *gr)
+{
+    const eisnet_kernels *K = m->k;
+    const float *W = m->params;
+    const int n_in = ws->n_in, H = ws->H, H2 = ws->H2, P = ws->P, G = ws->G;
+    const size_t Bm = (size_t)ws->max_batch, r = (size_t)b0;
+    const eisnet_model_config *c = &m->cfg;
+    const float s1 = ws->train ? 1.0f / (1.0f - c->dropout1) : 1.0f;
+    const float s2 = ws->train ? 1.0f / (1.0f - c->dropout2) : 1.0f;
+    const float sh = ws->train ? 1.0f / (1.0f - c->dropout_head) : 1.0f;
+
+    /* every activation gradient is accumulated into: zero this block's rows */
+    if (ws->input_grad) zero_rows(ws->dx, n_in, b0, nb);
+    zero_rows(ws->dh1, H, b0, nb); zero_rows(ws->dl1, H, b0, nb); zero_rows(ws->da1, H, b0, nb);
+    zero_rows(ws->dh2, H2, b0, nb); zero_rows(ws->dl2, H2, b0, nb); zero_rows(ws->da2, H2, b0, nb);
+    zero_rows(ws->dz, LAT, b0, nb);
+    zero_rows(ws->dru, HH, b0, nb); zero_rows(ws->dra, HH, b0, nb);
+    for (int k = 0; k < P; k++) {
+        zero_rows(ws->dhu + k * Bm * HH, HH, b0, nb);
+        zero_rows(ws->dha + k * Bm * HH, HH, b0, nb);
+    }
+
+    const float *z = ws->z + r * LAT;
+    float *dz = ws->dz + r * LAT;
+
+    /* resnorm head */
+    const float *ra = ws->ra + r * HH;
+    float *dra = ws->dra + r * HH, *dru = ws->dru + r * HH;
+    K->linear_backward(dra, gr + m->res2.w, gr + m->res2.b, ws->drout + r, ra, W + m->res2.w, nb, HH, 1);
+    K->relu_dropout_backward(dru, dra, ra, (size_t)nb * HH, 1.0f);
+    K->linear_backward(dz, gr + m->res0.w, gr + m->res0.b, dru, z, W + m->res0.w, nb, LAT, HH);
+
+    /* parameter heads */
+    for (int k = 0; k < P; k++) {
+        const float *ha = ws->ha + (k * Bm + r) * HH;
+        float *dha = ws->dha + (k * Bm + r) * HH, *dhu = ws->dhu + (k * Bm + r) * HH;
+        const float *dhl = ws->dhl + (k * Bm + r) * G;
+        K->linear_backward(dha, gr + m->head3[k].w, gr + m->head3[k].b, dhl, ha, W + m->head3[k].w, nb, HH, G);
+        K->relu_dropout_backward(dhu, dha, ha, (size_t)nb * HH, sh);
+        K->linear_backward(dz, gr + m->head0[k].w, gr + m->head0[k].b, dhu, z, W + m->head0[k].w, nb, LAT, HH);
+    }
+
+    /* encoder */
+    const float *a2 = ws->a2 + r * H2;
+    float *da2 = ws->da2 + r * H2, *dl2 = ws->dl2 + r * H2, *dh2 = ws->dh2 + r * H2;
+    K->linear_backward(da2, gr + m->enc8.w, gr + m->enc8.b, dz, a2, W + m->enc8.w, nb, H2, LAT);
+    K->relu_dropout_backward(dl2, da2, a2, (size_t)nb * H2, s2);
+    K->layernorm_backward(dh2, gr + m->ln5.w, gr + m->ln5.b, dl2, ws->h2 + r * H2, W + m->ln5.w,
+                          ws->mean2 + r, ws->rstd2 + r, nb, H2);
+    const float *a1 = ws->a1 + r * H;
+    float *da1 = ws->da1 + r * H, *dl1 = ws->dl1 + r * H, *dh1 = ws->dh1 + r * H;
+    K->linear_backward(da1, gr + m->enc4.w, gr + m->enc4.b, dh2, a1, W + m->enc4.w, nb, H, H2);
+    K->relu_dropout_backward(dl1, da1, a1, (size_t)nb * H, s1);
+    K->layernorm_backward(dh1, gr + m->ln1.w, gr + m->ln1.b, dl1, ws->h1 + r * H, W + m->ln1.w,
+                          ws->mean1 + r, ws->rstd1 + r, nb, H);
+    K->linear_backward(ws->input_grad ? ws->dx + r * n_in : NULL, gr + m->enc0.w, gr + m->enc0.b,
+                       dh1, ws->x + r * n_in, W + m->enc0.w, nb, n_in, H);
+}
+
+int eisnet_model_backward(eisnet_model *m, eisnet_workspace *ws, int B)
+{
+    if (check_ws(m, ws, B)) return -1;
+    if (!ws->have_loss || ws->B != B)
+        return eisnet_set_error("model: backward needs forward and loss on the same %d rows", B);
+    int T = threads_for(B);
+    if (T <= 1) {
+        backward_rows(m, ws, 0, B, m->grads);
+        return 0;
+    }
+#ifdef EISNET_HAVE_OPENMP
+    const size_t n = m->n_params;
+    if (ws->n_tgrads < T - 1) {
+        float *p = realloc(ws->tgrads, (size_t)(T - 1) * n * sizeof(float));
+        if (!p) return eisnet_set_error("model: out of memory for per-thread gradients");
+        ws->tgrads = p;
+        ws->n_tgrads = T - 1;
+    }
+    float *tg = ws->tgrads;
+    float *grads = m->grads;
+#pragma omp parallel num_threads(T)
+    {
+        int t = omp_get_thread_num(), nt = omp_get_num_threads();
+        float *gr = t == 0 ? grads : tg + (size_t)(t - 1) * n;
+        if (t > 0) memset(gr, 0, n * sizeof(float));
+        int b0 = (int)((int64_t)B * t / nt), b1 = (int)((int64_t)B * (t + 1) / nt);
+        if (b1 > b0) backward_rows(m, ws, b0, b1 - b0, gr);
+#pragma omp barrier
+#pragma omp for schedule(static)
+        for (size_t i = 0; i < n; i++) {
+            float s = 0.0f;
+            for (int u = 0; u < nt - 1; u++) s += tg[(size_t)u * n + i];
+            grads[i] += s;
+        }
+    }
+#endif
+    return 0;
+}
+
+/* ---- inference ------------------------------------------------------------- */
+
+int eisnet_model_predict(eisnet_model *m, eisnet_workspace *ws, const float *x,
+                         int B, float *probs_out, float *resnorm_out)
+{
+    if (!m || !ws || !x || B < 1) return eisnet_set_error("model: predict needs a model, workspace and rows");
+    const int n_in = m->cfg.n_in, P = m->cfg.n_params, G = m->cfg.n_grid;
+    for (int s = 0; s < B; s += ws->max_batch) {
+        int nb = B - s < ws->max_batch ? B - s : ws->max_batch;
+        if (eisnet_model_forward(m, ws, x + (size_t)s * n_in, nb, 0, NULL)) return -1;
+        if (resnorm_out) memcpy(resnorm_out + s, ws->rout, (size_t)nb * sizeof(float));
+        if (!probs_out) continue;
+        for (size_t i = 0; i < (size_t)nb * P; i++) {
+            const float *lg = ws->logits + i * G;
+            float *pr = probs_out + ((size_t)s * P + i) * G;
+            float mx = lg[0];
+            for (int g = 1; g < G; g++) mx = lg[g] > mx ? lg[g] : mx;
+            float sum = 0.0f;
+            for (int g = 0; g < G; g++) sum += pr[g] = expf(lg[g] - mx);
+            for (int g = 0; g < G; g++) pr[g] /= sum;
+        }
+    }
+    return 0;
+}
