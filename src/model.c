@@ -58,7 +58,7 @@ struct eisnet_workspace {
     float *hu, *ha, *hl, *ru, *ra, *rout, *logits;
     /* gradients of the loss w.r.t. the activations of the same name */
     float *dx, *dh1, *dl1, *da1, *dh2, *dl2, *da2, *dz;
-    float *dhu, *dha, *dhl, *dru, *dra, *drout;
+    float *dhu, *dha, *dhl, *dru, *dra, *drout, *dlogits;
     /* per-thread partial weight gradients for threads 1..n_tgrads */
     float *tgrads;
     int n_tgrads;
@@ -286,7 +286,7 @@ eisnet_workspace *eisnet_workspace_new(const eisnet_model *m, int max_batch)
     const size_t n_in = ws->n_in, H = ws->H, H2 = ws->H2, P = ws->P, G = ws->G;
     /* widths per row, in the order they are carved out below */
     size_t per_row = n_in + 3 * H + 2 + 3 * H2 + 2 + LAT + P * (2 * HH + G) + 2 * HH + 1 + P * G
-                   + n_in + 3 * H + 3 * H2 + LAT + P * (2 * HH + G) + 2 * HH + 1;
+                   + n_in + 3 * H + 3 * H2 + LAT + P * (2 * HH + G) + 2 * HH + 1 + P * G;
     ws->mem = calloc(per_row * Bm, sizeof(float));
     if (!ws->mem) {
         free(ws);
@@ -301,7 +301,7 @@ eisnet_workspace *eisnet_workspace_new(const eisnet_model *m, int max_batch)
     TAKE(rout, 1); TAKE(logits, P * G);
     TAKE(dx, n_in); TAKE(dh1, H); TAKE(dl1, H); TAKE(da1, H); TAKE(dh2, H2); TAKE(dl2, H2);
     TAKE(da2, H2); TAKE(dz, LAT); TAKE(dhu, P * HH); TAKE(dha, P * HH); TAKE(dhl, P * G);
-    TAKE(dru, HH); TAKE(dra, HH); TAKE(drout, 1);
+    TAKE(dru, HH); TAKE(dra, HH); TAKE(drout, 1); TAKE(dlogits, P * G);
 #undef TAKE
     return ws;
 }
@@ -417,7 +417,7 @@ static double ce_head(const float *lg, int G, int t, float gscale, float *dl, in
     double sum = 0.0;
     for (int g = 0; g < G; g++) sum += exp((double)(lg[g] - mx));
     double lse = (double)mx + log(sum);
-    for (int g = 0; g < G; g++) {
+    for (int g = 0; dl && g < G; g++) {
         double pg = exp((double)lg[g] - lse);
         dl[g] = (float)((pg - (g == t)) * gscale);
     }
@@ -425,26 +425,20 @@ static double ce_head(const float *lg, int G, int t, float gscale, float *dl, in
     return lse - (double)lg[t];
 }
 
-int eisnet_model_loss(eisnet_model *m, eisnet_workspace *ws, int B,
-                      const int32_t *target, const uint8_t *missing,
-                      const float *resnorm_target, float resnorm_weight,
-                      eisnet_loss *out, int64_t *correct, int64_t *counted)
+int eisnet_loss_compute(const float *logits, const float *resnorm, int B, int P, int G,
+                        const int32_t *target, const uint8_t *missing,
+                        const float *resnorm_target, float resnorm_weight, eisnet_loss *out,
+                        float *dlogits, float *dresnorm, int64_t *correct, int64_t *counted)
 {
-    if (check_ws(m, ws, B)) return -1;
-    if (!ws->have_forward || ws->B != B)
-        return eisnet_set_error("model: loss needs a forward pass on the same %d rows", B);
-    if (!target || !missing || !resnorm_target)
-        return eisnet_set_error("model: loss needs targets, missing mask and resnorm targets");
-    const int P = ws->P, G = ws->G;
-    const size_t Bm = (size_t)ws->max_batch;
+    if (!logits || !resnorm || !target || !missing || !resnorm_target || B < 1 || P < 1 || G < 1)
+        return eisnet_set_error("loss: needs outputs, targets, missing mask and resnorm targets");
     for (int i = 0; i < B * P; i++)
         if (missing[i] && (target[i] < 0 || target[i] >= G))
-            return eisnet_set_error("model: target %d of row %d head %d outside 0..%d",
+            return eisnet_set_error("loss: target %d of row %d head %d outside 0..%d",
                                     (int)target[i], i / P, i % P, G - 1);
-
     double ce_sum = 0.0, se_sum = 0.0;
     int64_t *hits = calloc((size_t)2 * P, sizeof *hits);
-    if (!hits) return eisnet_set_error("model: out of memory");
+    if (!hits) return eisnet_set_error("loss: out of memory");
     int64_t *cnts = hits + P;
 #ifdef EISNET_HAVE_OPENMP
 #pragma omp parallel for num_threads(threads_for(B)) schedule(static) \
@@ -455,21 +449,21 @@ int eisnet_model_loss(eisnet_model *m, eisnet_workspace *ws, int B,
         for (int k = 0; k < P; k++) n_miss += missing[(size_t)b * P + k] != 0;
         double row = 0.0;
         for (int k = 0; k < P; k++) {
-            const float *lg = ws->hl + (k * Bm + b) * G;
-            float *dl = ws->dhl + (k * Bm + b) * G;
-            if (!missing[(size_t)b * P + k]) {
-                memset(dl, 0, (size_t)G * sizeof(float));
+            const size_t i = (size_t)b * P + k;
+            float *dl = dlogits ? dlogits + i * G : NULL;
+            if (!missing[i]) {
+                if (dl) memset(dl, 0, (size_t)G * sizeof(float));
                 continue;
             }
             int hit;
-            row += ce_head(lg, G, target[(size_t)b * P + k], 1.0f / ((float)n_miss * B), dl, &hit);
+            row += ce_head(logits + i * G, G, target[i], 1.0f / ((float)n_miss * B), dl, &hit);
             hits[k] += hit;
             cnts[k] += 1;
         }
         if (n_miss) ce_sum += row / n_miss;
-        float d = ws->rout[b] - resnorm_target[b];
+        float d = resnorm[b] - resnorm_target[b];
         se_sum += (double)d * d;
-        ws->drout[b] = resnorm_weight * 2.0f * d / (float)B;
+        if (dresnorm) dresnorm[b] = resnorm_weight * 2.0f * d / (float)B;
     }
     for (int k = 0; k < P; k++) {
         if (correct) correct[k] += hits[k];
@@ -481,6 +475,21 @@ int eisnet_model_loss(eisnet_model *m, eisnet_workspace *ws, int B,
         out->mse = se_sum / B;
         out->loss = out->ce + resnorm_weight * out->mse;
     }
+    return 0;
+}
+
+int eisnet_model_loss(eisnet_model *m, eisnet_workspace *ws, int B,
+                      const int32_t *target, const uint8_t *missing,
+                      const float *resnorm_target, float resnorm_weight,
+                      eisnet_loss *out, int64_t *correct, int64_t *counted)
+{
+    if (check_ws(m, ws, B)) return -1;
+    if (!ws->have_forward || ws->B != B)
+        return eisnet_set_error("model: loss needs a forward pass on the same %d rows", B);
+    if (eisnet_loss_compute(ws->logits, ws->rout, B, ws->P, ws->G, target, missing,
+                            resnorm_target, resnorm_weight, out, ws->dlogits, ws->drout,
+                            correct, counted))
+        return -1;
     ws->have_loss = 1;
     return 0;
 }
@@ -529,7 +538,9 @@ static void backward_rows(const eisnet_model *m, eisnet_workspace *ws, int b0, i
     for (int k = 0; k < P; k++) {
         const float *ha = ws->ha + (k * Bm + r) * HH;
         float *dha = ws->dha + (k * Bm + r) * HH, *dhu = ws->dhu + (k * Bm + r) * HH;
-        const float *dhl = ws->dhl + (k * Bm + r) * G;
+        float *dhl = ws->dhl + (k * Bm + r) * G;
+        for (int b = 0; b < nb; b++) /* (B, P, G) -> this head's (B, G) */
+            memcpy(dhl + (size_t)b * G, ws->dlogits + ((r + b) * P + k) * G, (size_t)G * sizeof(float));
         K->linear_backward(dha, gr + m->head3[k].w, gr + m->head3[k].b, dhl, ha, W + m->head3[k].w, nb, HH, G);
         K->relu_dropout_backward(dhu, dha, ha, (size_t)nb * HH, sh);
         K->linear_backward(dz, gr + m->head0[k].w, gr + m->head0[k].b, dhu, z, W + m->head0[k].w, nb, LAT, HH);

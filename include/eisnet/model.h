@@ -116,6 +116,14 @@ int eisnet_model_loss(eisnet_model *m, eisnet_workspace *ws, int B,
                       const float *resnorm_target, float resnorm_weight,
                       eisnet_loss *out, int64_t *correct, int64_t *counted);
 
+/* The same loss on given outputs, without a model (also used by
+ * eisnet_model_loss): logits (B, n_params, n_grid), resnorm (B). Writes
+ * dloss/dlogits (B, n_params, n_grid) and dloss/dresnorm (B) when not NULL. */
+int eisnet_loss_compute(const float *logits, const float *resnorm, int B, int n_params,
+                        int n_grid, const int32_t *target, const uint8_t *missing,
+                        const float *resnorm_target, float resnorm_weight, eisnet_loss *out,
+                        float *dlogits, float *dresnorm, int64_t *correct, int64_t *counted);
+
 /* Accumulates (+=) d loss / d params into eisnet_model_grads(). */
 int eisnet_model_backward(eisnet_model *m, eisnet_workspace *ws, int B);
 

@@ -1,0 +1,332 @@
+/* Kernel tests.
+ *  1. Central-difference gradient checks of every layer of the reference
+ *     backend (linear, layernorm, relu, relu+dropout), each also shown to
+ *     FAIL when handed a zero or perturbed gradient.
+ *  2. The fast backend against the reference on random shapes, odd sizes and
+ *     batch 1. Tolerance: |fast - ref| <= 1e-5 * (1 + S) where S is the sum of
+ *     |terms| of the reduction (sum_i |a_i b_i| for products), i.e. a few
+ *     float32 ulps per term. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "eisnet/kernels.h"
+
+static uint64_t g_rng = 42;
+static float frand(void) /* uniform in [-1, 1) */
+{
+    g_rng = g_rng * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (float)((double)(g_rng >> 40) / 8388608.0 - 1.0);
+}
+static float *rnd(size_t n)
+{
+    float *p = malloc(n * sizeof *p);
+    assert_non_null(p);
+    for (size_t i = 0; i < n; i++) p[i] = frand();
+    return p;
+}
+static float *zeros(size_t n)
+{
+    float *p = calloc(n ? n : 1, sizeof *p);
+    assert_non_null(p);
+    return p;
+}
+
+/* ---- gradient checks --------------------------------------------------------
+ * Scalar L = sum(out * R) for a fixed random R, so dL/dout = R. A layer is a
+ * function of one "variable" array at a time; we compare the analytic
+ * gradient with (L(v + h) - L(v - h)) / 2h, computed with double sums. */
+
+typedef struct {
+    const eisnet_kernels *K;
+    int B, C, OC;
+    float *x, *w, *b, *R, *out, *mean, *rstd;
+    int kind; /* 0 linear, 1 layernorm, 2 relu+dropout */
+    float p;
+} layer;
+
+static double eval_L(layer *l)
+{
+    size_t n = (size_t)l->B * (l->kind == 0 ? l->OC : l->C);
+    if (l->kind == 0) l->K->linear_forward(l->out, l->x, l->w, l->b, l->B, l->C, l->OC);
+    else if (l->kind == 1) l->K->layernorm_forward(l->out, l->mean, l->rstd, l->x, l->w, l->b, l->B, l->C);
+    else l->K->relu_dropout_forward(l->out, l->x, n, l->p, 77, 5);
+    double L = 0.0;
+    for (size_t i = 0; i < n; i++) L += (double)l->out[i] * l->R[i];
+    return L;
+}
+
+/* max |num - an| / (5e-3 + 2e-2 |num|) over the entries of v; <= 1 passes */
+static double check_var(layer *l, float *v, size_t n, const float *an, float h)
+{
+    double worst = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        float keep = v[i];
+        v[i] = keep + h;
+        double lp = eval_L(l);
+        v[i] = keep - h;
+        double lm = eval_L(l);
+        v[i] = keep;
+        double num = (lp - lm) / (2.0 * h);
+        double e = fabs(num - an[i]) / (5e-3 + 2e-2 * fabs(num));
+        if (!(e <= worst)) worst = e;
+    }
+    return worst;
+}
+
+static double norm(const float *a, size_t n)
+{
+    double s = 0.0;
+    for (size_t i = 0; i < n; i++) s += (double)a[i] * a[i];
+    return sqrt(s);
+}
+
+/* Runs the check of one array with the true gradient, a zero one and one
+ * with a single entry off by 10%, asserting pass / fail / fail. */
+static void expect_gradient(layer *l, float *v, size_t n, const float *an, float h, const char *what)
+{
+    assert_true(norm(an, n) > 1e-2); /* the gradient is not trivial */
+    double w = check_var(l, v, n, an, h);
+    print_message("  %-28s grad-check worst %.3f (n=%zu, |g|=%.3g)\n", what, w, n, norm(an, n));
+    assert_true(w <= 1.0);
+    float *bad = zeros(n);
+    assert_true(check_var(l, v, n, bad, h) > 1.0); /* zero gradient fails */
+    memcpy(bad, an, n * sizeof *bad);
+    size_t big = 0;
+    for (size_t i = 1; i < n; i++) if (fabsf(an[i]) > fabsf(an[big])) big = i;
+    bad[big] *= 1.1f;
+    assert_true(check_var(l, v, n, bad, h) > 1.0); /* a wrong entry fails */
+    free(bad);
+}
+
+static void test_gradcheck_linear(void **state)
+{
+    (void)state;
+    layer l = {&eisnet_kernels_ref, 3, 5, 4, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0, 0};
+    l.x = rnd(15); l.w = rnd(20); l.b = rnd(4); l.R = rnd(12); l.out = zeros(12);
+    float *dx = zeros(15), *dw = zeros(20), *db = zeros(4);
+    eval_L(&l);
+    l.K->linear_backward(dx, dw, db, l.R, l.x, l.w, l.B, l.C, l.OC);
+    expect_gradient(&l, l.x, 15, dx, 1e-2f, "linear d/dx");
+    expect_gradient(&l, l.w, 20, dw, 1e-2f, "linear d/dweight");
+    expect_gradient(&l, l.b, 4, db, 1e-2f, "linear d/dbias");
+    /* backward accumulates: a second call doubles every gradient */
+    float *dx2 = zeros(15);
+    memcpy(dx2, dx, 15 * sizeof *dx2);
+    l.K->linear_backward(dx2, NULL, NULL, l.R, l.x, l.w, l.B, l.C, l.OC);
+    for (int i = 0; i < 15; i++) assert_true(fabsf(dx2[i] - 2 * dx[i]) <= 1e-6f);
+    free(dx2);
+    free(l.x); free(l.w); free(l.b); free(l.R); free(l.out); free(dx); free(dw); free(db);
+}
+
+static void test_gradcheck_layernorm(void **state)
+{
+    (void)state;
+    layer l = {&eisnet_kernels_ref, 3, 7, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 1, 0};
+    l.x = rnd(21); l.w = rnd(7); l.b = rnd(7); l.R = rnd(21); l.out = zeros(21);
+    l.mean = zeros(3); l.rstd = zeros(3);
+    for (int i = 0; i < 21; i++) l.x[i] *= 3.0f; /* non-unit variance */
+    float *dx = zeros(21), *dw = zeros(7), *db = zeros(7);
+    eval_L(&l);
+    l.K->layernorm_backward(dx, dw, db, l.R, l.x, l.w, l.mean, l.rstd, l.B, l.C);
+    expect_gradient(&l, l.x, 21, dx, 1e-2f, "layernorm d/dx");
+    expect_gradient(&l, l.w, 7, dw, 1e-2f, "layernorm d/dweight");
+    expect_gradient(&l, l.b, 7, db, 1e-2f, "layernorm d/dbias");
+    free(l.x); free(l.w); free(l.b); free(l.R); free(l.out); free(l.mean); free(l.rstd);
+    free(dx); free(dw); free(db);
+}
+
+static void check_relu(float p, const char *what)
+{
+    const int n = 40;
+    layer l = {&eisnet_kernels_ref, 4, 10, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 2, p};
+    l.x = rnd(n); l.R = rnd(n); l.out = zeros(n);
+    for (int i = 0; i < n; i++) /* keep clear of the kink at 0 */
+        l.x[i] = l.x[i] < 0 ? l.x[i] - 0.1f : l.x[i] + 0.1f;
+    float *dx = zeros(n);
+    eval_L(&l);
+    float scale = p > 0 ? 1.0f / (1.0f - p) : 1.0f;
+    l.K->relu_dropout_backward(dx, l.R, l.out, n, scale);
+    expect_gradient(&l, l.x, n, dx, 1e-2f, what);
+    free(l.x); free(l.R); free(l.out); free(dx);
+}
+
+static void test_gradcheck_relu(void **state) { (void)state; check_relu(0.0f, "relu d/dx"); }
+static void test_gradcheck_relu_dropout(void **state) { (void)state; check_relu(0.3f, "relu+dropout(0.3) d/dx"); }
+
+static void test_dropout_statistics(void **state)
+{
+    (void)state;
+    const size_t n = 200000;
+    float *x = zeros(n), *y = zeros(n);
+    for (size_t i = 0; i < n; i++) x[i] = 1.0f;
+    eisnet_kernels_ref.relu_dropout_forward(y, x, n, 0.3f, 123, 0);
+    size_t dropped = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (y[i] == 0.0f) dropped++;
+        else assert_true(fabsf(y[i] - 1.0f / 0.7f) < 1e-6f);
+    }
+    double frac = (double)dropped / n; /* binomial sd ~ 0.001 */
+    print_message("  dropout p=0.3: dropped fraction %.4f\n", frac);
+    assert_true(fabs(frac - 0.3) < 0.005);
+    /* the mask depends on the global index, not on how the batch is cut */
+    float *y2 = zeros(n);
+    eisnet_kernels_ref.relu_dropout_forward(y2, x, 1000, 0.3f, 123, 0);
+    eisnet_kernels_ref.relu_dropout_forward(y2 + 1000, x + 1000, n - 1000, 0.3f, 123, 1000);
+    assert_memory_equal(y, y2, n * sizeof(float));
+    free(x); free(y); free(y2);
+}
+
+/* ---- fast vs reference ------------------------------------------------------- */
+
+/* |a - b| <= 1e-5 * (1 + s) element-wise, s the per-element scale */
+static void expect_close(const float *a, const float *b, const float *s, size_t n, const char *what)
+{
+    for (size_t i = 0; i < n; i++) {
+        double tol = 1e-5 * (1.0 + (s ? s[i] : fabs(b[i])));
+        if (!(fabs((double)a[i] - b[i]) <= tol)) {
+            print_message("%s: element %zu: fast %.9g ref %.9g (tol %.3g)\n", what, i, a[i], b[i], tol);
+            fail();
+        }
+    }
+}
+
+static void absv(float *d, const float *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) d[i] = fabsf(s[i]);
+}
+
+static void compare_linear(int B, int C, int OC)
+{
+    const eisnet_kernels *R = &eisnet_kernels_ref, *F = &eisnet_kernels_cpu;
+    float *x = rnd((size_t)B * C), *w = rnd((size_t)OC * C), *b = rnd(OC), *g = rnd((size_t)B * OC);
+    float *o1 = zeros((size_t)B * OC), *o2 = zeros((size_t)B * OC);
+    float *ax = zeros((size_t)B * C), *aw = zeros((size_t)OC * C), *ag = zeros((size_t)B * OC);
+    absv(ax, x, (size_t)B * C); absv(aw, w, (size_t)OC * C); absv(ag, g, (size_t)B * OC);
+    float *so = zeros((size_t)B * OC), *sx = zeros((size_t)B * C), *sw = zeros((size_t)OC * C),
+          *sb = zeros(OC);
+    R->linear_forward(so, ax, aw, NULL, B, C, OC);                 /* sum |x w| */
+    R->linear_backward(sx, sw, sb, ag, ax, aw, B, C, OC);          /* sums of |terms| */
+
+    R->linear_forward(o1, x, w, b, B, C, OC);
+    F->linear_forward(o2, x, w, b, B, C, OC);
+    expect_close(o2, o1, so, (size_t)B * OC, "linear_forward");
+    R->linear_forward(o1, x, w, NULL, B, C, OC);
+    F->linear_forward(o2, x, w, NULL, B, C, OC);
+    expect_close(o2, o1, so, (size_t)B * OC, "linear_forward (no bias)");
+
+    /* backward accumulates onto non-zero starting values */
+    float *dx1 = rnd((size_t)B * C), *dw1 = rnd((size_t)OC * C), *db1 = rnd(OC);
+    float *dx2 = zeros((size_t)B * C), *dw2 = zeros((size_t)OC * C), *db2 = zeros(OC);
+    memcpy(dx2, dx1, (size_t)B * C * sizeof(float));
+    memcpy(dw2, dw1, (size_t)OC * C * sizeof(float));
+    memcpy(db2, db1, (size_t)OC * sizeof(float));
+    R->linear_backward(dx1, dw1, db1, g, x, w, B, C, OC);
+    F->linear_backward(dx2, dw2, db2, g, x, w, B, C, OC);
+    for (size_t i = 0; i < (size_t)B * C; i++) sx[i] += 1.0f;  /* + |start| */
+    for (size_t i = 0; i < (size_t)OC * C; i++) sw[i] += 1.0f;
+    for (int i = 0; i < OC; i++) sb[i] += 1.0f;
+    expect_close(dx2, dx1, sx, (size_t)B * C, "linear_backward din");
+    expect_close(dw2, dw1, sw, (size_t)OC * C, "linear_backward dweight");
+    expect_close(db2, db1, sb, (size_t)OC, "linear_backward dbias");
+    /* NULL outputs are skipped */
+    F->linear_backward(NULL, dw2, NULL, g, x, w, B, C, OC);
+    F->linear_backward(dx2, NULL, NULL, g, x, w, B, C, OC);
+
+    free(x); free(w); free(b); free(g); free(o1); free(o2); free(ax); free(aw); free(ag);
+    free(so); free(sx); free(sw); free(sb); free(dx1); free(dw1); free(db1);
+    free(dx2); free(dw2); free(db2);
+}
+
+static void compare_layernorm(int B, int C)
+{
+    const eisnet_kernels *R = &eisnet_kernels_ref, *F = &eisnet_kernels_cpu;
+    size_t n = (size_t)B * C;
+    float *x = rnd(n), *w = rnd(C), *b = rnd(C), *g = rnd(n);
+    for (size_t i = 0; i < n; i++) x[i] = 2.0f * x[i] + 0.5f;
+    float *o1 = zeros(n), *o2 = zeros(n), *m1 = zeros(B), *m2 = zeros(B), *r1 = zeros(B), *r2 = zeros(B);
+    R->layernorm_forward(o1, m1, r1, x, w, b, B, C);
+    F->layernorm_forward(o2, m2, r2, x, w, b, B, C);
+    expect_close(o2, o1, NULL, n, "layernorm_forward out");
+    expect_close(m2, m1, NULL, B, "layernorm_forward mean");
+    expect_close(r2, r1, NULL, B, "layernorm_forward rstd");
+    float *dx1 = zeros(n), *dx2 = zeros(n), *dw1 = zeros(C), *dw2 = zeros(C), *db1 = zeros(C), *db2 = zeros(C);
+    R->layernorm_backward(dx1, dw1, db1, g, x, w, m1, r1, B, C);
+    F->layernorm_backward(dx2, dw2, db2, g, x, w, m1, r1, B, C);
+    /* scale: the sums run over C (din) or B (dweight, dbias) terms of size ~|g| rstd */
+    float *sx = zeros(n), *sw = zeros(C);
+    for (size_t i = 0; i < n; i++) sx[i] = 3.0f * (float)C * r1[i / C];
+    for (int i = 0; i < C; i++) sw[i] = 3.0f * (float)B;
+    expect_close(dx2, dx1, sx, n, "layernorm_backward din");
+    expect_close(dw2, dw1, sw, C, "layernorm_backward dweight");
+    expect_close(db2, db1, sw, C, "layernorm_backward dbias");
+    free(x); free(w); free(b); free(g); free(o1); free(o2); free(m1); free(m2); free(r1); free(r2);
+    free(dx1); free(dx2); free(dw1); free(dw2); free(db1); free(db2); free(sx); free(sw);
+}
+
+static void compare_relu_dropout(size_t n, float p)
+{
+    const eisnet_kernels *R = &eisnet_kernels_ref, *F = &eisnet_kernels_cpu;
+    float *x = rnd(n), *g = rnd(n), *o1 = zeros(n), *o2 = zeros(n), *d1 = rnd(n), *d2 = zeros(n);
+    memcpy(d2, d1, n * sizeof(float));
+    R->relu_dropout_forward(o1, x, n, p, 99, 12345);
+    F->relu_dropout_forward(o2, x, n, p, 99, 12345);
+    assert_memory_equal(o1, o2, n * sizeof(float)); /* same mask, same values */
+    float s = p > 0 ? 1.0f / (1.0f - p) : 1.0f;
+    R->relu_dropout_backward(d1, g, o1, n, s);
+    F->relu_dropout_backward(d2, g, o1, n, s);
+    expect_close(d2, d1, NULL, n, "relu_dropout_backward");
+    free(x); free(g); free(o1); free(o2); free(d1); free(d2);
+}
+
+static void test_fast_vs_ref_fixed_shapes(void **state)
+{
+    (void)state;
+    print_message("  backend under test: %s\n", eisnet_kernels_cpu.name);
+    /* the network's own shapes (H = 512, n_in = 10, 5 heads of 12) at small batches */
+    const int shapes[][3] = {{1, 10, 512}, {1, 512, 256}, {3, 256, 128}, {2, 128, 64},
+                             {5, 64, 12},  {4, 64, 1},    {1, 1, 1},     {7, 1, 9},
+                             {9, 33, 1},   {33, 17, 65},  {64, 128, 64}, {1, 3, 129}};
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
+        compare_linear(shapes[i][0], shapes[i][1], shapes[i][2]);
+    compare_layernorm(1, 512);
+    compare_layernorm(37, 256);
+    compare_layernorm(3, 1);
+    compare_relu_dropout(1, 0.3f);
+    compare_relu_dropout(1037, 0.0f);
+    compare_relu_dropout(4099, 0.2f);
+}
+
+static void test_fast_vs_ref_random_shapes(void **state)
+{
+    (void)state;
+    for (int t = 0; t < 40; t++) {
+        int B = 1 + (int)((frand() + 1.0f) * 40.0f);
+        int C = 1 + (int)((frand() + 1.0f) * 70.0f);
+        int OC = 1 + (int)((frand() + 1.0f) * 70.0f);
+        if (t % 5 == 0) B = 1;
+        compare_linear(B, C, OC);
+        compare_layernorm(B, C);
+        compare_relu_dropout((size_t)B * C, t % 2 ? 0.1f : 0.0f);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_gradcheck_linear),
+        cmocka_unit_test(test_gradcheck_layernorm),
+        cmocka_unit_test(test_gradcheck_relu),
+        cmocka_unit_test(test_gradcheck_relu_dropout),
+        cmocka_unit_test(test_dropout_statistics),
+        cmocka_unit_test(test_fast_vs_ref_fixed_shapes),
+        cmocka_unit_test(test_fast_vs_ref_random_shapes),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,558 @@
+/* Model tests: parameter layout, init, central-difference gradient checks of
+ * the loss and of the whole network (every tensor and the input), reference
+ * vs fast backend trajectories, thread-split invariance, predict, errors. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "eisnet/error.h"
+#include "eisnet/model.h"
+#include "eisnet/optim.h"
+
+static uint64_t g_rng = 7;
+static float frand(void) /* uniform in [-1, 1) */
+{
+    g_rng = g_rng * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (float)((double)(g_rng >> 40) / 8388608.0 - 1.0);
+}
+
+typedef struct {
+    int B;
+    float *x, *rt;
+    int32_t *target;
+    uint8_t *missing;
+} batch;
+
+/* random batch: random missing entries, but row 0 has all missing (every head
+ * is trained) and row 1 none */
+static batch make_batch(const eisnet_model_config *c, int B)
+{
+    batch b = {B, malloc(sizeof(float) * B * c->n_in), malloc(sizeof(float) * B),
+               malloc(sizeof(int32_t) * B * c->n_params), malloc((size_t)B * c->n_params)};
+    assert_true(b.x && b.rt && b.target && b.missing);
+    for (int i = 0; i < B * c->n_in; i++) b.x[i] = 1.5f * frand();
+    for (int i = 0; i < B; i++) b.rt[i] = 1.0f + frand();
+    for (int i = 0; i < B * c->n_params; i++) {
+        b.target[i] = (int32_t)((frand() + 1.0f) * 0.5f * c->n_grid) % c->n_grid;
+        b.missing[i] = frand() > 0.0f;
+    }
+    if (B > 1) memset(b.missing + c->n_params, 0, (size_t)c->n_params);
+    memset(b.missing, 1, (size_t)c->n_params);
+    return b;
+}
+
+static void free_batch(batch *b)
+{
+    free(b->x); free(b->rt); free(b->target); free(b->missing);
+}
+
+/* ---- layout and init --------------------------------------------------------- */
+
+static void test_param_count_and_names(void **state)
+{
+    (void)state;
+    eisnet_model_config c = eisnet_model_config_default(10, 5, 12);
+    eisnet_model *m = eisnet_model_new(&c, 1);
+    assert_non_null(m);
+    assert_int_equal(eisnet_model_n_params(m), 224893); /* SPEC 1.8 */
+    assert_int_equal(eisnet_model_n_tensors(m), 10 + 4 * 5 + 4);
+    const char *expect[] = {"encoder.0.weight", "encoder.0.bias", "encoder.1.weight",
+                            "encoder.1.bias", "encoder.4.weight", "encoder.4.bias",
+                            "encoder.5.weight", "encoder.5.bias", "encoder.8.weight",
+                            "encoder.8.bias", "param_heads.0.0.weight", "param_heads.0.0.bias",
+                            "param_heads.0.3.weight", "param_heads.0.3.bias"};
+    for (int i = 0; i < 14; i++) assert_string_equal(eisnet_model_tensor_name(m, i), expect[i]);
+    assert_string_equal(eisnet_model_tensor_name(m, 33), "resnorm_head.2.bias");
+    assert_string_equal(eisnet_model_tensor_name(m, 29), "param_heads.4.3.bias");
+    assert_null(eisnet_model_tensor_name(m, 34));
+    /* shapes (out, in) and contiguous offsets covering the array */
+    const eisnet_tensor_info *t = eisnet_model_tensor(m, 0);
+    assert_int_equal(t->ndim, 2);
+    assert_int_equal(t->shape[0], 512);
+    assert_int_equal(t->shape[1], 10);
+    t = eisnet_model_tensor(m, eisnet_model_find_tensor(m, "encoder.4.weight"));
+    assert_int_equal(t->shape[0], 256);
+    assert_int_equal(t->shape[1], 512);
+    t = eisnet_model_tensor(m, eisnet_model_find_tensor(m, "param_heads.3.3.weight"));
+    assert_int_equal(t->shape[0], 12);
+    assert_int_equal(t->shape[1], 64);
+    t = eisnet_model_tensor(m, eisnet_model_find_tensor(m, "resnorm_head.2.bias"));
+    assert_int_equal(t->ndim, 1);
+    assert_int_equal(t->shape[0], 1);
+    assert_int_equal(eisnet_model_find_tensor(m, "nope"), -1);
+    size_t off = 0;
+    for (int i = 0; i < eisnet_model_n_tensors(m); i++) {
+        t = eisnet_model_tensor(m, i);
+        assert_int_equal(t->offset, off);
+        assert_int_equal(t->numel, (size_t)(t->shape[0] * t->shape[1]));
+        off += t->numel;
+    }
+    assert_int_equal(off, eisnet_model_n_params(m));
+    eisnet_model_free(m);
+}
+
+static void test_init(void **state)
+{
+    (void)state;
+    eisnet_model_config c = eisnet_model_config_default(18, 5, 12);
+    eisnet_model *a = eisnet_model_new(&c, 42), *b = eisnet_model_new(&c, 42), *d = eisnet_model_new(&c, 43);
+    size_t n = eisnet_model_n_params(a);
+    assert_memory_equal(eisnet_model_params(a), eisnet_model_params(b), n * sizeof(float));
+    assert_memory_not_equal(eisnet_model_params(a), eisnet_model_params(d), n * sizeof(float));
+    for (int i = 0; i < eisnet_model_n_tensors(a); i++) {
+        const eisnet_tensor_info *t = eisnet_model_tensor(a, i);
+        const float *p = eisnet_model_params(a) + t->offset;
+        if (!strcmp(t->name, "encoder.1.weight") || !strcmp(t->name, "encoder.5.weight")) {
+            for (size_t j = 0; j < t->numel; j++) assert_true(p[j] == 1.0f);
+            continue;
+        }
+        if (!strcmp(t->name, "encoder.1.bias") || !strcmp(t->name, "encoder.5.bias")) {
+            for (size_t j = 0; j < t->numel; j++) assert_true(p[j] == 0.0f);
+            continue;
+        }
+        /* Linear: U(-1/sqrt(in), 1/sqrt(in)), in = weight's second dim */
+        const eisnet_tensor_info *w = t->ndim == 2 ? t : eisnet_model_tensor(a, i - 1);
+        double bound = 1.0 / sqrt((double)w->shape[1]), s2 = 0.0;
+        for (size_t j = 0; j < t->numel; j++) {
+            assert_true(fabs(p[j]) <= bound);
+            s2 += (double)p[j] * p[j];
+        }
+        if (t->numel >= 1000) /* variance of U(-a, a) is a^2/3 */
+            assert_true(fabs(s2 / t->numel / (bound * bound / 3.0) - 1.0) < 0.1);
+    }
+    for (size_t j = 0; j < n; j++) assert_true(eisnet_model_grads(a)[j] == 0.0f);
+    eisnet_model_free(a);
+    eisnet_model_free(b);
+    eisnet_model_free(d);
+}
+
+/* ---- gradient checks ---------------------------------------------------------- */
+
+/* The loss layer on its own: dloss/dlogits and dloss/dresnorm against central
+ * differences in float (h = 1e-2 on O(1) logits, sums in double). */
+static void test_gradcheck_loss(void **state)
+{
+    (void)state;
+    const int B = 4, P = 3, G = 5;
+    eisnet_model_config c = {6, P, G, 8, 0, 0, 0};
+    batch b = make_batch(&c, B);
+    float logits[4 * 3 * 5], res[4], dl[4 * 3 * 5], dr[4];
+    for (int i = 0; i < B * P * G; i++) logits[i] = 2.0f * frand();
+    for (int i = 0; i < B; i++) res[i] = frand();
+    eisnet_loss L;
+    int64_t correct[3] = {0}, counted[3] = {0};
+    assert_int_equal(eisnet_loss_compute(logits, res, B, P, G, b.target, b.missing, b.rt, 0.5f, &L,
+                                         dl, dr, correct, counted), 0);
+    /* the value, by hand */
+    double ce = 0.0, mse = 0.0;
+    for (int r = 0; r < B; r++) {
+        int nm = 0;
+        double row = 0.0;
+        for (int k = 0; k < P; k++) {
+            if (!b.missing[r * P + k]) continue;
+            const float *lg = logits + (r * P + k) * G;
+            double s = 0.0;
+            for (int g = 0; g < G; g++) s += exp(lg[g]);
+            row += log(s) - lg[b.target[r * P + k]];
+            nm++;
+        }
+        if (nm) ce += row / nm;
+        mse += (res[r] - b.rt[r]) * (double)(res[r] - b.rt[r]);
+    }
+    assert_true(fabs(L.ce - ce / B) < 1e-6);
+    assert_true(fabs(L.mse - mse / B) < 1e-6);
+    assert_true(fabs(L.loss - (ce / B + 0.5 * mse / B)) < 1e-6);
+    int64_t total = 0;
+    for (int k = 0; k < P; k++) total += counted[k];
+    int64_t expect_total = 0;
+    for (int i = 0; i < B * P; i++) expect_total += b.missing[i];
+    assert_int_equal(total, expect_total);
+
+    const float h = 1e-2f;
+    double worst = 0.0, gnorm = 0.0;
+    for (int i = 0; i < B * P * G + B; i++) {
+        float *v = i < B * P * G ? &logits[i] : &res[i - B * P * G];
+        float an = i < B * P * G ? dl[i] : dr[i - B * P * G];
+        float keep = *v;
+        eisnet_loss lp, lm;
+        *v = keep + h;
+        eisnet_loss_compute(logits, res, B, P, G, b.target, b.missing, b.rt, 0.5f, &lp, NULL, NULL, NULL, NULL);
+        *v = keep - h;
+        eisnet_loss_compute(logits, res, B, P, G, b.target, b.missing, b.rt, 0.5f, &lm, NULL, NULL, NULL, NULL);
+        *v = keep;
+        double num = (lp.loss - lm.loss) / (2.0 * h);
+        worst = fmax(worst, fabs(num - an) / (1e-4 + 1e-3 * fabs(num)));
+        gnorm += (double)an * an;
+    }
+    print_message("  loss grad-check worst %.3f, |g| %.3g\n", worst, sqrt(gnorm));
+    assert_true(worst <= 1.0);
+    assert_true(sqrt(gnorm) > 0.1);
+    /* rows without missing heads get zero logit gradients */
+    for (int g = 0; g < P * G; g++) assert_true(dl[1 * P * G + g] == 0.0f);
+    free_batch(&b);
+}
+
+/* Whole network: d loss / d (a sample of every tensor, and every input),
+ * dropout on (the key is replayed so every evaluation uses the same mask). */
+typedef struct {
+    eisnet_model *m;
+    eisnet_workspace *ws;
+    batch b;
+    uint64_t rng0;
+} net_case;
+
+static double net_loss(net_case *nc)
+{
+    uint64_t rng = nc->rng0;
+    eisnet_loss L;
+    assert_int_equal(eisnet_model_forward(nc->m, nc->ws, nc->b.x, nc->b.B, 1, &rng), 0);
+    assert_int_equal(eisnet_model_loss(nc->m, nc->ws, nc->b.B, nc->b.target, nc->b.missing,
+                                       nc->b.rt, 0.5f, &L, NULL, NULL), 0);
+    return L.loss;
+}
+
+/* max |num - an| / (TOL_ABS + TOL_REL |num|) over entries idx of v, num the
+ * central difference. Entries where the loss has a kink within h (a ReLU
+ * changing side: the one-sided differences disagree) are skipped and
+ * counted in *kinks. */
+#define TOL_ABS 5e-4
+#define TOL_REL 2e-2
+static double check_entries(net_case *nc, float *v, const float *an, const size_t *idx, int n,
+                            float h, int *kinks)
+{
+    double worst = 0.0;
+    double l0 = net_loss(nc);
+    for (int j = 0; j < n; j++) {
+        size_t i = idx[j];
+        float keep = v[i];
+        v[i] = keep + h;
+        double lp = net_loss(nc);
+        v[i] = keep - h;
+        double lm = net_loss(nc);
+        v[i] = keep;
+        double num = (lp - lm) / (2.0 * h);
+        double right = (lp - l0) / h, left = (l0 - lm) / h;
+        if (fabs(right - left) > TOL_ABS + TOL_REL * fabs(num)) {
+            if (kinks) (*kinks)++;
+            continue;
+        }
+        double e = fabs(num - an[i]) / (TOL_ABS + TOL_REL * fabs(num));
+        if (!(e <= worst)) worst = e;
+    }
+    return worst;
+}
+
+static void gradcheck_network(const eisnet_kernels *K)
+{
+    eisnet_model_config c = {9, 3, 5, 16, 0.3f, 0.2f, 0.1f};
+    g_rng = 17;
+    net_case nc = {eisnet_model_new(&c, 5), NULL, make_batch(&c, 5), 99};
+    assert_non_null(nc.m);
+    eisnet_model_set_kernels(nc.m, K);
+    nc.ws = eisnet_workspace_new(nc.m, 5);
+    eisnet_workspace_set_input_grad(nc.ws, 1);
+    /* bigger last-layer weights so the heads' gradients are not tiny */
+    float *p = eisnet_model_params(nc.m);
+    for (size_t i = 0; i < eisnet_model_n_params(nc.m); i++) p[i] *= 2.0f;
+
+    eisnet_model_zero_grad(nc.m);
+    net_loss(&nc);
+    assert_int_equal(eisnet_model_backward(nc.m, nc.ws, 5), 0);
+    const float *g = eisnet_model_grads(nc.m);
+    float *dx = malloc(sizeof(float) * 5 * c.n_in);
+    memcpy(dx, eisnet_workspace_dx(nc.ws), sizeof(float) * 5 * c.n_in);
+    const float h = 1e-3f;
+
+    double worst_all = 0.0;
+    int kinks = 0, checked = 0;
+    for (int t = 0; t < eisnet_model_n_tensors(nc.m); t++) {
+        const eisnet_tensor_info *ti = eisnet_model_tensor(nc.m, t);
+        /* the 6 largest-gradient entries plus 2 fixed ones */
+        size_t idx[8];
+        int n = 0;
+        for (int s = 0; s < 6 && s < (int)ti->numel; s++) {
+            size_t best = 0;
+            double bv = -1.0;
+            for (size_t j = 0; j < ti->numel; j++) {
+                int used = 0;
+                for (int u = 0; u < n; u++) used |= idx[u] == j;
+                if (!used && fabs(g[ti->offset + j]) > bv) { bv = fabs(g[ti->offset + j]); best = j; }
+            }
+            idx[n++] = best;
+        }
+        if (ti->numel > 8) { idx[n++] = ti->numel / 2; idx[n++] = ti->numel - 1; }
+        double gn = 0.0;
+        for (int j = 0; j < n; j++) gn += fabs(g[ti->offset + idx[j]]);
+        if (gn <= 1e-3) print_message("  %s: gn %.3g\n", ti->name, gn);
+        assert_true(gn > 1e-3); /* every tensor gets a non-trivial gradient */
+        double w = check_entries(&nc, p + ti->offset, g + ti->offset, idx, n, h, &kinks);
+        checked += n;
+        if (w > 0.3) print_message("  %-24s worst %.3f\n", ti->name, w);
+        worst_all = fmax(worst_all, w);
+        assert_true(w <= 1.0);
+        /* and the check has teeth: a zeroed or 20%-off gradient fails */
+        float *bad = calloc(ti->numel, sizeof(float));
+        assert_true(check_entries(&nc, p + ti->offset, bad, idx, n, h, NULL) > 1.0);
+        for (int j = 0; j < n; j++) bad[idx[j]] = 1.2f * g[ti->offset + idx[j]];
+        assert_true(check_entries(&nc, p + ti->offset, bad, idx, n, h, NULL) > 1.0);
+        free(bad);
+    }
+    size_t xi[45];
+    for (int i = 0; i < 5 * c.n_in; i++) xi[i] = (size_t)i;
+    double wx = check_entries(&nc, nc.b.x, dx, xi, 5 * c.n_in, h, &kinks);
+    checked += 5 * c.n_in;
+    double nx = 0.0;
+    for (int i = 0; i < 5 * c.n_in; i++) nx += (double)dx[i] * dx[i];
+    assert_true(sqrt(nx) > 1e-2);
+    print_message("  [%s] network grad-check: worst %.3f over all tensors, %.3f over the input "
+                  "(%d entries, %d skipped at ReLU kinks)\n", K->name, worst_all, wx, checked, kinks);
+    assert_true(kinks * 10 < checked);
+    assert_true(wx <= 1.0);
+    free(dx);
+    free_batch(&nc.b);
+    eisnet_workspace_free(nc.ws);
+    eisnet_model_free(nc.m);
+}
+
+static void test_gradcheck_network_ref(void **state) { (void)state; gradcheck_network(&eisnet_kernels_ref); }
+static void test_gradcheck_network_cpu(void **state) { (void)state; gradcheck_network(&eisnet_kernels_cpu); }
+
+/* ---- backends and threads -------------------------------------------------------- */
+
+/* 10 AdamW steps (dropout on, clipping at 1) from the same init */
+static void trajectory(const eisnet_kernels *K, int threads, double *losses, float *params_out)
+{
+    eisnet_set_threads(threads);
+    eisnet_model_config c = {18, 5, 12, 64, 0.3f, 0.2f, 0.1f};
+    eisnet_model *m = eisnet_model_new(&c, 11);
+    eisnet_model_set_kernels(m, K);
+    g_rng = 3;
+    batch b = make_batch(&c, 67);
+    eisnet_workspace *ws = eisnet_workspace_new(m, 67);
+    eisnet_adamw opt;
+    assert_int_equal(eisnet_adamw_init(&opt, eisnet_model_n_params(m), NULL), 0);
+    uint64_t rng = 1;
+    for (int s = 0; s < 10; s++) {
+        eisnet_loss L;
+        eisnet_model_zero_grad(m);
+        assert_int_equal(eisnet_model_forward(m, ws, b.x, b.B, 1, &rng), 0);
+        assert_int_equal(eisnet_model_loss(m, ws, b.B, b.target, b.missing, b.rt, 0.5f, &L, NULL, NULL), 0);
+        assert_int_equal(eisnet_model_backward(m, ws, b.B), 0);
+        eisnet_clip_grad_norm(eisnet_model_grads(m), eisnet_model_n_params(m), 1.0f);
+        eisnet_adamw_step(&opt, eisnet_model_params(m), eisnet_model_grads(m));
+        losses[s] = L.loss;
+    }
+    memcpy(params_out, eisnet_model_params(m), eisnet_model_n_params(m) * sizeof(float));
+    eisnet_adamw_free(&opt);
+    free_batch(&b);
+    eisnet_workspace_free(ws);
+    eisnet_model_free(m);
+    eisnet_set_threads(0);
+}
+
+static void test_trajectory_ref_vs_cpu(void **state)
+{
+    (void)state;
+    eisnet_model_config c = {18, 5, 12, 64, 0.3f, 0.2f, 0.1f};
+    eisnet_model *tmp = eisnet_model_new(&c, 11);
+    size_t n = eisnet_model_n_params(tmp);
+    eisnet_model_free(tmp);
+    float *p_ref = malloc(n * sizeof(float)), *p_cpu = malloc(n * sizeof(float)), *p_cpu2 = malloc(n * sizeof(float));
+    double l_ref[10], l_cpu[10], l_cpu2[10];
+    trajectory(&eisnet_kernels_ref, 1, l_ref, p_ref);
+    trajectory(&eisnet_kernels_cpu, 1, l_cpu, p_cpu);
+    trajectory(&eisnet_kernels_cpu, 2, l_cpu2, p_cpu2); /* 67 rows: split 33 + 34 when OpenMP */
+    for (int s = 0; s < 10; s++) {
+        print_message("  step %d loss ref %.7f cpu %.7f cpu/2 threads %.7f\n", s, l_ref[s], l_cpu[s], l_cpu2[s]);
+        /* float32 summation order only: 1e-5 relative */
+        assert_true(fabs(l_cpu[s] - l_ref[s]) <= 1e-5 * fabs(l_ref[s]));
+        assert_true(fabs(l_cpu2[s] - l_ref[s]) <= 1e-5 * fabs(l_ref[s]));
+    }
+    assert_true(l_ref[9] < 0.8 * l_ref[0]); /* it learns */
+    double worst = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        worst = fmax(worst, fabs(p_cpu[i] - p_ref[i]));
+        worst = fmax(worst, fabs(p_cpu2[i] - p_ref[i]));
+    }
+    print_message("  params after 10 steps: max |cpu - ref| %.3g\n", worst);
+    assert_true(worst < 1e-4); /* a tenth of one lr step */
+    free(p_ref); free(p_cpu); free(p_cpu2);
+}
+
+static void test_thread_split_same_grads(void **state)
+{
+    (void)state;
+    eisnet_model_config c = eisnet_model_config_default(10, 5, 12);
+    c.hidden = 128;
+    eisnet_model *m = eisnet_model_new(&c, 3);
+    batch b = make_batch(&c, 200);
+    eisnet_workspace *ws = eisnet_workspace_new(m, 200);
+    size_t n = eisnet_model_n_params(m);
+    float *g1 = malloc(n * sizeof(float));
+    float logits1[200 * 60];
+    for (int T = 1; T <= 4; T++) {
+        eisnet_set_threads(T);
+        uint64_t rng = 5;
+        eisnet_model_zero_grad(m);
+        assert_int_equal(eisnet_model_forward(m, ws, b.x, b.B, 1, &rng), 0);
+        assert_int_equal(eisnet_model_loss(m, ws, b.B, b.target, b.missing, b.rt, 0.5f, NULL, NULL, NULL), 0);
+        assert_int_equal(eisnet_model_backward(m, ws, b.B), 0);
+        if (T == 1) {
+            memcpy(g1, eisnet_model_grads(m), n * sizeof(float));
+            memcpy(logits1, eisnet_workspace_logits(ws), sizeof logits1);
+            continue;
+        }
+        /* rows are independent; only BLAS blocking (which depends on the row
+         * count) and the order of the gradient sums change */
+        for (int i = 0; i < 200 * 60; i++)
+            assert_true(fabsf(eisnet_workspace_logits(ws)[i] - logits1[i]) <= 1e-5f * (1.0f + fabsf(logits1[i])));
+        for (size_t i = 0; i < n; i++)
+            assert_true(fabsf(eisnet_model_grads(m)[i] - g1[i]) <= 1e-6f + 1e-4f * fabsf(g1[i]));
+    }
+    eisnet_set_threads(0);
+    free(g1);
+    free_batch(&b);
+    eisnet_workspace_free(ws);
+    eisnet_model_free(m);
+}
+
+/* ---- inference, accuracy, errors --------------------------------------------------- */
+
+static void test_predict(void **state)
+{
+    (void)state;
+    eisnet_model_config c = eisnet_model_config_default(10, 5, 12);
+    c.hidden = 64;
+    eisnet_model *m = eisnet_model_new(&c, 9);
+    batch b = make_batch(&c, 23);
+    eisnet_workspace *ws = eisnet_workspace_new(m, 8); /* smaller than the batch: chunks */
+    float probs[23 * 60], res[23], p1[60], r1;
+    assert_int_equal(eisnet_model_predict(m, ws, b.x, 23, probs, res), 0);
+    for (int i = 0; i < 23 * 5; i++) {
+        double s = 0.0;
+        for (int g = 0; g < 12; g++) {
+            assert_true(probs[i * 12 + g] > 0.0f);
+            s += probs[i * 12 + g];
+        }
+        assert_true(fabs(s - 1.0) < 1e-5);
+    }
+    /* batch 1 gives the same as row 17 of the batch */
+    assert_int_equal(eisnet_model_predict(m, ws, b.x + 17 * 10, 1, p1, &r1), 0);
+    for (int g = 0; g < 60; g++) assert_true(fabsf(p1[g] - probs[17 * 60 + g]) < 1e-6f);
+    assert_true(fabsf(r1 - res[17]) < 1e-6f);
+    /* eval forward is deterministic and ignores the rng; softmax of its logits */
+    assert_int_equal(eisnet_model_forward(m, ws, b.x + 17 * 10, 1, 0, NULL), 0);
+    const float *lg = eisnet_workspace_logits(ws);
+    double s = 0.0;
+    for (int g = 0; g < 12; g++) s += exp(lg[g]);
+    assert_true(fabs(exp(lg[3]) / s - p1[3]) < 1e-6);
+    free_batch(&b);
+    eisnet_workspace_free(ws);
+    eisnet_model_free(m);
+}
+
+static void test_learns_and_counts(void **state)
+{
+    (void)state;
+    /* the target of head k is a function of input k: learnable */
+    eisnet_model_config c = {6, 2, 4, 32, 0.0f, 0.0f, 0.0f};
+    eisnet_model *m = eisnet_model_new(&c, 1);
+    batch b = make_batch(&c, 64);
+    for (int r = 0; r < 64; r++)
+        for (int k = 0; k < 2; k++) {
+            b.missing[r * 2 + k] = 1;
+            b.target[r * 2 + k] = (int32_t)((b.x[r * 6 + k] + 1.5f) / 3.0f * 4.0f) % 4;
+            if (b.target[r * 2 + k] < 0) b.target[r * 2 + k] = 0;
+        }
+    eisnet_workspace *ws = eisnet_workspace_new(m, 64);
+    eisnet_adamw opt;
+    eisnet_adamw_config oc = eisnet_adamw_config_default();
+    oc.lr = 1e-2f;
+    eisnet_adamw_init(&opt, eisnet_model_n_params(m), &oc);
+    eisnet_loss first = {0}, L = {0};
+    for (int s = 0; s < 60; s++) {
+        eisnet_model_zero_grad(m);
+        eisnet_model_forward(m, ws, b.x, 64, 0, NULL);
+        eisnet_model_loss(m, ws, 64, b.target, b.missing, b.rt, 0.5f, &L, NULL, NULL);
+        if (s == 0) first = L;
+        eisnet_model_backward(m, ws, 64);
+        eisnet_adamw_step(&opt, eisnet_model_params(m), eisnet_model_grads(m));
+    }
+    int64_t correct[2] = {0}, counted[2] = {0};
+    eisnet_model_forward(m, ws, b.x, 64, 0, NULL);
+    eisnet_model_loss(m, ws, 64, b.target, b.missing, b.rt, 0.5f, &L, correct, counted);
+    print_message("  loss %.4f -> %.4f, accuracy %ld/%ld %ld/%ld\n", first.loss, L.loss,
+                  (long)correct[0], (long)counted[0], (long)correct[1], (long)counted[1]);
+    assert_int_equal(counted[0], 64);
+    assert_int_equal(counted[1], 64);
+    assert_true(L.loss < 0.3 * first.loss);
+    assert_true(correct[0] > 56 && correct[1] > 56);
+    eisnet_adamw_free(&opt);
+    free_batch(&b);
+    eisnet_workspace_free(ws);
+    eisnet_model_free(m);
+}
+
+static void test_errors(void **state)
+{
+    (void)state;
+    eisnet_model_config c = eisnet_model_config_default(10, 5, 12);
+    c.hidden = 31;
+    assert_null(eisnet_model_new(&c, 1));
+    assert_non_null(strstr(eisnet_last_error(), "hidden"));
+    c.hidden = 32;
+    c.dropout1 = 1.0f;
+    assert_null(eisnet_model_new(&c, 1));
+    c.dropout1 = 0.3f;
+    eisnet_model *m = eisnet_model_new(&c, 1);
+    assert_non_null(m);
+    assert_null(eisnet_workspace_new(m, 0));
+    eisnet_workspace *ws = eisnet_workspace_new(m, 4);
+    batch b = make_batch(&c, 6);
+    assert_int_equal(eisnet_model_forward(m, ws, b.x, 6, 0, NULL), -1); /* > max_batch */
+    assert_non_null(strstr(eisnet_last_error(), "batch"));
+    assert_int_equal(eisnet_model_forward(m, ws, b.x, 4, 1, NULL), -1); /* train needs rng */
+    assert_int_equal(eisnet_model_backward(m, ws, 4), -1);              /* no loss yet */
+    assert_int_equal(eisnet_model_forward(m, ws, b.x, 4, 0, NULL), 0);
+    assert_int_equal(eisnet_model_loss(m, ws, 3, b.target, b.missing, b.rt, 0.5f, NULL, NULL, NULL), -1);
+    b.target[0] = 12;
+    b.missing[0] = 1;
+    assert_int_equal(eisnet_model_loss(m, ws, 4, b.target, b.missing, b.rt, 0.5f, NULL, NULL, NULL), -1);
+    assert_non_null(strstr(eisnet_last_error(), "target"));
+    b.target[0] = 0;
+    assert_int_equal(eisnet_model_loss(m, ws, 4, b.target, b.missing, b.rt, 0.5f, NULL, NULL, NULL), 0);
+    assert_int_equal(eisnet_model_backward(m, ws, 4), 0);
+    c.n_in = 11; /* a workspace of another shape is refused */
+    eisnet_model *m2 = eisnet_model_new(&c, 1);
+    assert_int_equal(eisnet_model_forward(m2, ws, b.x, 4, 0, NULL), -1);
+    eisnet_model_free(m2);
+    free_batch(&b);
+    eisnet_workspace_free(ws);
+    eisnet_model_free(m);
+    eisnet_model_free(NULL);
+    eisnet_workspace_free(NULL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_param_count_and_names),
+        cmocka_unit_test(test_init),
+        cmocka_unit_test(test_gradcheck_loss),
+        cmocka_unit_test(test_gradcheck_network_ref),
+        cmocka_unit_test(test_gradcheck_network_cpu),
+        cmocka_unit_test(test_trajectory_ref_vs_cpu),
+        cmocka_unit_test(test_thread_split_same_grads),
+        cmocka_unit_test(test_predict),
+        cmocka_unit_test(test_learns_and_counts),
+        cmocka_unit_test(test_errors),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
