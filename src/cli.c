@@ -1,3 +1,327 @@
-/* eisnet command line (being written). */
+/* eisnet: command line front end.
+ *
+ *   eisnet generate|train|infer|full|bench|update [options]
+ *   eisnet --mode generate|train|inference|full [the reference's flags]
+ */
+#include "cli.h"
+#include "eisnet/dataset.h"
+#include "eisnet/error.h"
+
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
-int main(void) { fputs("eisnet: under construction\n", stderr); return 1; }
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define EISNET_VERSION "0.1.0"
+
+typedef enum { ARG_NONE, ARG_INT, ARG_U64, ARG_DOUBLE, ARG_STR, ARG_RANGE } arg_kind;
+
+typedef struct {
+    const char *name;
+    arg_kind kind;
+    int commands;
+    size_t offset;
+    const char *meta;
+    const char *help;
+} option_spec;
+
+#define OFF(f) offsetof(cli_options, f)
+#define ALL (CMD_GENERATE | CMD_TRAIN | CMD_INFER | CMD_FULL | CMD_BENCH | CMD_UPDATE | CMD_REFERENCE)
+#define GEN (CMD_GENERATE | CMD_FULL | CMD_REFERENCE)
+#define TRN (CMD_TRAIN | CMD_FULL | CMD_REFERENCE)
+
+static const option_spec options[] = {
+    {"data_dir", ARG_STR, ALL & ~CMD_BENCH, OFF(data_dir), "DIR", "dataset directory (./eis_training_data)"},
+    {"seed", ARG_U64, ALL, OFF(seed), "N", "seed of every random choice (42)"},
+    {"quiet", ARG_NONE, ALL, OFF(quiet), NULL, "no progress output on stderr"},
+    {"n_workers", ARG_INT, GEN | CMD_BENCH, OFF(n_workers), "N", "worker threads (all cores)"},
+    {"backend", ARG_STR, ALL, OFF(backend), "NAME", "cpu, cuda or auto (auto)"},
+    {"n_ground_truths", ARG_INT, GEN | CMD_BENCH, OFF(n_ground_truths), "N", "ground truths to draw (100)"},
+    {"circuit", ARG_STR, GEN, OFF(circuit), "C", "series, parallel or a circuit string (series)"},
+    {"range", ARG_RANGE, GEN, 0, "NAME=MIN:MAX", "parameter range (repeatable; required for custom circuits)"},
+    {"grid_points", ARG_INT, GEN, OFF(grid_points), "N", "grid points per parameter (12)"},
+    {"n_freq", ARG_INT, GEN, OFF(n_freq), "N", "number of frequencies (50)"},
+    {"f_min", ARG_DOUBLE, GEN, OFF(f_min), "HZ", "lowest frequency (1)"},
+    {"f_max", ARG_DOUBLE, GEN, OFF(f_max), "HZ", "highest frequency (1e6)"},
+    {"csv", ARG_NONE, GEN, OFF(csv), NULL, "also write the reference's combined_dataset_{N}gt.csv"},
+    {"ground_truths", ARG_STR, GEN, OFF(ground_truths_file), "FILE", "use these ground truths (reference JSON) instead of drawing"},
+    {"n_epochs", ARG_INT, TRN | CMD_BENCH, OFF(n_epochs), "N", "training epochs (100)"},
+    {"batch_size", ARG_INT, TRN | CMD_BENCH | CMD_UPDATE, OFF(batch_size), "N", "batch size (512)"},
+    {"model_path", ARG_STR, TRN | CMD_INFER | CMD_UPDATE, OFF(model_path), "FILE", "checkpoint path"},
+};
+#define N_OPTIONS (sizeof options / sizeof options[0])
+
+static const struct {
+    const char *name;
+    int bit;
+    const char *summary;
+} commands[] = {
+    {"generate", CMD_GENERATE, "build the synthetic dataset: ground truths and the resnorm of every grid model"},
+    {"train", CMD_TRAIN, "train the probabilistic predictor on a generated dataset"},
+    {"infer", CMD_INFER, "predict the missing parameters of a measured spectrum"},
+    {"full", CMD_FULL, "generate, train and infer on a small default"},
+    {"bench", CMD_BENCH, "measure speed against the seed's scenarios"},
+    {"update", CMD_UPDATE, "continue training from a stream of new measurements"},
+};
+#define N_COMMANDS (sizeof commands / sizeof commands[0])
+
+static void usage_main(FILE *fp)
+{
+    fprintf(fp, "eisnet %s: impedance spectroscopy datasets and a probabilistic parameter predictor\n\n"
+                "usage: eisnet COMMAND [options]      (eisnet COMMAND --help for its options)\n"
+                "       eisnet --mode generate|train|inference|full [the reference's flags]\n\ncommands:\n",
+            EISNET_VERSION);
+    for (size_t i = 0; i < N_COMMANDS; i++) fprintf(fp, "  %-9s %s\n", commands[i].name, commands[i].summary);
+}
+
+static void usage_command(FILE *fp, const char *name, int bit)
+{
+    fprintf(fp, "usage: eisnet %s [options]\n\noptions:\n", name);
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        if (!(options[i].commands & bit)) continue;
+        char left[64];
+        snprintf(left, sizeof left, "--%s%s%s", options[i].name, options[i].meta ? " " : "",
+                 options[i].meta ? options[i].meta : "");
+        fprintf(fp, "  %-28s %s\n", left, options[i].help);
+    }
+    fprintf(fp, "  %-28s %s\n", "--help", "this text");
+}
+
+static int parse_int(const char *flag, const char *s, int *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (*s == '\0' || *end != '\0' || errno == ERANGE || v < INT_MIN || v > INT_MAX) {
+        fprintf(stderr, "eisnet: --%s expects an integer, got '%s'\n", flag, s);
+        return -1;
+    }
+    *out = (int)v;
+    return 0;
+}
+
+static int parse_args(cli_options *o, int bit, int argc, char **argv, int *help)
+{
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            *help = 1;
+            continue;
+        }
+        if (strncmp(a, "--", 2) != 0) {
+            fprintf(stderr, "eisnet %s: unexpected argument '%s'\n", o->name, a);
+            return -1;
+        }
+        const char *name = a + 2, *eq = strchr(name, '=');
+        size_t nlen = eq ? (size_t)(eq - name) : strlen(name);
+        const option_spec *spec = NULL;
+        for (size_t k = 0; k < N_OPTIONS; k++)
+            if (strlen(options[k].name) == nlen && strncmp(options[k].name, name, nlen) == 0) spec = &options[k];
+        if (!spec || !(spec->commands & bit)) {
+            fprintf(stderr, "eisnet %s: unknown option '--%.*s' (see eisnet %s --help)\n", o->name, (int)nlen, name,
+                    o->name);
+            return -1;
+        }
+        const char *val = NULL;
+        if (spec->kind != ARG_NONE) {
+            if (eq) val = eq + 1;
+            else if (i + 1 < argc) val = argv[++i];
+            else {
+                fprintf(stderr, "eisnet %s: --%s needs a value (%s)\n", o->name, spec->name, spec->meta);
+                return -1;
+            }
+        } else if (eq) {
+            fprintf(stderr, "eisnet %s: --%s takes no value\n", o->name, spec->name);
+            return -1;
+        }
+        char *field = (char *)o + spec->offset;
+        switch (spec->kind) {
+        case ARG_NONE: *(int *)field = 1; break;
+        case ARG_INT:
+            if (parse_int(spec->name, val, (int *)field) != 0) return -1;
+            break;
+        case ARG_U64: {
+            char *end;
+            errno = 0;
+            unsigned long long v = strtoull(val, &end, 10);
+            if (*val == '\0' || *val == '-' || *end != '\0' || errno == ERANGE) {
+                fprintf(stderr, "eisnet: --%s expects a non-negative integer, got '%s'\n", spec->name, val);
+                return -1;
+            }
+            *(uint64_t *)field = v;
+            break;
+        }
+        case ARG_DOUBLE: {
+            char *end;
+            errno = 0;
+            double v = strtod(val, &end);
+            if (*val == '\0' || *end != '\0' || errno == ERANGE) {
+                fprintf(stderr, "eisnet: --%s expects a number, got '%s'\n", spec->name, val);
+                return -1;
+            }
+            *(double *)field = v;
+            break;
+        }
+        case ARG_STR: *(const char **)field = val; break;
+        case ARG_RANGE:
+            if (o->n_ranges >= CLI_MAX_RANGES) {
+                fprintf(stderr, "eisnet: too many --range options\n");
+                return -1;
+            }
+            o->ranges[o->n_ranges++] = val;
+            break;
+        }
+    }
+    return 0;
+}
+
+static void defaults(cli_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->data_dir = "./eis_training_data";
+    o->seed = 42;
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    o->n_workers = n > 0 ? (int)n : 1;
+    o->backend = "auto";
+    o->n_ground_truths = 100;
+    o->circuit = "series";
+    o->grid_points = 12;
+    o->n_freq = 50;
+    o->f_min = 1.0;
+    o->f_max = 1e6;
+    o->n_epochs = 100;
+    o->batch_size = 512;
+}
+
+static int check_backend(const char *b)
+{
+    if (strcmp(b, "cpu") == 0 || strcmp(b, "auto") == 0) return 0;
+    if (strcmp(b, "cuda") == 0) {
+        fprintf(stderr, "eisnet: the CUDA backend is not built into this eisnet; use --backend cpu or auto\n");
+        return -1;
+    }
+    if (strcmp(b, "mlx") == 0 || strcmp(b, "pytorch") == 0) {
+        fprintf(stderr, "eisnet: --backend %s belongs to the Python reference; eisnet's equivalent is --backend auto "
+                        "(CUDA when present, else the CPU) or --backend cpu\n", b);
+        return -1;
+    }
+    fprintf(stderr, "eisnet: unknown --backend '%s' (cpu, cuda or auto)\n", b);
+    return -1;
+}
+
+int cli_generate(cli_options *o)
+{
+    eisnet_generate_options g;
+    eisnet_generate_options_default(&g);
+    g.grid.circuit = o->circuit;
+    g.grid.ranges = o->ranges;
+    g.grid.n_ranges = o->n_ranges;
+    g.grid.n_grid = o->grid_points;
+    g.grid.n_freq = o->n_freq;
+    g.grid.f_min = o->f_min;
+    g.grid.f_max = o->f_max;
+    g.n_ground_truths = o->n_ground_truths;
+    g.data_dir = o->data_dir;
+    g.n_workers = o->n_workers;
+    g.seed = o->seed;
+    g.csv = o->csv;
+    g.quiet = o->quiet;
+    g.ground_truths_file = o->ground_truths_file;
+    if (eisnet_generate(&g) != 0) {
+        fprintf(stderr, "eisnet generate: %s\n", eisnet_last_error());
+        return 1;
+    }
+    return 0;
+}
+
+static int not_yet(cli_options *o)
+{
+    fprintf(stderr, "eisnet %s: not available in this build yet\n", o->name);
+    return 2;
+}
+
+static int run(cli_options *o)
+{
+    if (check_backend(o->backend) != 0) return 2;
+    switch (o->command) {
+    case CMD_GENERATE: return cli_generate(o);
+    default: return not_yet(o);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    cli_options o;
+    defaults(&o);
+    if (argc < 2) {
+        usage_main(stderr);
+        return 2;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+        usage_main(stdout);
+        return 0;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("eisnet %s\n", EISNET_VERSION);
+        return 0;
+    }
+    int help = 0;
+    if (strncmp(argv[1], "--", 2) == 0) {
+        /* the reference's form: --mode M anywhere among its flags */
+        const char *mode = NULL;
+        int rest_n = 0;
+        char **rest = calloc((size_t)argc, sizeof *rest);
+        if (!rest) return 1;
+        for (int i = 1; i < argc; i++) {
+            if (strcmp(argv[i], "--mode") == 0 && i + 1 < argc) mode = argv[++i];
+            else if (strncmp(argv[i], "--mode=", 7) == 0) mode = argv[i] + 7;
+            else rest[rest_n++] = argv[i];
+        }
+        if (!mode) {
+            fprintf(stderr, "eisnet: --mode is required in the reference's form (generate, train, inference, full), "
+                            "or use a command: eisnet generate ...\n");
+            free(rest);
+            return 2;
+        }
+        o.name = mode;
+        if (strcmp(mode, "generate") == 0) o.command = CMD_GENERATE;
+        else if (strcmp(mode, "train") == 0) o.command = CMD_TRAIN;
+        else if (strcmp(mode, "inference") == 0 || strcmp(mode, "infer") == 0) o.command = CMD_INFER;
+        else if (strcmp(mode, "full") == 0) o.command = CMD_FULL;
+        else {
+            fprintf(stderr, "eisnet: unknown --mode '%s' (generate, train, inference, full)\n", mode);
+            free(rest);
+            return 2;
+        }
+        int rc = parse_args(&o, CMD_REFERENCE, rest_n, rest, &help);
+        o.argc = rest_n;
+        o.argv = rest;
+        if (rc == 0 && help) {
+            usage_command(stdout, "--mode ...", CMD_REFERENCE);
+            free(rest);
+            return 0;
+        }
+        rc = rc != 0 ? 2 : run(&o);
+        free(rest);
+        return rc;
+    }
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        if (strcmp(argv[1], commands[i].name) == 0) {
+            o.command = commands[i].bit;
+            o.name = commands[i].name;
+        }
+    if (!o.command) {
+        fprintf(stderr, "eisnet: unknown command '%s' (see eisnet --help)\n", argv[1]);
+        return 2;
+    }
+    o.argc = argc - 2;
+    o.argv = argv + 2;
+    if (parse_args(&o, o.command, argc - 2, argv + 2, &help) != 0) return 2;
+    if (help) {
+        usage_command(stdout, o.name, o.command);
+        return 0;
+    }
+    return run(&o);
+}

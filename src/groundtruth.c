@@ -114,6 +114,7 @@ static double from_unit(const eisnet_grid *g, int i, double u)
 
 int eisnet_ground_truths_make(const eisnet_grid *g, int n, uint64_t seed, eisnet_ground_truth *gt)
 {
+    memset(gt, 0, sizeof *gt * (size_t)n);
     int P = g->n_params;
     int n_lhs = (int)(0.40 * n), n_sobol = (int)(0.30 * n), n_bio = (int)(0.15 * n);
     int k = 0;

@@ -1,0 +1,47 @@
+/* Command line: options shared by the subcommands. */
+#ifndef EISNET_CLI_H
+#define EISNET_CLI_H
+
+#include <stdint.h>
+
+enum {
+    CMD_GENERATE = 1 << 0,
+    CMD_TRAIN = 1 << 1,
+    CMD_INFER = 1 << 2,
+    CMD_FULL = 1 << 3,
+    CMD_BENCH = 1 << 4,
+    CMD_UPDATE = 1 << 5,
+    CMD_REFERENCE = 1 << 6 /* the reference's --mode form accepts all of its flags */
+};
+
+#define CLI_MAX_RANGES 64
+
+typedef struct {
+    int command;
+    const char *name; /* "generate", ... */
+    /* shared */
+    const char *data_dir;
+    uint64_t seed;
+    int quiet;
+    int n_workers;
+    const char *backend;
+    /* generate */
+    int n_ground_truths;
+    const char *circuit;
+    const char *ranges[CLI_MAX_RANGES];
+    int n_ranges;
+    int grid_points, n_freq;
+    double f_min, f_max;
+    int csv;
+    const char *ground_truths_file;
+    /* train */
+    int n_epochs, batch_size;
+    const char *model_path;
+    /* the raw rest for commands that parse more themselves */
+    int argc;
+    char **argv;
+} cli_options;
+
+int cli_generate(cli_options *o);
+
+#endif
