@@ -161,7 +161,7 @@ static int parse_pystr(cursor *c, char *out, size_t cap)
     char q = *c->p++;
     size_t n = 0;
     while (c->p < c->end && *c->p != q) {
-        if (*c->p == '\\' || *c->p == '\0') return eisnet_set_error("npy header: unsupported character in string");
+        if (*c->p == '\\' || (unsigned char)*c->p < 0x20 || (unsigned char)*c->p >= 0x7f) return eisnet_set_error("npy header: unsupported character in string");
         if (n + 1 >= cap) return eisnet_set_error("npy header: string too long");
         out[n++] = *c->p++;
     }
@@ -268,9 +268,10 @@ static int parse_header_dict(const char *txt, size_t n, eisnet_dtype *t, int *nd
             return eisnet_set_error("npy header: unexpected key '%s'", key);
         }
         skip_ws(&c);
-        if (c.p < c.end && *c.p == ',') {
+        if (c.p >= c.end) return eisnet_set_error("npy header: unterminated dict");
+        if (*c.p == ',') {
             c.p++;
-        } else if (c.p < c.end && *c.p == '}') {
+        } else if (*c.p == '}') {
             /* handled at loop top */
         } else {
             return eisnet_set_error("npy header: expected ',' or '}'");
