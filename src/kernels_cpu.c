@@ -211,21 +211,40 @@ static void linear_backward(float *din, float *dweight, float *dbias,
 
 /* ---- LayerNorm ------------------------------------------------------------- */
 
+/* Float sums are not reassociated by the compiler (no -ffast-math), so the
+ * reductions keep LANES independent partial sums: vectorised, and a shorter
+ * dependency chain. */
+#define LANES 16
+
+static inline float sum_lanes(const float *acc)
+{
+    float s = 0.0f;
+    for (int j = 0; j < LANES; j++) s += acc[j];
+    return s;
+}
+
 MULTIVERSION
 static void layernorm_forward(float *out, float *mean, float *rstd,
                               const float *in, const float *weight,
                               const float *bias, int B, int C)
 {
+    const int Cv = C - C % LANES;
     for (int b = 0; b < B; b++) {
         const float *x = in + (size_t)b * C;
-        float s = 0.0f;
-        for (int i = 0; i < C; i++) s += x[i];
+        float acc[LANES] = {0};
+        for (int i = 0; i < Cv; i += LANES)
+            for (int j = 0; j < LANES; j++) acc[j] += x[i + j];
+        float s = sum_lanes(acc);
+        for (int i = Cv; i < C; i++) s += x[i];
         const float m = s / (float)C;
-        float v = 0.0f;
-        for (int i = 0; i < C; i++) {
-            float d = x[i] - m;
-            v += d * d;
-        }
+        float acc2[LANES] = {0};
+        for (int i = 0; i < Cv; i += LANES)
+            for (int j = 0; j < LANES; j++) {
+                float d = x[i + j] - m;
+                acc2[j] += d * d;
+            }
+        float v = sum_lanes(acc2);
+        for (int i = Cv; i < C; i++) v += (x[i] - m) * (x[i] - m);
         const float r = 1.0f / sqrtf(v / (float)C + EISNET_LN_EPS);
         float *y = out + (size_t)b * C;
         for (int i = 0; i < C; i++) y[i] = (x[i] - m) * r * weight[i] + bias[i];
@@ -240,12 +259,21 @@ static void layernorm_backward(float *din, float *dweight, float *dbias,
                                const float *weight, const float *mean,
                                const float *rstd, int B, int C)
 {
+    const int Cv = C - C % LANES;
     for (int b = 0; b < B; b++) {
         const float *x = in + (size_t)b * C;
         const float *dy = dout + (size_t)b * C;
         const float m = mean[b], r = rstd[b];
-        float mg = 0.0f, mgx = 0.0f;
-        for (int i = 0; i < C; i++) {
+        float ag[LANES] = {0}, agx[LANES] = {0};
+        for (int i = 0; i < Cv; i += LANES)
+            for (int j = 0; j < LANES; j++) {
+                float xhat = (x[i + j] - m) * r;
+                float g = dy[i + j] * weight[i + j];
+                ag[j] += g;
+                agx[j] += g * xhat;
+            }
+        float mg = sum_lanes(ag), mgx = sum_lanes(agx);
+        for (int i = Cv; i < C; i++) {
             float xhat = (x[i] - m) * r;
             float g = dy[i] * weight[i];
             mg += g;
@@ -253,18 +281,10 @@ static void layernorm_backward(float *din, float *dweight, float *dbias,
         }
         mg /= (float)C;
         mgx /= (float)C;
-        if (dweight && dbias) {
-            for (int i = 0; i < C; i++) {
-                float xhat = (x[i] - m) * r;
-                dweight[i] += dy[i] * xhat;
-                dbias[i] += dy[i];
-            }
-        } else {
-            for (int i = 0; i < C; i++) {
-                if (dweight) dweight[i] += dy[i] * (x[i] - m) * r;
-                if (dbias) dbias[i] += dy[i];
-            }
-        }
+        if (dweight)
+            for (int i = 0; i < C; i++) dweight[i] += dy[i] * ((x[i] - m) * r);
+        if (dbias)
+            for (int i = 0; i < C; i++) dbias[i] += dy[i];
         if (din) {
             float *dx = din + (size_t)b * C;
             for (int i = 0; i < C; i++) {
