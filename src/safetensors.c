@@ -272,6 +272,15 @@ static int cmp_span(const void *x, const void *y)
     return 0;
 }
 
+/* Copy of s for error messages: at most 100 bytes, control characters as '?'. */
+static const char *clean(const char *s, char *out)
+{
+    size_t i = 0;
+    for (; s && s[i] && i < 100; i++) out[i] = (unsigned char)s[i] < 0x20 ? '?' : s[i];
+    out[i] = '\0';
+    return out;
+}
+
 static int cmp_strp(const void *x, const void *y) { return strcmp(*(const char *const *)x, *(const char *const *)y); }
 
 int eisnet_safetensors_parse(const void *buf, size_t n, eisnet_array **arrays, size_t *count,
@@ -304,6 +313,7 @@ int eisnet_safetensors_parse(const void *buf, size_t n, eisnet_array **arrays, s
     const char **names = NULL;
     char **mk = NULL, **mv = NULL;
     size_t nm = 0, got = 0, nt = 0, nkeys = 0;
+    char cl[104], cl2[104];
     if (end) {
         for (const char *p = end; p < h + hl; p++)
             if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r') {
@@ -335,7 +345,7 @@ int eisnet_safetensors_parse(const void *buf, size_t n, eisnet_array **arrays, s
     qsort(names, nkeys, sizeof *names, cmp_strp);
     for (size_t i = 1; i < nkeys; i++)
         if (strcmp(names[i], names[i - 1]) == 0) {
-            eisnet_set_error("safetensors header: duplicate name '%.100s'", names[i]);
+            eisnet_set_error("safetensors header: duplicate name '%s'", clean(names[i], cl));
             goto fail;
         }
     for (cJSON *c = root->child; c; c = c->next) {
@@ -347,7 +357,7 @@ int eisnet_safetensors_parse(const void *buf, size_t n, eisnet_array **arrays, s
             size_t cnt = 0;
             for (cJSON *m = c->child; m; m = m->next) {
                 if (!cJSON_IsString(m) || !m->valuestring || !m->string) {
-                    eisnet_set_error("safetensors __metadata__ value '%.100s' is not a string", m->string ? m->string : "");
+                    eisnet_set_error("safetensors __metadata__ value '%s' is not a string", clean(m->string, cl));
                     goto fail;
                 }
                 cnt++;
@@ -371,10 +381,10 @@ int eisnet_safetensors_parse(const void *buf, size_t n, eisnet_array **arrays, s
             }
             continue;
         }
-        const char *nmn = c->string;
+        const char *nmn = clean(c->string, cl);
         eisnet_array *a = &arr[got];
-        if (strlen(nmn) >= sizeof a->name) {
-            eisnet_set_error("safetensors tensor name too long (%zu bytes, at most %zu)", strlen(nmn), sizeof a->name - 1);
+        if (strlen(c->string) >= sizeof a->name) {
+            eisnet_set_error("safetensors tensor name too long (%zu bytes, at most %zu)", strlen(c->string), sizeof a->name - 1);
             goto fail;
         }
         if (!cJSON_IsObject(c)) {
@@ -390,7 +400,7 @@ int eisnet_safetensors_parse(const void *buf, size_t n, eisnet_array **arrays, s
         }
         if (st_dtype(dt->valuestring, &a->dtype) != 0) {
             eisnet_set_error("safetensors tensor '%s': unsupported dtype '%.20s' (supported: F32 F64 I32 I64 U8 I16 U16)",
-                             nmn, dt->valuestring);
+                             nmn, clean(dt->valuestring, cl2));
             goto fail;
         }
         if (!cJSON_IsArray(sh)) {
@@ -434,7 +444,7 @@ int eisnet_safetensors_parse(const void *buf, size_t n, eisnet_array **arrays, s
                              (unsigned long long)(oe - ob), a->nbytes);
             goto fail;
         }
-        memcpy(a->name, nmn, strlen(nmn) + 1);
+        memcpy(a->name, c->string, strlen(c->string) + 1);
         sp[got].begin = ob;
         sp[got].end = oe;
         sp[got].idx = got;
@@ -453,7 +463,7 @@ int eisnet_safetensors_parse(const void *buf, size_t n, eisnet_array **arrays, s
         if (sorted[i].begin != cur) {
             eisnet_set_error(sorted[i].begin < cur ? "safetensors tensor '%s' overlaps another tensor"
                                                    : "safetensors data has a hole before tensor '%s'",
-                             arr[sorted[i].idx].name);
+                             clean(arr[sorted[i].idx].name, cl));
             free(sorted);
             goto fail;
         }
