@@ -145,7 +145,7 @@ static double lerp(double a, double b, double t)
 }
 
 #define N_Q 4
-int eisnet_resnorm_file_stats(const char *npy_path, uint64_t zeros, eisnet_resnorm_stats *st)
+int eisnet_resnorm_file_stats_radix(const char *npy_path, uint64_t zeros, eisnet_resnorm_stats *st)
 {
     eisnet_array head;
     FILE *fp = fopen(npy_path, "rb");
@@ -268,6 +268,190 @@ int eisnet_resnorm_file_stats(const char *npy_path, uint64_t zeros, eisnet_resno
     double *dst[N_Q] = {&st->p25, &st->median, &st->p75, &st->p90};
     for (int q = 0; q < N_Q; q++) *dst[q] = lerp(result[2 * q], result[2 * q + 1], gamma[q]);
     return 0;
+}
+
+/* Fast path: a 2^20-bin histogram of the keys' top bits (accumulated while
+ * the values stream out during generation), then one pass over the file that
+ * collects only the values in the bins holding the wanted ranks. Memory is
+ * bounded (8 MiB + the wanted bins, capped); past the cap the 4-pass radix
+ * selection above takes over. */
+#define HBITS 20
+#define HSHIFT (64 - HBITS)
+#define COLLECT_CAP ((uint64_t)8 << 20)
+
+typedef struct {
+    uint64_t *hist;
+    double vmin, vmax;
+    uint64_t count;
+} stats_acc;
+
+static int stats_acc_init(stats_acc *a)
+{
+    a->hist = calloc((size_t)1 << HBITS, sizeof(uint64_t));
+    a->vmin = INFINITY;
+    a->vmax = -INFINITY;
+    a->count = 0;
+    return a->hist ? 0 : eisnet_set_error("out of memory");
+}
+
+static void stats_acc_add(stats_acc *a, const double *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        a->hist[key_of(v[i]) >> HSHIFT]++;
+        if (v[i] < a->vmin) a->vmin = v[i];
+        if (v[i] > a->vmax) a->vmax = v[i];
+    }
+    a->count += n;
+}
+
+static int cmp_u64(const void *x, const void *y)
+{
+    uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+    return a < b ? -1 : a > b;
+}
+
+static int npy_data_offset(FILE *fp, const char *path, size_t *off)
+{
+    unsigned char pre[12];
+    if (fread(pre, 1, 12, fp) != 12 || memcmp(pre, "\x93NUMPY", 6) != 0)
+        return eisnet_set_error("%s: not an .npy file", path);
+    size_t hlen = pre[6] == 1 ? (size_t)pre[8] | (size_t)pre[9] << 8
+                              : (size_t)pre[8] | (size_t)pre[9] << 8 | (size_t)pre[10] << 16 | (size_t)pre[11] << 24;
+    *off = (pre[6] == 1 ? 10 : 12) + hlen;
+    return 0;
+}
+
+static int stats_finish(const char *path, stats_acc *acc, uint64_t zeros, eisnet_resnorm_stats *st)
+{
+    uint64_t count = acc->count, total = count + zeros;
+    if (total == 0) return eisnet_set_error("%s: no values", path);
+    static const double qs[N_Q] = {25, 50, 75, 90};
+    enum { T = 2 * N_Q };
+    uint64_t rank[T];
+    double gamma[N_Q], result[T];
+    for (int q = 0; q < N_Q; q++) {
+        double vi = (qs[q] / 100.0) * (double)(total - 1), lo = floor(vi);
+        gamma[q] = vi - lo;
+        rank[2 * q] = (uint64_t)lo;
+        rank[2 * q + 1] = (uint64_t)lo + 1 < total ? (uint64_t)lo + 1 : (uint64_t)lo;
+    }
+    /* locate each wanted rank's bin */
+    uint32_t bin[T];
+    uint64_t within[T], need = 0;
+    int resolved[T];
+    for (int t = 0; t < T; t++) {
+        resolved[t] = rank[t] < zeros;
+        result[t] = 0.0;
+        if (resolved[t]) continue;
+        uint64_t r = rank[t] - zeros, acc_n = 0;
+        uint32_t b = 0;
+        while (acc_n + acc->hist[b] <= r) acc_n += acc->hist[b++];
+        bin[t] = b;
+        within[t] = r - acc_n;
+    }
+    /* distinct bins to collect */
+    uint32_t ubin[T];
+    int nu = 0;
+    for (int t = 0; t < T; t++) {
+        if (resolved[t]) continue;
+        int seen = 0;
+        for (int u = 0; u < nu; u++) seen |= ubin[u] == bin[t];
+        if (!seen) {
+            ubin[nu++] = bin[t];
+            need += acc->hist[bin[t]];
+        }
+    }
+    int rc = 0;
+    if (need > COLLECT_CAP) {
+        rc = eisnet_resnorm_file_stats_radix(path, zeros, st);
+        goto minmax;
+    }
+    {
+        uint64_t *keys[T] = {0}, fill[T] = {0};
+        uint8_t *slot_of = malloc((size_t)1 << HBITS);
+        double *chunk = malloc(sizeof(double) * 65536);
+        FILE *fp = fopen(path, "rb");
+        size_t off = 0;
+        if (!slot_of || !chunk || !fp) rc = fp ? eisnet_set_error("out of memory") : eisnet_set_error("cannot open %s", path);
+        if (rc == 0) {
+            memset(slot_of, 0xff, (size_t)1 << HBITS);
+            for (int u = 0; u < nu && rc == 0; u++) {
+                slot_of[ubin[u]] = (uint8_t)u;
+                keys[u] = malloc(sizeof(uint64_t) * (size_t)(acc->hist[ubin[u]] ? acc->hist[ubin[u]] : 1));
+                if (!keys[u]) rc = eisnet_set_error("out of memory");
+            }
+        }
+        if (rc == 0) rc = npy_data_offset(fp, path, &off);
+        if (rc == 0 && fseek(fp, (long)off, SEEK_SET) != 0) rc = eisnet_set_error("%s: seek failed", path);
+        for (uint64_t left = count; rc == 0 && left > 0;) {
+            size_t n = left < 65536 ? (size_t)left : 65536;
+            if (fread(chunk, 8, n, fp) != n) {
+                rc = eisnet_set_error("%s: read error", path);
+                break;
+            }
+            left -= n;
+            for (size_t i = 0; i < n; i++) {
+                uint64_t k = key_of(chunk[i]);
+                uint8_t u = slot_of[k >> HSHIFT];
+                if (u != 0xff) {
+                    if (fill[u] >= acc->hist[ubin[u]]) {
+                        rc = eisnet_set_error("%s: changed while being read", path);
+                        break;
+                    }
+                    keys[u][fill[u]++] = k;
+                }
+            }
+        }
+        for (int u = 0; u < nu && rc == 0; u++) qsort(keys[u], (size_t)fill[u], sizeof(uint64_t), cmp_u64);
+        for (int t = 0; t < T && rc == 0; t++) {
+            if (resolved[t]) continue;
+            int u = slot_of[bin[t]];
+            if (within[t] >= fill[u]) rc = eisnet_set_error("%s: changed while being read", path);
+            else result[t] = value_of(keys[u][within[t]]);
+        }
+        for (int u = 0; u < nu; u++) free(keys[u]);
+        free(slot_of);
+        free(chunk);
+        if (fp) fclose(fp);
+    }
+    if (rc != 0) return rc;
+    {
+        double *dst[N_Q] = {&st->p25, &st->median, &st->p75, &st->p90};
+        for (int q = 0; q < N_Q; q++) *dst[q] = lerp(result[2 * q], result[2 * q + 1], gamma[q]);
+    }
+minmax:
+    if (rc != 0) return rc;
+    {
+        double vmin = count ? acc->vmin : 0.0, vmax = count ? acc->vmax : 0.0;
+        st->min = zeros > 0 && vmin > 0 ? 0.0 : vmin;
+        st->max = zeros > 0 && vmax < 0 ? 0.0 : vmax;
+    }
+    return 0;
+}
+
+int eisnet_resnorm_file_stats(const char *npy_path, uint64_t zeros, eisnet_resnorm_stats *st)
+{
+    stats_acc acc;
+    if (stats_acc_init(&acc) != 0) return -1;
+    FILE *fp = fopen(npy_path, "rb");
+    size_t off;
+    int rc = 0;
+    if (!fp) rc = eisnet_set_error("cannot open %s: %s", npy_path, strerror(errno));
+    if (rc == 0) rc = npy_data_offset(fp, npy_path, &off);
+    double *chunk = rc == 0 ? malloc(sizeof(double) * 65536) : NULL;
+    if (rc == 0 && !chunk) rc = eisnet_set_error("out of memory");
+    if (rc == 0 && fseek(fp, (long)off, SEEK_SET) != 0) rc = eisnet_set_error("%s: seek failed", npy_path);
+    while (rc == 0) {
+        size_t n = fread(chunk, 8, 65536, fp);
+        stats_acc_add(&acc, chunk, n);
+        if (n < 65536) break;
+    }
+    if (fp && ferror(fp)) rc = eisnet_set_error("%s: read error", npy_path);
+    free(chunk);
+    if (fp) fclose(fp);
+    if (rc == 0) rc = stats_finish(npy_path, &acc, zeros, st);
+    free(acc.hist);
+    return rc;
 }
 
 static void thousands(char *buf, size_t n, uint64_t v)
@@ -500,6 +684,7 @@ int eisnet_generate(const eisnet_generate_options *o)
     csv_cells cells = {0};
     pthread_t *threads = NULL;
     int n_threads = 0, sync_ready = 0;
+    stats_acc stats = {0};
     char *p_resnorm = NULL, *p_npz = NULL, *p_json = NULL, *p_meta = NULL, *p_summary = NULL, *p_csv = NULL;
 
     if (eisnet_ensure_dir(o->data_dir) != 0) goto out;
@@ -609,6 +794,7 @@ int eisnet_generate(const eisnet_generate_options *o)
             goto out;
         }
 
+    if (stats_acc_init(&stats) != 0) goto out;
     eisnet_progress prog;
     eisnet_progress_begin(&prog, "generate", "gt", (uint64_t)n, o->quiet);
     for (int i = 0; i < n; i++) {
@@ -623,6 +809,7 @@ int eisnet_generate(const eisnet_generate_options *o)
             eisnet_set_error("ground truth %s: resnorm is not finite (out of memory or a circuit that diverges)", gt[i].id);
             goto out;
         }
+        stats_acc_add(&stats, s->res, (size_t)g.n_models);
         if (eisnet_npy_writer_append(npy, s->res, sizeof(double) * g.n_models) != 0) goto out;
         if (o->csv && eisnet_atomic_write(&csv, s->csv, s->csv_len) != 0) goto out;
         pthread_mutex_lock(&pl.mu);
@@ -678,7 +865,7 @@ int eisnet_generate(const eisnet_generate_options *o)
     }
     if (write_metadata_json(p_meta, &g, gt, n) != 0) goto out;
     eisnet_resnorm_stats st;
-    if (eisnet_resnorm_file_stats(p_resnorm, (uint64_t)n, &st) != 0) goto out;
+    if (stats_finish(p_resnorm, &stats, (uint64_t)n, &st) != 0) goto out;
     if (write_summary(p_summary, &g, gt, n, &st) != 0) goto out;
     if (write_dataset_json(p_json, o, &g, n) != 0) goto out;
     if (!o->quiet) fprintf(stderr, "generate: %d ground truths x %llu grid models written to %s\n", n,
@@ -705,6 +892,7 @@ out:
     free(pl.slots);
     eisnet_npy_writer_abort(npy);
     if (csv.fp) eisnet_atomic_abort(&csv);
+    free(stats.hist);
     free(cells.cells);
     free(cells.cell_len);
     eisnet_resnorm_plan_free(plan);

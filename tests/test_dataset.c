@@ -208,6 +208,54 @@ static void test_errors_leave_nothing(void **state)
     assert_non_null(strstr(eisnet_last_error(), "cannot create directory"));
 }
 
+static int cmp_d(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double np_percentile(const double *sorted, size_t n, double q)
+{
+    double vi = (q / 100.0) * (double)(n - 1), lo = floor(vi), t = vi - lo;
+    size_t i = (size_t)lo, j = i + 1 < n ? i + 1 : i;
+    double a = sorted[i], b = sorted[j], d = b - a;
+    return t >= 0.5 ? b - d * (1.0 - t) : a + d * t;
+}
+
+static void test_order_statistics(void **state)
+{
+    (void)state;
+    /* random values with ties, plus zero rows; both algorithms = sorting */
+    enum { N = 200003, Z = 17 };
+    double *v = malloc(sizeof(double) * (N + Z));
+    uint64_t x = 88172645463325252ULL;
+    for (int i = 0; i < N; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        v[i] = (x % 5 == 0) ? 1234.5 : (double)(x >> 11) * 0x1.0p-53 * 17000.0;
+    }
+    char p[400];
+    snprintf(p, sizeof p, "%s/stats.npy", tmp_root);
+    int64_t shape[1] = {N};
+    assert_int_equal(eisnet_npy_write(p, EISNET_F64, 1, shape, v), 0);
+    for (int i = 0; i < Z; i++) v[N + i] = 0.0;
+    qsort(v, N + Z, sizeof(double), cmp_d);
+    eisnet_resnorm_stats a, b;
+    assert_int_equal(eisnet_resnorm_file_stats(p, Z, &a), 0);
+    assert_int_equal(eisnet_resnorm_file_stats_radix(p, Z, &b), 0);
+    double want[6] = {0.0, np_percentile(v, N + Z, 25), np_percentile(v, N + Z, 50), np_percentile(v, N + Z, 75),
+                      np_percentile(v, N + Z, 90), v[N + Z - 1]};
+    double got_a[6] = {a.min, a.p25, a.median, a.p75, a.p90, a.max};
+    double got_b[6] = {b.min, b.p25, b.median, b.p75, b.p90, b.max};
+    for (int k = 0; k < 6; k++) {
+        assert_true(got_a[k] == want[k]);
+        assert_true(got_b[k] == want[k]);
+    }
+    free(v);
+    assert_int_equal(eisnet_resnorm_file_stats("tests/data/ground_truths_5gt.json", 0, &a), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -215,6 +263,7 @@ int main(void)
         cmocka_unit_test(test_workers_and_seed),
         cmocka_unit_test(test_npz_contents),
         cmocka_unit_test(test_errors_leave_nothing),
+        cmocka_unit_test(test_order_statistics),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -48,6 +48,9 @@ typedef struct {
 /* Exact order statistics of the N x n_models float64 values of an .npy file
  * plus `zeros` extra zero rows, in bounded memory (radix selection). */
 int eisnet_resnorm_file_stats(const char *npy_path, uint64_t zeros, eisnet_resnorm_stats *st);
+/* The same by 4 passes of 16-bit radix selection: constant memory whatever
+ * the data; used when the fast path's bins would be too large (and tested). */
+int eisnet_resnorm_file_stats_radix(const char *npy_path, uint64_t zeros, eisnet_resnorm_stats *st);
 
 #ifdef __cplusplus
 }
