@@ -780,8 +780,9 @@ static void test_we_read_numpys(void **state)
     for (int f = 0; f < 2; f++) {
         eisnet_array *got;
         size_t n;
-        if (eisnet_npz_read(tpath(files[f]), &got, &n) != 0) print_error("%s\n", eisnet_last_error());
-        assert_int_equal(eisnet_npz_read(tpath(files[f]), &got, &n), 0);
+        int rc = eisnet_npz_read(tpath(files[f]), &got, &n);
+        if (rc != 0) print_error("%s\n", eisnet_last_error());
+        assert_int_equal(rc, 0);
         check_same(set, NSET, got, n);
         eisnet_arrays_free(got, n);
     }
