@@ -417,6 +417,22 @@ int eisnet_npy_read(const char *path, eisnet_array *out)
         prefix_error(path);
         return -1;
     }
+    /* check the file size before allocating what the header claims */
+    off_t here = ftello(fp), fend = -1;
+    if (here >= 0 && fseeko(fp, 0, SEEK_END) == 0) fend = ftello(fp);
+    if (here < 0 || fend < 0 || fseeko(fp, here, SEEK_SET) != 0) {
+        free(hb);
+        fclose(fp);
+        return eisnet_set_error("cannot read %s: not a regular file", path);
+    }
+    if ((uint64_t)(fend - here) + extra != (uint64_t)a.nbytes) {
+        free(hb);
+        fclose(fp);
+        if ((uint64_t)(fend - here) + extra < (uint64_t)a.nbytes)
+            return eisnet_set_error("%s: truncated .npy data: expected %zu bytes, found %llu", path, a.nbytes,
+                                    (unsigned long long)(fend - here) + extra);
+        return eisnet_set_error("%s: .npy file has unexpected bytes after the array data", path);
+    }
     a.data = malloc(a.nbytes ? a.nbytes : 1);
     if (!a.data) {
         free(hb);
@@ -1063,6 +1079,12 @@ int eisnet_npz_parse(const void *buf, size_t n, eisnet_array **arrays, size_t *c
                 goto fail;
             }
         } else {
+            /* deflate cannot expand more than 1032:1; refuse impossible sizes before allocating */
+            if (usize / 1032 > csize + 64) {
+                eisnet_set_error("zip member '%s': declared size %llu is impossible for %llu compressed bytes", mname,
+                                 (unsigned long long)usize, (unsigned long long)csize);
+                goto fail;
+            }
             unsigned char *u = malloc(usize ? (size_t)usize : 1);
             if (!u) {
                 eisnet_set_error("out of memory (%llu bytes)", (unsigned long long)usize);

@@ -559,6 +559,11 @@ static void test_npz_malformed(void **state)
         b[lh2 + 30] = 'a';
         b[cd2 + 46] = 'a';
         expect_npz_error(b, n, "duplicate member 'a.npy'");
+        if (compress) { /* a decompression bomb is refused before allocating */
+            memcpy(b, good, n);
+            b[cd + 27] = 0x7f;
+            expect_npz_error(b, n, "impossible");
+        }
         /* wrong uncompressed size */
         memcpy(b, good, n);
         b[cd + 24] ^= 4;
