@@ -6,6 +6,9 @@
 #include "cli.h"
 #include "eisnet/dataset.h"
 #include "eisnet/error.h"
+#include "eisnet/train.h"
+
+#include <signal.h>
 
 #include <errno.h>
 #include <limits.h>
@@ -49,7 +52,17 @@ static const option_spec options[] = {
     {"ground_truths", ARG_STR, GEN, OFF(ground_truths_file), "FILE", "use these ground truths (reference JSON) instead of drawing"},
     {"n_epochs", ARG_INT, TRN | CMD_BENCH, OFF(n_epochs), "N", "training epochs (100)"},
     {"batch_size", ARG_INT, TRN | CMD_BENCH | CMD_UPDATE, OFF(batch_size), "N", "batch size (512)"},
-    {"model_path", ARG_STR, TRN | CMD_INFER | CMD_UPDATE, OFF(model_path), "FILE", "checkpoint path"},
+    {"model_path", ARG_STR, TRN | CMD_INFER | CMD_UPDATE, OFF(model_path), "FILE", "checkpoint path (DATA_DIR/model.safetensors)"},
+    {"samples_per_gt", ARG_INT, TRN | CMD_BENCH, OFF(samples_per_gt), "K", "rows per ground truth: its K best grid models (5000)"},
+    {"known", ARG_INT, TRN, OFF(known), "N", "parameters known in each training row (3)"},
+    {"val_fraction", ARG_DOUBLE, TRN, OFF(val_fraction), "F", "share of ground truths held out for validation (0.15)"},
+    {"hidden_dim", ARG_INT, TRN | CMD_BENCH, OFF(hidden_dim), "H", "hidden width of the encoder (512)"},
+    {"lr", ARG_DOUBLE, TRN | CMD_UPDATE, OFF(lr), "LR", "learning rate (1e-3)"},
+    {"features", ARG_STR, TRN, OFF(features), "KIND", "spectrum (default) or params (the reference's input)"},
+    {"sampling", ARG_STR, TRN, OFF(sampling), "KIND", "topk (default) or uniform (the reference's rows)"},
+    {"noise", ARG_DOUBLE, TRN, OFF(noise), "SIGMA", "relative spectrum noise added in training (0)"},
+    {"resume", ARG_NONE, TRN, OFF(resume), NULL, "continue the last run (weights and optimizer state)"},
+    {"threads", ARG_INT, TRN | CMD_INFER | CMD_BENCH | CMD_UPDATE, OFF(threads), "N", "CPU threads (all cores)"},
 };
 #define N_OPTIONS (sizeof options / sizeof options[0])
 
@@ -137,6 +150,7 @@ static int parse_args(cli_options *o, int bit, int argc, char **argv, int *help)
             return -1;
         }
         char *field = (char *)o + spec->offset;
+        if (spec->offset == OFF(n_ground_truths)) o->n_ground_truths_given = 1;
         switch (spec->kind) {
         case ARG_NONE: *(int *)field = 1; break;
         case ARG_INT:
@@ -193,6 +207,13 @@ static void defaults(cli_options *o)
     o->f_max = 1e6;
     o->n_epochs = 100;
     o->batch_size = 512;
+    o->samples_per_gt = 5000;
+    o->known = 3;
+    o->hidden_dim = 512;
+    o->val_fraction = 0.15;
+    o->lr = 1e-3;
+    o->features = "spectrum";
+    o->sampling = "topk";
 }
 
 static int check_backend(const char *b)
@@ -236,6 +257,78 @@ int cli_generate(cli_options *o)
     return 0;
 }
 
+static void on_interrupt(int sig)
+{
+    (void)sig;
+    eisnet_train_request_stop();
+}
+
+int cli_train(cli_options *o)
+{
+    eisnet_train_options t;
+    eisnet_train_options_default(&t);
+    t.data_dir = o->data_dir;
+    t.model_path = o->model_path;
+    t.n_epochs = o->n_epochs;
+    t.batch_size = o->batch_size;
+    t.samples_per_gt = o->samples_per_gt;
+    t.known = o->known;
+    t.hidden = o->hidden_dim;
+    t.val_fraction = o->val_fraction;
+    t.lr = o->lr;
+    t.noise = o->noise;
+    t.seed = o->seed;
+    t.threads = o->threads;
+    t.resume = o->resume;
+    t.quiet = o->quiet;
+    if (o->n_ground_truths_given) t.expect_n_gt = o->n_ground_truths;
+    if (strcmp(o->features, "spectrum") == 0) t.features = 1;
+    else if (strcmp(o->features, "params") == 0) t.features = 0;
+    else {
+        fprintf(stderr, "eisnet train: --features must be spectrum or params (got '%s')\n", o->features);
+        return 2;
+    }
+    if (strcmp(o->sampling, "topk") == 0) t.uniform = 0;
+    else if (strcmp(o->sampling, "uniform") == 0) t.uniform = 1;
+    else {
+        fprintf(stderr, "eisnet train: --sampling must be topk or uniform (got '%s')\n", o->sampling);
+        return 2;
+    }
+    struct sigaction sa, old_int, old_term;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_interrupt;
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+    eisnet_train_result r;
+    int rc = eisnet_train(&t, &r);
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    if (rc != 0) {
+        fprintf(stderr, "eisnet train: %s\n", eisnet_last_error());
+        return 1;
+    }
+    if (r.interrupted) {
+        fprintf(stderr, "eisnet train: interrupted; the last checkpoint is %s (continue with --resume)\n", r.last_path);
+        eisnet_train_result_free(&r);
+        return 130;
+    }
+    printf("trained on %d ground truths (%d rows), validated on %d (%d rows)\n", r.n_train_gt, r.n_train_rows,
+           r.n_val_gt, r.n_val_rows);
+    if (r.n_history > 0) {
+        const eisnet_epoch_record *e = &r.history[r.n_history - 1];
+        printf("last epoch %d: train loss %.4f, %.0f samples/s\n", e->epoch, e->train_loss, e->samples_per_s);
+    }
+    if (r.n_val_gt > 0 && r.best_epoch > 0) {
+        printf("best epoch %d: validation loss %.4f\n", r.best_epoch, r.best_val_loss);
+        printf("held-out accuracy per missing parameter: top-1 %.3f (uniform %.3f), top-3 %.3f (uniform %.3f)\n", r.top1,
+               r.uniform_top1, r.top3, r.uniform_top3);
+        if (r.mean_kl == r.mean_kl) printf("mean KL(exact grid distribution || predicted marginal): %.3f nats\n", r.mean_kl);
+    }
+    printf("model: %s (and .npz), last: %s\n", r.best_path, r.last_path);
+    eisnet_train_result_free(&r);
+    return 0;
+}
+
 static int not_yet(cli_options *o)
 {
     fprintf(stderr, "eisnet %s: not available in this build yet\n", o->name);
@@ -247,6 +340,7 @@ static int run(cli_options *o)
     if (check_backend(o->backend) != 0) return 2;
     switch (o->command) {
     case CMD_GENERATE: return cli_generate(o);
+    case CMD_TRAIN: return cli_train(o);
     default: return not_yet(o);
     }
 }

@@ -37,11 +37,16 @@ typedef struct {
     /* train */
     int n_epochs, batch_size;
     const char *model_path;
+    int samples_per_gt, known, hidden_dim, threads, resume;
+    double val_fraction, lr, noise;
+    const char *features, *sampling;
+    int n_ground_truths_given;
     /* the raw rest for commands that parse more themselves */
     int argc;
     char **argv;
 } cli_options;
 
 int cli_generate(cli_options *o);
+int cli_train(cli_options *o);
 
 #endif

@@ -52,6 +52,29 @@ int eisnet_resnorm_file_stats(const char *npy_path, uint64_t zeros, eisnet_resno
  * the data; used when the fast path's bins would be too large (and tested). */
 int eisnet_resnorm_file_stats_radix(const char *npy_path, uint64_t zeros, eisnet_resnorm_stats *st);
 
+/* ---- reading a generated dataset (train, infer) ------------------------- */
+
+typedef struct {
+    char *dir;
+    eisnet_grid grid;
+    int n;                       /* ground truths */
+    eisnet_ground_truth *gt;     /* ids from ground_truth_metadata.json, values from dataset.npz */
+    double complex *spectra;     /* n x n_freq */
+    char *resnorm_path;
+    long resnorm_offset;         /* byte offset of the data in resnorm.npy */
+    uint64_t seed;
+} eisnet_dataset;
+
+/* Opens DIR written by eisnet_generate; checks that the files agree. A
+ * missing or incomplete dataset gets a message that says to run generate. */
+int eisnet_dataset_open(eisnet_dataset *d, const char *dir);
+void eisnet_dataset_close(eisnet_dataset *d);
+/* The resnorm of every grid model against ground truth i (n_models values);
+ * rejects NaN/inf. */
+int eisnet_dataset_read_resnorm(const eisnet_dataset *d, int i, double *out);
+/* Index of a ground truth by id, or -1. */
+int eisnet_dataset_find(const eisnet_dataset *d, const char *id);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,77 @@
+/* eisnet/train.h: `eisnet train`: the probabilistic predictor on a question
+ * it can answer (SPEC 2.5).
+ *
+ * Rows: for each ground truth, the samples_per_gt grid models with the lowest
+ * resnorm (sampling "topk"), or that many drawn uniformly with replacement
+ * (sampling "uniform", the reference). Each row gets a random mask that knows
+ * `known` parameters (redrawn every epoch for training rows, fixed for
+ * validation rows). The split is by ground truth: no row of a validation
+ * ground truth is ever trained on. Targets: the row's grid indices of the
+ * unknown parameters and log10 of its resnorm. */
+#ifndef EISNET_TRAIN_H
+#define EISNET_TRAIN_H
+
+#include "eisnet/predictor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct {
+    const char *data_dir;
+    const char *model_path; /* default DATA_DIR/model.safetensors */
+    int n_epochs;           /* 100 */
+    int batch_size;         /* 512 */
+    int samples_per_gt;     /* 5000 */
+    int known;              /* 3 */
+    int hidden;             /* 512 */
+    double val_fraction;    /* 0.15 */
+    double lr;              /* 1e-3 */
+    double weight_decay;    /* 0.01 */
+    double resnorm_weight;  /* 0.5 */
+    double noise;           /* relative spectrum noise for augmentation (0) */
+    int features;           /* 1 spectrum (default), 0 params (reference) */
+    int uniform;            /* 0 topk (default), 1 uniform (reference) */
+    uint64_t seed;          /* 42 */
+    int threads;            /* 0 = all cores */
+    int resume;
+    int quiet;
+    int expect_n_gt;        /* > 0: the dataset must have this many ground truths */
+    int max_epochs_this_run; /* > 0: stop after this many epochs (tests) */
+} eisnet_train_options;
+
+void eisnet_train_options_default(eisnet_train_options *o);
+
+typedef struct {
+    int epoch;
+    double train_loss, train_ce, val_loss, val_ce, val_top1, val_top3, lr, samples_per_s, seconds;
+} eisnet_epoch_record;
+
+typedef struct {
+    eisnet_epoch_record *history;
+    int n_history;
+    int best_epoch;
+    double best_val_loss;
+    /* held-out evaluation of the best checkpoint */
+    double top1, top3;          /* per missing parameter */
+    double uniform_top1, uniform_top3;
+    double mean_kl;             /* KL(exact grid distribution || predicted marginal), nats; NaN if n/a */
+    int n_train_rows, n_val_rows, n_train_gt, n_val_gt;
+    char best_path[1024], last_path[1024];
+    int interrupted;
+} eisnet_train_result;
+
+int eisnet_train(const eisnet_train_options *o, eisnet_train_result *res);
+void eisnet_train_result_free(eisnet_train_result *r);
+
+/* Asks a running eisnet_train to stop after the current batch, saving its
+ * last checkpoint (safe to call from a signal handler). */
+void eisnet_train_request_stop(void);
+
+/* Indices of the k smallest values (ties by index), ascending by value. */
+int eisnet_select_smallest(const double *v, uint32_t n, uint32_t k, uint32_t *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,867 @@
+/* `eisnet train`: rows, masks, the training loop, checkpoints, history. */
+#include "eisnet/train.h"
+#include "eisnet/dataset.h"
+#include "eisnet/error.h"
+#include "eisnet/fileio.h"
+#include "eisnet/npy.h"
+#include "eisnet/optim.h"
+#include "eisnet/progress.h"
+#include "eisnet/rng.h"
+#include "eisnet/safetensors.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { STREAM_SPLIT = 11, STREAM_SAMPLE = 12, STREAM_VALMASK = 13, STREAM_EPOCH = 14, STREAM_INIT = 15 };
+
+static volatile sig_atomic_t stop_requested;
+void eisnet_train_request_stop(void) { stop_requested = 1; }
+
+void eisnet_train_options_default(eisnet_train_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->data_dir = "./eis_training_data";
+    o->n_epochs = 100;
+    o->batch_size = 512;
+    o->samples_per_gt = 5000;
+    o->known = 3;
+    o->hidden = 512;
+    o->val_fraction = 0.15;
+    o->lr = 1e-3;
+    o->weight_decay = 0.01;
+    o->resnorm_weight = 0.5;
+    o->features = 1;
+    o->seed = 42;
+}
+
+void eisnet_train_result_free(eisnet_train_result *r)
+{
+    free(r->history);
+    memset(r, 0, sizeof *r);
+}
+
+/* ---- top-K selection ------------------------------------------------------ */
+
+static void swap_d(double *a, double *b)
+{
+    double t = *a;
+    *a = *b;
+    *b = t;
+}
+
+/* k-th smallest (0-based) of a[0..n-1], reordering a. */
+static double kth_smallest(double *a, uint32_t n, uint32_t k)
+{
+    uint32_t lo = 0, hi = n - 1;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (a[mid] < a[lo]) swap_d(&a[mid], &a[lo]);
+        if (a[hi] < a[lo]) swap_d(&a[hi], &a[lo]);
+        if (a[hi] < a[mid]) swap_d(&a[hi], &a[mid]);
+        double pivot = a[mid];
+        uint32_t i = lo, j = hi;
+        while (i <= j) {
+            while (a[i] < pivot) i++;
+            while (a[j] > pivot) j--;
+            if (i <= j) {
+                swap_d(&a[i], &a[j]);
+                i++;
+                if (j == 0) break;
+                j--;
+            }
+        }
+        if (k <= j) hi = j;
+        else if (k >= i) lo = i;
+        else return a[k];
+    }
+    return a[k];
+}
+
+static const double *sort_base;
+static int cmp_by_value(const void *x, const void *y)
+{
+    uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
+    double va = sort_base[a], vb = sort_base[b];
+    if (va < vb) return -1;
+    if (va > vb) return 1;
+    return a < b ? -1 : a > b;
+}
+
+int eisnet_select_smallest(const double *v, uint32_t n, uint32_t k, uint32_t *out)
+{
+    if (k == 0 || k > n) return eisnet_set_error("cannot select %u of %u values", k, n);
+    double *tmp = malloc(sizeof(double) * n);
+    if (!tmp) return eisnet_set_error("out of memory");
+    memcpy(tmp, v, sizeof(double) * n);
+    double t = kth_smallest(tmp, n, k - 1);
+    free(tmp);
+    uint32_t c = 0;
+    for (uint32_t i = 0; i < n && c < k; i++)
+        if (v[i] < t) out[c++] = i;
+    for (uint32_t i = 0; i < n && c < k; i++)
+        if (v[i] == t) out[c++] = i;
+    sort_base = v; /* single-threaded use */
+    qsort(out, k, sizeof(uint32_t), cmp_by_value);
+    return 0;
+}
+
+/* ---- rows and masks -------------------------------------------------------- */
+
+typedef struct {
+    uint32_t gt, model;
+    float logr;
+    uint16_t mask; /* validation rows: fixed mask index */
+} row;
+
+typedef struct {
+    int n, P;
+    uint8_t *known; /* n x P */
+} mask_set;
+
+static int masks_make(mask_set *m, int P, int known)
+{
+    m->P = P;
+    m->n = 0;
+    m->known = NULL;
+    if (known < 1 || known >= P)
+        return eisnet_set_error("--known must be between 1 and %d for a circuit with %d parameters (got %d)", P - 1, P,
+                                known);
+    if (P > 20) return eisnet_set_error("too many parameters for masks (%d)", P);
+    for (uint32_t b = 0; b < (1u << P); b++)
+        if (__builtin_popcount(b) == known) m->n++;
+    m->known = malloc((size_t)m->n * P);
+    if (!m->known) return eisnet_set_error("out of memory");
+    int k = 0;
+    for (uint32_t b = 0; b < (1u << P); b++) {
+        if (__builtin_popcount(b) != known) continue;
+        for (int p = 0; p < P; p++) m->known[k * P + p] = (uint8_t)((b >> (P - 1 - p)) & 1u);
+        k++;
+    }
+    return 0;
+}
+
+/* ---- the trainer ------------------------------------------------------------ */
+
+typedef struct {
+    const eisnet_train_options *o;
+    eisnet_dataset ds;
+    eisnet_predictor pred;
+    mask_set masks;
+    float *feats;          /* n_gt x n_features, standardised */
+    row *train, *val;
+    size_t n_train, n_val;
+    int *is_val;           /* per ground truth */
+    eisnet_workspace *ws;
+    int B;
+    float *x, *rtarget;
+    int32_t *target;
+    uint8_t *missing;
+    float *probs;
+} trainer;
+
+static void build_batch(trainer *t, const row *rows, size_t n, const uint16_t *mask_of, eisnet_rng *noise_rng)
+{
+    const eisnet_grid *g = &t->pred.grid;
+    int P = g->n_params, n_in = eisnet_predictor_n_in(&t->pred), nf = t->pred.n_features;
+    float fbuf[2 * 4096];
+    for (size_t b = 0; b < n; b++) {
+        const row *r = &rows[b];
+        int idx[EISNET_MAX_PARAMS];
+        double vals[EISNET_MAX_PARAMS];
+        eisnet_grid_model_indices(g, r->model, idx);
+        for (int p = 0; p < P; p++) vals[p] = g->values[(size_t)p * g->n_grid + idx[p]];
+        const uint8_t *kn = t->masks.known + (size_t)mask_of[b] * P;
+        const float *f = nf ? t->feats + (size_t)r->gt * nf : NULL;
+        if (nf && noise_rng && t->o->noise > 0 && nf <= (int)(sizeof fbuf / sizeof fbuf[0])) {
+            /* relative complex noise sigma ~ log10|Z| += sigma/ln10 n1, phase += sigma n2 */
+            for (int i = 0; i < nf; i++) {
+                double s = (i % 2 == 0 ? t->o->noise / 2.302585092994046 : t->o->noise);
+                fbuf[i] = f[i] + (float)(s * eisnet_rng_normal(noise_rng)) / t->pred.feat_std[i];
+            }
+            f = fbuf;
+        }
+        eisnet_predictor_input(&t->pred, vals, kn, f, t->x + b * (size_t)n_in);
+        for (int p = 0; p < P; p++) {
+            t->target[b * P + p] = idx[p];
+            t->missing[b * P + p] = (uint8_t)!kn[p];
+        }
+        t->rtarget[b] = r->logr;
+    }
+}
+
+/* Validation: loss, and top-1/top-3 over the missing parameters. */
+static int evaluate(trainer *t, double *loss, double *ce, double *top1, double *top3)
+{
+    int P = t->pred.grid.n_params, G = t->pred.grid.n_grid;
+    double sl = 0, sc = 0;
+    int64_t hit1 = 0, hit3 = 0, cnt = 0;
+    uint16_t *mo = malloc(sizeof(uint16_t) * (size_t)t->B);
+    if (!mo) return eisnet_set_error("out of memory");
+    for (size_t s = 0; s < t->n_val; s += (size_t)t->B) {
+        int n = (int)(t->n_val - s < (size_t)t->B ? t->n_val - s : (size_t)t->B);
+        for (int b = 0; b < n; b++) mo[b] = t->val[s + b].mask;
+        build_batch(t, t->val + s, (size_t)n, mo, NULL);
+        eisnet_loss L;
+        if (eisnet_model_forward(t->pred.model, t->ws, t->x, n, 0, NULL) != 0 ||
+            eisnet_model_loss(t->pred.model, t->ws, n, t->target, t->missing, t->rtarget, (float)t->o->resnorm_weight, &L,
+                              NULL, NULL) != 0) {
+            free(mo);
+            return -1;
+        }
+        sl += L.loss * n;
+        sc += L.ce * n;
+        const float *logits = eisnet_workspace_logits(t->ws);
+        for (int b = 0; b < n; b++)
+            for (int p = 0; p < P; p++) {
+                if (!t->missing[b * P + p]) continue;
+                const float *l = logits + ((size_t)b * P + p) * G;
+                float lt = l[t->target[b * P + p]];
+                int above = 0;
+                for (int c = 0; c < G; c++)
+                    if (l[c] > lt || (l[c] == lt && c < t->target[b * P + p])) above++;
+                hit1 += above < 1;
+                hit3 += above < 3;
+                cnt++;
+            }
+    }
+    free(mo);
+    *loss = t->n_val ? sl / (double)t->n_val : NAN;
+    *ce = t->n_val ? sc / (double)t->n_val : NAN;
+    *top1 = cnt ? (double)hit1 / (double)cnt : NAN;
+    *top3 = cnt ? (double)hit3 / (double)cnt : NAN;
+    return 0;
+}
+
+/* Mean KL(exact || predicted) over (a sample of) validation rows, top-K only:
+ * the exact distribution of a missing parameter given the row's ground truth
+ * and known grid indices is that of the ground truth's top-K models which
+ * agree on the known indices. */
+static double mean_kl(trainer *t, int max_rows)
+{
+    if (t->o->uniform || t->n_val == 0) return NAN;
+    const eisnet_grid *g = &t->pred.grid;
+    int P = g->n_params, G = g->n_grid, K = t->o->samples_per_gt;
+    size_t step = t->n_val / (size_t)max_rows + 1;
+    double kl_sum = 0;
+    long kl_n = 0;
+    double *exact = malloc(sizeof(double) * (size_t)P * G);
+    float *probs = malloc(sizeof(float) * (size_t)P * G);
+    float *x = malloc(sizeof(float) * (size_t)eisnet_predictor_n_in(&t->pred));
+    if (!exact || !probs || !x) {
+        free(exact);
+        free(probs);
+        free(x);
+        return NAN;
+    }
+    for (size_t s = 0; s < t->n_val; s += step) {
+        const row *r = &t->val[s];
+        /* the ground truth's K rows are contiguous in t->val, sorted by resnorm */
+        size_t first = s - (s % (size_t)K);
+        const uint8_t *kn = t->masks.known + (size_t)r->mask * P;
+        int ridx[EISNET_MAX_PARAMS], idx[EISNET_MAX_PARAMS];
+        eisnet_grid_model_indices(g, r->model, ridx);
+        memset(exact, 0, sizeof(double) * (size_t)P * G);
+        int members = 0;
+        for (int k = 0; k < K; k++) {
+            eisnet_grid_model_indices(g, t->val[first + k].model, idx);
+            int same = 1;
+            for (int p = 0; p < P && same; p++)
+                if (kn[p] && idx[p] != ridx[p]) same = 0;
+            if (!same) continue;
+            members++;
+            for (int p = 0; p < P; p++) exact[p * G + idx[p]] += 1;
+        }
+        uint16_t mo = r->mask;
+        (void)mo;
+        double vals[EISNET_MAX_PARAMS];
+        for (int p = 0; p < P; p++) vals[p] = g->values[(size_t)p * G + ridx[p]];
+        eisnet_predictor_input(&t->pred, vals, kn, t->pred.n_features ? t->feats + (size_t)r->gt * t->pred.n_features : NULL,
+                               x);
+        if (eisnet_model_predict(t->pred.model, t->ws, x, 1, probs, NULL) != 0) break;
+        for (int p = 0; p < P; p++) {
+            if (kn[p]) continue;
+            double kl = 0;
+            for (int c = 0; c < G; c++) {
+                double e = exact[p * G + c] / members;
+                if (e > 0) kl += e * log(e / fmax(probs[p * G + c], 1e-12));
+            }
+            kl_sum += kl;
+            kl_n++;
+        }
+    }
+    free(exact);
+    free(probs);
+    free(x);
+    return kl_n ? kl_sum / kl_n : NAN;
+}
+
+/* ---- checkpoints and training state ----------------------------------------- */
+
+typedef struct {
+    char *best, *last, *state, *hist_csv, *hist_json;
+} paths;
+
+static char *with_suffix(const char *stem, const char *suffix)
+{
+    size_t n = strlen(stem) + strlen(suffix) + 1;
+    char *s = malloc(n);
+    if (s) snprintf(s, n, "%s%s", stem, suffix);
+    return s;
+}
+
+static int history_write(const paths *pp, const eisnet_epoch_record *h, int n)
+{
+    size_t cap = 256 + (size_t)n * 256;
+    char *buf = malloc(cap);
+    if (!buf) return eisnet_set_error("out of memory");
+    size_t k = (size_t)snprintf(buf, cap, "epoch,train_loss,train_ce,val_loss,val_ce,val_top1,val_top3,lr,samples_per_s,seconds\n");
+    for (int i = 0; i < n; i++)
+        k += (size_t)snprintf(buf + k, cap - k, "%d,%.9g,%.9g,%.9g,%.9g,%.6g,%.6g,%.6g,%.1f,%.3f\n", h[i].epoch,
+                              h[i].train_loss, h[i].train_ce, h[i].val_loss, h[i].val_ce, h[i].val_top1, h[i].val_top3,
+                              h[i].lr, h[i].samples_per_s, h[i].seconds);
+    int rc = eisnet_write_file_atomic(pp->hist_csv, buf, k);
+    free(buf);
+    if (rc != 0) return rc;
+    cJSON *arr = cJSON_CreateArray();
+    for (int i = 0; i < n; i++) {
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddNumberToObject(e, "epoch", h[i].epoch);
+        cJSON_AddNumberToObject(e, "train_loss", h[i].train_loss);
+        cJSON_AddNumberToObject(e, "train_ce", h[i].train_ce);
+        if (isfinite(h[i].val_loss)) {
+            cJSON_AddNumberToObject(e, "val_loss", h[i].val_loss);
+            cJSON_AddNumberToObject(e, "val_ce", h[i].val_ce);
+            cJSON_AddNumberToObject(e, "val_top1", h[i].val_top1);
+            cJSON_AddNumberToObject(e, "val_top3", h[i].val_top3);
+        }
+        cJSON_AddNumberToObject(e, "lr", h[i].lr);
+        cJSON_AddNumberToObject(e, "samples_per_s", h[i].samples_per_s);
+        cJSON_AddNumberToObject(e, "seconds", h[i].seconds);
+        cJSON_AddItemToArray(arr, e);
+    }
+    char *text = cJSON_Print(arr);
+    cJSON_Delete(arr);
+    if (!text) return eisnet_set_error("out of memory");
+    rc = eisnet_write_file_atomic(pp->hist_json, text, strlen(text));
+    free(text);
+    return rc;
+}
+
+typedef struct {
+    int epoch;
+    double best_val;
+    int best_epoch;
+    eisnet_plateau plateau;
+    float lr;
+} run_state;
+
+static int state_save(const char *path, const eisnet_adamw *opt, const run_state *rs, const eisnet_epoch_record *h, int nh)
+{
+    eisnet_array a[2];
+    memset(a, 0, sizeof a);
+    snprintf(a[0].name, sizeof a[0].name, "adamw.m");
+    snprintf(a[1].name, sizeof a[1].name, "adamw.v");
+    for (int i = 0; i < 2; i++) {
+        a[i].dtype = EISNET_F32;
+        a[i].ndim = 1;
+        a[i].shape[0] = (int64_t)opt->n;
+        a[i].data = i ? opt->v : opt->m;
+        a[i].nbytes = opt->n * sizeof(float);
+    }
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddNumberToObject(j, "epoch", rs->epoch);
+    cJSON_AddNumberToObject(j, "step", (double)opt->step);
+    cJSON_AddNumberToObject(j, "lr", rs->lr);
+    cJSON_AddNumberToObject(j, "best_val", isfinite(rs->best_val) ? rs->best_val : 1e308);
+    cJSON_AddNumberToObject(j, "best_epoch", rs->best_epoch);
+    cJSON_AddNumberToObject(j, "plateau_best", isfinite(rs->plateau.best) ? rs->plateau.best : 1e308);
+    cJSON_AddNumberToObject(j, "plateau_bad", rs->plateau.num_bad_epochs);
+    cJSON_AddNumberToObject(j, "plateau_cooldown", rs->plateau.cooldown_counter);
+    cJSON *hist = cJSON_AddArrayToObject(j, "history");
+    for (int i = 0; i < nh; i++) {
+        double v[10] = {h[i].epoch,    h[i].train_loss, h[i].train_ce, h[i].val_loss,      h[i].val_ce,
+                        h[i].val_top1, h[i].val_top3,   h[i].lr,       h[i].samples_per_s, h[i].seconds};
+        for (int k = 0; k < 10; k++)
+            if (!isfinite(v[k])) v[k] = -1;
+        cJSON_AddItemToArray(hist, cJSON_CreateDoubleArray(v, 10));
+    }
+    char *text = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    if (!text) return eisnet_set_error("out of memory");
+    const char *keys[1] = {"eisnet_train_state"}, *vals[1] = {text};
+    int rc = eisnet_safetensors_write(path, a, 2, keys, vals, 1);
+    free(text);
+    return rc;
+}
+
+static int state_load(const char *path, eisnet_adamw *opt, run_state *rs, eisnet_epoch_record **h, int *nh)
+{
+    eisnet_array *a = NULL;
+    size_t n = 0, nm = 0;
+    char **mk = NULL, **mv = NULL;
+    int rc = -1;
+    cJSON *j = NULL;
+    if (eisnet_safetensors_read(path, &a, &n, &mk, &mv, &nm) != 0) {
+        eisnet_set_error("cannot resume: %s", eisnet_last_error());
+        return -1;
+    }
+    const eisnet_array *m = eisnet_arrays_find(a, n, "adamw.m"), *v = eisnet_arrays_find(a, n, "adamw.v");
+    const char *text = eisnet_safetensors_meta_get(mk, mv, nm, "eisnet_train_state");
+    if (!m || !v || !text || m->dtype != EISNET_F32 || v->dtype != EISNET_F32 || (size_t)eisnet_array_count(m) != opt->n ||
+        (size_t)eisnet_array_count(v) != opt->n) {
+        eisnet_set_error("cannot resume: %s does not match the model", path);
+        goto out;
+    }
+    j = cJSON_Parse(text);
+    const cJSON *e = cJSON_GetObjectItem(j, "epoch"), *st = cJSON_GetObjectItem(j, "step"), *lr = cJSON_GetObjectItem(j, "lr");
+    const cJSON *bv = cJSON_GetObjectItem(j, "best_val"), *be = cJSON_GetObjectItem(j, "best_epoch");
+    const cJSON *pb = cJSON_GetObjectItem(j, "plateau_best"), *pn = cJSON_GetObjectItem(j, "plateau_bad");
+    const cJSON *pc = cJSON_GetObjectItem(j, "plateau_cooldown"), *hist = cJSON_GetObjectItem(j, "history");
+    if (!cJSON_IsNumber(e) || !cJSON_IsNumber(st) || !cJSON_IsNumber(lr) || !cJSON_IsNumber(bv) || !cJSON_IsNumber(be) ||
+        !cJSON_IsNumber(pb) || !cJSON_IsNumber(pn) || !cJSON_IsNumber(pc) || !cJSON_IsArray(hist)) {
+        eisnet_set_error("cannot resume: %s is corrupt", path);
+        goto out;
+    }
+    memcpy(opt->m, m->data, opt->n * sizeof(float));
+    memcpy(opt->v, v->data, opt->n * sizeof(float));
+    opt->step = (int64_t)st->valuedouble;
+    rs->epoch = e->valueint;
+    rs->lr = (float)lr->valuedouble;
+    rs->best_val = bv->valuedouble >= 1e308 ? INFINITY : bv->valuedouble;
+    rs->best_epoch = be->valueint;
+    rs->plateau.best = pb->valuedouble >= 1e308 ? INFINITY : pb->valuedouble;
+    rs->plateau.num_bad_epochs = pn->valueint;
+    rs->plateau.cooldown_counter = pc->valueint;
+    int k = cJSON_GetArraySize(hist);
+    *h = calloc((size_t)k + 1, sizeof **h);
+    if (!*h) goto out;
+    *nh = 0;
+    const cJSON *row;
+    cJSON_ArrayForEach(row, hist)
+    {
+        double v10[10] = {0};
+        for (int i = 0; i < 10; i++) {
+            const cJSON *x = cJSON_GetArrayItem(row, i);
+            v10[i] = cJSON_IsNumber(x) ? x->valuedouble : -1;
+            if (i >= 3 && i <= 6 && v10[i] == -1) v10[i] = NAN;
+        }
+        eisnet_epoch_record r = {(int)v10[0], v10[1], v10[2], v10[3], v10[4], v10[5], v10[6], v10[7], v10[8], v10[9]};
+        (*h)[(*nh)++] = r;
+    }
+    rc = 0;
+out:
+    cJSON_Delete(j);
+    eisnet_arrays_free(a, n);
+    eisnet_safetensors_free_meta(mk, mv, nm);
+    return rc;
+}
+
+/* ---- main entry --------------------------------------------------------------- */
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+int eisnet_train(const eisnet_train_options *o, eisnet_train_result *res)
+{
+    memset(res, 0, sizeof *res);
+    res->best_val_loss = NAN;
+    res->mean_kl = NAN;
+    stop_requested = 0;
+    if (o->batch_size < 1) return eisnet_set_error("--batch_size must be at least 1 (got %d)", o->batch_size);
+    if (o->batch_size > 1 << 20) return eisnet_set_error("--batch_size is too large (got %d)", o->batch_size);
+    if (o->n_epochs < 1) return eisnet_set_error("--n_epochs must be at least 1 (got %d)", o->n_epochs);
+    if (o->samples_per_gt < 1) return eisnet_set_error("--samples_per_gt must be at least 1 (got %d)", o->samples_per_gt);
+    if (!(o->val_fraction >= 0 && o->val_fraction < 1))
+        return eisnet_set_error("--val_fraction must be in [0, 1) (got %g)", o->val_fraction);
+    if (!(o->lr > 0) || !isfinite(o->lr)) return eisnet_set_error("--lr must be positive (got %g)", o->lr);
+    if (!(o->noise >= 0) || !isfinite(o->noise)) return eisnet_set_error("--noise must be >= 0 (got %g)", o->noise);
+
+    trainer T;
+    memset(&T, 0, sizeof T);
+    T.o = o;
+    paths pp = {0};
+    char *stem = NULL;
+    eisnet_adamw opt = {0};
+    int rc = -1, opt_ready = 0;
+    double *resrow = NULL;
+    uint32_t *sel = NULL, *order = NULL;
+    uint16_t *mask_of = NULL;
+    eisnet_epoch_record *hist = NULL;
+    int n_hist = 0;
+    if (o->threads > 0) eisnet_set_threads(o->threads);
+
+    if (eisnet_dataset_open(&T.ds, o->data_dir) != 0) return -1;
+    const eisnet_grid *dg = &T.ds.grid;
+    if (o->expect_n_gt > 0 && o->expect_n_gt != T.ds.n) {
+        eisnet_set_error("the dataset in %s has %d ground truths, not %d: run `eisnet generate --n_ground_truths %d "
+                         "--data_dir %s` first", o->data_dir, T.ds.n, o->expect_n_gt, o->expect_n_gt, o->data_dir);
+        goto out;
+    }
+    if ((uint64_t)o->samples_per_gt > dg->n_models) {
+        eisnet_set_error("--samples_per_gt %d is more than the %llu grid models per ground truth", o->samples_per_gt,
+                         (unsigned long long)dg->n_models);
+        goto out;
+    }
+    if (masks_make(&T.masks, dg->n_params, o->known) != 0) goto out;
+    {
+        /* the predictor's grid is the dataset's */
+        char *ranges[EISNET_MAX_PARAMS] = {0};
+        eisnet_grid_options go;
+        eisnet_grid_options_default(&go);
+        go.circuit = dg->preset[0] ? dg->preset : eisnet_circuit_text(dg->circuit);
+        for (int p = 0; p < dg->n_params; p++) {
+            ranges[p] = malloc(EISNET_NAME_MAX + 64);
+            if (ranges[p]) snprintf(ranges[p], EISNET_NAME_MAX + 64, "%s=%.17g:%.17g", dg->names[p], dg->lo[p], dg->hi[p]);
+        }
+        go.ranges = (const char *const *)ranges;
+        go.n_ranges = dg->n_params;
+        go.n_grid = dg->n_grid;
+        go.n_freq = dg->n_freq;
+        go.f_min = dg->f_min;
+        go.f_max = dg->f_max;
+        int r = eisnet_predictor_init(&T.pred, &go, o->features, o->hidden, o->known, o->seed ^ 0x1417ULL);
+        for (int p = 0; p < dg->n_params; p++) free(ranges[p]);
+        if (r != 0) goto out;
+    }
+    eisnet_grid *g = &T.pred.grid;
+    int P = g->n_params, N = T.ds.n, K = o->samples_per_gt, nf = T.pred.n_features;
+
+    /* split by ground truth */
+    T.is_val = calloc((size_t)N, sizeof(int));
+    order = malloc(sizeof(uint32_t) * (size_t)N);
+    if (!T.is_val || !order) {
+        eisnet_set_error("out of memory");
+        goto out;
+    }
+    int n_val_gt = N >= 2 ? (int)lround(o->val_fraction * N) : 0;
+    if (o->val_fraction > 0 && N >= 2 && n_val_gt < 1) n_val_gt = 1;
+    if (n_val_gt >= N) n_val_gt = N - 1;
+    {
+        eisnet_rng r;
+        eisnet_rng_seed(&r, o->seed, STREAM_SPLIT);
+        for (int i = 0; i < N; i++) order[i] = (uint32_t)i;
+        eisnet_rng_shuffle_u32(&r, order, (uint64_t)N);
+        qsort(order, (size_t)n_val_gt, sizeof(uint32_t), cmp_u32);
+        for (int i = 0; i < n_val_gt; i++) T.is_val[order[i]] = 1;
+    }
+    res->n_val_gt = n_val_gt;
+    res->n_train_gt = N - n_val_gt;
+
+    /* feature normalisation over the training ground truths */
+    if (nf) {
+        T.feats = malloc(sizeof(float) * (size_t)N * nf);
+        double *sum = calloc((size_t)nf, sizeof(double)), *sq = calloc((size_t)nf, sizeof(double));
+        if (!T.feats || !sum || !sq) {
+            free(sum);
+            free(sq);
+            eisnet_set_error("out of memory");
+            goto out;
+        }
+        for (int i = 0; i < N; i++) eisnet_spectrum_raw_features(T.ds.spectra + (size_t)i * g->n_freq, g->n_freq, T.feats + (size_t)i * nf);
+        int cnt = 0;
+        for (int i = 0; i < N; i++) {
+            if (T.is_val[i]) continue;
+            cnt++;
+            for (int k = 0; k < nf; k++) {
+                double v = T.feats[(size_t)i * nf + k];
+                sum[k] += v;
+                sq[k] += v * v;
+            }
+        }
+        for (int k = 0; k < nf; k++) {
+            double mean = sum[k] / cnt, var = sq[k] / cnt - mean * mean;
+            T.pred.feat_mean[k] = (float)mean;
+            T.pred.feat_std[k] = (float)sqrt(var > 1e-12 ? var : 1e-12);
+            if (T.pred.feat_std[k] < 1e-3f) T.pred.feat_std[k] = 1e-3f; /* constant features stay finite */
+        }
+        free(sum);
+        free(sq);
+        for (int i = 0; i < N; i++)
+            for (int k = 0; k < nf; k++)
+                T.feats[(size_t)i * nf + k] = (T.feats[(size_t)i * nf + k] - T.pred.feat_mean[k]) / T.pred.feat_std[k];
+    }
+
+    /* rows */
+    T.n_train = (size_t)res->n_train_gt * K;
+    T.n_val = (size_t)n_val_gt * K;
+    T.train = malloc(sizeof(row) * (T.n_train ? T.n_train : 1));
+    T.val = malloc(sizeof(row) * (T.n_val ? T.n_val : 1));
+    resrow = malloc(sizeof(double) * g->n_models);
+    sel = malloc(sizeof(uint32_t) * (size_t)K);
+    if (!T.train || !T.val || !resrow || !sel) {
+        eisnet_set_error("out of memory (%zu rows)", T.n_train + T.n_val);
+        goto out;
+    }
+    {
+        eisnet_rng sr, vr;
+        eisnet_rng_seed(&sr, o->seed, STREAM_SAMPLE);
+        eisnet_rng_seed(&vr, o->seed, STREAM_VALMASK);
+        size_t it = 0, iv = 0;
+        eisnet_progress prog;
+        eisnet_progress_begin(&prog, "train: reading rows", "gt", (uint64_t)N, o->quiet);
+        for (int i = 0; i < N; i++) {
+            if (eisnet_dataset_read_resnorm(&T.ds, i, resrow) != 0) goto out;
+            if (o->uniform) {
+                for (int k = 0; k < K; k++) sel[k] = (uint32_t)eisnet_rng_below(&sr, g->n_models);
+            } else if (eisnet_select_smallest(resrow, (uint32_t)g->n_models, (uint32_t)K, sel) != 0)
+                goto out;
+            for (int k = 0; k < K; k++) {
+                row r = {(uint32_t)i, sel[k], (float)log10(fmax(resrow[sel[k]], T.pred.resnorm_floor)), 0};
+                if (T.is_val[i]) {
+                    r.mask = (uint16_t)eisnet_rng_below(&vr, (uint64_t)T.masks.n);
+                    T.val[iv++] = r;
+                } else
+                    T.train[it++] = r;
+            }
+            eisnet_progress_update(&prog, (uint64_t)i + 1);
+        }
+        eisnet_progress_end(&prog);
+    }
+    res->n_train_rows = (int)T.n_train;
+    res->n_val_rows = (int)T.n_val;
+    if (T.n_train == 0) {
+        eisnet_set_error("no training rows");
+        goto out;
+    }
+
+    /* buffers */
+    T.B = o->batch_size;
+    int n_in = eisnet_predictor_n_in(&T.pred);
+    T.ws = eisnet_workspace_new(T.pred.model, T.B);
+    T.x = malloc(sizeof(float) * (size_t)T.B * n_in);
+    T.target = malloc(sizeof(int32_t) * (size_t)T.B * P);
+    T.missing = malloc((size_t)T.B * P);
+    T.rtarget = malloc(sizeof(float) * (size_t)T.B);
+    mask_of = malloc(sizeof(uint16_t) * (size_t)T.B);
+    free(order);
+    order = malloc(sizeof(uint32_t) * T.n_train);
+    row *batch_rows = malloc(sizeof(row) * (size_t)T.B);
+    if (!T.ws || !T.x || !T.target || !T.missing || !T.rtarget || !mask_of || !order || !batch_rows) {
+        free(batch_rows);
+        eisnet_set_error("out of memory");
+        goto out;
+    }
+
+    /* paths */
+    {
+        char *mp = o->model_path ? NULL : eisnet_path_join(o->data_dir, "model.safetensors");
+        stem = eisnet_checkpoint_stem(o->model_path ? o->model_path : mp);
+        free(mp);
+        if (!stem) {
+            free(batch_rows);
+            eisnet_set_error("out of memory");
+            goto out;
+        }
+        pp.best = with_suffix(stem, ".safetensors");
+        pp.last = with_suffix(stem, ".last.safetensors");
+        pp.state = with_suffix(stem, ".state.safetensors");
+        pp.hist_csv = with_suffix(stem, ".history.csv");
+        pp.hist_json = with_suffix(stem, ".history.json");
+        if (!pp.best || !pp.last || !pp.state || !pp.hist_csv || !pp.hist_json) {
+            free(batch_rows);
+            eisnet_set_error("out of memory");
+            goto out;
+        }
+        snprintf(res->best_path, sizeof res->best_path, "%s", pp.best);
+        snprintf(res->last_path, sizeof res->last_path, "%s", pp.last);
+    }
+
+    eisnet_adamw_config ac = eisnet_adamw_config_default();
+    ac.lr = (float)o->lr;
+    ac.weight_decay = (float)o->weight_decay;
+    if (eisnet_adamw_init(&opt, eisnet_model_n_params(T.pred.model), &ac) != 0) {
+        free(batch_rows);
+        goto out;
+    }
+    opt_ready = 1;
+    run_state rs;
+    memset(&rs, 0, sizeof rs);
+    rs.best_val = INFINITY;
+    rs.lr = (float)o->lr;
+    eisnet_plateau_init(&rs.plateau);
+    if (o->resume) {
+        eisnet_predictor last;
+        if (eisnet_predictor_load(&last, pp.last) != 0) {
+            eisnet_set_error("cannot resume from %s: %s", pp.last, eisnet_last_error());
+            free(batch_rows);
+            goto out;
+        }
+        if (eisnet_model_n_params(last.model) != eisnet_model_n_params(T.pred.model) ||
+            last.n_features != T.pred.n_features) {
+            eisnet_predictor_free(&last);
+            eisnet_set_error("cannot resume: %s was trained with other settings", pp.last);
+            free(batch_rows);
+            goto out;
+        }
+        memcpy(eisnet_model_params(T.pred.model), eisnet_model_params(last.model),
+               sizeof(float) * eisnet_model_n_params(last.model));
+        eisnet_predictor_free(&last);
+        if (state_load(pp.state, &opt, &rs, &hist, &n_hist) != 0) {
+            free(batch_rows);
+            goto out;
+        }
+        if (!o->quiet) fprintf(stderr, "train: resuming after epoch %d\n", rs.epoch);
+    }
+    if (!hist) hist = calloc((size_t)o->n_epochs + 1, sizeof *hist);
+    else {
+        eisnet_epoch_record *nh = realloc(hist, sizeof *hist * ((size_t)o->n_epochs + (size_t)n_hist + 1));
+        if (nh) hist = nh;
+    }
+    if (!hist) {
+        free(batch_rows);
+        eisnet_set_error("out of memory");
+        goto out;
+    }
+
+    size_t batches = (T.n_train + (size_t)T.B - 1) / (size_t)T.B;
+    eisnet_progress prog;
+    int first_epoch = rs.epoch + 1, epochs_run = 0;
+    eisnet_progress_begin(&prog, "train", "batches",
+                          (uint64_t)batches * (uint64_t)(o->n_epochs >= first_epoch ? o->n_epochs - first_epoch + 1 : 0),
+                          o->quiet);
+    if (!o->quiet && prog.tty == 0) prog.last_print = 1e300; /* per-epoch lines instead */
+    uint64_t batches_done = 0;
+    for (int epoch = first_epoch; epoch <= o->n_epochs && !stop_requested; epoch++) {
+        if (o->max_epochs_this_run > 0 && epochs_run >= o->max_epochs_this_run) break;
+        double t0 = eisnet_now();
+        eisnet_rng er, nr;
+        eisnet_rng_seed(&er, o->seed, STREAM_EPOCH + 1000ULL * (uint64_t)epoch);
+        eisnet_rng_seed(&nr, o->seed ^ 0xabcdefULL, STREAM_EPOCH + 1000ULL * (uint64_t)epoch);
+        uint64_t drop_rng = eisnet_rng_next(&er);
+        for (size_t i = 0; i < T.n_train; i++) order[i] = (uint32_t)i;
+        eisnet_rng_shuffle_u32(&er, order, T.n_train);
+        opt.cfg.lr = rs.lr;
+        double sl = 0, sc = 0;
+        size_t seen = 0;
+        for (size_t s = 0; s < T.n_train && !stop_requested; s += (size_t)T.B) {
+            int n = (int)(T.n_train - s < (size_t)T.B ? T.n_train - s : (size_t)T.B);
+            for (int b = 0; b < n; b++) {
+                batch_rows[b] = T.train[order[s + (size_t)b]];
+                mask_of[b] = (uint16_t)eisnet_rng_below(&er, (uint64_t)T.masks.n);
+            }
+            build_batch(&T, batch_rows, (size_t)n, mask_of, o->noise > 0 ? &nr : NULL);
+            eisnet_loss L;
+            eisnet_model_zero_grad(T.pred.model);
+            if (eisnet_model_forward(T.pred.model, T.ws, T.x, n, 1, &drop_rng) != 0 ||
+                eisnet_model_loss(T.pred.model, T.ws, n, T.target, T.missing, T.rtarget, (float)o->resnorm_weight, &L,
+                                  NULL, NULL) != 0 ||
+                eisnet_model_backward(T.pred.model, T.ws, n) != 0) {
+                free(batch_rows);
+                goto out;
+            }
+            if (!isfinite(L.loss)) {
+                free(batch_rows);
+                eisnet_set_error("training diverged (loss is %g at epoch %d); try a lower --lr", L.loss, epoch);
+                goto out;
+            }
+            eisnet_clip_grad_norm(eisnet_model_grads(T.pred.model), opt.n, 1.0f);
+            eisnet_adamw_step(&opt, eisnet_model_params(T.pred.model), eisnet_model_grads(T.pred.model));
+            sl += L.loss * n;
+            sc += L.ce * n;
+            seen += (size_t)n;
+            eisnet_progress_update(&prog, ++batches_done);
+        }
+        if (stop_requested) {
+            /* an interrupted epoch is not recorded; the last checkpoint holds this state */
+            res->interrupted = 1;
+            T.pred.epoch = rs.epoch;
+            if (eisnet_predictor_save(&T.pred, pp.last) != 0 || state_save(pp.state, &opt, &rs, hist, n_hist) != 0) {
+                free(batch_rows);
+                goto out;
+            }
+            break;
+        }
+        double train_s = eisnet_now() - t0;
+        eisnet_epoch_record rec = {epoch, sl / (double)seen, sc / (double)seen, NAN, NAN, NAN, NAN, rs.lr,
+                                   (double)seen / train_s, 0};
+        if (T.n_val && evaluate(&T, &rec.val_loss, &rec.val_ce, &rec.val_top1, &rec.val_top3) != 0) {
+            free(batch_rows);
+            goto out;
+        }
+        rec.seconds = eisnet_now() - t0;
+        double metric = T.n_val ? rec.val_loss : rec.train_loss;
+        rs.epoch = epoch;
+        T.pred.epoch = epoch;
+        T.pred.val_loss = metric;
+        if (metric < rs.best_val) {
+            rs.best_val = metric;
+            rs.best_epoch = epoch;
+            if (eisnet_predictor_save(&T.pred, pp.best) != 0) {
+                free(batch_rows);
+                goto out;
+            }
+        }
+        eisnet_plateau_step(&rs.plateau, metric, &rs.lr);
+        hist[n_hist++] = rec;
+        if (eisnet_predictor_save(&T.pred, pp.last) != 0 || state_save(pp.state, &opt, &rs, hist, n_hist) != 0 ||
+            history_write(&pp, hist, n_hist) != 0) {
+            free(batch_rows);
+            goto out;
+        }
+        epochs_run++;
+        if (!o->quiet) {
+            if (prog.tty) fputc('\n', stderr);
+            double remaining = (double)(o->n_epochs - epoch) * rec.seconds;
+            fprintf(stderr,
+                    "epoch %d/%d: train loss %.4f, val loss %.4f, val top-1 %.3f, top-3 %.3f, lr %.1e, %.0f samples/s, "
+                    "ETA %.0fs\n",
+                    epoch, o->n_epochs, rec.train_loss, rec.val_loss, rec.val_top1, rec.val_top3, rec.lr,
+                    rec.samples_per_s, remaining);
+        }
+    }
+    free(batch_rows);
+    if (!o->quiet && prog.tty) fputc('\n', stderr);
+
+    /* held-out evaluation of the best checkpoint */
+    res->uniform_top1 = 1.0 / g->n_grid;
+    res->uniform_top3 = 3.0 / g->n_grid;
+    res->best_epoch = rs.best_epoch;
+    res->best_val_loss = rs.best_val;
+    if (T.n_val && rs.best_epoch > 0) {
+        eisnet_predictor best;
+        if (eisnet_predictor_load(&best, pp.best) == 0) {
+            memcpy(eisnet_model_params(T.pred.model), eisnet_model_params(best.model),
+                   sizeof(float) * eisnet_model_n_params(best.model));
+            eisnet_predictor_free(&best);
+            double l, c;
+            if (evaluate(&T, &l, &c, &res->top1, &res->top3) == 0) res->mean_kl = mean_kl(&T, 2000);
+        }
+    }
+    res->history = hist;
+    res->n_history = n_hist;
+    hist = NULL;
+    rc = 0;
+out:
+    free(hist);
+    if (opt_ready) eisnet_adamw_free(&opt);
+    free(pp.best);
+    free(pp.last);
+    free(pp.state);
+    free(pp.hist_csv);
+    free(pp.hist_json);
+    free(stem);
+    free(resrow);
+    free(sel);
+    free(order);
+    free(mask_of);
+    free(T.masks.known);
+    free(T.feats);
+    free(T.train);
+    free(T.val);
+    free(T.is_val);
+    eisnet_workspace_free(T.ws);
+    free(T.x);
+    free(T.target);
+    free(T.missing);
+    free(T.rtarget);
+    if (T.pred.model) eisnet_predictor_free(&T.pred);
+    eisnet_dataset_close(&T.ds);
+    return rc;
+}
