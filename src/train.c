@@ -768,16 +768,7 @@ int eisnet_train(const eisnet_train_options *o, eisnet_train_result *res)
             seen += (size_t)n;
             eisnet_progress_update(&prog, ++batches_done);
         }
-        if (stop_requested) {
-            /* an interrupted epoch is not recorded; the last checkpoint holds this state */
-            res->interrupted = 1;
-            T.pred.epoch = rs.epoch;
-            if (eisnet_predictor_save(&T.pred, pp.last) != 0 || state_save(pp.state, &opt, &rs, hist, n_hist) != 0) {
-                free(batch_rows);
-                goto out;
-            }
-            break;
-        }
+        if (stop_requested) break; /* an interrupted epoch is not recorded */
         double train_s = eisnet_now() - t0;
         eisnet_epoch_record rec = {epoch, sl / (double)seen, sc / (double)seen, NAN, NAN, NAN, NAN, rs.lr,
                                    (double)seen / train_s, 0};
@@ -818,6 +809,12 @@ int eisnet_train(const eisnet_train_options *o, eisnet_train_result *res)
     }
     free(batch_rows);
     if (!o->quiet && prog.tty) fputc('\n', stderr);
+    if (stop_requested) {
+        /* the last checkpoint holds the state at the interruption */
+        res->interrupted = 1;
+        T.pred.epoch = rs.epoch;
+        if (eisnet_predictor_save(&T.pred, pp.last) != 0 || state_save(pp.state, &opt, &rs, hist, n_hist) != 0) goto out;
+    }
 
     /* held-out evaluation of the best checkpoint */
     res->uniform_top1 = 1.0 / g->n_grid;
