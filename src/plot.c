@@ -607,7 +607,7 @@ static int render_lines(const char *path, const char *title, panel_t *p, int np,
         if (logy) log_axis(&p[k].y, ymin, ymax, p[k].have);
         else {
             lin_limits(&p[k].y, ymin, ymax, p[k].have, 0.05);
-            lin_ticks_fit(&p[k].y, p[k].h, 55, 0);
+            lin_ticks_fit(&p[k].y, p[k].h, 65, 0);
         }
     }
     int havex = xmin <= xmax;
@@ -648,7 +648,7 @@ static int render_lines(const char *path, const char *title, panel_t *p, int np,
         lin_ticks_fit(&xa, p[0].w, 100, 1);
         lin_ticks_step(ya, xa.step);
         if (ya->nt < 3) {
-            lin_ticks_fit(ya, p[0].h, 55, 0);
+            lin_ticks_fit(ya, p[0].h, 65, 0);
             if (ya->step < xa.step) lin_ticks_step(&xa, ya->step);
         }
     }
@@ -749,7 +749,7 @@ int eisnet_plot_bars(const char *path, const char *title, const char *xlabel, co
     ya.hi = vmax + 0.1 * (vmax - ya.lo);
     ya.a = top + ph;
     ya.b = top;
-    lin_ticks_fit(&ya, ph, 55, 0);
+    lin_ticks_fit(&ya, ph, 60, 0);
     double left = fmax(56, max_tick_w(&ya) + 14 + (has_text(ylabel) ? 30 : 6));
     double pw = W - left - right;
     double gw = n > 0 ? pw / n : pw;
@@ -807,7 +807,7 @@ int eisnet_plot_bars(const char *path, const char *title, const char *xlabel, co
         }
         sb_printf(&b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\"/>\n", cx, top + ph, cx,
                   top + ph + 4, FRAME_COLOR);
-        if (i % every) continue;
+        if (i % every && i != highlight) continue;
         const char *lt = bar_label(labels, i, lb, sizeof lb);
         const char *wt = i == highlight ? "font-weight=\"bold\"" : NULL;
         if (rotate) {
@@ -894,7 +894,7 @@ int eisnet_plot_joint(const char *path, const char *title, const char *xname, co
     double ytw = 0, xtw = 0;
     for (int i = 0; i < ny; i++) ytw = fmax(ytw, text_w(bar_label(yticks, i, nb, sizeof nb), FS_TICK));
     for (int i = 0; i < nx; i++) xtw = fmax(xtw, text_w(bar_label(xticks, i, nb, sizeof nb), FS_TICK));
-    int xrot = xtw + 4 > cs;
+    int xrot = xtw + 4 > cs && xtw > 28;
     int xevery = (int)ceil((xrot ? 15 : xtw + 6) / cs), yevery = (int)ceil(15 / cs);
     if (xevery < 1) xevery = 1;
     if (yevery < 1) yevery = 1;
@@ -918,7 +918,7 @@ int eisnet_plot_joint(const char *path, const char *title, const char *xname, co
     ca.hi = zmax > 0 ? zmax : 1;
     ca.a = hy + gh;
     ca.b = hy;
-    lin_ticks_fit(&ca, gh, 45, 0);
+    lin_ticks_fit(&ca, gh, 60, 0);
     const double cbx = hx + gw + 18, cbw = 16;
     const double cblab_x = cbx + cbw + 8 + max_tick_w(&ca) + 18;
 
