@@ -19,7 +19,7 @@
 
 #define EISNET_VERSION "0.1.0"
 
-typedef enum { ARG_NONE, ARG_INT, ARG_U64, ARG_DOUBLE, ARG_STR, ARG_RANGE } arg_kind;
+typedef enum { ARG_NONE, ARG_INT, ARG_U64, ARG_DOUBLE, ARG_STR, ARG_RANGE, ARG_SPECTRUM } arg_kind;
 
 typedef struct {
     const char *name;
@@ -54,7 +54,16 @@ static const option_spec options[] = {
     {"batch_size", ARG_INT, TRN | CMD_BENCH | CMD_UPDATE, OFF(batch_size), "N", "batch size (512)"},
     {"model_path", ARG_STR, TRN | CMD_INFER | CMD_UPDATE, OFF(model_path), "FILE", "checkpoint path (DATA_DIR/model.safetensors)"},
     {"samples_per_gt", ARG_INT, TRN | CMD_BENCH, OFF(samples_per_gt), "K", "rows per ground truth: its K best grid models (5000)"},
-    {"known", ARG_INT, TRN, OFF(known), "N", "parameters known in each training row (3)"},
+    {"known", ARG_STR, TRN | CMD_INFER, OFF(known), "K", "train: parameters known per row (3); infer: NAME=VALUE,..."},
+    {"model", ARG_STR, CMD_INFER | CMD_UPDATE, OFF(model_path), "FILE", "model checkpoint (.safetensors or .npz)"},
+    {"spectrum", ARG_SPECTRUM, CMD_INFER, 0, "FILE", "measured spectrum CSV freq,Re,Im (repeatable; a directory: every *.csv)"},
+    {"ground_truth", ARG_STR, CMD_INFER | CMD_REFERENCE, OFF(ground_truth), "ID", "use a ground truth of --data_dir as the spectrum"},
+    {"top_k", ARG_INT, CMD_INFER | CMD_REFERENCE | CMD_FULL, OFF(top_k), "K", "completions to list (10)"},
+    {"json", ARG_NONE, CMD_INFER, OFF(json), NULL, "JSON output (the reference's keys; one line per spectrum for several)"},
+    {"exact", ARG_NONE, CMD_INFER, OFF(exact), NULL, "also the exact grid distribution for this spectrum, and KL"},
+    {"exact_k", ARG_INT, CMD_INFER, OFF(exact_k), "K", "best grid models the exact distribution uses (5000)"},
+    {"plots", ARG_STR, CMD_INFER | CMD_FULL | CMD_REFERENCE, OFF(plots), "DIR", "write SVG plots there"},
+    {"extrapolate", ARG_NONE, CMD_INFER, OFF(extrapolate), NULL, "allow a spectrum that does not cover the model's frequencies"},
     {"val_fraction", ARG_DOUBLE, TRN, OFF(val_fraction), "F", "share of ground truths held out for validation (0.15)"},
     {"hidden_dim", ARG_INT, TRN | CMD_BENCH, OFF(hidden_dim), "H", "hidden width of the encoder (512)"},
     {"lr", ARG_DOUBLE, TRN | CMD_UPDATE, OFF(lr), "LR", "learning rate (1e-3)"},
@@ -102,7 +111,7 @@ static void usage_command(FILE *fp, const char *name, int bit)
     fprintf(fp, "  %-28s %s\n", "--help", "this text");
 }
 
-static int parse_int(const char *flag, const char *s, int *out)
+int cli_parse_int(const char *flag, const char *s, int *out)
 {
     char *end;
     errno = 0;
@@ -151,10 +160,12 @@ static int parse_args(cli_options *o, int bit, int argc, char **argv, int *help)
         }
         char *field = (char *)o + spec->offset;
         if (spec->offset == OFF(n_ground_truths)) o->n_ground_truths_given = 1;
+        if (spec->offset == OFF(n_epochs)) o->n_epochs_given = 1;
+        if (spec->offset == OFF(samples_per_gt)) o->samples_per_gt_given = 1;
         switch (spec->kind) {
         case ARG_NONE: *(int *)field = 1; break;
         case ARG_INT:
-            if (parse_int(spec->name, val, (int *)field) != 0) return -1;
+            if (cli_parse_int(spec->name, val, (int *)field) != 0) return -1;
             break;
         case ARG_U64: {
             char *end;
@@ -179,6 +190,13 @@ static int parse_args(cli_options *o, int bit, int argc, char **argv, int *help)
             break;
         }
         case ARG_STR: *(const char **)field = val; break;
+        case ARG_SPECTRUM:
+            if (o->n_spectra >= CLI_MAX_RANGES) {
+                fprintf(stderr, "eisnet: too many --spectrum options (use a directory)\n");
+                return -1;
+            }
+            o->spectra[o->n_spectra++] = val;
+            break;
         case ARG_RANGE:
             if (o->n_ranges >= CLI_MAX_RANGES) {
                 fprintf(stderr, "eisnet: too many --range options\n");
@@ -208,7 +226,9 @@ static void defaults(cli_options *o)
     o->n_epochs = 100;
     o->batch_size = 512;
     o->samples_per_gt = 5000;
-    o->known = 3;
+    o->known = NULL;
+    o->top_k = 10;
+    o->exact_k = 5000;
     o->hidden_dim = 512;
     o->val_fraction = 0.15;
     o->lr = 1e-3;
@@ -272,7 +292,7 @@ int cli_train(cli_options *o)
     t.n_epochs = o->n_epochs;
     t.batch_size = o->batch_size;
     t.samples_per_gt = o->samples_per_gt;
-    t.known = o->known;
+    if (o->known && cli_parse_int("known", o->known, &t.known) != 0) return 2;
     t.hidden = o->hidden_dim;
     t.val_fraction = o->val_fraction;
     t.lr = o->lr;
@@ -341,6 +361,8 @@ static int run(cli_options *o)
     switch (o->command) {
     case CMD_GENERATE: return cli_generate(o);
     case CMD_TRAIN: return cli_train(o);
+    case CMD_INFER: return cli_infer(o);
+    case CMD_FULL: return cli_full(o);
     default: return not_yet(o);
     }
 }

@@ -37,7 +37,14 @@ typedef struct {
     /* train */
     int n_epochs, batch_size;
     const char *model_path;
-    int samples_per_gt, known, hidden_dim, threads, resume;
+    int samples_per_gt, hidden_dim, threads, resume;
+    const char *known; /* train: a count; infer: NAME=VALUE,... */
+    /* infer */
+    const char *spectra[CLI_MAX_RANGES];
+    int n_spectra;
+    const char *ground_truth, *plots;
+    int top_k, json, exact, exact_k, extrapolate;
+    int n_epochs_given, samples_per_gt_given;
     double val_fraction, lr, noise;
     const char *features, *sampling;
     int n_ground_truths_given;
@@ -48,5 +55,8 @@ typedef struct {
 
 int cli_generate(cli_options *o);
 int cli_train(cli_options *o);
+int cli_infer(cli_options *o);
+int cli_full(cli_options *o);
+int cli_parse_int(const char *flag, const char *s, int *out);
 
 #endif

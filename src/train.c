@@ -552,6 +552,7 @@ int eisnet_train(const eisnet_train_options *o, eisnet_train_result *res)
         for (int i = 0; i < n_val_gt; i++) T.is_val[order[i]] = 1;
     }
     res->n_val_gt = n_val_gt;
+    res->first_val_gt = n_val_gt > 0 ? (int)order[0] : -1;
     res->n_train_gt = N - n_val_gt;
 
     /* feature normalisation over the training ground truths */

@@ -57,6 +57,7 @@ typedef struct {
     double uniform_top1, uniform_top3;
     double mean_kl;             /* KL(exact grid distribution || predicted marginal), nats; NaN if n/a */
     int n_train_rows, n_val_rows, n_train_gt, n_val_gt;
+    int first_val_gt;           /* index of the first held-out ground truth, -1 if none */
     char best_path[1024], last_path[1024];
     int interrupted;
 } eisnet_train_result;

@@ -1,0 +1,526 @@
+/* Inference: distributions, top-k completions, uncertainty, the exact grid
+ * distribution, JSON and table output. */
+#include "eisnet/infer.h"
+#include "eisnet/error.h"
+#include "eisnet/fmt.h"
+#include "eisnet/resnorm.h"
+#include "eisnet/train.h"
+
+#include <cjson/cJSON.h>
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* ---- known parameters ------------------------------------------------------ */
+
+static int find_param_ci(const eisnet_grid *g, const char *name)
+{
+    int p = eisnet_grid_find_param(g, name);
+    if (p >= 0) return p;
+    for (int i = 0; i < g->n_params; i++)
+        if (strcasecmp(g->names[i], name) == 0) return i;
+    return -1;
+}
+
+int eisnet_parse_known(const eisnet_grid *g, const char *text, double *values, uint8_t *known)
+{
+    memset(known, 0, (size_t)g->n_params);
+    for (int i = 0; i < g->n_params; i++) values[i] = NAN;
+    if (!text || !*text) return eisnet_set_error("--known is empty: give NAME=VALUE pairs, e.g. --known Rsh=460,Ra=4820");
+    char names[512] = "";
+    for (int i = 0; i < g->n_params; i++) {
+        strncat(names, g->names[i], sizeof names - strlen(names) - 1);
+        if (i + 1 < g->n_params) strncat(names, ", ", sizeof names - strlen(names) - 1);
+    }
+    const char *s = text;
+    while (*s) {
+        const char *end = strchr(s, ',');
+        size_t len = end ? (size_t)(end - s) : strlen(s);
+        char item[128];
+        if (len == 0 || len >= sizeof item)
+            return eisnet_set_error("--known: bad item '%.*s' (expected NAME=VALUE)", (int)(len > 40 ? 40 : len), s);
+        memcpy(item, s, len);
+        item[len] = '\0';
+        char *eq = strchr(item, '=');
+        if (!eq || eq == item) return eisnet_set_error("--known: bad item '%s' (expected NAME=VALUE)", item);
+        *eq = '\0';
+        char *name = item, *val = eq + 1;
+        while (*name == ' ') name++;
+        for (char *t = eq - 1; t > name && *t == ' '; t--) *t = '\0';
+        int p = find_param_ci(g, name);
+        if (p < 0) return eisnet_set_error("--known: unknown parameter '%s' (the model's parameters: %s)", name, names);
+        if (known[p]) return eisnet_set_error("--known: '%s' given twice", g->names[p]);
+        char *e;
+        errno = 0;
+        double v = strtod(val, &e);
+        while (*e == ' ') e++;
+        if (*val == '\0' || *e != '\0' || errno == ERANGE || !isfinite(v))
+            return eisnet_set_error("--known: value of %s is not a number: '%s'", g->names[p], val);
+        if (!(v > 0)) return eisnet_set_error("--known: %s must be positive (got %g)", g->names[p], v);
+        double lo = g->values[(size_t)p * g->n_grid], hi = g->values[(size_t)p * g->n_grid + g->n_grid - 1];
+        if (v < lo * (1 - 1e-9) || v > hi * (1 + 1e-9))
+            return eisnet_set_error("--known: %s = %g is outside the model's range %g to %g %s", g->names[p], v, lo, hi,
+                                    g->units[p]);
+        known[p] = 1;
+        values[p] = v;
+        s += len;
+        if (*s == ',') s++;
+    }
+    int nk = 0;
+    for (int i = 0; i < g->n_params; i++) nk += known[i];
+    if (nk == 0) return eisnet_set_error("--known: no parameter given");
+    if (nk == g->n_params)
+        return eisnet_set_error("--known: all %d parameters are known; leave out the ones to predict", nk);
+    return 0;
+}
+
+/* ---- distributions ----------------------------------------------------------- */
+
+void eisnet_distribution_stats(const double *p, int n, double *entropy, double *max_p, double *top5)
+{
+    double h = 0, mx = 0;
+    for (int i = 0; i < n; i++) {
+        if (p[i] > 0) h -= p[i] * log(p[i]);
+        if (p[i] > mx) mx = p[i];
+    }
+    /* top-5 mass: the five largest values */
+    double best[5] = {0};
+    for (int i = 0; i < n; i++) {
+        double v = p[i];
+        for (int k = 0; k < 5; k++)
+            if (v > best[k]) {
+                double t = best[k];
+                best[k] = v;
+                v = t;
+            }
+    }
+    *entropy = h;
+    *max_p = mx;
+    *top5 = best[0] + best[1] + best[2] + best[3] + best[4];
+}
+
+typedef struct {
+    double p;
+    int idx[EISNET_MAX_PARAMS];
+} cand;
+
+static int cand_cmp_m;
+static int cmp_cand(const void *a, const void *b)
+{
+    const cand *x = a, *y = b;
+    if (x->p > y->p) return -1;
+    if (x->p < y->p) return 1;
+    for (int i = 0; i < cand_cmp_m; i++)
+        if (x->idx[i] != y->idx[i]) return x->idx[i] < y->idx[i] ? -1 : 1;
+    return 0;
+}
+
+int eisnet_top_k_product(const double *const *dists, int m, int n, int k, int *idx, double *prob)
+{
+    if (m < 1 || n < 1 || k < 1 || m > EISNET_MAX_PARAMS) return 0;
+    /* beam: the top-k of a product keeps only top-k prefixes */
+    size_t cap = (size_t)k * (size_t)n;
+    cand *beam = malloc(sizeof(cand) * (size_t)(k > n ? k : n)), *next = malloc(sizeof(cand) * cap);
+    if (!beam || !next) {
+        free(beam);
+        free(next);
+        return 0;
+    }
+    int nb = 0;
+    for (int i = 0; i < n; i++) {
+        beam[nb].p = dists[0][i];
+        beam[nb].idx[0] = i;
+        nb++;
+    }
+    cand_cmp_m = 1;
+    qsort(beam, (size_t)nb, sizeof(cand), cmp_cand);
+    if (nb > k) nb = k;
+    for (int d = 1; d < m; d++) {
+        int nn = 0;
+        for (int b = 0; b < nb; b++)
+            for (int i = 0; i < n; i++) {
+                next[nn] = beam[b];
+                next[nn].p = beam[b].p * dists[d][i];
+                next[nn].idx[d] = i;
+                nn++;
+            }
+        cand_cmp_m = d + 1;
+        qsort(next, (size_t)nn, sizeof(cand), cmp_cand);
+        nb = nn < k ? nn : k;
+        memcpy(beam, next, sizeof(cand) * (size_t)nb);
+    }
+    for (int r = 0; r < nb; r++) {
+        prob[r] = beam[r].p;
+        for (int i = 0; i < m; i++) idx[r * m + i] = beam[r].idx[i];
+    }
+    free(beam);
+    free(next);
+    return nb;
+}
+
+void eisnet_inference_free(eisnet_inference *r)
+{
+    free(r->probs);
+    free(r->top_idx);
+    free(r->top_p);
+    free(r->top_conf);
+    free(r->exact);
+    free(r->best_idx);
+    free(r->best_resnorm);
+    memset(r, 0, sizeof *r);
+}
+
+static int nearest_index(const eisnet_grid *g, int p, double v)
+{
+    int best = 0;
+    double bd = INFINITY;
+    for (int i = 0; i < g->n_grid; i++) {
+        double d = fabs(log(g->values[(size_t)p * g->n_grid + i]) - log(v));
+        if (d < bd) {
+            bd = d;
+            best = i;
+        }
+    }
+    return best;
+}
+
+static int exact_part(const eisnet_predictor *pr, const double complex *z, int exact_k, eisnet_inference *r)
+{
+    const eisnet_grid *g = &pr->grid;
+    int P = g->n_params, G = g->n_grid, m = r->n_missing;
+    if ((uint64_t)exact_k > g->n_models) exact_k = (int)g->n_models;
+    double *res = malloc(sizeof(double) * g->n_models);
+    uint32_t *top = malloc(sizeof(uint32_t) * (size_t)exact_k);
+    eisnet_resnorm_plan *plan = eisnet_resnorm_plan_new(g);
+    r->exact = calloc((size_t)P * G, sizeof(double));
+    int rc = -1;
+    if (!res || !top || !plan || !r->exact) {
+        eisnet_set_error("out of memory");
+        goto out;
+    }
+    eisnet_resnorm_all(plan, z, res);
+    if (eisnet_select_smallest(res, (uint32_t)g->n_models, (uint32_t)exact_k, top) != 0) goto out;
+    for (int p = 0; p < P; p++) r->known_idx[p] = r->known[p] ? nearest_index(g, p, r->values[p]) : -1;
+    int idx[EISNET_MAX_PARAMS];
+    r->exact_k = exact_k;
+    r->exact_members = 0;
+    for (int k = 0; k < exact_k; k++) {
+        eisnet_grid_model_indices(g, top[k], idx);
+        int same = 1;
+        for (int p = 0; p < P && same; p++)
+            if (r->known[p] && idx[p] != r->known_idx[p]) same = 0;
+        if (!same) continue;
+        r->exact_members++;
+        for (int i = 0; i < m; i++) r->exact[(size_t)r->missing[i] * G + idx[r->missing[i]]] += 1.0;
+    }
+    for (int i = 0; i < m; i++) {
+        int p = r->missing[i];
+        double kl = 0;
+        for (int c = 0; c < G; c++) {
+            double e = r->exact_members ? r->exact[(size_t)p * G + c] / r->exact_members : 0;
+            r->exact[(size_t)p * G + c] = e;
+            if (e > 0) kl += e * log(e / fmax(r->probs[(size_t)p * G + c], 1e-300));
+        }
+        r->kl[p] = r->exact_members ? kl : NAN;
+    }
+    /* completions of the known grid indices, by actual resnorm */
+    uint64_t n_comp = 1;
+    for (int i = 0; i < m; i++) n_comp *= (uint64_t)G;
+    int want = r->k < (int)n_comp ? r->k : (int)n_comp;
+    double *cr = malloc(sizeof(double) * n_comp);
+    uint32_t *order = malloc(sizeof(uint32_t) * (size_t)want);
+    r->best_idx = malloc(sizeof(int) * (size_t)want * (m ? m : 1));
+    r->best_resnorm = malloc(sizeof(double) * (size_t)want);
+    if (!cr || !order || !r->best_idx || !r->best_resnorm) {
+        free(cr);
+        free(order);
+        eisnet_set_error("out of memory");
+        goto out;
+    }
+    for (uint64_t c = 0; c < n_comp; c++) {
+        uint64_t rest = c, model = 0;
+        for (int i = m - 1; i >= 0; i--) {
+            idx[r->missing[i]] = (int)(rest % (uint64_t)G);
+            rest /= (uint64_t)G;
+        }
+        for (int p = 0; p < P; p++) {
+            int v = r->known[p] ? r->known_idx[p] : idx[p];
+            model = model * (uint64_t)G + (uint64_t)v;
+        }
+        cr[c] = res[model];
+    }
+    eisnet_select_smallest(cr, (uint32_t)n_comp, (uint32_t)want, order);
+    for (int b = 0; b < want; b++) {
+        uint64_t rest = order[b];
+        for (int i = m - 1; i >= 0; i--) {
+            r->best_idx[b * m + i] = (int)(rest % (uint64_t)G);
+            rest /= (uint64_t)G;
+        }
+        r->best_resnorm[b] = cr[order[b]];
+    }
+    r->n_best = want;
+    free(cr);
+    free(order);
+    r->has_exact = 1;
+    rc = 0;
+out:
+    free(res);
+    free(top);
+    eisnet_resnorm_plan_free(plan);
+    return rc;
+}
+
+int eisnet_infer(const eisnet_predictor *pr, const double complex *z, const double *values, const uint8_t *known,
+                 int top_k, int exact_k, eisnet_inference *r)
+{
+    memset(r, 0, sizeof *r);
+    const eisnet_grid *g = &pr->grid;
+    int P = g->n_params, G = g->n_grid;
+    if (top_k < 1) return eisnet_set_error("--top_k must be at least 1 (got %d)", top_k);
+    if (top_k > 10000) top_k = 10000;
+    for (int f = 0; f < g->n_freq; f++)
+        if (!isfinite(creal(z[f])) || !isfinite(cimag(z[f]))) return eisnet_set_error("the spectrum contains NaN or infinity");
+    r->n_params = P;
+    r->n_grid = G;
+    for (int p = 0; p < P; p++) {
+        r->known[p] = known[p] ? 1 : 0;
+        r->values[p] = known[p] ? values[p] : NAN;
+        if (!known[p]) r->missing[r->n_missing++] = p;
+    }
+    if (r->n_missing == 0 || r->n_missing == P) return eisnet_set_error("need at least one known and one missing parameter");
+    int n_in = eisnet_predictor_n_in(pr);
+    float *x = malloc(sizeof(float) * (size_t)n_in), *feats = malloc(sizeof(float) * (size_t)(pr->n_features + 1));
+    float *probs = malloc(sizeof(float) * (size_t)P * G), rlog = 0;
+    r->probs = malloc(sizeof(double) * (size_t)P * G);
+    eisnet_workspace *ws = eisnet_workspace_new(pr->model, 1);
+    int rc = -1;
+    if (!x || !feats || !probs || !r->probs || !ws) {
+        eisnet_set_error("out of memory");
+        goto out;
+    }
+    eisnet_predictor_spectrum_features(pr, z, feats);
+    eisnet_predictor_input(pr, values, r->known, feats, x);
+    if (eisnet_model_predict(pr->model, ws, x, 1, probs, &rlog) != 0) goto out;
+    for (int i = 0; i < P * G; i++) r->probs[i] = probs[i];
+    r->predicted_resnorm = pow(10.0, rlog);
+    const double *d[EISNET_MAX_PARAMS];
+    double lnG = log((double)G);
+    double penalty = 1;
+    for (int i = 0; i < r->n_missing; i++) {
+        int p = r->missing[i];
+        d[i] = r->probs + (size_t)p * G;
+        eisnet_distribution_stats(d[i], G, &r->entropy[p], &r->max_prob[p], &r->top5[p]);
+        r->norm_entropy[p] = r->entropy[p] / lnG;
+        penalty *= fmax(0.0, 1.0 - r->norm_entropy[p]);
+    }
+    penalty = pow(penalty, 1.0 / r->n_missing);
+    r->top_idx = malloc(sizeof(int) * (size_t)top_k * r->n_missing);
+    r->top_p = malloc(sizeof(double) * (size_t)top_k);
+    r->top_conf = malloc(sizeof(double) * (size_t)top_k);
+    if (!r->top_idx || !r->top_p || !r->top_conf) {
+        eisnet_set_error("out of memory");
+        goto out;
+    }
+    r->k = eisnet_top_k_product(d, r->n_missing, G, top_k, r->top_idx, r->top_p);
+    for (int k = 0; k < r->k; k++) r->top_conf[k] = r->n_missing == 1 ? r->top_p[k] : r->top_p[k] * penalty;
+    if (exact_k > 0 && exact_part(pr, z, exact_k, r) != 0) goto out;
+    rc = 0;
+out:
+    free(x);
+    free(feats);
+    free(probs);
+    eisnet_workspace_free(ws);
+    if (rc != 0) eisnet_inference_free(r);
+    return rc;
+}
+
+void eisnet_inference_completion(const eisnet_predictor *p, const eisnet_inference *r, int rank, double *values)
+{
+    const eisnet_grid *g = &p->grid;
+    for (int i = 0; i < g->n_params; i++) values[i] = r->values[i];
+    for (int i = 0; i < r->n_missing; i++)
+        values[r->missing[i]] = g->values[(size_t)r->missing[i] * g->n_grid + r->top_idx[rank * r->n_missing + i]];
+}
+
+/* ---- output ---------------------------------------------------------------------- */
+
+static const char *confidence_label(double joint_p)
+{
+    /* the reference: high above joint p 0.01, medium above 0.005 */
+    return joint_p > 0.01 ? "high" : joint_p > 0.005 ? "medium" : "low";
+}
+
+static cJSON *number_array(const double *v, int n)
+{
+    cJSON *a = cJSON_CreateArray();
+    for (int i = 0; i < n; i++) cJSON_AddItemToArray(a, cJSON_CreateNumber(v[i]));
+    return a;
+}
+
+char *eisnet_inference_json(const eisnet_predictor *pr, const eisnet_inference *r, const char *source, int pretty)
+{
+    const eisnet_grid *g = &pr->grid;
+    int G = g->n_grid, m = r->n_missing;
+    cJSON *j = cJSON_CreateObject();
+    if (source) cJSON_AddStringToObject(j, "source", source);
+    cJSON *kp = cJSON_AddObjectToObject(j, "known_params");
+    for (int p = 0; p < g->n_params; p++)
+        if (r->known[p]) cJSON_AddNumberToObject(kp, g->names[p], r->values[p]);
+    cJSON *mp = cJSON_AddArrayToObject(j, "missing_params");
+    for (int i = 0; i < m; i++) cJSON_AddItemToArray(mp, cJSON_CreateString(g->names[r->missing[i]]));
+    cJSON_AddNumberToObject(j, "predicted_resnorm", r->predicted_resnorm);
+    cJSON *md = cJSON_AddObjectToObject(j, "marginal_distributions");
+    cJSON *gv = cJSON_CreateObject();
+    for (int i = 0; i < m; i++) {
+        int p = r->missing[i];
+        cJSON_AddItemToObject(md, g->names[p], number_array(r->probs + (size_t)p * G, G));
+        cJSON_AddItemToObject(gv, g->names[p], number_array(g->values + (size_t)p * G, G));
+    }
+    if (m == 2) {
+        cJSON *jd = cJSON_AddArrayToObject(j, "joint_distribution");
+        const double *p1 = r->probs + (size_t)r->missing[0] * G, *p2 = r->probs + (size_t)r->missing[1] * G;
+        for (int a = 0; a < G; a++) {
+            cJSON *row = cJSON_CreateArray();
+            for (int b = 0; b < G; b++) cJSON_AddItemToArray(row, cJSON_CreateNumber(p1[a] * p2[b]));
+            cJSON_AddItemToArray(jd, row);
+        }
+    }
+    cJSON *tk = cJSON_AddArrayToObject(j, "top_k_predictions");
+    for (int k = 0; k < r->k; k++) {
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddNumberToObject(e, "rank", k + 1);
+        for (int i = 0; i < m; i++) {
+            int p = r->missing[i];
+            cJSON_AddNumberToObject(e, g->names[p], g->values[(size_t)p * G + r->top_idx[k * m + i]]);
+        }
+        if (m == 1) {
+            cJSON_AddNumberToObject(e, "probability", r->top_p[k]);
+            cJSON_AddNumberToObject(e, "grid_index", r->top_idx[k]);
+        } else {
+            cJSON_AddNumberToObject(e, "joint_probability", r->top_p[k]);
+            for (int i = 0; i < m; i++) {
+                char key[32];
+                snprintf(key, sizeof key, "marginal_prob_%d", i + 1);
+                cJSON_AddNumberToObject(e, key, r->probs[(size_t)r->missing[i] * G + r->top_idx[k * m + i]]);
+            }
+            cJSON *gi = cJSON_AddArrayToObject(e, "grid_indices");
+            for (int i = 0; i < m; i++) cJSON_AddItemToArray(gi, cJSON_CreateNumber(r->top_idx[k * m + i]));
+        }
+        cJSON_AddNumberToObject(e, "confidence_score", r->top_conf[k]);
+        cJSON_AddStringToObject(e, "confidence", confidence_label(r->top_p[k]));
+        cJSON_AddItemToArray(tk, e);
+    }
+    cJSON *u = cJSON_AddObjectToObject(j, "uncertainty");
+    for (int i = 0; i < m; i++) {
+        int p = r->missing[i];
+        cJSON *e = cJSON_AddObjectToObject(u, g->names[p]);
+        cJSON_AddNumberToObject(e, "entropy", r->entropy[p]);
+        cJSON_AddNumberToObject(e, "max_probability", r->max_prob[p]);
+        cJSON_AddNumberToObject(e, "top_5_mass", r->top5[p]);
+        cJSON_AddNumberToObject(e, "normalized_entropy", r->norm_entropy[p]);
+    }
+    cJSON_AddItemToObject(j, "grid_values", gv);
+    if (r->has_exact) {
+        cJSON *x = cJSON_AddObjectToObject(j, "exact");
+        cJSON_AddNumberToObject(x, "k_best_models", r->exact_k);
+        cJSON_AddNumberToObject(x, "agreeing_with_known", r->exact_members);
+        cJSON *xm = cJSON_AddObjectToObject(x, "marginal_distributions");
+        cJSON *kl = cJSON_AddObjectToObject(x, "kl_divergence");
+        for (int i = 0; i < m; i++) {
+            int p = r->missing[i];
+            cJSON_AddItemToObject(xm, g->names[p], number_array(r->exact + (size_t)p * G, G));
+            if (isfinite(r->kl[p])) cJSON_AddNumberToObject(kl, g->names[p], r->kl[p]);
+            else cJSON_AddNullToObject(kl, g->names[p]);
+        }
+        cJSON *bc = cJSON_AddArrayToObject(x, "best_completions");
+        for (int b = 0; b < r->n_best; b++) {
+            cJSON *e = cJSON_CreateObject();
+            cJSON_AddNumberToObject(e, "rank", b + 1);
+            for (int i = 0; i < m; i++) {
+                int p = r->missing[i];
+                cJSON_AddNumberToObject(e, g->names[p], g->values[(size_t)p * G + r->best_idx[b * m + i]]);
+            }
+            cJSON_AddNumberToObject(e, "resnorm", r->best_resnorm[b]);
+            cJSON_AddItemToArray(bc, e);
+        }
+    }
+    char *s = pretty ? cJSON_Print(j) : cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    return s;
+}
+
+static void fmt_value(char *buf, size_t n, double v) { snprintf(buf, n, "%.4g", v); }
+
+void eisnet_inference_print(FILE *fp, const eisnet_predictor *pr, const eisnet_inference *r, const char *source)
+{
+    const eisnet_grid *g = &pr->grid;
+    int G = g->n_grid, m = r->n_missing;
+    char v[64];
+    if (source) fprintf(fp, "spectrum: %s\n", source);
+    fprintf(fp, "known:    ");
+    for (int p = 0; p < g->n_params; p++)
+        if (r->known[p]) {
+            fmt_value(v, sizeof v, r->values[p]);
+            fprintf(fp, "%s = %s %s   ", g->names[p], v, g->units[p]);
+        }
+    fprintf(fp, "\nmissing:  ");
+    for (int i = 0; i < m; i++) fprintf(fp, "%s%s", g->names[r->missing[i]], i + 1 < m ? ", " : "\n");
+    fprintf(fp, "predicted resnorm of the best fit: %.4g \xce\xa9\n\n", r->predicted_resnorm);
+    fprintf(fp, "rank ");
+    for (int i = 0; i < m; i++) {
+        char h[48];
+        int p = r->missing[i];
+        snprintf(h, sizeof h, "%s%s%s%s", g->names[p], g->units[p][0] ? " (" : "", g->units[p], g->units[p][0] ? ")" : "");
+        fprintf(fp, "%14s", h);
+    }
+    fprintf(fp, "  %s  confidence\n", m == 1 ? "probability" : "joint prob.");
+    for (int k = 0; k < r->k; k++) {
+        fprintf(fp, "%4d ", k + 1);
+        for (int i = 0; i < m; i++) {
+            fmt_value(v, sizeof v, g->values[(size_t)r->missing[i] * G + r->top_idx[k * m + i]]);
+            fprintf(fp, "%14s", v);
+        }
+        fprintf(fp, "  %11.4f  %.4f (%s)\n", r->top_p[k], r->top_conf[k], confidence_label(r->top_p[k]));
+    }
+    fprintf(fp, "\nuncertainty (entropy in nats; uniform = %.3f):\n", log((double)G));
+    for (int i = 0; i < m; i++) {
+        int p = r->missing[i];
+        fprintf(fp, "  %-8s entropy %.3f (normalised %.3f), max probability %.3f, top-5 mass %.3f\n", g->names[p],
+                r->entropy[p], r->norm_entropy[p], r->max_prob[p], r->top5[p]);
+    }
+    fprintf(fp, "\nmarginal distributions (grid value: probability%s):\n", r->has_exact ? " | exact" : "");
+    for (int i = 0; i < m; i++) {
+        int p = r->missing[i];
+        fprintf(fp, "  %s:\n", g->names[p]);
+        for (int c = 0; c < G; c++) {
+            fmt_value(v, sizeof v, g->values[(size_t)p * G + c]);
+            double q = r->probs[(size_t)p * G + c];
+            int bar = (int)lround(q * 40);
+            fprintf(fp, "    %10s %s %6.3f ", v, g->units[p], q);
+            for (int b = 0; b < bar; b++) fputc('#', fp);
+            if (r->has_exact) fprintf(fp, "%*s| %.3f", 41 - bar, "", r->exact[(size_t)p * G + c]);
+            fputc('\n', fp);
+        }
+    }
+    if (r->has_exact) {
+        fprintf(fp, "\nexact grid distribution: %d of the %d best-fitting grid models agree with the known values\n",
+                r->exact_members, r->exact_k);
+        for (int i = 0; i < m; i++)
+            if (isfinite(r->kl[r->missing[i]]))
+                fprintf(fp, "  KL(exact || network) for %s: %.3f nats\n", g->names[r->missing[i]], r->kl[r->missing[i]]);
+        fprintf(fp, "best completions by actual resnorm (known values snapped to the grid):\nrank ");
+        for (int i = 0; i < m; i++) fprintf(fp, "%14s", g->names[r->missing[i]]);
+        fprintf(fp, "  resnorm (\xce\xa9)\n");
+        for (int b = 0; b < r->n_best; b++) {
+            fprintf(fp, "%4d ", b + 1);
+            for (int i = 0; i < m; i++) {
+                fmt_value(v, sizeof v, g->values[(size_t)r->missing[i] * G + r->best_idx[b * m + i]]);
+                fprintf(fp, "%14s", v);
+            }
+            fprintf(fp, "  %.4g\n", r->best_resnorm[b]);
+        }
+    }
+}
