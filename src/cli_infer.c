@@ -137,22 +137,41 @@ static int write_plots(const char *dir, const eisnet_predictor *pr, const eisnet
     if (!zm) return eisnet_set_error("out of memory");
     eisnet_inference_completion(pr, r, 0, v);
     eisnet_grid_spectrum(g, v, zm);
-    char comp[256] = "best completion:";
+    char comp[256] = "most probable completion (network):";
     for (int i = 0; i < m; i++) {
         size_t L = strlen(comp);
         snprintf(comp + L, sizeof comp - L, " %s=%.3g", g->names[r->missing[i]], v[r->missing[i]]);
     }
-    eisnet_plot_spectrum s[2] = {{"measured", g->freq, z, g->n_freq, 1}, {comp, g->freq, zm, g->n_freq, 0}};
+    /* with --exact, also the completion with the lowest actual resnorm */
+    double complex *zb = malloc(sizeof(double complex) * (size_t)g->n_freq);
+    char best[256] = "lowest resnorm on the grid:";
+    int n_series = 2;
+    if (zb && r->has_exact && r->n_best > 0) {
+        double vb[EISNET_MAX_PARAMS];
+        for (int p = 0; p < g->n_params; p++) vb[p] = r->known[p] ? g->values[(size_t)p * G + r->known_idx[p]] : 0;
+        for (int i = 0; i < m; i++) {
+            int p = r->missing[i];
+            vb[p] = g->values[(size_t)p * G + r->best_idx[i]];
+            size_t L = strlen(best);
+            snprintf(best + L, sizeof best - L, " %s=%.3g", g->names[p], vb[p]);
+        }
+        eisnet_grid_spectrum(g, vb, zb);
+        n_series = 3;
+    }
+    eisnet_plot_spectrum s[3] = {{"measured", g->freq, z, g->n_freq, EISNET_PLOT_MARKERS},
+                                 {comp, g->freq, zm, g->n_freq, EISNET_PLOT_LINE},
+                                 {best, g->freq, zb, g->n_freq, EISNET_PLOT_DASHED}};
     snprintf(title, sizeof title, "Nyquist plot (%s)", label);
     path = eisnet_path_join(dir, "nyquist.svg");
-    rc = path ? eisnet_plot_nyquist(path, title, s, 2) : -1;
+    rc = path ? eisnet_plot_nyquist(path, title, s, n_series) : -1;
     free(path);
     if (rc == 0) {
         snprintf(title, sizeof title, "Bode plot (%s)", label);
         path = eisnet_path_join(dir, "bode.svg");
-        rc = path ? eisnet_plot_bode(path, title, s, 2) : -1;
+        rc = path ? eisnet_plot_bode(path, title, s, n_series) : -1;
         free(path);
     }
+    free(zb);
     free(zm);
     return rc;
 }
