@@ -57,9 +57,10 @@ int eisnet_get_threads(void)
 
 /* ---- matrix products ------------------------------------------------------- */
 
-#ifndef EISNET_HAVE_CBLAS
-/* Portable fallback. All three products are written as row updates
- * y[0:N] += a * x[0:N] over contiguous rows, four output rows at a time. */
+/* Plain-loop products: the whole fallback without BLAS, and the small shapes
+ * (batch 1, K or N <= 16) with BLAS, where a call costs more than the work.
+ * gemm_nn and gemm_tn are row updates y[0:N] += a * x[0:N] over contiguous
+ * rows, four output rows at a time; gemm_nt_small is dot products. */
 
 /* D (M, N) += A (M, K) @ Bm (K, N), all row-major */
 MULTIVERSION
@@ -142,7 +143,156 @@ static float *scratch(size_t n)
     pthread_setspecific(g_scratch_key, p); /* freed at thread exit */
     return p;
 }
+
+/* Float sums are not reassociated by the compiler (no -ffast-math), so the
+ * reductions keep LANES independent partial sums: vectorised, and a shorter
+ * dependency chain. */
+#define LANES 16
+
+static inline float sum_lanes(const float *acc)
+{
+    float s = 0.0f;
+    for (int j = 0; j < LANES; j++) s += acc[j];
+    return s;
+}
+
+/* D (M, N) += A (M, K) @ Bm^T, Bm stored (N, K): dot products of contiguous
+ * rows, four rows of Bm at a time (batch-1 forward: y = W x). */
+MULTIVERSION
+static void gemm_nt_small(int M, int N, int K, const float *A, int lda, const float *Bm, int ldb,
+                          float *D, int ldd)
+{
+    const int Kv = K - K % LANES;
+    for (int m = 0; m < M; m++) {
+        const float *a = A + (size_t)m * lda;
+        float *d = D + (size_t)m * ldd;
+        int n = 0;
+        for (; n + 4 <= N; n += 4) {
+            const float *b0 = Bm + (size_t)n * ldb, *b1 = b0 + ldb, *b2 = b1 + ldb, *b3 = b2 + ldb;
+            float c0[LANES] = {0}, c1[LANES] = {0}, c2[LANES] = {0}, c3[LANES] = {0};
+            for (int k = 0; k < Kv; k += LANES)
+                for (int j = 0; j < LANES; j++) {
+                    float x = a[k + j];
+                    c0[j] += x * b0[k + j];
+                    c1[j] += x * b1[k + j];
+                    c2[j] += x * b2[k + j];
+                    c3[j] += x * b3[k + j];
+                }
+            float s0 = sum_lanes(c0), s1 = sum_lanes(c1), s2 = sum_lanes(c2), s3 = sum_lanes(c3);
+            for (int k = Kv; k < K; k++) {
+                s0 += a[k] * b0[k];
+                s1 += a[k] * b1[k];
+                s2 += a[k] * b2[k];
+                s3 += a[k] * b3[k];
+            }
+            d[n] += s0;
+            d[n + 1] += s1;
+            d[n + 2] += s2;
+            d[n + 3] += s3;
+        }
+        for (; n < N; n++) {
+            const float *b = Bm + (size_t)n * ldb;
+            float c[LANES] = {0};
+            for (int k = 0; k < Kv; k += LANES)
+                for (int j = 0; j < LANES; j++) c[j] += a[k + j] * b[k + j];
+            float s0 = sum_lanes(c);
+            for (int k = Kv; k < K; k++) s0 += a[k] * b[k];
+            d[n] += s0;
+        }
+    }
+}
+
+/* D (M, N) += A (M, K) @ Bm (K, N) for a small K (the n_in 10 input layer):
+ * 64 outputs of a row accumulate in registers over all of K, then one store. */
+#define NBLK 64
+MULTIVERSION
+static void gemm_nn_smallk(int M, int N, int K, const float *A, int lda, const float *Bm, int ldb,
+                           float *D, int ldd)
+{
+    const int Nv = N - N % NBLK;
+    for (int m = 0; m < M; m++) {
+        const float *a = A + (size_t)m * lda;
+        float *d = D + (size_t)m * ldd;
+        for (int n0 = 0; n0 < Nv; n0 += NBLK) {
+            float acc[NBLK];
+            for (int j = 0; j < NBLK; j++) acc[j] = d[n0 + j];
+            for (int k = 0; k < K; k++) {
+                const float x = a[k];
+                const float *b = Bm + (size_t)k * ldb + n0;
+                for (int j = 0; j < NBLK; j++) acc[j] += x * b[j];
+            }
+            for (int j = 0; j < NBLK; j++) d[n0 + j] = acc[j];
+        }
+        for (int k = 0; k < K && Nv < N; k++) {
+            const float x = a[k];
+            const float *b = Bm + (size_t)k * ldb;
+            for (int n = Nv; n < N; n++) d[n] += x * b[n];
+        }
+    }
+}
+
+#define SMALL_M 4   /* rows: batch 1 .. 4 */
+#define SMALL_KN 16 /* a thin inner or outer dimension (n_in 10) */
+
+void eisnet_cpu_gemm(int ta, int tb, int M, int N, int K, const float *A, int lda,
+                     const float *B, int ldb, float beta, float *C, int ldc)
+{
+    if (M <= 0 || N <= 0) return;
+    if (beta == 0.0f)
+        for (int m = 0; m < M; m++) memset(C + (size_t)m * ldc, 0, (size_t)N * sizeof(float));
+    if (K <= 0) return;
+    if (!ta && tb) { /* C += A @ B^T: the forward of a Linear */
+        if (M <= SMALL_M) {
+            gemm_nt_small(M, N, K, A, lda, B, ldb, C, ldc);
+            return;
+        }
+#ifdef EISNET_HAVE_CBLAS
+        if (K > SMALL_KN) {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, A, lda, B, ldb,
+                        1.0f, C, ldc);
+            return;
+        }
 #endif
+        float *bt = scratch((size_t)K * N);
+        if (!bt) { /* out of memory: dot products */
+            gemm_nt_small(M, N, K, A, lda, B, ldb, C, ldc);
+            return;
+        }
+        for (int n = 0; n < N; n++)
+            for (int k = 0; k < K; k++) bt[(size_t)k * N + n] = B[(size_t)n * ldb + k];
+        if (K <= SMALL_KN) gemm_nn_smallk(M, N, K, A, lda, bt, N, C, ldc);
+        else gemm_nn(M, N, K, A, lda, bt, N, C, ldc);
+    } else if (!ta && !tb) { /* C += A @ B: the input gradient of a Linear */
+#ifdef EISNET_HAVE_CBLAS
+        if (M > SMALL_M) {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, A, lda, B, ldb,
+                        1.0f, C, ldc);
+            return;
+        }
+#endif
+        gemm_nn(M, N, K, A, lda, B, ldb, C, ldc);
+    } else if (ta && !tb) { /* C += A^T @ B: the weight gradient of a Linear */
+        if (N <= SMALL_KN && M > SMALL_KN) {
+            /* thin C (M, N): compute C^T (N, M) = B^T @ A with long rows */
+            float *ct = scratch((size_t)N * M);
+            if (ct) {
+                memset(ct, 0, (size_t)N * M * sizeof(float));
+                gemm_tn(N, M, K, B, ldb, A, lda, ct, M);
+                for (int m = 0; m < M; m++)
+                    for (int n = 0; n < N; n++) C[(size_t)m * ldc + n] += ct[(size_t)n * M + m];
+                return;
+            }
+        }
+#ifdef EISNET_HAVE_CBLAS
+        if (K > SMALL_M) {
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, M, N, K, 1.0f, A, lda, B, ldb,
+                        1.0f, C, ldc);
+            return;
+        }
+#endif
+        gemm_tn(M, N, K, A, lda, B, ldb, C, ldc);
+    }
+}
 
 /* out (B, OC) = in (B, C) @ weight^T + bias */
 static void linear_forward(float *out, const float *in, const float *weight,
@@ -210,18 +360,6 @@ static void linear_backward(float *din, float *dweight, float *dbias,
 }
 
 /* ---- LayerNorm ------------------------------------------------------------- */
-
-/* Float sums are not reassociated by the compiler (no -ffast-math), so the
- * reductions keep LANES independent partial sums: vectorised, and a shorter
- * dependency chain. */
-#define LANES 16
-
-static inline float sum_lanes(const float *acc)
-{
-    float s = 0.0f;
-    for (int j = 0; j < LANES; j++) s += acc[j];
-    return s;
-}
 
 MULTIVERSION
 static void layernorm_forward(float *out, float *mean, float *rstd,
@@ -318,6 +456,155 @@ static void relu_dropout_backward(float *din, const float *dout,
                                   const float *out, size_t n, float scale)
 {
     for (size_t i = 0; i < n; i++) din[i] += out[i] > 0.0f ? dout[i] * scale : 0.0f;
+}
+
+/* ---- fused element-wise passes of the fast path ----------------------------
+ * Reductions use `omp simd reduction` (OpenMP builds): GCC 12 turns the
+ * LANES idiom above into permute-heavy code in these longer loops, 2-3x
+ * slower. Without OpenMP they are plain (scalar) sums. */
+#ifdef EISNET_HAVE_OPENMP
+#define PRAGMA(x) _Pragma(#x)
+#define SIMD_SUM1(a) PRAGMA(omp simd reduction(+ : a))
+#define SIMD_SUM2(a, b) PRAGMA(omp simd reduction(+ : a, b))
+#define SIMD PRAGMA(omp simd)
+#else
+#define SIMD_SUM1(a)
+#define SIMD_SUM2(a, b)
+#define SIMD
+#endif
+
+MULTIVERSION
+void eisnet_cpu_layernorm_relu_dropout_forward(float *out, float *mean, float *rstd,
+                                               const float *in, const float *in_bias,
+                                               const float *weight, const float *bias,
+                                               int B, int C, float p, uint64_t key,
+                                               uint64_t idx0)
+{
+    const uint64_t thr = eisnet_dropout_threshold(p);
+    const float scale = thr ? 1.0f / (1.0f - p) : 1.0f;
+    for (int b = 0; b < B; b++) {
+        const float *x = in + (size_t)b * C;
+        float *y = out + (size_t)b * C;
+        float s = 0.0f;
+        if (in_bias) {
+            SIMD_SUM1(s)
+            for (int i = 0; i < C; i++) s += x[i] + in_bias[i];
+        } else {
+            SIMD_SUM1(s)
+            for (int i = 0; i < C; i++) s += x[i];
+        }
+        const float m = s / (float)C;
+        float v = 0.0f;
+        if (in_bias) {
+            SIMD_SUM1(v)
+            for (int i = 0; i < C; i++) {
+                float d = x[i] + in_bias[i] - m;
+                v += d * d;
+            }
+        } else {
+            SIMD_SUM1(v)
+            for (int i = 0; i < C; i++) {
+                float d = x[i] - m;
+                v += d * d;
+            }
+        }
+        const float r = 1.0f / sqrtf(v / (float)C + EISNET_LN_EPS);
+        mean[b] = m;
+        rstd[b] = r;
+        static const float zero_bias = 0.0f;
+        const float *ib = in_bias ? in_bias : &zero_bias;
+        const size_t ibs = in_bias ? 1 : 0; /* stride 0: no input bias */
+        if (!thr) {
+            SIMD
+            for (int i = 0; i < C; i++) {
+                float l = (x[i] + ib[i * ibs] - m) * r * weight[i] + bias[i];
+                y[i] = l > 0.0f ? l : 0.0f;
+            }
+        } else {
+            const uint64_t base = idx0 + (uint64_t)b * (uint64_t)C;
+            for (int i = 0; i < C; i++) {
+                float l = (x[i] + ib[i * ibs] - m) * r * weight[i] + bias[i];
+                float z = l > 0.0f ? l * scale : 0.0f;
+                y[i] = (eisnet_hash64(key, base + (uint64_t)i) >> 32) < thr ? 0.0f : z;
+            }
+        }
+    }
+}
+
+MULTIVERSION
+void eisnet_cpu_relu_dropout_layernorm_backward(float *din, float *dweight, float *dbias,
+                                                const float *dout, const float *out,
+                                                float scale, const float *in,
+                                                const float *in_bias, const float *weight,
+                                                const float *mean, const float *rstd,
+                                                int B, int C)
+{
+    static const float zero_bias = 0.0f;
+    const float *ib = in_bias ? in_bias : &zero_bias;
+    const size_t ibs = in_bias ? 1 : 0;
+    for (int b = 0; b < B; b++) {
+        const float *x = in + (size_t)b * C;
+        const float *da = dout + (size_t)b * C, *a = out + (size_t)b * C;
+        float *dx = din + (size_t)b * C;
+        const float m = mean[b], r = rstd[b];
+        /* dx first holds dy = d/d(LayerNorm output) = da * relu/dropout slope */
+        float mg = 0.0f, mgx = 0.0f;
+        SIMD_SUM2(mg, mgx)
+        for (int i = 0; i < C; i++) {
+            float dy = a[i] > 0.0f ? da[i] * scale : 0.0f;
+            float xhat = (x[i] + ib[i * ibs] - m) * r;
+            float g = dy * weight[i];
+            dx[i] = dy;
+            mg += g;
+            mgx += g * xhat;
+        }
+        mg /= (float)C;
+        mgx /= (float)C;
+        if (dweight && dbias) {
+            SIMD
+            for (int i = 0; i < C; i++) {
+                float xhat = (x[i] + ib[i * ibs] - m) * r;
+                float dy = dx[i];
+                dweight[i] += dy * xhat;
+                dbias[i] += dy;
+                dx[i] = r * (dy * weight[i] - mg - xhat * mgx);
+            }
+        } else {
+            for (int i = 0; i < C; i++) {
+                float xhat = (x[i] + ib[i * ibs] - m) * r;
+                float dy = dx[i];
+                if (dweight) dweight[i] += dy * xhat;
+                if (dbias) dbias[i] += dy;
+                dx[i] = r * (dy * weight[i] - mg - xhat * mgx);
+            }
+        }
+    }
+}
+
+MULTIVERSION
+void eisnet_cpu_bias_relu_dropout_forward(float *out, const float *in, const float *bias,
+                                          int B, int n, int ld, float p, uint64_t key,
+                                          uint64_t idx0)
+{
+    const uint64_t thr = eisnet_dropout_threshold(p);
+    const float scale = thr ? 1.0f / (1.0f - p) : 1.0f;
+    for (int b = 0; b < B; b++) {
+        const float *x = in + (size_t)b * ld;
+        float *y = out + (size_t)b * ld;
+        if (!thr) {
+            for (int i = 0; i < n; i++) {
+                float v = x[i] + bias[i];
+                y[i] = v > 0.0f ? v : 0.0f;
+            }
+            continue;
+        }
+        const uint64_t base = idx0 + (uint64_t)b * (uint64_t)n;
+        for (int i = 0; i < n; i++) {
+            float v = x[i] + bias[i];
+            float z = v > 0.0f ? v * scale : 0.0f;
+            y[i] = (eisnet_hash64(key, base + (uint64_t)i) >> 32) < thr ? 0.0f : z;
+        }
+    }
 }
 
 const eisnet_kernels eisnet_kernels_cpu = {

@@ -24,6 +24,8 @@
 
 #define LAT EISNET_LATENT
 #define HH EISNET_HEAD_HIDDEN
+/* The fast path packs the head weights only for batches above this. */
+#define PACK_MIN_BATCH 8
 /* Fewer rows than this per thread are not worth a thread. */
 #define MIN_ROWS_PER_THREAD 32
 
@@ -50,6 +52,7 @@ struct eisnet_workspace {
     int max_batch, n_in, H, H2, P, G;
     int input_grad;
     int B, train, have_forward, have_loss;
+    int packed; /* fast path: ws->wcat holds this pass's packed head weights */
     uint64_t key;
     float *mem; /* one allocation for everything below */
     /* activations: (max_batch, width) each; per-head ones (P, max_batch, width) */
@@ -59,6 +62,9 @@ struct eisnet_workspace {
     /* gradients of the loss w.r.t. the activations of the same name */
     float *dx, *dh1, *dl1, *da1, *dh2, *dl2, *da2, *dz;
     float *dhu, *dha, *dhl, *dru, *dra, *drout, *dlogits;
+    /* fast path: the first Linear of the P heads and of the resnorm head as
+     * one ((P+1)*HH, LAT) weight and its bias, packed before each pass */
+    float *wcat;
     /* per-thread partial weight gradients for threads 1..n_tgrads */
     float *tgrads;
     int n_tgrads;
@@ -285,9 +291,12 @@ eisnet_workspace *eisnet_workspace_new(const eisnet_model *m, int max_batch)
     ws->G = m->cfg.n_grid;
     const size_t n_in = ws->n_in, H = ws->H, H2 = ws->H2, P = ws->P, G = ws->G;
     /* widths per row, in the order they are carved out below */
-    size_t per_row = n_in + 3 * H + 2 + 3 * H2 + 2 + LAT + P * (2 * HH + G) + 2 * HH + 1 + P * G
-                   + n_in + 3 * H + 3 * H2 + LAT + P * (2 * HH + G) + 2 * HH + 1 + P * G;
-    ws->mem = calloc(per_row * Bm, sizeof(float));
+    /* per-head hidden buffers have room for P + 1 heads: the fast path uses
+     * them as one (max_batch, (P+1)*HH) block, resnorm head last */
+    const size_t NH = (P + 1) * HH;
+    size_t per_row = n_in + 3 * H + 2 + 3 * H2 + 2 + LAT + 2 * NH + P * G + 2 * HH + 1 + P * G
+                   + n_in + 3 * H + 3 * H2 + LAT + 2 * NH + P * G + 2 * HH + 1 + P * G;
+    ws->mem = calloc(per_row * Bm + NH * LAT, sizeof(float));
     if (!ws->mem) {
         free(ws);
         eisnet_set_error("workspace: out of memory for batch %d", max_batch);
@@ -297,12 +306,13 @@ eisnet_workspace *eisnet_workspace_new(const eisnet_model *m, int max_batch)
 #define TAKE(field, width) (ws->field = p, p += (width) * Bm)
     TAKE(x, n_in); TAKE(h1, H); TAKE(l1, H); TAKE(a1, H); TAKE(mean1, 1); TAKE(rstd1, 1);
     TAKE(h2, H2); TAKE(l2, H2); TAKE(a2, H2); TAKE(mean2, 1); TAKE(rstd2, 1); TAKE(z, LAT);
-    TAKE(hu, P * HH); TAKE(ha, P * HH); TAKE(hl, P * G); TAKE(ru, HH); TAKE(ra, HH);
+    TAKE(hu, NH); TAKE(ha, NH); TAKE(hl, P * G); TAKE(ru, HH); TAKE(ra, HH);
     TAKE(rout, 1); TAKE(logits, P * G);
     TAKE(dx, n_in); TAKE(dh1, H); TAKE(dl1, H); TAKE(da1, H); TAKE(dh2, H2); TAKE(dl2, H2);
-    TAKE(da2, H2); TAKE(dz, LAT); TAKE(dhu, P * HH); TAKE(dha, P * HH); TAKE(dhl, P * G);
+    TAKE(da2, H2); TAKE(dz, LAT); TAKE(dhu, NH); TAKE(dha, NH); TAKE(dhl, P * G);
     TAKE(dru, HH); TAKE(dra, HH); TAKE(drout, 1); TAKE(dlogits, P * G);
 #undef TAKE
+    ws->wcat = p;
     return ws;
 }
 
@@ -375,6 +385,95 @@ static void forward_rows(const eisnet_model *m, eisnet_workspace *ws, int b0, in
     K->linear_forward(ws->rout + r, ra, W + m->res2.w, W + m->res2.b, nb, HH, 1);
 }
 
+
+/* ---- the fast path (backend eisnet_kernels_cpu) ----------------------------
+ * The same network with fewer passes over memory:
+ *   - Linear biases of layers followed by LayerNorm are folded into the fused
+ *     LayerNorm+ReLU+dropout pass (h1, h2 hold the products without bias);
+ *   - the first Linear of the P heads and of the resnorm head is ONE
+ *     (B, 128) x (128, (P+1)*64) product on packed weights (ws->wcat; batches
+ *     below PACK_MIN_BATCH use the parameters in place), its bias folded
+ *     into the ReLU+dropout pass; the second Linears read their
+ *     64 columns in place and write straight into the (B, P, G) logits;
+ *   - backward overwrites activation gradients (no zeroing, no +=) and fuses
+ *     ReLU/dropout backward into LayerNorm backward;
+ *   - batch 1 .. 4 goes to plain loops (eisnet_cpu_gemm), no BLAS calls.
+ * Dropout masks are the same as the generic path's (same key, same element
+ * index), so both paths compute the same function up to float rounding; the
+ * tests check the 10-step loss trajectories agree. */
+
+static int use_fast(const eisnet_model *m) { return m->k == &eisnet_kernels_cpu; }
+
+static void pack_heads(const eisnet_model *m, eisnet_workspace *ws)
+{
+    const float *W = m->params;
+    const int P = ws->P;
+    for (int k = 0; k <= P; k++) {
+        const linear_p l = k < P ? m->head0[k] : m->res0;
+        memcpy(ws->wcat + (size_t)k * HH * LAT, W + l.w, (size_t)HH * LAT * sizeof(float));
+    }
+}
+
+static void fast_forward_rows(const eisnet_model *m, eisnet_workspace *ws, int b0, int nb)
+{
+    const float *W = m->params;
+    const int n_in = ws->n_in, H = ws->H, H2 = ws->H2, P = ws->P, G = ws->G;
+    const int NH = (P + 1) * HH;
+    const size_t r = (size_t)b0;
+    const eisnet_model_config *c = &m->cfg;
+    const int tr = ws->train;
+
+    /* encoder */
+    float *h1 = ws->h1 + r * H, *a1 = ws->a1 + r * H;
+    eisnet_cpu_gemm(0, 1, nb, H, n_in, ws->x + r * n_in, n_in, W + m->enc0.w, n_in, 0.0f, h1, H);
+    eisnet_cpu_layernorm_relu_dropout_forward(a1, ws->mean1 + r, ws->rstd1 + r, h1, W + m->enc0.b,
+                                              W + m->ln1.w, W + m->ln1.b, nb, H,
+                                              tr ? c->dropout1 : 0.0f, eisnet_hash64(ws->key, 0),
+                                              r * H);
+    float *h2 = ws->h2 + r * H2, *a2 = ws->a2 + r * H2;
+    eisnet_cpu_gemm(0, 1, nb, H2, H, a1, H, W + m->enc4.w, H, 0.0f, h2, H2);
+    eisnet_cpu_layernorm_relu_dropout_forward(a2, ws->mean2 + r, ws->rstd2 + r, h2, W + m->enc4.b,
+                                              W + m->ln5.w, W + m->ln5.b, nb, H2,
+                                              tr ? c->dropout2 : 0.0f, eisnet_hash64(ws->key, 1),
+                                              r * H2);
+    float *z = ws->z + r * LAT;
+    for (int b = 0; b < nb; b++) memcpy(z + (size_t)b * LAT, W + m->enc8.b, LAT * sizeof(float));
+    eisnet_cpu_gemm(0, 1, nb, LAT, H2, a2, H2, W + m->enc8.w, H2, 1.0f, z, LAT);
+
+    /* all first head Linears at once, then bias + ReLU + dropout per head */
+    float *u = ws->hu + r * NH, *a = ws->ha + r * NH;
+    if (ws->packed) {
+        eisnet_cpu_gemm(0, 1, nb, NH, LAT, z, LAT, ws->wcat, LAT, 0.0f, u, NH);
+    } else { /* a few rows: matrix-vector products straight from the parameters */
+        for (int k = 0; k <= P; k++) {
+            const linear_p l = k < P ? m->head0[k] : m->res0;
+            eisnet_cpu_gemm(0, 1, nb, HH, LAT, z, LAT, W + l.w, LAT, 0.0f, u + k * HH, NH);
+        }
+    }
+    const float ph = tr ? c->dropout_head : 0.0f;
+    for (int k = 0; k <= P; k++)
+        eisnet_cpu_bias_relu_dropout_forward(a + k * HH, u + k * HH,
+                                             W + (k < P ? m->head0[k].b : m->res0.b), nb,
+                                             HH, NH, k < P ? ph : 0.0f,
+                                             k < P ? eisnet_hash64(ws->key, 2 + (uint64_t)k) : 0,
+                                             r * HH);
+    float *logits = ws->logits + r * P * G;
+    for (int b = 0; b < nb; b++)
+        for (int k = 0; k < P; k++)
+            memcpy(logits + ((size_t)b * P + k) * G, W + m->head3[k].b, (size_t)G * sizeof(float));
+    for (int k = 0; k < P; k++)
+        eisnet_cpu_gemm(0, 1, nb, G, HH, a + k * HH, NH, W + m->head3[k].w, HH, 1.0f,
+                        logits + (size_t)k * G, P * G);
+    /* resnorm: one dot product per row */
+    const float *w2 = W + m->res2.w;
+    for (int b = 0; b < nb; b++) {
+        const float *ar = a + (size_t)b * NH + (size_t)P * HH;
+        float acc = 0.0f;
+        for (int j = 0; j < HH; j++) acc += ar[j] * w2[j];
+        ws->rout[r + b] = W[m->res2.b] + acc;
+    }
+}
+
 int eisnet_model_forward(eisnet_model *m, eisnet_workspace *ws, const float *x,
                          int B, int train, uint64_t *rng)
 {
@@ -385,16 +484,23 @@ int eisnet_model_forward(eisnet_model *m, eisnet_workspace *ws, const float *x,
     ws->B = B;
     ws->train = train != 0;
     ws->key = train ? splitmix64(rng) : 0;
+    const int fast = use_fast(m);
+    ws->packed = fast && B >= PACK_MIN_BATCH;
+    if (ws->packed) pack_heads(m, ws);
     int T = threads_for(B);
     if (T <= 1) {
-        forward_rows(m, ws, 0, B);
+        if (fast) fast_forward_rows(m, ws, 0, B);
+        else forward_rows(m, ws, 0, B);
     } else {
 #ifdef EISNET_HAVE_OPENMP
 #pragma omp parallel num_threads(T)
         {
             int t = omp_get_thread_num(), nt = omp_get_num_threads();
             int b0 = (int)((int64_t)B * t / nt), b1 = (int)((int64_t)B * (t + 1) / nt);
-            if (b1 > b0) forward_rows(m, ws, b0, b1 - b0);
+            if (b1 > b0) {
+                if (fast) fast_forward_rows(m, ws, b0, b1 - b0);
+                else forward_rows(m, ws, b0, b1 - b0);
+            }
         }
 #endif
     }
@@ -414,12 +520,22 @@ static double ce_head(const float *lg, int G, int t, float gscale, float *dl, in
     int arg = 0;
     for (int g = 1; g < G; g++)
         if (lg[g] > mx) { mx = lg[g]; arg = g; }
+    /* exp once per class (the classes fit a small buffer; else recompute) */
+    double e[64];
+    const int keep = G <= 64;
     double sum = 0.0;
-    for (int g = 0; g < G; g++) sum += exp((double)(lg[g] - mx));
+    for (int g = 0; g < G; g++) {
+        double eg = exp((double)(lg[g] - mx));
+        if (keep) e[g] = eg;
+        sum += eg;
+    }
     double lse = (double)mx + log(sum);
-    for (int g = 0; dl && g < G; g++) {
-        double pg = exp((double)lg[g] - lse);
-        dl[g] = (float)((pg - (g == t)) * gscale);
+    if (dl) {
+        const double inv = 1.0 / sum;
+        for (int g = 0; g < G; g++) {
+            double pg = keep ? e[g] * inv : exp((double)lg[g] - lse);
+            dl[g] = (float)((pg - (g == t)) * gscale);
+        }
     }
     *hit = arg == t;
     return lse - (double)lg[t];
@@ -563,14 +679,111 @@ static void backward_rows(const eisnet_model *m, eisnet_workspace *ws, int b0, i
                        dh1, ws->x + r * n_in, W + m->enc0.w, nb, n_in, H);
 }
 
+/* d bias (n) += column sums of g (nb rows, leading dimension ld) */
+static void colsum_add(float *db, const float *g, int nb, int n, int ld)
+{
+    for (int b = 0; b < nb; b++) {
+        const float *row = g + (size_t)b * ld;
+        for (int i = 0; i < n; i++) db[i] += row[i];
+    }
+}
+
+/* The fast path's backward of rows b0 .. b0+nb-1 (see fast_forward_rows). */
+static void fast_backward_rows(const eisnet_model *m, eisnet_workspace *ws, int b0, int nb, float *gr)
+{
+    const float *W = m->params;
+    const int n_in = ws->n_in, H = ws->H, H2 = ws->H2, P = ws->P, G = ws->G;
+    const int NH = (P + 1) * HH;
+    const size_t r = (size_t)b0;
+    const eisnet_model_config *c = &m->cfg;
+    const float s1 = ws->train ? 1.0f / (1.0f - c->dropout1) : 1.0f;
+    const float s2 = ws->train ? 1.0f / (1.0f - c->dropout2) : 1.0f;
+    const float sh = ws->train ? 1.0f / (1.0f - c->dropout_head) : 1.0f;
+
+    /* second head Linears: d a (nb, NH) is overwritten block by block */
+    const float *a = ws->ha + r * NH, *z = ws->z + r * LAT;
+    float *da = ws->dha + r * NH;
+    const float *dlog = ws->dlogits + r * P * G;
+    for (int k = 0; k < P; k++) {
+        const linear_p l = m->head3[k];
+        eisnet_cpu_gemm(0, 0, nb, HH, G, dlog + (size_t)k * G, P * G, W + l.w, HH, 0.0f, da + k * HH, NH);
+        eisnet_cpu_gemm(1, 0, G, HH, nb, dlog + (size_t)k * G, P * G, a + k * HH, NH, 1.0f, gr + l.w, HH);
+        colsum_add(gr + l.b, dlog + (size_t)k * G, nb, G, P * G);
+    }
+    const float *w2 = W + m->res2.w, *drout = ws->drout + r;
+    float *gw2 = gr + m->res2.w;
+    for (int b = 0; b < nb; b++) {
+        const float g = drout[b];
+        const float *ar = a + (size_t)b * NH + (size_t)P * HH;
+        float *dar = da + (size_t)b * NH + (size_t)P * HH;
+        for (int j = 0; j < HH; j++) {
+            dar[j] = g * w2[j];
+            gw2[j] += g * ar[j];
+        }
+        gr[m->res2.b] += g;
+    }
+    /* ReLU / dropout backward in place: slope sh where the output passed.
+     * Load and multiply unconditionally, then select: a branch here is a
+     * coin flip per element (10x slower). */
+    for (int b = 0; b < nb; b++) {
+        float *d = da + (size_t)b * NH;
+        const float *o = a + (size_t)b * NH;
+        for (int i = 0; i < NH; i++) {
+            const float slope = i < P * HH ? sh : 1.0f;
+            const float v = d[i] * slope;
+            d[i] = o[i] > 0.0f ? v : 0.0f;
+        }
+    }
+    /* first head Linears: weight gradients per head (contiguous in gr),
+     * input gradient as one product with the packed weights */
+    for (int k = 0; k <= P; k++) {
+        const linear_p l = k < P ? m->head0[k] : m->res0;
+        eisnet_cpu_gemm(1, 0, HH, LAT, nb, da + k * HH, NH, z, LAT, 1.0f, gr + l.w, LAT);
+        colsum_add(gr + l.b, da + k * HH, nb, HH, NH);
+    }
+    float *dz = ws->dz + r * LAT;
+    if (ws->packed) {
+        eisnet_cpu_gemm(0, 0, nb, LAT, NH, da, NH, ws->wcat, LAT, 0.0f, dz, LAT);
+    } else {
+        for (int k = 0; k <= P; k++) {
+            const linear_p l = k < P ? m->head0[k] : m->res0;
+            eisnet_cpu_gemm(0, 0, nb, LAT, HH, da + k * HH, NH, W + l.w, LAT, k ? 1.0f : 0.0f, dz, LAT);
+        }
+    }
+
+    /* encoder */
+    const float *a2 = ws->a2 + r * H2, *a1 = ws->a1 + r * H;
+    float *da2 = ws->da2 + r * H2, *dh2 = ws->dh2 + r * H2;
+    float *da1 = ws->da1 + r * H, *dh1 = ws->dh1 + r * H;
+    eisnet_cpu_gemm(0, 0, nb, H2, LAT, dz, LAT, W + m->enc8.w, H2, 0.0f, da2, H2);
+    eisnet_cpu_gemm(1, 0, LAT, H2, nb, dz, LAT, a2, H2, 1.0f, gr + m->enc8.w, H2);
+    colsum_add(gr + m->enc8.b, dz, nb, LAT, LAT);
+    eisnet_cpu_relu_dropout_layernorm_backward(dh2, gr + m->ln5.w, gr + m->ln5.b, da2, a2, s2,
+                                               ws->h2 + r * H2, W + m->enc4.b, W + m->ln5.w,
+                                               ws->mean2 + r, ws->rstd2 + r, nb, H2);
+    eisnet_cpu_gemm(0, 0, nb, H, H2, dh2, H2, W + m->enc4.w, H, 0.0f, da1, H);
+    eisnet_cpu_gemm(1, 0, H2, H, nb, dh2, H2, a1, H, 1.0f, gr + m->enc4.w, H);
+    colsum_add(gr + m->enc4.b, dh2, nb, H2, H2);
+    eisnet_cpu_relu_dropout_layernorm_backward(dh1, gr + m->ln1.w, gr + m->ln1.b, da1, a1, s1,
+                                               ws->h1 + r * H, W + m->enc0.b, W + m->ln1.w,
+                                               ws->mean1 + r, ws->rstd1 + r, nb, H);
+    eisnet_cpu_gemm(1, 0, H, n_in, nb, dh1, H, ws->x + r * n_in, n_in, 1.0f, gr + m->enc0.w, n_in);
+    colsum_add(gr + m->enc0.b, dh1, nb, H, H);
+    if (ws->input_grad)
+        eisnet_cpu_gemm(0, 0, nb, n_in, H, dh1, H, W + m->enc0.w, n_in, 0.0f, ws->dx + r * n_in, n_in);
+}
+
 int eisnet_model_backward(eisnet_model *m, eisnet_workspace *ws, int B)
 {
     if (check_ws(m, ws, B)) return -1;
     if (!ws->have_loss || ws->B != B)
         return eisnet_set_error("model: backward needs forward and loss on the same %d rows", B);
+    const int fast = use_fast(m);
+    if (fast && ws->packed) pack_heads(m, ws); /* this pass's weights, even if changed since forward */
     int T = threads_for(B);
     if (T <= 1) {
-        backward_rows(m, ws, 0, B, m->grads);
+        if (fast) fast_backward_rows(m, ws, 0, B, m->grads);
+        else backward_rows(m, ws, 0, B, m->grads);
         return 0;
     }
 #ifdef EISNET_HAVE_OPENMP
@@ -589,7 +802,10 @@ int eisnet_model_backward(eisnet_model *m, eisnet_workspace *ws, int B)
         float *gr = t == 0 ? grads : tg + (size_t)(t - 1) * n;
         if (t > 0) memset(gr, 0, n * sizeof(float));
         int b0 = (int)((int64_t)B * t / nt), b1 = (int)((int64_t)B * (t + 1) / nt);
-        if (b1 > b0) backward_rows(m, ws, b0, b1 - b0, gr);
+        if (b1 > b0) {
+            if (fast) fast_backward_rows(m, ws, b0, b1 - b0, gr);
+            else backward_rows(m, ws, b0, b1 - b0, gr);
+        }
 #pragma omp barrier
 #pragma omp for schedule(static)
         for (size_t i = 0; i < n; i++) {
@@ -603,6 +819,34 @@ int eisnet_model_backward(eisnet_model *m, eisnet_workspace *ws, int B)
 }
 
 /* ---- inference ------------------------------------------------------------- */
+
+int eisnet_model_predict_one(eisnet_model *m, eisnet_workspace *ws, const float *x,
+                             float *probs_out, float *resnorm_out)
+{
+    return eisnet_model_predict(m, ws, x, 1, probs_out, resnorm_out);
+}
+
+int eisnet_model_train_step(eisnet_model *m, eisnet_workspace *ws, eisnet_adamw *opt,
+                            const float *x, int B, const int32_t *target,
+                            const uint8_t *missing, const float *resnorm_target,
+                            float resnorm_weight, float max_grad_norm, uint64_t *rng,
+                            eisnet_loss *out, float *grad_norm, int64_t *correct,
+                            int64_t *counted)
+{
+    if (!opt || opt->n != (m ? m->n_params : 0))
+        return eisnet_set_error("model: train step needs an optimizer for this model's parameters");
+    eisnet_model_zero_grad(m);
+    if (eisnet_model_forward(m, ws, x, B, 1, rng)) return -1;
+    if (eisnet_model_loss(m, ws, B, target, missing, resnorm_target, resnorm_weight, out,
+                          correct, counted))
+        return -1;
+    if (eisnet_model_backward(m, ws, B)) return -1;
+    const float norm = eisnet_grad_norm(m->grads, m->n_params);
+    const float coef = max_grad_norm > 0.0f ? eisnet_clip_coef(norm, max_grad_norm) : 1.0f;
+    eisnet_adamw_step_scaled(opt, m->params, m->grads, coef);
+    if (grad_norm) *grad_norm = norm;
+    return 0;
+}
 
 int eisnet_model_predict(eisnet_model *m, eisnet_workspace *ws, const float *x,
                          int B, float *probs_out, float *resnorm_out)

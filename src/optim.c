@@ -7,6 +7,10 @@
 #include "eisnet/error.h"
 #include "eisnet/kernels.h"
 
+#ifdef EISNET_HAVE_OPENMP
+#include <omp.h>
+#endif
+
 /* Parallel loops pay off only for big arrays. */
 #define PAR_MIN 65536
 
@@ -35,48 +39,152 @@ void eisnet_adamw_free(eisnet_adamw *opt)
     opt->m = opt->v = NULL;
 }
 
-void eisnet_adamw_step(eisnet_adamw *opt, float *params, const float *grads)
+/* Element loops in AVX-512 / AVX2 / baseline clones picked at load time
+ * (the arrays are 225k floats: vector width matters for sqrt and divide). */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && __GNUC__ >= 12
+#define MULTIVERSION __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define MULTIVERSION
+#endif
+#ifdef EISNET_HAVE_OPENMP
+#define PRAGMA(x) _Pragma(#x)
+#define SIMD PRAGMA(omp simd)
+#define SIMD_SUM(a) PRAGMA(omp simd reduction(+ : a))
+#else
+#define SIMD
+#define SIMD_SUM(a)
+#endif
+
+typedef struct {
+    float step_size, bc2_sqrt, decay, b1, b2, omb1, omb2, eps, gscale;
+} adamw_consts;
+
+MULTIVERSION
+static void adamw_range(const adamw_consts *k, float *params, const float *grads, float *m,
+                        float *v, size_t i0, size_t i1)
+{
+    const adamw_consts c = *k;
+    SIMD
+    for (size_t i = i0; i < i1; i++) {
+        float g = grads[i] * c.gscale;
+        float p = params[i] * c.decay;
+        float mi = m[i] * c.b1 + g * c.omb1;
+        float vi = v[i] * c.b2 + g * g * c.omb2;
+        m[i] = mi;
+        v[i] = vi;
+        params[i] = p - c.step_size * (mi / (sqrtf(vi) / c.bc2_sqrt + c.eps));
+    }
+}
+
+/* the [i0, i1) share of thread t of nt, in multiples of 64 floats */
+static void split(size_t n, int t, int nt, size_t *i0, size_t *i1)
+{
+    size_t blocks = (n + 63) / 64;
+    *i0 = blocks * (size_t)t / (size_t)nt * 64;
+    *i1 = blocks * (size_t)(t + 1) / (size_t)nt * 64;
+    if (*i0 > n) *i0 = n;
+    if (*i1 > n) *i1 = n;
+}
+
+static int threads_for_n(size_t n) { return n >= PAR_MIN ? eisnet_get_threads() : 1; }
+
+void eisnet_adamw_step_scaled(eisnet_adamw *opt, float *params, const float *grads,
+                              float grad_scale)
 {
     const eisnet_adamw_config c = opt->cfg;
     opt->step++;
     /* the scalars are Python floats (double) in torch */
     const double bc1 = 1.0 - pow((double)c.beta1, (double)opt->step);
     const double bc2 = 1.0 - pow((double)c.beta2, (double)opt->step);
-    const float step_size = (float)((double)c.lr / bc1);
-    const float bc2_sqrt = (float)sqrt(bc2);
-    const float decay = (float)(1.0 - (double)c.lr * (double)c.weight_decay);
-    const float b1 = c.beta1, b2 = c.beta2, omb1 = 1.0f - c.beta1, omb2 = 1.0f - c.beta2;
+    adamw_consts k;
+    k.step_size = (float)((double)c.lr / bc1);
+    k.bc2_sqrt = (float)sqrt(bc2);
+    k.decay = (float)(1.0 - (double)c.lr * (double)c.weight_decay);
+    k.b1 = c.beta1;
+    k.b2 = c.beta2;
+    k.omb1 = 1.0f - c.beta1;
+    k.omb2 = 1.0f - c.beta2;
+    k.eps = c.eps;
+    k.gscale = grad_scale;
     const size_t n = opt->n;
-    float *m = opt->m, *v = opt->v;
-    (void)PAR_MIN;
-#ifdef EISNET_HAVE_OPENMP
-#pragma omp parallel for simd num_threads(eisnet_get_threads()) if (n >= PAR_MIN) schedule(static)
-#endif
-    for (size_t i = 0; i < n; i++) {
-        float g = grads[i];
-        float p = params[i] * decay;
-        float mi = m[i] * b1 + g * omb1;
-        float vi = v[i] * b2 + g * g * omb2;
-        m[i] = mi;
-        v[i] = vi;
-        params[i] = p - step_size * (mi / (sqrtf(vi) / bc2_sqrt + c.eps));
+    const int T = threads_for_n(n);
+    if (T <= 1) {
+        adamw_range(&k, params, grads, opt->m, opt->v, 0, n);
+        return;
     }
+#ifdef EISNET_HAVE_OPENMP
+#pragma omp parallel num_threads(T)
+    {
+        size_t i0, i1;
+        split(n, omp_get_thread_num(), omp_get_num_threads(), &i0, &i1);
+        adamw_range(&k, params, grads, opt->m, opt->v, i0, i1);
+    }
+#endif
+}
+
+void eisnet_adamw_step(eisnet_adamw *opt, float *params, const float *grads)
+{
+    eisnet_adamw_step_scaled(opt, params, grads, 1.0f);
+}
+
+MULTIVERSION
+static double sumsq_range(const float *g, size_t i0, size_t i1)
+{
+    double ss = 0.0;
+    SIMD_SUM(ss)
+    for (size_t i = i0; i < i1; i++) ss += (double)g[i] * (double)g[i];
+    return ss;
+}
+
+MULTIVERSION
+static void scale_range(float *g, size_t i0, size_t i1, float coef)
+{
+    for (size_t i = i0; i < i1; i++) g[i] *= coef;
+}
+
+float eisnet_grad_norm(const float *grads, size_t n)
+{
+    double ss = 0.0;
+    const int T = threads_for_n(n);
+    if (T <= 1) {
+        ss = sumsq_range(grads, 0, n);
+    } else {
+#ifdef EISNET_HAVE_OPENMP
+#pragma omp parallel num_threads(T) reduction(+ : ss)
+        {
+            size_t i0, i1;
+            split(n, omp_get_thread_num(), omp_get_num_threads(), &i0, &i1);
+            ss += sumsq_range(grads, i0, i1);
+        }
+#endif
+    }
+    return (float)sqrt(ss);
+}
+
+float eisnet_clip_coef(float norm, float max_norm)
+{
+    const float coef = max_norm / (norm + 1e-6f);
+    return coef < 1.0f ? coef : 1.0f;
 }
 
 float eisnet_clip_grad_norm(float *grads, size_t n, float max_norm)
 {
-    double ss = 0.0;
-#ifdef EISNET_HAVE_OPENMP
-#pragma omp parallel for simd num_threads(eisnet_get_threads()) if (n >= PAR_MIN) reduction(+ : ss)
-#endif
-    for (size_t i = 0; i < n; i++) ss += (double)grads[i] * grads[i];
-    const float norm = (float)sqrt(ss);
+    const float norm = eisnet_grad_norm(grads, n);
     const float coef = max_norm / (norm + 1e-6f);
     if (coef < 1.0f) {
+        const int T = threads_for_n(n);
+        if (T <= 1) {
+            scale_range(grads, 0, n, coef);
+        } else {
 #ifdef EISNET_HAVE_OPENMP
-#pragma omp parallel for simd num_threads(eisnet_get_threads()) if (n >= PAR_MIN)
+#pragma omp parallel num_threads(T)
+            {
+                size_t i0, i1;
+                split(n, omp_get_thread_num(), omp_get_num_threads(), &i0, &i1);
+                scale_range(grads, i0, i1, coef);
+            }
 #endif
-        for (size_t i = 0; i < n; i++) grads[i] *= coef;
+        }
     }
     return norm;
 }

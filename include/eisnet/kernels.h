@@ -68,6 +68,45 @@ extern const eisnet_kernels eisnet_kernels_cpu;
 
 #define EISNET_LN_EPS 1e-5f
 
+/* ---- fast-path helpers (CPU backend only) ----------------------------------
+ * Used by the model's fast path when its backend is eisnet_kernels_cpu;
+ * each one is tested against a composition of the reference kernels in
+ * tests/test_kernels.c. Single-threaded like the kernels above.
+ *
+ * C (M, N) = beta * C + op(A) @ op(B), row-major, beta 0 (C is overwritten,
+ * its old contents ignored) or 1 (accumulate).
+ *   ta == 0: A stored (M, K), leading dimension lda; ta != 0: stored (K, M)
+ *   tb == 0: B stored (K, N), leading dimension ldb; tb != 0: stored (N, K)
+ * Supported: (ta, tb) = (0, 1), (0, 0), (1, 0). Small shapes (few rows,
+ * K or N <= 16) go to plain loops instead of BLAS: no call overhead at batch 1. */
+void eisnet_cpu_gemm(int ta, int tb, int M, int N, int K, const float *A, int lda,
+                     const float *B, int ldb, float beta, float *C, int ldc);
+
+/* out (B, C) = dropout(relu(LayerNorm(in + in_bias))), one pass per row.
+ * in_bias (C) may be NULL; mean/rstd as layernorm_forward; the dropout mask
+ * as relu_dropout_forward with element index idx0 + b*C + i. */
+void eisnet_cpu_layernorm_relu_dropout_forward(float *out, float *mean, float *rstd,
+                                               const float *in, const float *in_bias,
+                                               const float *weight, const float *bias,
+                                               int B, int C, float p, uint64_t key,
+                                               uint64_t idx0);
+/* The backward of the above: din (B, C) is OVERWRITTEN (not accumulated) with
+ * d/d(in); dweight, dbias (C) += as layernorm_backward. dout is the gradient
+ * w.r.t. out, out the forward output, scale = 1/(1-p). */
+void eisnet_cpu_relu_dropout_layernorm_backward(float *din, float *dweight, float *dbias,
+                                                const float *dout, const float *out,
+                                                float scale, const float *in,
+                                                const float *in_bias, const float *weight,
+                                                const float *mean, const float *rstd,
+                                                int B, int C);
+/* B rows of n elements at leading dimension ld (in and out):
+ *   out[b][i] = dropout(relu(in[b][i] + bias[i])), element index idx0 + b*n + i
+ * (the mask of relu_dropout_forward on a contiguous (B, n) block). out may
+ * equal in. */
+void eisnet_cpu_bias_relu_dropout_forward(float *out, const float *in, const float *bias,
+                                          int B, int n, int ld, float p, uint64_t key,
+                                          uint64_t idx0);
+
 /* Worker threads for the model's batch-parallel passes (OpenMP builds; other
  * builds always use 1). Default: all cores (omp_get_max_threads()). n <= 0
  * restores the default. BLAS itself is kept single-threaded: the model splits

@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 #include "eisnet/kernels.h"
+#include "eisnet/optim.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -132,6 +133,25 @@ int eisnet_model_backward(eisnet_model *m, eisnet_workspace *ws, int B);
  * log10 resnorm; either may be NULL. */
 int eisnet_model_predict(eisnet_model *m, eisnet_workspace *ws, const float *x,
                          int B, float *probs_out, float *resnorm_out);
+
+/* One row: eisnet_model_predict(m, ws, x, 1, ...). With the CPU backend a
+ * batch this small runs on one thread in plain matrix-vector loops (no BLAS
+ * call, no thread fork). */
+int eisnet_model_predict_one(eisnet_model *m, eisnet_workspace *ws, const float *x,
+                             float *probs_out, float *resnorm_out);
+
+/* One whole training step, the sequence of the header comment in one call:
+ * zero_grad, forward (train), loss, backward, clip_grad_norm(max_grad_norm;
+ * <= 0: no clipping), AdamW. The clip factor is applied inside the AdamW
+ * pass, so afterwards eisnet_model_grads() holds the UNCLIPPED gradients; the
+ * parameters are bitwise those of the separate calls. out, grad_norm
+ * (the norm before clipping), correct, counted may be NULL. */
+int eisnet_model_train_step(eisnet_model *m, eisnet_workspace *ws, eisnet_adamw *opt,
+                            const float *x, int B, const int32_t *target,
+                            const uint8_t *missing, const float *resnorm_target,
+                            float resnorm_weight, float max_grad_norm, uint64_t *rng,
+                            eisnet_loss *out, float *grad_norm, int64_t *correct,
+                            int64_t *counted);
 
 #ifdef __cplusplus
 }

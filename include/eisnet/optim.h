@@ -37,11 +37,21 @@ void eisnet_adamw_free(eisnet_adamw *opt);
  *   step += 1; p *= 1 - lr*wd; m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g*g;
  *   p -= lr/(1-b1^step) * m / (sqrt(v)/sqrt(1-b2^step) + eps) */
 void eisnet_adamw_step(eisnet_adamw *opt, float *params, const float *grads);
+/* The same update with every gradient multiplied by grad_scale as it is read
+ * (grads itself is not changed): clip_grad_norm followed by adamw_step, in
+ * one pass, is eisnet_adamw_step_scaled(opt, p, g, eisnet_clip_coef(
+ * eisnet_grad_norm(g, n), max_norm)); bitwise the same parameters. */
+void eisnet_adamw_step_scaled(eisnet_adamw *opt, float *params, const float *grads,
+                              float grad_scale);
 
 /* torch.nn.utils.clip_grad_norm_: total L2 norm of grads; when
  * max_norm/(norm+1e-6) < 1 the grads are scaled by it. Returns the norm
  * before clipping. */
 float eisnet_clip_grad_norm(float *grads, size_t n, float max_norm);
+/* The total L2 norm alone (accumulated in double), and the factor
+ * clip_grad_norm would scale by: min(1, max_norm / (norm + 1e-6)). */
+float eisnet_grad_norm(const float *grads, size_t n);
+float eisnet_clip_coef(float norm, float max_norm);
 
 /* ReduceLROnPlateau, mode "min", threshold_mode "rel". */
 typedef struct {
