@@ -5,6 +5,7 @@
 #include "eisnet/fileio.h"
 #include "eisnet/npy.h"
 #include "eisnet/optim.h"
+#include "eisnet/plot.h"
 #include "eisnet/progress.h"
 #include "eisnet/rng.h"
 #include "eisnet/safetensors.h"
@@ -302,7 +303,8 @@ static double mean_kl(trainer *t, int max_rows)
 /* ---- checkpoints and training state ----------------------------------------- */
 
 typedef struct {
-    char *best, *last, *state, *hist_csv, *hist_json;
+    char *best, *last, *state, *hist_csv, *hist_json, *hist_svg;
+    double uniform_top1;
 } paths;
 
 static char *with_suffix(const char *stem, const char *suffix)
@@ -348,6 +350,30 @@ static int history_write(const paths *pp, const eisnet_epoch_record *h, int n)
     if (!text) return eisnet_set_error("out of memory");
     rc = eisnet_write_file_atomic(pp->hist_json, text, strlen(text));
     free(text);
+    if (rc != 0) return rc;
+    /* the curves: losses above, held-out accuracy below */
+    double *v = malloc(sizeof(double) * (size_t)n * 7);
+    if (!v) return eisnet_set_error("out of memory");
+    double *ep = v, *tl = v + n, *vl = v + 2 * n, *t1 = v + 3 * n, *t3 = v + 4 * n, *u1 = v + 5 * n, *u3 = v + 6 * n;
+    for (int i = 0; i < n; i++) {
+        ep[i] = h[i].epoch;
+        tl[i] = h[i].train_loss;
+        vl[i] = h[i].val_loss;
+        t1[i] = h[i].val_top1;
+        t3[i] = h[i].val_top3;
+        u1[i] = pp->uniform_top1;
+        u3[i] = 3 * pp->uniform_top1;
+    }
+    int style = n > 25 ? EISNET_PLOT_LINE : EISNET_PLOT_LINE_MARKERS;
+    eisnet_plot_series s1[2] = {{"training loss", ep, tl, n, style}, {"validation loss", ep, vl, n, EISNET_PLOT_DASHED}};
+    eisnet_plot_series s2[4] = {{"top-1 (held out)", ep, t1, n, style},
+                                {"top-3 (held out)", ep, t3, n, style},
+                                {"uniform top-1", ep, u1, n, EISNET_PLOT_DASHED},
+                                {"uniform top-3", ep, u3, n, EISNET_PLOT_DASHED}};
+    eisnet_plot_axes a1 = {"Loss", NULL, "loss (CE + 0.5 MSE)", 0, 0, 0};
+    eisnet_plot_axes a2 = {"Accuracy per missing parameter", "epoch", "accuracy", 0, 0, 0};
+    rc = eisnet_plot_lines2(pp->hist_svg, "Training history", &a1, s1, 2, &a2, s2, 4);
+    free(v);
     return rc;
 }
 
@@ -665,7 +691,9 @@ int eisnet_train(const eisnet_train_options *o, eisnet_train_result *res)
         pp.state = with_suffix(stem, ".state.safetensors");
         pp.hist_csv = with_suffix(stem, ".history.csv");
         pp.hist_json = with_suffix(stem, ".history.json");
-        if (!pp.best || !pp.last || !pp.state || !pp.hist_csv || !pp.hist_json) {
+        pp.hist_svg = with_suffix(stem, ".history.svg");
+        pp.uniform_top1 = 1.0 / g->n_grid;
+        if (!pp.best || !pp.last || !pp.state || !pp.hist_csv || !pp.hist_json || !pp.hist_svg) {
             free(batch_rows);
             eisnet_set_error("out of memory");
             goto out;
@@ -844,6 +872,7 @@ out:
     free(pp.state);
     free(pp.hist_csv);
     free(pp.hist_json);
+    free(pp.hist_svg);
     free(stem);
     free(resrow);
     free(sel);

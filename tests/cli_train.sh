@@ -23,7 +23,7 @@ D=$T/data
 "$BIN" --mode train --backend cpu --n_ground_truths 6 --n_epochs 2 --batch_size 256 --data_dir "$D" \
   --samples_per_gt 300 --hidden_dim 32 --quiet >"$T/out" 2>"$T/err" && ok || bad "--mode train: $(cat "$T/err")"
 grep -q "held-out accuracy" "$T/out" && ok || bad "no accuracy report: $(cat "$T/out")"
-for f in model.safetensors model.npz model.last.safetensors model.state.safetensors model.history.csv model.history.json; do
+for f in model.safetensors model.npz model.last.safetensors model.state.safetensors model.history.csv model.history.json model.history.svg; do
   [ -s "$D/$f" ] && ok || bad "missing $f"
 done
 [ "$(wc -l <"$D/model.history.csv")" -eq 3 ] && ok || bad "history has $(wc -l <"$D/model.history.csv") lines"
