@@ -63,6 +63,12 @@ static const option_spec options[] = {
     {"exact", ARG_NONE, CMD_INFER, OFF(exact), NULL, "also the exact grid distribution for this spectrum, and KL"},
     {"exact_k", ARG_INT, CMD_INFER, OFF(exact_k), "K", "best grid models the exact distribution uses (5000)"},
     {"plots", ARG_STR, CMD_INFER | CMD_FULL | CMD_REFERENCE, OFF(plots), "DIR", "write SVG plots there"},
+    {"input", ARG_STR, CMD_UPDATE, OFF(input), "FILE", "new labelled examples, JSON lines ('-' = stdin, the default)"},
+    {"replay", ARG_INT, CMD_UPDATE, OFF(replay), "N", "mix N original training rows into each update (needs --data_dir)"},
+    {"checkpoint_every", ARG_DOUBLE, CMD_UPDATE, OFF(checkpoint_every), "S", "checkpoint every S seconds (30)"},
+    {"eval", ARG_NONE, CMD_UPDATE, OFF(eval_before_after), NULL, "report held-out accuracy before and after (needs --data_dir)"},
+    {"quick", ARG_NONE, CMD_BENCH, OFF(quick), NULL, "a one-minute version"},
+    {"out", ARG_STR, CMD_BENCH, OFF(bench_out), "FILE", "also write the Markdown table there"},
     {"extrapolate", ARG_NONE, CMD_INFER, OFF(extrapolate), NULL, "allow a spectrum that does not cover the model's frequencies"},
     {"val_fraction", ARG_DOUBLE, TRN, OFF(val_fraction), "F", "share of ground truths held out for validation (0.15)"},
     {"hidden_dim", ARG_INT, TRN | CMD_BENCH, OFF(hidden_dim), "H", "hidden width of the encoder (512)"},
@@ -229,6 +235,7 @@ static void defaults(cli_options *o)
     o->known = NULL;
     o->top_k = 10;
     o->exact_k = 5000;
+    o->checkpoint_every = 30;
     o->hidden_dim = 512;
     o->val_fraction = 0.15;
     o->lr = 1e-3;
@@ -349,12 +356,6 @@ int cli_train(cli_options *o)
     return 0;
 }
 
-static int not_yet(cli_options *o)
-{
-    fprintf(stderr, "eisnet %s: not available in this build yet\n", o->name);
-    return 2;
-}
-
 static int run(cli_options *o)
 {
     if (check_backend(o->backend) != 0) return 2;
@@ -363,7 +364,9 @@ static int run(cli_options *o)
     case CMD_TRAIN: return cli_train(o);
     case CMD_INFER: return cli_infer(o);
     case CMD_FULL: return cli_full(o);
-    default: return not_yet(o);
+    case CMD_UPDATE: return cli_update(o);
+    case CMD_BENCH: return cli_bench(o);
+    default: return 2;
     }
 }
 

@@ -45,6 +45,14 @@ typedef struct {
     const char *ground_truth, *plots;
     int top_k, json, exact, exact_k, extrapolate;
     int n_epochs_given, samples_per_gt_given;
+    /* update */
+    const char *input;
+    int replay;
+    double checkpoint_every;
+    int eval_before_after;
+    /* bench */
+    int quick;
+    const char *bench_out;
     double val_fraction, lr, noise;
     const char *features, *sampling;
     int n_ground_truths_given;
@@ -57,6 +65,8 @@ int cli_generate(cli_options *o);
 int cli_train(cli_options *o);
 int cli_infer(cli_options *o);
 int cli_full(cli_options *o);
+int cli_update(cli_options *o); /* src/cli_update.c */
+int cli_bench(cli_options *o);  /* src/cli_bench.c */
 int cli_parse_int(const char *flag, const char *s, int *out);
 
 #endif
