@@ -274,6 +274,116 @@ static void series_row_avx512(const double *a_re, const double *a_im, const doub
 }
 #endif
 
+/* Parallel RC2, vector over frequencies like series_row:
+ * |Z - Zr| = |S c1 - c2| / |Rsh + S| with S = Za + Zb, c1 = Rsh - Zr, c2 = Rsh Zr.
+ * a_* = Za(Ra, Ca) for one (Ra, Ca); c* per frequency for one Rsh. */
+HOT_CLONES
+static void parallel_row(double rsh, const double *a_re, const double *a_im, const double *c1re, const double *c1im,
+                         const double *c2re, const double *c2im, const double *b_re, const double *b_im, size_t n,
+                         size_t F, double *out)
+{
+    size_t F8 = F - F % 8;
+    for (size_t c = 0; c < n; c++) {
+        const double *br = b_re + c * F, *bi = b_im + c * F;
+        double r[8] = {0};
+        double d[128];
+        for (size_t f = 0; f < F; f++) {
+            double sre = a_re[f] + br[f], sim = a_im[f] + bi[f];
+            double nre = sre * c1re[f] - sim * c1im[f] - c2re[f];
+            double nim = sre * c1im[f] + sim * c1re[f] - c2im[f];
+            double dre = rsh + sre;
+            d[f] = sqrt((nre * nre + nim * nim) / (dre * dre + sim * sim));
+        }
+        for (int l = 0; l < 8; l++) r[l] = d[l];
+        for (size_t f = 8; f < F8; f += 8)
+            for (int l = 0; l < 8; l++) r[l] += d[f + l];
+        double s = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+        for (size_t f = F8; f < F; f++) s += d[f];
+        out[c] = s / (double)F;
+    }
+}
+
+#ifdef HAVE_AVX512_ROW
+/* sqrt(n2 / d2) = n2 * rsqrt(n2 d2): one reciprocal square root on the FMA pipes. */
+__attribute__((target("avx512f,avx512dq")))
+static inline __m512d ratio_sqrt(__m512d n2, __m512d d2)
+{
+    __m512d x = _mm512_max_pd(_mm512_mul_pd(n2, d2), _mm512_set1_pd(2.2250738585072014e-308));
+    __m512d y = _mm512_rsqrt14_pd(x);
+    __m512d h = _mm512_mul_pd(_mm512_set1_pd(0.5), y);
+    __m512d g = _mm512_mul_pd(x, y);
+    __m512d e = _mm512_fnmadd_pd(g, h, _mm512_set1_pd(0.5));
+    h = _mm512_fmadd_pd(h, e, h);
+    g = _mm512_fmadd_pd(g, e, g);
+    e = _mm512_fnmadd_pd(g, h, _mm512_set1_pd(0.5));
+    h = _mm512_fmadd_pd(h, e, h); /* h ~ 1/(2 sqrt(x)) */
+    return _mm512_mul_pd(n2, _mm512_add_pd(h, h));
+}
+
+__attribute__((target("avx512f,avx512dq")))
+static void parallel_row_avx512(double rsh, const double *a_re, const double *a_im, const double *c1re,
+                                const double *c1im, const double *c2re, const double *c2im, const double *b_re,
+                                const double *b_im, size_t n, size_t F, double *out)
+{
+    size_t F8 = F - F % 8;
+    __m512d vr = _mm512_set1_pd(rsh);
+    for (size_t c = 0; c < n; c++) {
+        const double *br = b_re + c * F, *bi = b_im + c * F;
+        __m512d r = _mm512_setzero_pd();
+        for (size_t f = 0; f < F8; f += 8) {
+            __m512d sre = _mm512_add_pd(_mm512_loadu_pd(a_re + f), _mm512_loadu_pd(br + f));
+            __m512d sim = _mm512_add_pd(_mm512_loadu_pd(a_im + f), _mm512_loadu_pd(bi + f));
+            __m512d k1r = _mm512_loadu_pd(c1re + f), k1i = _mm512_loadu_pd(c1im + f);
+            __m512d nre = _mm512_fmsub_pd(sre, k1r, _mm512_fmadd_pd(sim, k1i, _mm512_loadu_pd(c2re + f)));
+            __m512d nim = _mm512_fmadd_pd(sre, k1i, _mm512_fmsub_pd(sim, k1r, _mm512_loadu_pd(c2im + f)));
+            __m512d dre = _mm512_add_pd(vr, sre);
+            __m512d n2 = _mm512_fmadd_pd(nre, nre, _mm512_mul_pd(nim, nim));
+            __m512d d2 = _mm512_fmadd_pd(dre, dre, _mm512_mul_pd(sim, sim));
+            r = _mm512_add_pd(r, ratio_sqrt(n2, d2));
+        }
+        double v[8];
+        _mm512_storeu_pd(v, r);
+        double s = ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7]));
+        for (size_t f = F8; f < F; f++) {
+            double sre = a_re[f] + br[f], sim = a_im[f] + bi[f];
+            double nre = sre * c1re[f] - sim * c1im[f] - c2re[f];
+            double nim = sre * c1im[f] + sim * c1re[f] - c2im[f];
+            double dre = rsh + sre;
+            s += sqrt((nre * nre + nim * nim) / (dre * dre + sim * sim));
+        }
+        out[c] = s / (double)F;
+    }
+}
+#endif
+
+static void parallel_fast(const eisnet_resnorm_plan *p, const double complex *zref, double *out)
+{
+    const eisnet_grid *g = p->g;
+    size_t n = (size_t)g->n_grid, F = (size_t)g->n_freq;
+    double c1re[128], c1im[128], c2re[128], c2im[128];
+    void (*row)(double, const double *, const double *, const double *, const double *, const double *,
+                const double *, const double *, const double *, size_t, size_t, double *) = parallel_row;
+#ifdef HAVE_AVX512_ROW
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq")) row = parallel_row_avx512;
+#endif
+    for (size_t i = 0; i < n; i++) {
+        double rsh = g->values[i];
+        for (size_t f = 0; f < F; f++) {
+            c1re[f] = rsh - creal(zref[f]);
+            c1im[f] = -cimag(zref[f]);
+            c2re[f] = rsh * creal(zref[f]);
+            c2im[f] = rsh * cimag(zref[f]);
+        }
+        for (size_t j = 0; j < n; j++)
+            for (size_t ca = 0; ca < n; ca++) {
+                const double *ar = p->za_re + (j * n + ca) * F, *ai = p->za_im + (j * n + ca) * F;
+                for (size_t k = 0; k < n; k++)
+                    row(rsh, ar, ai, c1re, c1im, c2re, c2im, p->zb_re + k * n * F, p->zb_im + k * n * F, n, F,
+                        out + (((i * n + j) * n + k) * n + ca) * n);
+            }
+    }
+}
+
 static void series_fast(const eisnet_resnorm_plan *p, const double complex *zref, double *out)
 {
     const eisnet_grid *g = p->g;
@@ -311,6 +421,10 @@ void eisnet_resnorm_all(const eisnet_resnorm_plan *p, const double complex *zref
     }
     if (g->kernel == EISNET_KERNEL_SERIES_RC2 && F >= 8 && F <= 128) {
         series_fast(p, zref, out);
+        return;
+    }
+    if (g->kernel == EISNET_KERNEL_PARALLEL_RC2 && F >= 8 && F <= 128) {
+        parallel_fast(p, zref, out);
         return;
     }
     size_t n = (size_t)g->n_grid;
