@@ -722,18 +722,9 @@ static void fast_backward_rows(const eisnet_model *m, eisnet_workspace *ws, int 
         }
         gr[m->res2.b] += g;
     }
-    /* ReLU / dropout backward in place: slope sh where the output passed.
-     * Load and multiply unconditionally, then select: a branch here is a
-     * coin flip per element (10x slower). */
-    for (int b = 0; b < nb; b++) {
-        float *d = da + (size_t)b * NH;
-        const float *o = a + (size_t)b * NH;
-        for (int i = 0; i < NH; i++) {
-            const float slope = i < P * HH ? sh : 1.0f;
-            const float v = d[i] * slope;
-            d[i] = o[i] > 0.0f ? v : 0.0f;
-        }
-    }
+    /* ReLU / dropout backward in place: slope sh where the output passed */
+    for (int k = 0; k <= P; k++)
+        eisnet_cpu_relu_dropout_backward_inplace(da + k * HH, a + k * HH, nb, HH, NH, k < P ? sh : 1.0f);
     /* first head Linears: weight gradients per head (contiguous in gr),
      * input gradient as one product with the packed weights */
     for (int k = 0; k <= P; k++) {

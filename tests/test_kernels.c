@@ -5,7 +5,10 @@
  *  2. The fast backend against the reference on random shapes, odd sizes and
  *     batch 1. Tolerance: |fast - ref| <= 1e-5 * (1 + S) where S is the sum of
  *     |terms| of the reduction (sum_i |a_i b_i| for products), i.e. a few
- *     float32 ulps per term. */
+ *     float32 ulps per term.
+ *  3. The fast path's own helpers (eisnet_cpu_*: gemm in all layouts and
+ *     branches, fused LayerNorm/ReLU/dropout forward and backward, strided
+ *     bias+ReLU+dropout) against compositions of the reference kernels. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -317,6 +320,156 @@ static void test_fast_vs_ref_random_shapes(void **state)
     }
 }
 
+/* ---- fast-path helpers against compositions of the reference kernels -------- */
+
+/* eisnet_cpu_gemm in its three layouts, beta 0 and 1, with leading dimensions
+ * wider than the matrices, against the reference Linear kernels on packed
+ * copies. Shapes cover the small-M, thin-K/N and BLAS branches. */
+static void compare_gemm(int M, int N, int K)
+{
+    const eisnet_kernels *R = &eisnet_kernels_ref;
+    const int pad = 3;
+    /* (0,1): C (M,N) = A (M,K) @ W^T, W (N,K): linear_forward(out, A, W) */
+    float *A = rnd((size_t)M * (K + pad)), *W = rnd((size_t)N * (K + pad));
+    float *Ap = zeros((size_t)M * K), *Wp = zeros((size_t)N * K);
+    for (int m = 0; m < M; m++) memcpy(Ap + (size_t)m * K, A + (size_t)m * (K + pad), (size_t)K * sizeof(float));
+    for (int n = 0; n < N; n++) memcpy(Wp + (size_t)n * K, W + (size_t)n * (K + pad), (size_t)K * sizeof(float));
+    float *aA = zeros((size_t)M * K), *aW = zeros((size_t)N * K);
+    absv(aA, Ap, (size_t)M * K); absv(aW, Wp, (size_t)N * K);
+    float *ref = zeros((size_t)M * N), *scale = zeros((size_t)M * N);
+    R->linear_forward(ref, Ap, Wp, NULL, M, K, N);
+    R->linear_forward(scale, aA, aW, NULL, M, K, N);
+    float *C = rnd((size_t)M * (N + pad)), *got = zeros((size_t)M * N), *start = zeros((size_t)M * N);
+    for (int m = 0; m < M; m++) memcpy(start + (size_t)m * N, C + (size_t)m * (N + pad), (size_t)N * sizeof(float));
+    eisnet_cpu_gemm(0, 1, M, N, K, A, K + pad, W, K + pad, 1.0f, C, N + pad); /* beta 1 */
+    for (int m = 0; m < M; m++)
+        for (int n = 0; n < N; n++) got[(size_t)m * N + n] = C[(size_t)m * (N + pad) + n] - start[(size_t)m * N + n];
+    float *s1 = zeros((size_t)M * N);
+    for (size_t i = 0; i < (size_t)M * N; i++) s1[i] = scale[i] + 2.0f * fabsf(start[i]);
+    expect_close(got, ref, s1, (size_t)M * N, "cpu_gemm NT beta 1");
+    for (int m = 0; m < M; m++) C[(size_t)m * (N + pad) + N] = 7.0f; /* padding untouched */
+    eisnet_cpu_gemm(0, 1, M, N, K, A, K + pad, W, K + pad, 0.0f, C, N + pad); /* beta 0 */
+    for (int m = 0; m < M; m++) {
+        memcpy(got + (size_t)m * N, C + (size_t)m * (N + pad), (size_t)N * sizeof(float));
+        assert_true(C[(size_t)m * (N + pad) + N] == 7.0f);
+    }
+    expect_close(got, ref, scale, (size_t)M * N, "cpu_gemm NT beta 0");
+
+    /* (0,0): D (M,K) = G (M,N) @ Wp (N,K): linear_backward din; (1,0):
+     * dW (N,K) = G^T @ Ap: linear_backward dweight */
+    float *G = rnd((size_t)M * N), *aG = zeros((size_t)M * N);
+    absv(aG, G, (size_t)M * N);
+    float *din = zeros((size_t)M * K), *dw = zeros((size_t)N * K), *sdin = zeros((size_t)M * K), *sdw = zeros((size_t)N * K);
+    R->linear_backward(din, dw, NULL, G, Ap, Wp, M, K, N);
+    R->linear_backward(sdin, sdw, NULL, aG, aA, aW, M, K, N);
+    float *D = rnd((size_t)M * K), *E = rnd((size_t)N * K);
+    eisnet_cpu_gemm(0, 0, M, K, N, G, N, Wp, K, 0.0f, D, K);
+    expect_close(D, din, sdin, (size_t)M * K, "cpu_gemm NN beta 0");
+    eisnet_cpu_gemm(1, 0, N, K, M, G, N, Ap, K, 0.0f, E, K);
+    expect_close(E, dw, sdw, (size_t)N * K, "cpu_gemm TN beta 0");
+    eisnet_cpu_gemm(1, 0, N, K, M, G, N, Ap, K, 1.0f, E, K); /* accumulate: twice */
+    for (size_t i = 0; i < (size_t)N * K; i++) { dw[i] *= 2.0f; sdw[i] *= 2.0f; }
+    expect_close(E, dw, sdw, (size_t)N * K, "cpu_gemm TN beta 1");
+    free(A); free(W); free(Ap); free(Wp); free(aA); free(aW); free(ref); free(scale); free(C);
+    free(got); free(start); free(s1); free(G); free(aG); free(din); free(dw); free(sdin); free(sdw);
+    free(D); free(E);
+}
+
+/* fused LayerNorm(in + in_bias) + ReLU + dropout and its backward, against
+ * ref linear bias add, layernorm_forward, relu_dropout_forward and the
+ * backward chain relu_dropout_backward -> layernorm_backward */
+static void compare_fused_layernorm(int B, int C, float p, int with_bias)
+{
+    const eisnet_kernels *R = &eisnet_kernels_ref;
+    const size_t n = (size_t)B * C;
+    float *h = rnd(n), *ib = with_bias ? rnd(C) : NULL, *w = rnd(C), *b = rnd(C), *g = rnd(n);
+    for (size_t i = 0; i < n; i++) h[i] = 2.0f * h[i] + 0.5f;
+    float *x = zeros(n); /* h + in_bias */
+    for (size_t i = 0; i < n; i++) x[i] = h[i] + (ib ? ib[i % C] : 0.0f);
+    const uint64_t key = 4242, idx0 = 77;
+    float *l = zeros(n), *o1 = zeros(n), *m1 = zeros(B), *r1 = zeros(B);
+    R->layernorm_forward(l, m1, r1, x, w, b, B, C);
+    R->relu_dropout_forward(o1, l, n, p, key, idx0);
+    float *o2 = zeros(n), *m2 = zeros(B), *r2 = zeros(B);
+    eisnet_cpu_layernorm_relu_dropout_forward(o2, m2, r2, h, ib, w, b, B, C, p, key, idx0);
+    expect_close(m2, m1, NULL, B, "fused ln fwd mean");
+    expect_close(r2, r1, NULL, B, "fused ln fwd rstd");
+    expect_close(o2, o1, NULL, n, "fused ln fwd out");
+    for (size_t i = 0; i < n; i++) /* the same elements pass */
+        assert_true((o1[i] > 0.0f) == (o2[i] > 0.0f) || fabsf(o1[i]) < 1e-5f);
+    const float s = p > 0 ? 1.0f / (1.0f - p) : 1.0f;
+    float *dl = zeros(n), *dx1 = zeros(n), *dw1 = rnd(C), *db1 = rnd(C);
+    float *dx2 = rnd(n), *dw2 = zeros(C), *db2 = zeros(C); /* dx2: overwritten */
+    memcpy(dw2, dw1, (size_t)C * sizeof(float));
+    memcpy(db2, db1, (size_t)C * sizeof(float));
+    R->relu_dropout_backward(dl, g, o1, n, s);
+    R->layernorm_backward(dx1, dw1, db1, dl, x, w, m1, r1, B, C);
+    eisnet_cpu_relu_dropout_layernorm_backward(dx2, dw2, db2, g, o1, s, h, ib, w, m1, r1, B, C);
+    float *sx = zeros(n), *sw = zeros(C);
+    for (size_t i = 0; i < n; i++) sx[i] = 3.0f * s * (float)C * r1[i / C];
+    for (int i = 0; i < C; i++) sw[i] = 3.0f * s * (float)B + 1.0f;
+    expect_close(dx2, dx1, sx, n, "fused ln bwd din");
+    expect_close(dw2, dw1, sw, C, "fused ln bwd dweight");
+    expect_close(db2, db1, sw, C, "fused ln bwd dbias");
+    free(h); free(ib); free(w); free(b); free(g); free(x); free(l); free(o1); free(m1); free(r1);
+    free(o2); free(m2); free(r2); free(dl); free(dx1); free(dw1); free(db1); free(dx2); free(dw2);
+    free(db2); free(sx); free(sw);
+}
+
+/* bias + ReLU + dropout on strided rows, and the in-place backward, against
+ * relu_dropout_forward / _backward on a packed (B, n) block */
+static void compare_strided_relu(int B, int n, int ld, float p)
+{
+    const eisnet_kernels *R = &eisnet_kernels_ref;
+    const size_t N = (size_t)B * n;
+    float *in = rnd((size_t)B * ld), *bias = rnd(n), *packed = zeros(N), *o1 = zeros(N);
+    for (int b = 0; b < B; b++)
+        for (int i = 0; i < n; i++) packed[(size_t)b * n + i] = in[(size_t)b * ld + i] + bias[i];
+    R->relu_dropout_forward(o1, packed, N, p, 31, 500);
+    float *out = rnd((size_t)B * ld), *keep = zeros((size_t)B * ld);
+    memcpy(keep, out, (size_t)B * ld * sizeof(float));
+    eisnet_cpu_bias_relu_dropout_forward(out, in, bias, B, n, ld, p, 31, 500);
+    for (int b = 0; b < B; b++) {
+        assert_memory_equal(out + (size_t)b * ld, o1 + (size_t)b * n, (size_t)n * sizeof(float));
+        for (int i = n; i < ld; i++) assert_true(out[(size_t)b * ld + i] == keep[(size_t)b * ld + i]);
+    }
+    /* in place (out == in) gives the same */
+    eisnet_cpu_bias_relu_dropout_forward(in, in, bias, B, n, ld, p, 31, 500);
+    for (int b = 0; b < B; b++)
+        assert_memory_equal(in + (size_t)b * ld, o1 + (size_t)b * n, (size_t)n * sizeof(float));
+    const float s = p > 0 ? 1.0f / (1.0f - p) : 1.0f;
+    float *g = rnd(N), *d1 = zeros(N), *d2 = rnd((size_t)B * ld);
+    R->relu_dropout_backward(d1, g, o1, N, s);
+    for (int b = 0; b < B; b++) memcpy(d2 + (size_t)b * ld, g + (size_t)b * n, (size_t)n * sizeof(float));
+    eisnet_cpu_relu_dropout_backward_inplace(d2, out, B, n, ld, s);
+    for (int b = 0; b < B; b++)
+        assert_memory_equal(d2 + (size_t)b * ld, d1 + (size_t)b * n, (size_t)n * sizeof(float));
+    free(in); free(bias); free(packed); free(o1); free(out); free(keep); free(g); free(d1); free(d2);
+}
+
+static void test_fast_helpers(void **state)
+{
+    (void)state;
+    /* the network's products: batch 1 (small-M loops), n_in 10 (thin K / N),
+     * heads (N 384, K 128), and odd sizes */
+    const int shapes[][3] = {{1, 512, 10}, {1, 256, 512}, {3, 128, 256}, {4, 384, 128},
+                             {1, 12, 64},  {5, 12, 64},   {67, 512, 10}, {67, 256, 512},
+                             {33, 384, 128}, {19, 7, 3},  {1, 1, 1},     {6, 17, 33},
+                             {40, 20, 16}, {40, 20, 17}, {2, 5, 110}};
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
+        compare_gemm(shapes[i][0], shapes[i][1], shapes[i][2]);
+    for (int t = 0; t < 20; t++)
+        compare_gemm(1 + (int)((frand() + 1.0f) * 30.0f), 1 + (int)((frand() + 1.0f) * 40.0f),
+                     1 + (int)((frand() + 1.0f) * 40.0f));
+    compare_fused_layernorm(1, 512, 0.3f, 1);
+    compare_fused_layernorm(37, 256, 0.2f, 1);
+    compare_fused_layernorm(5, 33, 0.0f, 0);
+    compare_fused_layernorm(3, 1, 0.0f, 1);
+    compare_strided_relu(1, 64, 384, 0.1f);
+    compare_strided_relu(9, 64, 384, 0.0f);
+    compare_strided_relu(13, 7, 9, 0.3f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -327,6 +480,7 @@ int main(void)
         cmocka_unit_test(test_dropout_statistics),
         cmocka_unit_test(test_fast_vs_ref_fixed_shapes),
         cmocka_unit_test(test_fast_vs_ref_random_shapes),
+        cmocka_unit_test(test_fast_helpers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,6 +1,8 @@
 /* Model tests: parameter layout, init, central-difference gradient checks of
  * the loss and of the whole network (every tensor and the input), reference
- * vs fast backend trajectories, thread-split invariance, predict, errors. */
+ * vs fast backend trajectories, thread-split invariance, predict, errors; the
+ * fast path's small-batch branch against the reference, train_step against
+ * the separate calls, predict_one. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -540,6 +542,148 @@ static void test_errors(void **state)
     eisnet_workspace_free(NULL);
 }
 
+/* ---- the fast path's batch-size branches and fused entry points ------------------ */
+
+/* Batches below and at the head-packing threshold (8), with dropout and the
+ * input gradient on: fast path against the reference backend. */
+static void test_small_batches_fast_vs_ref(void **state)
+{
+    (void)state;
+    eisnet_model_config c = {10, 5, 12, 96, 0.3f, 0.2f, 0.1f};
+    const int Bs[] = {1, 2, 3, 7, 8, 9};
+    for (size_t t = 0; t < sizeof Bs / sizeof Bs[0]; t++) {
+        const int B = Bs[t];
+        for (int threads = 1; threads <= 2; threads++) {
+            eisnet_set_threads(threads);
+            eisnet_model *mr = eisnet_model_new(&c, 21), *mf = eisnet_model_new(&c, 21);
+            eisnet_model_set_kernels(mr, &eisnet_kernels_ref);
+            g_rng = 100 + (uint64_t)B;
+            batch b = make_batch(&c, B);
+            eisnet_workspace *wr = eisnet_workspace_new(mr, B), *wf = eisnet_workspace_new(mf, B);
+            eisnet_workspace_set_input_grad(wr, 1);
+            eisnet_workspace_set_input_grad(wf, 1);
+            uint64_t r1 = 9, r2 = 9;
+            eisnet_loss L1, L2;
+            eisnet_model_zero_grad(mr);
+            eisnet_model_zero_grad(mf);
+            assert_int_equal(eisnet_model_forward(mr, wr, b.x, B, 1, &r1), 0);
+            assert_int_equal(eisnet_model_forward(mf, wf, b.x, B, 1, &r2), 0);
+            assert_int_equal(eisnet_model_loss(mr, wr, B, b.target, b.missing, b.rt, 0.5f, &L1, NULL, NULL), 0);
+            assert_int_equal(eisnet_model_loss(mf, wf, B, b.target, b.missing, b.rt, 0.5f, &L2, NULL, NULL), 0);
+            assert_int_equal(eisnet_model_backward(mr, wr, B), 0);
+            assert_int_equal(eisnet_model_backward(mf, wf, B), 0);
+            assert_true(fabs(L1.loss - L2.loss) <= 1e-5 * (1.0 + fabs(L1.loss)));
+            const float *lr = eisnet_workspace_logits(wr), *lf = eisnet_workspace_logits(wf);
+            for (int i = 0; i < B * 60; i++) assert_true(fabsf(lr[i] - lf[i]) <= 1e-5f * (1.0f + fabsf(lr[i])));
+            for (int i = 0; i < B; i++)
+                assert_true(fabsf(eisnet_workspace_resnorm(wr)[i] - eisnet_workspace_resnorm(wf)[i]) <= 1e-5f);
+            const float *gr = eisnet_model_grads(mr), *gf = eisnet_model_grads(mf);
+            double gmax = 0.0;
+            for (size_t i = 0; i < eisnet_model_n_params(mr); i++) gmax = fmax(gmax, fabs(gr[i]));
+            for (size_t i = 0; i < eisnet_model_n_params(mr); i++)
+                if (!(fabs(gr[i] - gf[i]) <= 1e-5 * gmax + 1e-4 * fabs(gr[i]))) {
+                    print_message("B %d threads %d: grad %zu (%s) ref %g fast %g\n", B, threads, i,
+                                  "", gr[i], gf[i]);
+                    fail();
+                }
+            const float *dxr = eisnet_workspace_dx(wr), *dxf = eisnet_workspace_dx(wf);
+            for (int i = 0; i < B * c.n_in; i++) assert_true(fabsf(dxr[i] - dxf[i]) <= 1e-5f + 1e-4f * fabsf(dxr[i]));
+            free_batch(&b);
+            eisnet_workspace_free(wr);
+            eisnet_workspace_free(wf);
+            eisnet_model_free(mr);
+            eisnet_model_free(mf);
+        }
+    }
+    eisnet_set_threads(0);
+}
+
+/* eisnet_model_train_step == zero_grad, forward, loss, backward, clip, AdamW:
+ * bitwise the same parameters and loss; grads left unclipped */
+static void test_train_step_matches_calls(void **state)
+{
+    (void)state;
+    eisnet_model_config c = eisnet_model_config_default(10, 5, 12);
+    c.hidden = 64;
+    for (int B = 1; B <= 40; B += 39) {
+        eisnet_model *m1 = eisnet_model_new(&c, 5), *m2 = eisnet_model_new(&c, 5);
+        g_rng = 8;
+        batch b = make_batch(&c, B);
+        eisnet_workspace *w1 = eisnet_workspace_new(m1, B), *w2 = eisnet_workspace_new(m2, B);
+        const size_t n = eisnet_model_n_params(m1);
+        eisnet_adamw o1, o2;
+        assert_int_equal(eisnet_adamw_init(&o1, n, NULL), 0);
+        assert_int_equal(eisnet_adamw_init(&o2, n, NULL), 0);
+        uint64_t r1 = 3, r2 = 3;
+        for (int s = 0; s < 3; s++) {
+            eisnet_loss L1, L2;
+            int64_t c1[5] = {0}, n1[5] = {0}, c2[5] = {0}, n2[5] = {0};
+            float norm2 = 0.0f;
+            eisnet_model_zero_grad(m1);
+            assert_int_equal(eisnet_model_forward(m1, w1, b.x, B, 1, &r1), 0);
+            assert_int_equal(eisnet_model_loss(m1, w1, B, b.target, b.missing, b.rt, 0.5f, &L1, c1, n1), 0);
+            assert_int_equal(eisnet_model_backward(m1, w1, B), 0);
+            float norm1 = eisnet_clip_grad_norm(eisnet_model_grads(m1), n, 0.01f); /* clips */
+            eisnet_adamw_step(&o1, eisnet_model_params(m1), eisnet_model_grads(m1));
+            assert_int_equal(eisnet_model_train_step(m2, w2, &o2, b.x, B, b.target, b.missing, b.rt,
+                                                     0.5f, 0.01f, &r2, &L2, &norm2, c2, n2), 0);
+            assert_true(L1.loss == L2.loss);
+            assert_true(norm1 == norm2);
+            assert_memory_equal(c1, c2, sizeof c1);
+            assert_memory_equal(n1, n2, sizeof n1);
+            assert_memory_equal(eisnet_model_params(m1), eisnet_model_params(m2), n * sizeof(float));
+            /* unclipped: m2's grads are m1's (clipped) grads / coef */
+            const float coef = eisnet_clip_coef(norm2, 0.01f);
+            assert_true(coef < 1.0f);
+            for (size_t i = 0; i < n; i += 97)
+                assert_true(eisnet_model_grads(m1)[i] == eisnet_model_grads(m2)[i] * coef);
+        }
+        assert_int_equal(r1, r2);
+        eisnet_adamw_free(&o1);
+        eisnet_adamw_free(&o2);
+        free_batch(&b);
+        eisnet_workspace_free(w1);
+        eisnet_workspace_free(w2);
+        eisnet_model_free(m1);
+        eisnet_model_free(m2);
+    }
+    /* errors */
+    eisnet_model *m = eisnet_model_new(&c, 5);
+    eisnet_workspace *ws = eisnet_workspace_new(m, 4);
+    eisnet_adamw o;
+    assert_int_equal(eisnet_adamw_init(&o, 3, NULL), 0);
+    float x[10] = {0};
+    assert_int_equal(eisnet_model_train_step(m, ws, &o, x, 1, NULL, NULL, NULL, 0.5f, 1.0f, NULL,
+                                             NULL, NULL, NULL, NULL), -1);
+    assert_int_equal(eisnet_model_train_step(m, ws, NULL, x, 1, NULL, NULL, NULL, 0.5f, 1.0f, NULL,
+                                             NULL, NULL, NULL, NULL), -1);
+    eisnet_adamw_free(&o);
+    eisnet_workspace_free(ws);
+    eisnet_model_free(m);
+}
+
+static void test_predict_one(void **state)
+{
+    (void)state;
+    eisnet_model_config c = eisnet_model_config_default(10, 5, 12);
+    c.hidden = 128;
+    eisnet_model *m = eisnet_model_new(&c, 4);
+    eisnet_workspace *ws1 = eisnet_workspace_new(m, 1), *ws16 = eisnet_workspace_new(m, 16);
+    g_rng = 12;
+    batch b = make_batch(&c, 16);
+    float p1[60], r1, p16[16 * 60], r16[16];
+    assert_int_equal(eisnet_model_predict(m, ws16, b.x, 16, p16, r16), 0); /* packed-heads path */
+    for (int i = 0; i < 16; i++) {
+        assert_int_equal(eisnet_model_predict_one(m, ws1, b.x + i * 10, p1, &r1), 0);
+        for (int j = 0; j < 60; j++) assert_true(fabsf(p1[j] - p16[i * 60 + j]) <= 1e-5f);
+        assert_true(fabsf(r1 - r16[i]) <= 1e-5f * (1.0f + fabsf(r16[i])));
+    }
+    free_batch(&b);
+    eisnet_workspace_free(ws1);
+    eisnet_workspace_free(ws16);
+    eisnet_model_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -553,6 +697,9 @@ int main(void)
         cmocka_unit_test(test_predict),
         cmocka_unit_test(test_learns_and_counts),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_small_batches_fast_vs_ref),
+        cmocka_unit_test(test_train_step_matches_calls),
+        cmocka_unit_test(test_predict_one),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

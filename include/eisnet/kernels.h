@@ -99,6 +99,11 @@ void eisnet_cpu_relu_dropout_layernorm_backward(float *din, float *dweight, floa
                                                 const float *in_bias, const float *weight,
                                                 const float *mean, const float *rstd,
                                                 int B, int C);
+/* The backward of relu_dropout in place, on B rows of n elements at leading
+ * dimension ld: d = out > 0 ? d * scale : 0 (what relu_dropout_backward adds
+ * to a zeroed din). */
+void eisnet_cpu_relu_dropout_backward_inplace(float *d, const float *out, int B, int n, int ld,
+                                              float scale);
 /* B rows of n elements at leading dimension ld (in and out):
  *   out[b][i] = dropout(relu(in[b][i] + bias[i])), element index idx0 + b*n + i
  * (the mask of relu_dropout_forward on a contiguous (B, n) block). out may

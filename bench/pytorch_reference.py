@@ -1,0 +1,149 @@
+#!/usr/bin/python3
+"""PyTorch side of bench/bench_model.c: the network of SPEC 1.8 doing the same
+work as eisnet, timed the same way. Prints ONE JSON object on stdout.
+
+    /usr/bin/python3 bench/pytorch_reference.py [--n_in 10] [--hidden 512]
+        [--steps 30] [--threads 1,2] [--seed 0]
+
+Measured, for each thread count in --threads (torch.set_num_threads):
+  train_samples_per_s    batch 512: zero_grad, forward (train mode: dropout
+                         on), loss, backward, clip_grad_norm_(1.0), AdamW step;
+                         512 / median step time over --steps steps (after
+                         warm-up steps)
+  predict1_us            batch 1, eval(), no_grad, softmax per head: median
+  batch256_samples_per_s batch 256, same as predict1: 256 / median call time
+and on one thread
+  online_update_ms       ONE sample: the training step above at batch 1: median
+
+Loss (as eisnet_model_loss): per row, the mean cross-entropy over the heads of
+that row's missing parameters; mean over rows; + 0.5 * MSE(resnorm).
+Data: uniform random inputs, random targets, exactly 2 of 5 parameters
+missing per row, fixed seed.
+"""
+import argparse
+import json
+import statistics
+import sys
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+N_PARAMS, N_GRID, LATENT, HEAD_HIDDEN = 5, 12, 128, 64
+
+
+class ProbabilisticEISPredictor(nn.Module):
+    """SPEC 1.8; state-dict names encoder.{0,1,4,5,8}, param_heads.{k}.{0,3},
+    resnorm_head.{0,2}."""
+
+    def __init__(self, n_in, hidden):
+        super().__init__()
+        self.encoder = nn.Sequential(
+            nn.Linear(n_in, hidden), nn.LayerNorm(hidden), nn.ReLU(), nn.Dropout(0.3),
+            nn.Linear(hidden, hidden // 2), nn.LayerNorm(hidden // 2), nn.ReLU(), nn.Dropout(0.2),
+            nn.Linear(hidden // 2, LATENT))
+        self.param_heads = nn.ModuleList([
+            nn.Sequential(nn.Linear(LATENT, HEAD_HIDDEN), nn.ReLU(), nn.Dropout(0.1),
+                          nn.Linear(HEAD_HIDDEN, N_GRID))
+            for _ in range(N_PARAMS)])
+        self.resnorm_head = nn.Sequential(nn.Linear(LATENT, HEAD_HIDDEN), nn.ReLU(),
+                                          nn.Linear(HEAD_HIDDEN, 1))
+
+    def forward(self, x):
+        z = self.encoder(x)
+        logits = torch.stack([h(z) for h in self.param_heads], dim=1)  # (B, P, G)
+        return logits, self.resnorm_head(z).squeeze(-1)
+
+
+def make_batch(g, B, n_in):
+    x = torch.rand(B, n_in, generator=g) * 2 - 1
+    target = torch.randint(0, N_GRID, (B, N_PARAMS), generator=g)
+    # exactly 2 of the 5 parameters missing in every row
+    order = torch.rand(B, N_PARAMS, generator=g).argsort(dim=1)
+    missing = torch.zeros(B, N_PARAMS)
+    missing.scatter_(1, order[:, :2], 1.0)
+    rt = torch.rand(B, generator=g) * 2 - 1
+    return x, target, missing, rt
+
+
+def loss_fn(logits, res, target, missing, rt):
+    B = logits.shape[0]
+    ce = F.cross_entropy(logits.reshape(B * N_PARAMS, N_GRID), target.reshape(-1),
+                         reduction="none").reshape(B, N_PARAMS)
+    n_miss = missing.sum(dim=1)
+    row = (ce * missing).sum(dim=1) / n_miss.clamp(min=1)
+    return row.mean() + 0.5 * F.mse_loss(res, rt)
+
+
+def train_step(model, opt, batch):
+    x, target, missing, rt = batch
+    opt.zero_grad(set_to_none=False)
+    logits, res = model(x)
+    loss = loss_fn(logits, res, target, missing, rt)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+    return loss
+
+
+def predict(model, x):
+    with torch.no_grad():
+        logits, res = model(x)
+        return torch.softmax(logits, dim=-1), res
+
+
+def median_time(fn, n, warmup):
+    for _ in range(warmup):
+        fn()
+    ts = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t0)
+    return statistics.median(ts)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--n_in", type=int, default=10)
+    ap.add_argument("--hidden", type=int, default=512)
+    ap.add_argument("--steps", type=int, default=30)
+    ap.add_argument("--threads", default="1,2", help="comma-separated torch.set_num_threads values")
+    ap.add_argument("--seed", type=int, default=0)
+    a = ap.parse_args()
+    threads = [int(t) for t in a.threads.split(",") if t.strip()]
+
+    torch.manual_seed(a.seed)
+    g = torch.Generator().manual_seed(a.seed)
+    model = ProbabilisticEISPredictor(a.n_in, a.hidden)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.01)
+    train_batch = make_batch(g, 512, a.n_in)
+    one = make_batch(g, 1, a.n_in)
+    x256 = make_batch(g, 256, a.n_in)[0]
+
+    out = {
+        "impl": "pytorch", "torch_version": torch.__version__, "n_in": a.n_in,
+        "hidden": a.hidden, "n_parameters": sum(p.numel() for p in model.parameters()),
+        "train_batch": 512, "steps": a.steps, "interop_threads": torch.get_num_interop_threads(),
+        "statistic": "median over timed calls after warm-up",
+        "train_samples_per_s": {}, "predict1_us": {}, "batch256_samples_per_s": {},
+        "online_update_ms": {},
+    }
+    for t in threads:
+        torch.set_num_threads(t)
+        model.train()
+        st = median_time(lambda: train_step(model, opt, train_batch), a.steps, 5)
+        out["train_samples_per_s"][str(t)] = 512.0 / st
+        model.eval()
+        out["predict1_us"][str(t)] = 1e6 * median_time(lambda: predict(model, one[0]), 2000, 200)
+        out["batch256_samples_per_s"][str(t)] = 256.0 / median_time(lambda: predict(model, x256), 100, 10)
+    torch.set_num_threads(1)
+    model.train()
+    out["online_update_ms"]["1"] = 1e3 * median_time(lambda: train_step(model, opt, one), 300, 30)
+    json.dump(out, sys.stdout)
+    sys.stdout.write("\n")
+
+
+if __name__ == "__main__":
+    main()
