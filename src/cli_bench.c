@@ -1,10 +1,380 @@
-/* eisnet bench (being written). */
+/* eisnet bench: the seed's measurements on this machine, against PyTorch in
+ * the same run when it is installed (bench/pytorch_reference.py). */
+#define _DEFAULT_SOURCE 1 /* wait4 */
 #include "cli.h"
+#include "eisnet/dataset.h"
+#include "eisnet/error.h"
+#include "eisnet/fileio.h"
+#include "eisnet/kernels.h"
+#include "eisnet/model.h"
+#include "eisnet/optim.h"
+#include "eisnet/progress.h"
+#include "eisnet/rng.h"
+#include "eisnet/train.h"
 
+#include <cjson/cJSON.h>
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double quantile(double *v, int n, double q)
+{
+    qsort(v, (size_t)n, sizeof(double), cmp_double);
+    int i = (int)(q * (n - 1) + 0.5);
+    return v[i < 0 ? 0 : i >= n ? n - 1 : i];
+}
+
+typedef struct {
+    int n_in;
+    double train_sps[3]; /* by thread count 1, 2 (index = threads) */
+    double predict1_us, batch256_sps, update_ms, update_p99_ms;
+} nn_figures;
+
+static void random_batch(eisnet_rng *r, int B, int n_in, float *x, int32_t *t, uint8_t *miss, float *rt)
+{
+    for (int i = 0; i < B * n_in; i++) x[i] = (float)(eisnet_rng_uniform(r) * 2 - 1);
+    for (int b = 0; b < B; b++) {
+        for (int p = 0; p < 5; p++) {
+            t[b * 5 + p] = (int32_t)eisnet_rng_below(r, 12);
+            miss[b * 5 + p] = 0;
+        }
+        int a = (int)eisnet_rng_below(r, 5), c = (int)((a + 1 + eisnet_rng_below(r, 4)) % 5);
+        miss[b * 5 + a] = miss[b * 5 + c] = 1;
+        rt[b] = (float)(eisnet_rng_uniform(r) * 2 - 1);
+    }
+}
+
+/* The network alone, timed like bench/pytorch_reference.py: the median of
+ * timed calls after warm-up, on one fixed batch. */
+static int nn_bench(int n_in, int max_threads, int quick, nn_figures *f)
+{
+    memset(f, 0, sizeof *f);
+    f->n_in = n_in;
+    eisnet_model_config cfg = eisnet_model_config_default(n_in, 5, 12);
+    eisnet_model *m = eisnet_model_new(&cfg, 1);
+    eisnet_workspace *ws = eisnet_workspace_new(m, 512);
+    eisnet_adamw opt;
+    float *x = malloc(sizeof(float) * 512 * (size_t)n_in), *rt = malloc(sizeof(float) * 512);
+    int32_t *t = malloc(sizeof(int32_t) * 512 * 5);
+    uint8_t *miss = malloc(512 * 5);
+    float *probs = malloc(sizeof(float) * 256 * 60), *res = malloc(sizeof(float) * 256);
+    int n_times = 2000;
+    double *ts = malloc(sizeof(double) * (size_t)n_times);
+    if (!m || !ws || !x || !rt || !t || !miss || !probs || !res || !ts || eisnet_adamw_init(&opt, eisnet_model_n_params(m), NULL)) {
+        eisnet_model_free(m);
+        return eisnet_set_error("out of memory");
+    }
+    eisnet_rng r;
+    eisnet_rng_seed(&r, 0, 99);
+    random_batch(&r, 512, n_in, x, t, miss, rt);
+    uint64_t drop = 7;
+    int steps = quick ? 15 : 40;
+    for (int th = 1; th <= max_threads && th <= 2; th++) {
+        eisnet_set_threads(th);
+        for (int i = 0; i < 5 + steps; i++) {
+            double t0 = eisnet_now();
+            eisnet_model_train_step(m, ws, &opt, x, 512, t, miss, rt, 0.5f, 1.0f, &drop, NULL, NULL, NULL, NULL);
+            if (i >= 5) ts[i - 5] = eisnet_now() - t0;
+        }
+        f->train_sps[th] = 512.0 / quantile(ts, steps, 0.5);
+    }
+    eisnet_set_threads(1);
+    for (int i = 0; i < 200 + n_times; i++) {
+        double t0 = eisnet_now();
+        eisnet_model_predict_one(m, ws, x, probs, res);
+        if (i >= 200) ts[i - 200] = eisnet_now() - t0;
+    }
+    f->predict1_us = 1e6 * quantile(ts, n_times, 0.5);
+    eisnet_set_threads(max_threads);
+    for (int i = 0; i < 10 + 100; i++) {
+        double t0 = eisnet_now();
+        eisnet_model_predict(m, ws, x, 256, probs, res);
+        if (i >= 10) ts[i - 10] = eisnet_now() - t0;
+    }
+    f->batch256_sps = 256.0 / quantile(ts, 100, 0.5);
+    eisnet_set_threads(1);
+    int nu = quick ? 300 : 1000;
+    for (int i = 0; i < 30 + nu; i++) {
+        double t0 = eisnet_now();
+        eisnet_model_train_step(m, ws, &opt, x, 1, t, miss, rt, 0.5f, 1.0f, &drop, NULL, NULL, NULL, NULL);
+        if (i >= 30) ts[i - 30] = eisnet_now() - t0;
+    }
+    f->update_ms = 1e3 * quantile(ts, nu, 0.5);
+    f->update_p99_ms = 1e3 * quantile(ts, nu, 0.99);
+    eisnet_set_threads(max_threads);
+    eisnet_adamw_free(&opt);
+    eisnet_workspace_free(ws);
+    eisnet_model_free(m);
+    free(x);
+    free(rt);
+    free(t);
+    free(miss);
+    free(probs);
+    free(res);
+    free(ts);
+    return 0;
+}
+
+/* Runs this program with arguments; returns its wall time, peak RSS (MB). */
+static int run_child(char *const argv[], double *seconds, double *peak_mb)
+{
+    double t0 = eisnet_now();
+    pid_t pid = fork();
+    if (pid < 0) return eisnet_set_error("cannot start a child process");
+    if (pid == 0) {
+        int nul = open("/dev/null", O_WRONLY);
+        if (nul >= 0) dup2(nul, 1); /* its report is not ours */
+        execv("/proc/self/exe", argv);
+        _exit(127);
+    }
+    int status;
+    struct rusage ru;
+    if (wait4(pid, &status, 0, &ru) < 0) return eisnet_set_error("wait failed");
+    *seconds = eisnet_now() - t0;
+    *peak_mb = (double)ru.ru_maxrss / 1024.0;
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        return eisnet_set_error("`eisnet %s` failed (status %d)", argv[1], WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+    return 0;
+}
+
+static const char *find_script(const char *name, char *buf, size_t n)
+{
+    const char *dirs[3] = {getenv("EISNET_SOURCE_DIR"), ".", NULL};
+    char exe[1024];
+    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (len > 0) {
+        exe[len] = '\0';
+        char *slash = strrchr(exe, '/');
+        if (slash) {
+            *slash = '\0';
+            strncat(exe, "/..", sizeof exe - strlen(exe) - 1);
+            dirs[2] = exe;
+        }
+    }
+    for (int i = 0; i < 3; i++) {
+        if (!dirs[i]) continue;
+        snprintf(buf, n, "%s/bench/%s", dirs[i], name);
+        if (access(buf, R_OK) == 0) return buf;
+    }
+    return NULL;
+}
+
+static cJSON *pytorch_figures(int quick, char *why, size_t why_n)
+{
+    char script[1200], cmd[1400];
+    if (system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") != 0) {
+        snprintf(why, why_n, "PyTorch not importable by /usr/bin/python3 (Debian: apt-get install python3-torch)");
+        return NULL;
+    }
+    if (!find_script("pytorch_reference.py", script, sizeof script)) {
+        snprintf(why, why_n, "bench/pytorch_reference.py not found (run from the source tree or set EISNET_SOURCE_DIR)");
+        return NULL;
+    }
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s --n_in 10 --threads 1,2 --steps %d 2>/dev/null", script,
+             quick ? 15 : 30);
+    FILE *p = popen(cmd, "r");
+    if (!p) return NULL;
+    char *buf = malloc(1 << 16);
+    size_t n = buf ? fread(buf, 1, (1 << 16) - 1, p) : 0;
+    pclose(p);
+    if (!buf) return NULL;
+    buf[n] = '\0';
+    cJSON *j = cJSON_Parse(buf);
+    free(buf);
+    if (!j) snprintf(why, why_n, "bench/pytorch_reference.py gave no result");
+    return j;
+}
+
+static double jnum(const cJSON *j, const char *a, const char *b)
+{
+    const cJSON *x = cJSON_GetObjectItem(j, a);
+    if (b) x = cJSON_GetObjectItem(x, b);
+    return cJSON_IsNumber(x) ? x->valuedouble : NAN;
+}
+
+static void fmt_time(char *buf, size_t n, double s)
+{
+    if (!isfinite(s)) snprintf(buf, n, "n/a");
+    else if (s < 120) snprintf(buf, n, "%.1f s", s);
+    else if (s < 7200) snprintf(buf, n, "%.1f min", s / 60);
+    else snprintf(buf, n, "%.1f h", s / 3600);
+}
 
 int cli_bench(cli_options *o)
 {
-    fprintf(stderr, "eisnet %s: not available in this build yet\n", o->name);
-    return 2;
+    int threads = o->threads > 0 ? o->threads : eisnet_get_threads();
+    if (o->threads > 0) eisnet_set_threads(threads);
+    int quick = o->quick;
+    int n_gt = o->n_ground_truths_given ? o->n_ground_truths : (quick ? 20 : 100);
+    int K = o->samples_per_gt_given ? o->samples_per_gt : 5000;
+    if (n_gt < 2 || K < 1) {
+        fprintf(stderr, "eisnet bench: need --n_ground_truths >= 2 and --samples_per_gt >= 1\n");
+        return 2;
+    }
+    char dir[] = "/tmp/eisnet_bench_XXXXXX";
+    if (!mkdtemp(dir)) {
+        fprintf(stderr, "eisnet bench: cannot create a temporary directory\n");
+        return 1;
+    }
+    char ngt[16], kk[16], th[16];
+    snprintf(ngt, sizeof ngt, "%d", n_gt);
+    snprintf(kk, sizeof kk, "%d", K);
+    snprintf(th, sizeof th, "%d", threads);
+    int rc = 1;
+    double gen_s = 0, gen_mb = 0, full_s = 0, full_mb = 0;
+    if (!o->quiet) fprintf(stderr, "bench: generate %d ground truths...\n", n_gt);
+    char *gen_argv[] = {"eisnet", "generate", "--n_ground_truths", ngt, "--data_dir", dir, "--n_workers", th, "--quiet", NULL};
+    if (run_child(gen_argv, &gen_s, &gen_mb) != 0) goto fail;
+    if (!o->quiet) fprintf(stderr, "bench: eisnet full (1 epoch) for its peak memory...\n");
+    char fdir[64];
+    snprintf(fdir, sizeof fdir, "%s/full", dir);
+    char *full_argv[] = {"eisnet", "full", "--n_ground_truths", ngt, "--samples_per_gt", kk, "--n_epochs", "1", "--data_dir",
+                         fdir, "--threads", th, "--quiet", NULL};
+    if (run_child(full_argv, &full_s, &full_mb) != 0) goto fail;
+
+    /* training end to end on the dataset: the reference's input (like for like) and eisnet's */
+    double epoch_sps[2] = {0, 0};
+    for (int mode = 0; mode < 2; mode++) {
+        if (!o->quiet) fprintf(stderr, "bench: training epochs, %s input...\n", mode ? "spectrum" : "reference");
+        eisnet_train_options t;
+        eisnet_train_options_default(&t);
+        t.data_dir = dir;
+        char mp[128];
+        snprintf(mp, sizeof mp, "%s/bench_model_%d.safetensors", dir, mode);
+        t.model_path = mp;
+        t.n_epochs = quick ? 1 : 2;
+        t.samples_per_gt = K;
+        t.val_fraction = 0;
+        t.features = mode;
+        t.uniform = !mode;
+        t.quiet = 1;
+        t.threads = threads;
+        eisnet_train_result r;
+        if (eisnet_train(&t, &r) != 0) goto fail;
+        for (int e = 0; e < r.n_history; e++)
+            if (r.history[e].samples_per_s > epoch_sps[mode]) epoch_sps[mode] = r.history[e].samples_per_s;
+        eisnet_train_result_free(&r);
+    }
+    if (!o->quiet) fprintf(stderr, "bench: network kernels...\n");
+    nn_figures f10, f110;
+    if (nn_bench(10, threads, quick, &f10) != 0 || nn_bench(110, threads, quick, &f110) != 0) goto fail;
+    if (!o->quiet) fprintf(stderr, "bench: PyTorch...\n");
+    char why[256] = "";
+    cJSON *pt = pytorch_figures(quick, why, sizeof why);
+    double pt_sps1 = pt ? jnum(pt, "train_samples_per_s", "1") : NAN, pt_sps2 = pt ? jnum(pt, "train_samples_per_s", "2") : NAN;
+    double pt_best = fmax(isfinite(pt_sps1) ? pt_sps1 : 0, isfinite(pt_sps2) ? pt_sps2 : 0);
+    int pt_best_threads = isfinite(pt_sps2) && pt_sps2 > pt_sps1 ? 2 : 1;
+    if (!(pt_best > 0)) pt_best = NAN;
+    double pt_p1 = pt ? jnum(pt, "predict1_us", "1") : NAN;
+    double pt_b256 = pt ? fmax(jnum(pt, "batch256_samples_per_s", "1"), jnum(pt, "batch256_samples_per_s", "2")) : NAN;
+    double pt_upd = pt ? jnum(pt, "online_update_ms", "1") : NAN;
+
+    double np_ms = NAN;
+    char script[1200], cmd[1400];
+    if (find_script("numpy_resnorm.py", script, sizeof script) &&
+        system("/usr/bin/python3 -c 'import numpy' >/dev/null 2>&1") == 0) {
+        snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s 2 2>/dev/null", script);
+        FILE *p = popen(cmd, "r");
+        if (p) {
+            if (fscanf(p, "%lf", &np_ms) != 1) np_ms = NAN;
+            pclose(p);
+        }
+    }
+
+    /* the table */
+    char cpu[128] = "unknown CPU";
+    FILE *ci = fopen("/proc/cpuinfo", "r");
+    if (ci) {
+        char line[256];
+        while (fgets(line, sizeof line, ci))
+            if (strncmp(line, "model name", 10) == 0) {
+                char *c = strchr(line, ':');
+                if (c) snprintf(cpu, sizeof cpu, "%s", c + 2);
+                cpu[strcspn(cpu, "\n")] = '\0';
+                break;
+            }
+        fclose(ci);
+    }
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    size_t cap = 16384, k = 0;
+    char *md = malloc(cap);
+    if (!md) goto fail;
+#define OUT(...) k += (size_t)snprintf(md + k, cap - k, __VA_ARGS__)
+    OUT("## eisnet bench%s: %s, %ld cores, %d threads\n\n", quick ? " --quick" : "", cpu, cores, threads);
+    OUT("Network of SPEC 1.8 (hidden 512, batch 512). eisnet trains end to end (rows from the dataset, "
+        "AdamW, clipping); PyTorch %s runs the same network, shapes and optimizer step on one fixed batch at "
+        "its best thread setting (%d thread%s; 1 and 2 measured).\n\n",
+        pt ? cJSON_GetObjectItem(pt, "torch_version")->valuestring : "", pt_best_threads, pt_best_threads > 1 ? "s" : "");
+    OUT("| scenario | PyTorch (CPU) | eisnet | eisnet / PyTorch |\n|---|---|---|---|\n");
+    double e_sps = epoch_sps[0];
+    struct {
+        const char *what;
+        double samples;
+        int epochs;
+    } sc[3] = {{"training, 500k samples × 50 epochs", 500000, 50},
+               {"quick prototyping, 50k samples × 10 epochs", 50000, 10},
+               {"production, 5M samples × 100 epochs (estimate from the measured epoch rate)", 5e6, 100}};
+    char a[32], b[32];
+    fmt_time(a, sizeof a, 500000 / pt_best);
+    fmt_time(b, sizeof b, 500000 / e_sps);
+    OUT("| time per 500k-sample epoch (reference input) | %s | %s | %.1f× faster |\n", a, b, e_sps / pt_best);
+    for (int i = 0; i < 3; i++) {
+        fmt_time(a, sizeof a, sc[i].samples * sc[i].epochs / pt_best);
+        fmt_time(b, sizeof b, sc[i].samples * sc[i].epochs / e_sps);
+        OUT("| %s | %s | %s | %.1f× faster |\n", sc[i].what, a, b, e_sps / pt_best);
+    }
+    fmt_time(b, sizeof b, 500000 / epoch_sps[1]);
+    OUT("| time per 500k-sample epoch, eisnet's input (+100 spectrum features) | | %s (%.0fk samples/s) | |\n", b,
+        epoch_sps[1] / 1000);
+    OUT("| training samples/s, 1 thread (network only) | %.0fk | %.0fk | %.1f× |\n", pt_sps1 / 1000,
+        f10.train_sps[1] / 1000, f10.train_sps[1] / pt_sps1);
+    if (threads >= 2)
+        OUT("| training samples/s, 2 threads (network only) | %.0fk | %.0fk | %.1f× |\n", pt_sps2 / 1000,
+            f10.train_sps[2] / 1000, f10.train_sps[2] / pt_sps2);
+    OUT("| peak memory, eisnet full (%d ground truths, %d samples each) | n/a | %.0f MB | |\n", n_gt, K, full_mb);
+    OUT("| single prediction (batch 1, warm, median) | %.0f µs | %.1f µs | %.0f× faster |\n", pt_p1, f10.predict1_us,
+        pt_p1 / f10.predict1_us);
+    OUT("| batch-256 inference throughput | %.0fk samples/s | %.0fk samples/s | %.1f× |\n", pt_b256 / 1000,
+        f10.batch256_sps / 1000, f10.batch256_sps / pt_b256);
+    OUT("| online update (1 sample: forward, backward, clip, AdamW; 1 thread, median) | %.2f ms | %.3f ms (p99 %.3f) "
+        "| %.0f× faster |\n",
+        pt_upd, f10.update_ms, f10.update_p99_ms, pt_upd / f10.update_ms);
+    OUT("| online updates per second | %.0f | %.0f | |\n", 1000 / pt_upd, 1000 / f10.update_ms);
+    OUT("| dataset generation, %d ground truths × 248,832 models | numpy (vectorised): %.0f ms per ground truth | "
+        "%.2f s (%.1f ms per ground truth, %.0f M models/s) | %.0f× |\n",
+        n_gt, np_ms, gen_s, 1000 * gen_s / n_gt, n_gt * 0.248832 / gen_s, np_ms / (1000 * gen_s / n_gt));
+    OUT("| eisnet full, 1 epoch, %d ground truths | | %.1f s | |\n", n_gt, full_s);
+    OUT("\nNetwork only, eisnet's input (n_in 110): training %.0fk samples/s (%d threads), single prediction %.1f µs, "
+        "update %.3f ms.\n",
+        f110.train_sps[threads >= 2 ? 2 : 1] / 1000, threads >= 2 ? 2 : 1, f110.predict1_us, f110.update_ms);
+    if (!pt) OUT("\nPyTorch: not measured: %s.\n", why);
+#undef OUT
+    fputs(md, stdout);
+    if (o->bench_out && eisnet_write_file_atomic(o->bench_out, md, k) != 0) {
+        fprintf(stderr, "eisnet bench: %s\n", eisnet_last_error());
+        free(md);
+        cJSON_Delete(pt);
+        goto cleanup;
+    }
+    free(md);
+    cJSON_Delete(pt);
+    rc = 0;
+    goto cleanup;
+fail:
+    fprintf(stderr, "eisnet bench: %s\n", eisnet_last_error());
+cleanup:
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0) rc = 1;
+    return rc;
 }
