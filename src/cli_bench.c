@@ -173,6 +173,10 @@ static const char *find_script(const char *name, char *buf, size_t n)
 static cJSON *pytorch_figures(int quick, char *why, size_t why_n)
 {
     char script[1200], cmd[1400];
+    if (getenv("EISNET_BENCH_NO_PYTORCH")) {
+        snprintf(why, why_n, "skipped (EISNET_BENCH_NO_PYTORCH is set)");
+        return NULL;
+    }
     if (system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") != 0) {
         snprintf(why, why_n, "PyTorch not importable by /usr/bin/python3 (Debian: apt-get install python3-torch)");
         return NULL;
