@@ -1,13 +1,7 @@
 #!/usr/bin/env bash
 # eisnet bench --quick on a tiny size: it runs, prints the seed's table and
 # writes it with --out. Speed itself is not judged here (see docs/performance.md).
-set -u
-BIN=${1:-build/eisnet}
-T=$(mktemp -d /tmp/eisnet_cli_bench.XXXXXX)
-trap 'rm -rf "$T"' EXIT
-fails=0; passes=0
-ok() { passes=$((passes + 1)); }
-bad() { echo "FAIL: $*"; fails=$((fails + 1)); }
+. "$(dirname "$0")/lib.sh"
 EISNET_BENCH_NO_PYTORCH=1 "$BIN" bench --quick --n_ground_truths 3 --samples_per_gt 200 --out "$T/bench.md" --quiet >"$T/out" 2>"$T/err" \
   && ok || bad "bench failed: $(cat "$T/err")"
 for row in "time per 500k-sample epoch" "single prediction" "online update" "peak memory" "dataset generation"; do
@@ -15,5 +9,4 @@ for row in "time per 500k-sample epoch" "single prediction" "online update" "pea
 done
 cmp -s "$T/out" "$T/bench.md" && ok || bad "--out differs from stdout"
 "$BIN" bench --bogus >/dev/null 2>&1 && bad "unknown option accepted" || ok
-echo "cli_bench: $passes passed, $fails failed"
-[ $fails -eq 0 ]
+finish

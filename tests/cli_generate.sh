@@ -1,25 +1,7 @@
 #!/usr/bin/env bash
 # eisnet generate from the command line: both syntaxes, bad input, a full
 # disk, numpy loading. Usage: cli_generate.sh PATH/TO/eisnet
-set -u
-BIN=${1:-${EISNET_BIN:-build/eisnet}}
-T=$(mktemp -d /tmp/eisnet_cli_gen.XXXXXX)
-trap 'rm -rf "$T"' EXIT
-fails=0; passes=0
-ok() { passes=$((passes + 1)); }
-bad() { echo "FAIL: $*"; fails=$((fails + 1)); }
-
-# expect_error "substring" args... : non-zero exit, one line on stderr naming the problem
-expect_error() {
-  local want=$1; shift
-  "$BIN" "$@" >"$T/out" 2>"$T/err"; local rc=$?
-  local lines; lines=$(wc -l <"$T/err")
-  if [ $rc -eq 0 ]; then bad "exit 0 for: $*"; return; fi
-  if ! grep -qF -- "$want" "$T/err"; then bad "stderr for '$*' lacks '$want': $(cat "$T/err")"; return; fi
-  if [ "$lines" -ne 1 ]; then bad "stderr for '$*' is $lines lines"; return; fi
-  ok
-}
-
+. "$(dirname "$0")/lib.sh"
 # both syntaxes produce the same dataset
 "$BIN" generate --n_ground_truths 3 --data_dir "$T/a" --n_workers 2 --quiet || bad "generate failed"
 "$BIN" --mode generate --n_ground_truths 3 --data_dir "$T/b" --n_workers 1 --backend auto --n_epochs 5 --batch_size 64 --quiet \
@@ -104,5 +86,4 @@ else
   echo "SKIP: numpy not available (/usr/bin/python3 -c 'import numpy' failed); npy/npz loading not checked"
 fi
 
-echo "cli_generate: $passes passed, $fails failed"
-[ $fails -eq 0 ]
+finish

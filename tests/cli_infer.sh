@@ -1,22 +1,7 @@
 #!/usr/bin/env bash
 # eisnet infer from the command line: table, JSON, many spectra, plots,
 # --mode inference, and every kind of bad input. Usage: cli_infer.sh eisnet
-set -u
-BIN=${1:-build/eisnet}
-T=$(mktemp -d /tmp/eisnet_cli_infer.XXXXXX)
-trap 'rm -rf "$T"' EXIT
-fails=0; passes=0
-ok() { passes=$((passes + 1)); }
-bad() { echo "FAIL: $*"; fails=$((fails + 1)); }
-expect_error() {
-  local want=$1; shift
-  "$BIN" "$@" >"$T/out" 2>"$T/err"; local rc=$?
-  if [ $rc -eq 0 ]; then bad "exit 0 for: $*"; return; fi
-  grep -qF -- "$want" "$T/err" || { bad "stderr for '$*' lacks '$want': $(cat "$T/err")"; return; }
-  [ "$(wc -l <"$T/err")" -eq 1 ] || { bad "stderr for '$*' is not one line: $(cat "$T/err")"; return; }
-  ok
-}
-
+. "$(dirname "$0")/lib.sh"
 D=$T/data
 "$BIN" generate --n_ground_truths 6 --data_dir "$D" --quiet || bad "generate"
 "$BIN" train --data_dir "$D" --n_epochs 1 --samples_per_gt 300 --hidden_dim 32 --quiet >/dev/null || bad "train"
@@ -74,5 +59,4 @@ expect_error "no ground truth 'zzz'" infer --model "$M" --ground_truth zzz --dat
 expect_error "--top_k must be at least 1" infer --model "$M" --spectrum "$T/meas.csv" $K --top_k 0
 expect_error "cannot open" infer --model "$M" --spectrum "$T/none.csv" $K
 
-echo "cli_infer: $passes passed, $fails failed"
-[ $fails -eq 0 ]
+finish

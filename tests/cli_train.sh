@@ -1,22 +1,7 @@
 #!/usr/bin/env bash
 # eisnet train from the command line: the reference's command, errors,
 # Ctrl-C leaving a loadable checkpoint, --resume. Usage: cli_train.sh eisnet
-set -u
-BIN=${1:-build/eisnet}
-T=$(mktemp -d /tmp/eisnet_cli_train.XXXXXX)
-trap 'rm -rf "$T"' EXIT
-fails=0; passes=0
-ok() { passes=$((passes + 1)); }
-bad() { echo "FAIL: $*"; fails=$((fails + 1)); }
-expect_error() {
-  local want=$1; shift
-  "$BIN" "$@" >"$T/out" 2>"$T/err"; local rc=$?
-  if [ $rc -eq 0 ]; then bad "exit 0 for: $*"; return; fi
-  grep -qF -- "$want" "$T/err" || { bad "stderr for '$*' lacks '$want': $(cat "$T/err")"; return; }
-  [ "$(wc -l <"$T/err")" -eq 1 ] || { bad "stderr for '$*' is not one line: $(cat "$T/err")"; return; }
-  ok
-}
-
+. "$(dirname "$0")/lib.sh"
 D=$T/data
 "$BIN" generate --n_ground_truths 6 --data_dir "$D" --quiet || bad "generate"
 # the reference's command form
@@ -55,5 +40,4 @@ ls "$T" | grep -q "tmp\." && bad "temporary files left: $(ls "$T")" || ok
 # resuming past n_epochs runs no epoch but must load the checkpoint and state
 [ $rc -eq 0 ] && ok || bad "resume after Ctrl-C failed: $(cat "$T/err")"
 
-echo "cli_train: $passes passed, $fails failed"
-[ $fails -eq 0 ]
+finish
