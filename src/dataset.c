@@ -6,6 +6,7 @@
 #include "eisnet/npy.h"
 #include "eisnet/progress.h"
 #include "eisnet/resnorm.h"
+#include "grid_json.h"
 
 #include <cjson/cJSON.h>
 #include <ctype.h>
@@ -628,21 +629,7 @@ static int write_dataset_json(const char *path, const eisnet_generate_options *o
     cJSON *j = cJSON_CreateObject();
     cJSON_AddStringToObject(j, "format", "eisnet-dataset");
     cJSON_AddNumberToObject(j, "version", 1);
-    cJSON_AddStringToObject(j, "circuit", eisnet_circuit_text(g->circuit));
-    cJSON_AddStringToObject(j, "preset", g->preset);
-    cJSON *names = cJSON_AddArrayToObject(j, "param_names");
-    cJSON *units = cJSON_AddArrayToObject(j, "units");
-    cJSON *ranges = cJSON_AddArrayToObject(j, "ranges");
-    for (int p = 0; p < g->n_params; p++) {
-        cJSON_AddItemToArray(names, cJSON_CreateString(g->names[p]));
-        cJSON_AddItemToArray(units, cJSON_CreateString(g->units[p]));
-        double r[2] = {g->lo[p], g->hi[p]};
-        cJSON_AddItemToArray(ranges, cJSON_CreateDoubleArray(r, 2));
-    }
-    cJSON_AddNumberToObject(j, "n_grid", g->n_grid);
-    cJSON_AddNumberToObject(j, "n_freq", g->n_freq);
-    cJSON_AddNumberToObject(j, "f_min", g->f_min);
-    cJSON_AddNumberToObject(j, "f_max", g->f_max);
+    eisnet_grid_json_write(g, j);
     cJSON_AddNumberToObject(j, "n_ground_truths", n);
     cJSON_AddNumberToObject(j, "n_models", (double)g->n_models);
     char seed[32];

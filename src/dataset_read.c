@@ -3,6 +3,7 @@
 #include "eisnet/error.h"
 #include "eisnet/fileio.h"
 #include "eisnet/npy.h"
+#include "grid_json.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -30,8 +31,7 @@ int eisnet_dataset_open(eisnet_dataset *d, const char *dir)
     cJSON *j = NULL;
     eisnet_array *arr = NULL;
     size_t n_arr = 0;
-    char **ranges = NULL;
-    int P = 0, rc = -1;
+    int rc = -1;
     d->dir = malloc(strlen(dir) + 1);
     d->resnorm_path = join(dir, "resnorm.npy");
     if (!pj || !pz || !pm || !d->dir || !d->resnorm_path) goto out;
@@ -48,48 +48,15 @@ int eisnet_dataset_open(eisnet_dataset *d, const char *dir)
         eisnet_set_error("%s is corrupt: " RUN_GENERATE, pj, dir);
         goto out;
     }
-    eisnet_grid_options go;
-    eisnet_grid_options_default(&go);
-    const cJSON *circ = cJSON_GetObjectItemCaseSensitive(j, "circuit"), *pre = cJSON_GetObjectItemCaseSensitive(j, "preset");
-    const cJSON *names = cJSON_GetObjectItemCaseSensitive(j, "param_names"), *rg = cJSON_GetObjectItemCaseSensitive(j, "ranges");
-    const cJSON *ng = cJSON_GetObjectItemCaseSensitive(j, "n_grid"), *nf = cJSON_GetObjectItemCaseSensitive(j, "n_freq");
-    const cJSON *f0 = cJSON_GetObjectItemCaseSensitive(j, "f_min"), *f1 = cJSON_GetObjectItemCaseSensitive(j, "f_max");
     const cJSON *ngt = cJSON_GetObjectItemCaseSensitive(j, "n_ground_truths");
     const cJSON *seed = cJSON_GetObjectItemCaseSensitive(j, "seed");
-    if (!cJSON_IsString(circ) || !cJSON_IsString(pre) || !cJSON_IsArray(names) || !cJSON_IsArray(rg) ||
-        !cJSON_IsNumber(ng) || !cJSON_IsNumber(nf) || !cJSON_IsNumber(f0) || !cJSON_IsNumber(f1) || !cJSON_IsNumber(ngt) ||
-        cJSON_GetArraySize(names) != cJSON_GetArraySize(rg) || cJSON_GetArraySize(names) < 1 ||
-        cJSON_GetArraySize(names) > EISNET_MAX_PARAMS || ngt->valuedouble < 1 || ngt->valuedouble > 1e6) {
+    if (!cJSON_IsNumber(ngt) || ngt->valuedouble < 1 || ngt->valuedouble > 1e6) {
         eisnet_set_error("%s is incomplete or corrupt: " RUN_GENERATE, pj, dir);
         goto out;
     }
     if (cJSON_IsString(seed)) d->seed = strtoull(seed->valuestring, NULL, 10);
-    P = cJSON_GetArraySize(names);
-    ranges = calloc((size_t)P, sizeof *ranges);
-    if (!ranges) goto out;
-    for (int i = 0; i < P; i++) {
-        const cJSON *nm = cJSON_GetArrayItem(names, i), *r = cJSON_GetArrayItem(rg, i);
-        if (!cJSON_IsString(nm) || cJSON_GetArraySize(r) != 2 || !cJSON_IsNumber(cJSON_GetArrayItem(r, 0)) ||
-            !cJSON_IsNumber(cJSON_GetArrayItem(r, 1)) || strlen(nm->valuestring) >= EISNET_NAME_MAX) {
-            eisnet_set_error("%s is corrupt (parameter %d): " RUN_GENERATE, pj, i, dir);
-            goto out;
-        }
-        ranges[i] = malloc(EISNET_NAME_MAX + 64);
-        if (!ranges[i]) goto out;
-        snprintf(ranges[i], EISNET_NAME_MAX + 64, "%s=%.17g:%.17g", nm->valuestring,
-                 cJSON_GetArrayItem(r, 0)->valuedouble, cJSON_GetArrayItem(r, 1)->valuedouble);
-    }
-    go.circuit = pre->valuestring[0] ? pre->valuestring : circ->valuestring;
-    go.ranges = (const char *const *)ranges;
-    go.n_ranges = P;
-    go.n_grid = (int)ng->valuedouble;
-    go.n_freq = (int)nf->valuedouble;
-    go.f_min = f0->valuedouble;
-    go.f_max = f1->valuedouble;
-    if (eisnet_grid_init(&d->grid, &go) != 0) {
-        eisnet_set_error("%s: %s", pj, eisnet_last_error());
-        goto out;
-    }
+    if (eisnet_grid_json_read(&d->grid, j, pj) != 0) goto out;
+    int P = d->grid.n_params;
     d->n = (int)ngt->valuedouble;
     int F = d->grid.n_freq;
 
@@ -168,9 +135,6 @@ int eisnet_dataset_open(eisnet_dataset *d, const char *dir)
     rc = 0;
 out:
     if (rc != 0) eisnet_dataset_close(d);
-    if (ranges)
-        for (int i = 0; i < P; i++) free(ranges[i]);
-    free(ranges);
     eisnet_arrays_free(arr, n_arr);
     cJSON_Delete(j);
     free(text);

@@ -194,6 +194,22 @@ int eisnet_grid_init(eisnet_grid *g, const eisnet_grid_options *o)
     return 0;
 }
 
+void eisnet_grid_options_of(const eisnet_grid *g, eisnet_grid_options *o, eisnet_range_strings *rs)
+{
+    eisnet_grid_options_default(o);
+    o->circuit = g->preset[0] ? g->preset : eisnet_circuit_text(g->circuit);
+    for (int p = 0; p < g->n_params; p++) {
+        snprintf(rs->text[p], sizeof rs->text[p], "%s=%.17g:%.17g", g->names[p], g->lo[p], g->hi[p]);
+        rs->ptr[p] = rs->text[p];
+    }
+    o->ranges = rs->ptr;
+    o->n_ranges = g->n_params;
+    o->n_grid = g->n_grid;
+    o->n_freq = g->n_freq;
+    o->f_min = g->f_min;
+    o->f_max = g->f_max;
+}
+
 void eisnet_grid_free(eisnet_grid *g)
 {
     eisnet_circuit_free(g->circuit);

@@ -3,6 +3,7 @@
 #include "eisnet/error.h"
 #include "eisnet/npy.h"
 #include "eisnet/safetensors.h"
+#include "grid_json.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -108,23 +109,10 @@ static char *config_json(const eisnet_predictor *p)
     cJSON *j = cJSON_CreateObject();
     cJSON_AddStringToObject(j, "format", "eisnet-predictor");
     cJSON_AddNumberToObject(j, "version", 1);
-    cJSON_AddStringToObject(j, "circuit", eisnet_circuit_text(g->circuit));
-    cJSON_AddStringToObject(j, "preset", g->preset);
-    cJSON *names = cJSON_AddArrayToObject(j, "param_names");
-    cJSON *units = cJSON_AddArrayToObject(j, "units");
-    cJSON *ranges = cJSON_AddArrayToObject(j, "ranges");
-    cJSON *grid = cJSON_AddArrayToObject(j, "grid");
-    for (int i = 0; i < g->n_params; i++) {
-        cJSON_AddItemToArray(names, cJSON_CreateString(g->names[i]));
-        cJSON_AddItemToArray(units, cJSON_CreateString(g->units[i]));
-        double r[2] = {g->lo[i], g->hi[i]};
-        cJSON_AddItemToArray(ranges, cJSON_CreateDoubleArray(r, 2));
+    eisnet_grid_json_write(g, j);
+    cJSON *grid = cJSON_AddArrayToObject(j, "grid"); /* informational: the values themselves */
+    for (int i = 0; i < g->n_params; i++)
         cJSON_AddItemToArray(grid, cJSON_CreateDoubleArray(g->values + (size_t)i * g->n_grid, g->n_grid));
-    }
-    cJSON_AddNumberToObject(j, "n_grid", g->n_grid);
-    cJSON_AddNumberToObject(j, "n_freq", g->n_freq);
-    cJSON_AddNumberToObject(j, "f_min", g->f_min);
-    cJSON_AddNumberToObject(j, "f_max", g->f_max);
     cJSON_AddStringToObject(j, "features", p->features ? "spectrum" : "params");
     if (p->n_features) {
         cJSON_AddItemToObject(j, "feat_mean", cJSON_CreateFloatArray(p->feat_mean, p->n_features));
@@ -224,69 +212,35 @@ static int from_config(eisnet_predictor *p, const char *path, const char *text, 
 {
     cJSON *j = cJSON_ParseWithLength(text, len);
     if (!j) return eisnet_set_error("%s: the model configuration is not valid JSON", path);
-    int rc = -1;
-    char **range_strs = NULL;
-    int P = 0;
+    int rc = -1, known = 0, hidden = 0, n_in = 0, grid_ready = 0;
+    double floor_v = 1e-6;
+    eisnet_grid g;
     const cJSON *fmt = cJSON_GetObjectItemCaseSensitive(j, "format");
-    const cJSON *circ = cJSON_GetObjectItemCaseSensitive(j, "circuit");
-    const cJSON *preset = cJSON_GetObjectItemCaseSensitive(j, "preset");
-    const cJSON *names = cJSON_GetObjectItemCaseSensitive(j, "param_names");
-    const cJSON *ranges = cJSON_GetObjectItemCaseSensitive(j, "ranges");
     const cJSON *feats = cJSON_GetObjectItemCaseSensitive(j, "features");
     const cJSON *m = cJSON_GetObjectItemCaseSensitive(j, "model");
-    eisnet_grid_options go;
-    eisnet_grid_options_default(&go);
-    int known = 0, hidden = 0, n_in = 0;
-    double floor_v = 1e-6;
-    if (!cJSON_IsString(fmt) || strcmp(fmt->valuestring, "eisnet-predictor") != 0 || !cJSON_IsString(circ) ||
-        !cJSON_IsString(preset) || !cJSON_IsArray(names) || !cJSON_IsArray(ranges) || !cJSON_IsString(feats) ||
-        !cJSON_IsObject(m) || json_int(j, "n_grid", &go.n_grid) || json_int(j, "n_freq", &go.n_freq) ||
-        json_num(j, "f_min", &go.f_min) || json_num(j, "f_max", &go.f_max) || json_int(j, "known", &known) ||
-        json_int(m, "hidden", &hidden) || json_int(m, "n_in", &n_in)) {
+    if (!cJSON_IsString(fmt) || strcmp(fmt->valuestring, "eisnet-predictor") != 0 || !cJSON_IsString(feats) ||
+        !cJSON_IsObject(m) || json_int(j, "known", &known) || json_int(m, "hidden", &hidden) ||
+        json_int(m, "n_in", &n_in)) {
         eisnet_set_error("%s: not an eisnet model (configuration incomplete)", path);
         goto out;
     }
+    if (eisnet_grid_json_read(&g, j, path) != 0) goto out;
+    grid_ready = 1;
     json_num(j, "resnorm_floor", &floor_v);
-    P = cJSON_GetArraySize(names);
-    if (P < 1 || P > EISNET_MAX_PARAMS || cJSON_GetArraySize(ranges) != P) {
-        eisnet_set_error("%s: bad parameter list in the model configuration", path);
-        goto out;
-    }
-    go.circuit = preset->valuestring[0] ? preset->valuestring : circ->valuestring;
-    range_strs = calloc((size_t)P, sizeof *range_strs);
-    if (!range_strs) {
-        eisnet_set_error("out of memory");
-        goto out;
-    }
-    for (int i = 0; i < P; i++) {
-        const cJSON *nm = cJSON_GetArrayItem(names, i), *r = cJSON_GetArrayItem(ranges, i);
-        if (!cJSON_IsString(nm) || !cJSON_IsArray(r) || cJSON_GetArraySize(r) != 2 ||
-            !cJSON_IsNumber(cJSON_GetArrayItem(r, 0)) || !cJSON_IsNumber(cJSON_GetArrayItem(r, 1)) ||
-            strlen(nm->valuestring) >= EISNET_NAME_MAX) {
-            eisnet_set_error("%s: bad parameter %d in the model configuration", path, i);
-            goto out;
-        }
-        range_strs[i] = malloc(EISNET_NAME_MAX + 64);
-        if (!range_strs[i]) {
-            eisnet_set_error("out of memory");
-            goto out;
-        }
-        snprintf(range_strs[i], EISNET_NAME_MAX + 64, "%s=%.17g:%.17g", nm->valuestring,
-                 cJSON_GetArrayItem(r, 0)->valuedouble, cJSON_GetArrayItem(r, 1)->valuedouble);
-    }
-    go.ranges = (const char *const *)range_strs;
-    go.n_ranges = P;
     int features = strcmp(feats->valuestring, "spectrum") == 0;
     if (!features && strcmp(feats->valuestring, "params") != 0) {
         eisnet_set_error("%s: unknown features '%s'", path, feats->valuestring);
         goto out;
     }
+    eisnet_grid_options go;
+    eisnet_range_strings rs;
+    eisnet_grid_options_of(&g, &go, &rs);
     if (eisnet_predictor_init(p, &go, features, hidden, known, 0) != 0) {
         eisnet_set_error("%s: bad model configuration: %s", path, eisnet_last_error());
         goto out;
     }
-    if (p->grid.n_params != P || eisnet_predictor_n_in(p) != n_in) {
-        eisnet_set_error("%s: the model configuration is inconsistent", path);
+    if (eisnet_predictor_n_in(p) != n_in) {
+        eisnet_set_error("%s: the model configuration is inconsistent (n_in)", path);
         eisnet_predictor_free(p);
         goto out;
     }
@@ -303,9 +257,7 @@ static int from_config(eisnet_predictor *p, const char *path, const char *text, 
     if (json_num(j, "val_loss", &vl) == 0) p->val_loss = vl;
     rc = 0;
 out:
-    if (range_strs)
-        for (int i = 0; i < P; i++) free(range_strs[i]);
-    free(range_strs);
+    if (grid_ready) eisnet_grid_free(&g);
     cJSON_Delete(j);
     return rc;
 }

@@ -53,6 +53,14 @@ void eisnet_grid_options_default(eisnet_grid_options *o);
 int eisnet_grid_init(eisnet_grid *g, const eisnet_grid_options *o);
 void eisnet_grid_free(eisnet_grid *g);
 
+/* Options that rebuild g exactly (same circuit, ranges, sizes); the range
+ * strings live in rs. */
+typedef struct {
+    char text[EISNET_MAX_PARAMS][EISNET_NAME_MAX + 64];
+    const char *ptr[EISNET_MAX_PARAMS];
+} eisnet_range_strings;
+void eisnet_grid_options_of(const eisnet_grid *g, eisnet_grid_options *o, eisnet_range_strings *rs);
+
 /* numpy.logspace(log10(lo), log10(hi), n) exactly as numpy computes it. */
 void eisnet_logspace(double *out, double lo, double hi, int n);
 
