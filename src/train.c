@@ -9,6 +9,7 @@
 #include "eisnet/progress.h"
 #include "eisnet/rng.h"
 #include "eisnet/safetensors.h"
+#include "eisnet/train_state.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -377,115 +378,6 @@ static int history_write(const paths *pp, const eisnet_epoch_record *h, int n)
     return rc;
 }
 
-typedef struct {
-    int epoch;
-    double best_val;
-    int best_epoch;
-    eisnet_plateau plateau;
-    float lr;
-} run_state;
-
-static int state_save(const char *path, const eisnet_adamw *opt, const run_state *rs, const eisnet_epoch_record *h, int nh)
-{
-    eisnet_array a[2];
-    memset(a, 0, sizeof a);
-    snprintf(a[0].name, sizeof a[0].name, "adamw.m");
-    snprintf(a[1].name, sizeof a[1].name, "adamw.v");
-    for (int i = 0; i < 2; i++) {
-        a[i].dtype = EISNET_F32;
-        a[i].ndim = 1;
-        a[i].shape[0] = (int64_t)opt->n;
-        a[i].data = i ? opt->v : opt->m;
-        a[i].nbytes = opt->n * sizeof(float);
-    }
-    cJSON *j = cJSON_CreateObject();
-    cJSON_AddNumberToObject(j, "epoch", rs->epoch);
-    cJSON_AddNumberToObject(j, "step", (double)opt->step);
-    cJSON_AddNumberToObject(j, "lr", rs->lr);
-    cJSON_AddNumberToObject(j, "best_val", isfinite(rs->best_val) ? rs->best_val : 1e308);
-    cJSON_AddNumberToObject(j, "best_epoch", rs->best_epoch);
-    cJSON_AddNumberToObject(j, "plateau_best", isfinite(rs->plateau.best) ? rs->plateau.best : 1e308);
-    cJSON_AddNumberToObject(j, "plateau_bad", rs->plateau.num_bad_epochs);
-    cJSON_AddNumberToObject(j, "plateau_cooldown", rs->plateau.cooldown_counter);
-    cJSON *hist = cJSON_AddArrayToObject(j, "history");
-    for (int i = 0; i < nh; i++) {
-        double v[10] = {h[i].epoch,    h[i].train_loss, h[i].train_ce, h[i].val_loss,      h[i].val_ce,
-                        h[i].val_top1, h[i].val_top3,   h[i].lr,       h[i].samples_per_s, h[i].seconds};
-        for (int k = 0; k < 10; k++)
-            if (!isfinite(v[k])) v[k] = -1;
-        cJSON_AddItemToArray(hist, cJSON_CreateDoubleArray(v, 10));
-    }
-    char *text = cJSON_PrintUnformatted(j);
-    cJSON_Delete(j);
-    if (!text) return eisnet_set_error("out of memory");
-    const char *keys[1] = {"eisnet_train_state"}, *vals[1] = {text};
-    int rc = eisnet_safetensors_write(path, a, 2, keys, vals, 1);
-    free(text);
-    return rc;
-}
-
-static int state_load(const char *path, eisnet_adamw *opt, run_state *rs, eisnet_epoch_record **h, int *nh)
-{
-    eisnet_array *a = NULL;
-    size_t n = 0, nm = 0;
-    char **mk = NULL, **mv = NULL;
-    int rc = -1;
-    cJSON *j = NULL;
-    if (eisnet_safetensors_read(path, &a, &n, &mk, &mv, &nm) != 0) {
-        eisnet_set_error("cannot resume: %s", eisnet_last_error());
-        return -1;
-    }
-    const eisnet_array *m = eisnet_arrays_find(a, n, "adamw.m"), *v = eisnet_arrays_find(a, n, "adamw.v");
-    const char *text = eisnet_safetensors_meta_get(mk, mv, nm, "eisnet_train_state");
-    if (!m || !v || !text || m->dtype != EISNET_F32 || v->dtype != EISNET_F32 || (size_t)eisnet_array_count(m) != opt->n ||
-        (size_t)eisnet_array_count(v) != opt->n) {
-        eisnet_set_error("cannot resume: %s does not match the model", path);
-        goto out;
-    }
-    j = cJSON_Parse(text);
-    const cJSON *e = cJSON_GetObjectItem(j, "epoch"), *st = cJSON_GetObjectItem(j, "step"), *lr = cJSON_GetObjectItem(j, "lr");
-    const cJSON *bv = cJSON_GetObjectItem(j, "best_val"), *be = cJSON_GetObjectItem(j, "best_epoch");
-    const cJSON *pb = cJSON_GetObjectItem(j, "plateau_best"), *pn = cJSON_GetObjectItem(j, "plateau_bad");
-    const cJSON *pc = cJSON_GetObjectItem(j, "plateau_cooldown"), *hist = cJSON_GetObjectItem(j, "history");
-    if (!cJSON_IsNumber(e) || !cJSON_IsNumber(st) || !cJSON_IsNumber(lr) || !cJSON_IsNumber(bv) || !cJSON_IsNumber(be) ||
-        !cJSON_IsNumber(pb) || !cJSON_IsNumber(pn) || !cJSON_IsNumber(pc) || !cJSON_IsArray(hist)) {
-        eisnet_set_error("cannot resume: %s is corrupt", path);
-        goto out;
-    }
-    memcpy(opt->m, m->data, opt->n * sizeof(float));
-    memcpy(opt->v, v->data, opt->n * sizeof(float));
-    opt->step = (int64_t)st->valuedouble;
-    rs->epoch = e->valueint;
-    rs->lr = (float)lr->valuedouble;
-    rs->best_val = bv->valuedouble >= 1e308 ? INFINITY : bv->valuedouble;
-    rs->best_epoch = be->valueint;
-    rs->plateau.best = pb->valuedouble >= 1e308 ? INFINITY : pb->valuedouble;
-    rs->plateau.num_bad_epochs = pn->valueint;
-    rs->plateau.cooldown_counter = pc->valueint;
-    int k = cJSON_GetArraySize(hist);
-    *h = calloc((size_t)k + 1, sizeof **h);
-    if (!*h) goto out;
-    *nh = 0;
-    const cJSON *row;
-    cJSON_ArrayForEach(row, hist)
-    {
-        double v10[10] = {0};
-        for (int i = 0; i < 10; i++) {
-            const cJSON *x = cJSON_GetArrayItem(row, i);
-            v10[i] = cJSON_IsNumber(x) ? x->valuedouble : -1;
-            if (i >= 3 && i <= 6 && v10[i] == -1) v10[i] = NAN;
-        }
-        eisnet_epoch_record r = {(int)v10[0], v10[1], v10[2], v10[3], v10[4], v10[5], v10[6], v10[7], v10[8], v10[9]};
-        (*h)[(*nh)++] = r;
-    }
-    rc = 0;
-out:
-    cJSON_Delete(j);
-    eisnet_arrays_free(a, n);
-    eisnet_safetensors_free_meta(mk, mv, nm);
-    return rc;
-}
-
 /* ---- main entry --------------------------------------------------------------- */
 
 static int cmp_u32(const void *a, const void *b)
@@ -710,7 +602,7 @@ int eisnet_train(const eisnet_train_options *o, eisnet_train_result *res)
         goto out;
     }
     opt_ready = 1;
-    run_state rs;
+    eisnet_train_run_state rs;
     memset(&rs, 0, sizeof rs);
     rs.best_val = INFINITY;
     rs.lr = (float)o->lr;
@@ -732,7 +624,7 @@ int eisnet_train(const eisnet_train_options *o, eisnet_train_result *res)
         memcpy(eisnet_model_params(T.pred.model), eisnet_model_params(last.model),
                sizeof(float) * eisnet_model_n_params(last.model));
         eisnet_predictor_free(&last);
-        if (state_load(pp.state, &opt, &rs, &hist, &n_hist) != 0) {
+        if (eisnet_train_state_load(pp.state, &opt, &rs, &hist, &n_hist, NULL, NULL) != 0) {
             free(batch_rows);
             goto out;
         }
@@ -820,7 +712,7 @@ int eisnet_train(const eisnet_train_options *o, eisnet_train_result *res)
         }
         eisnet_plateau_step(&rs.plateau, metric, &rs.lr);
         hist[n_hist++] = rec;
-        if (eisnet_predictor_save(&T.pred, pp.last) != 0 || state_save(pp.state, &opt, &rs, hist, n_hist) != 0 ||
+        if (eisnet_predictor_save(&T.pred, pp.last) != 0 || eisnet_train_state_save(pp.state, &opt, &rs, hist, n_hist, NULL, NULL) != 0 ||
             history_write(&pp, hist, n_hist) != 0) {
             free(batch_rows);
             goto out;
@@ -842,7 +734,7 @@ int eisnet_train(const eisnet_train_options *o, eisnet_train_result *res)
         /* the last checkpoint holds the state at the interruption */
         res->interrupted = 1;
         T.pred.epoch = rs.epoch;
-        if (eisnet_predictor_save(&T.pred, pp.last) != 0 || state_save(pp.state, &opt, &rs, hist, n_hist) != 0) goto out;
+        if (eisnet_predictor_save(&T.pred, pp.last) != 0 || eisnet_train_state_save(pp.state, &opt, &rs, hist, n_hist, NULL, NULL) != 0) goto out;
     }
 
     /* held-out evaluation of the best checkpoint */
