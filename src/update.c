@@ -274,7 +274,14 @@ int eisnet_update_parse(const eisnet_predictor *p, const char *line, size_t len,
         eisnet_spectrum s = {nf, fr, zs};
         int r = eisnet_spectrum_interpolate(&s, g->freq, F, 0, z);
         free(zs);
-        if (r != 0) goto out;
+        if (r != 0) { /* update has no --extrapolate: drop that hint */
+            char msg[512];
+            snprintf(msg, sizeof msg, "%s", eisnet_last_error());
+            char *hint = strstr(msg, " (use --extrapolate");
+            if (hint) *hint = 0;
+            eisnet_set_error("%s", msg);
+            goto out;
+        }
     }
     for (int k = 0; k < F; k++)
         if (!(cabs(z[k]) > 0)) {
