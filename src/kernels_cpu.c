@@ -220,15 +220,19 @@ static void gemm_nt_small(int M, int N, int K, const float *A, int lda, const fl
 #define NBLK 64
 MULTIVERSION
 static void gemm_nn_smallk(int M, int N, int K, const float *A, int lda, const float *Bm, int ldb,
-                           float *D, int ldd)
+                           float beta, float *D, int ldd)
 {
     const int Nv = N - N % NBLK;
     for (int m = 0; m < M; m++) {
         const float *a = A + (size_t)m * lda;
         float *d = D + (size_t)m * ldd;
+        if (beta == 0.0f && Nv < N) memset(d + Nv, 0, (size_t)(N - Nv) * sizeof(float));
         for (int n0 = 0; n0 < Nv; n0 += NBLK) {
             float acc[NBLK];
-            for (int j = 0; j < NBLK; j++) acc[j] = d[n0 + j];
+            if (beta == 0.0f) /* C is write-only: no read, no memset pass */
+                for (int j = 0; j < NBLK; j++) acc[j] = 0.0f;
+            else
+                for (int j = 0; j < NBLK; j++) acc[j] = d[n0 + j];
             for (int k = 0; k < K; k++) {
                 const float x = a[k];
                 const float *b = Bm + (size_t)k * ldb + n0;
@@ -244,6 +248,26 @@ static void gemm_nn_smallk(int M, int N, int K, const float *A, int lda, const f
     }
 }
 
+/* C (M, N) += A^T @ Bm for a thin N (<= SMALL_KN), A stored (K, M), Bm
+ * (K, N): C^T accumulates in ct (N, M; zeroed here) in ONE pass over the
+ * rows of A (the input layer's weight gradient: A = dh1, long rows). */
+MULTIVERSION
+static void gemm_tn_thin(int M, int N, int K, const float *A, int lda, const float *Bm, int ldb,
+                         float *C, int ldc, float *ct)
+{
+    memset(ct, 0, (size_t)N * M * sizeof(float));
+    for (int k = 0; k < K; k++) {
+        const float *a = A + (size_t)k * lda, *b = Bm + (size_t)k * ldb;
+        for (int n = 0; n < N; n++) {
+            const float x = b[n];
+            float *c = ct + (size_t)n * M;
+            for (int m = 0; m < M; m++) c[m] += x * a[m];
+        }
+    }
+    for (int m = 0; m < M; m++)
+        for (int n = 0; n < N; n++) C[(size_t)m * ldc + n] += ct[(size_t)n * M + m];
+}
+
 #define SMALL_M 4   /* rows: batch 1 .. 4 */
 #define SMALL_KN 16 /* a thin inner or outer dimension (n_in 10) */
 
@@ -251,59 +275,42 @@ void eisnet_cpu_gemm(int ta, int tb, int M, int N, int K, const float *A, int ld
                      const float *B, int ldb, float beta, float *C, int ldc)
 {
     if (M <= 0 || N <= 0) return;
-    if (beta == 0.0f)
+    /* few rows (batch 1 .. 4): plain loops, no BLAS call overhead */
+    const int small = ta ? K <= SMALL_M : M <= SMALL_M;
+#ifdef EISNET_HAVE_CBLAS
+    if (!small && K > 0) { /* OpenBLAS beats the loops below at every other shape */
+        cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                    M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+#endif
+    /* the small-K forward writes C without reading it; all else accumulates */
+    const int write_only = !ta && tb && !small && K <= SMALL_KN && K > 0;
+    if (beta == 0.0f && !write_only)
         for (int m = 0; m < M; m++) memset(C + (size_t)m * ldc, 0, (size_t)N * sizeof(float));
     if (K <= 0) return;
     if (!ta && tb) { /* C += A @ B^T: the forward of a Linear */
-        if (M <= SMALL_M) {
+        if (small) {
             gemm_nt_small(M, N, K, A, lda, B, ldb, C, ldc);
             return;
         }
-#ifdef EISNET_HAVE_CBLAS
-        if (K > SMALL_KN) {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, A, lda, B, ldb,
-                        1.0f, C, ldc);
-            return;
-        }
-#endif
         float *bt = scratch((size_t)K * N);
         if (!bt) { /* out of memory: dot products */
+            if (write_only && beta == 0.0f)
+                for (int m = 0; m < M; m++) memset(C + (size_t)m * ldc, 0, (size_t)N * sizeof(float));
             gemm_nt_small(M, N, K, A, lda, B, ldb, C, ldc);
             return;
         }
         for (int n = 0; n < N; n++)
             for (int k = 0; k < K; k++) bt[(size_t)k * N + n] = B[(size_t)n * ldb + k];
-        if (K <= SMALL_KN) gemm_nn_smallk(M, N, K, A, lda, bt, N, C, ldc);
+        if (K <= SMALL_KN) gemm_nn_smallk(M, N, K, A, lda, bt, N, beta, C, ldc);
         else gemm_nn(M, N, K, A, lda, bt, N, C, ldc);
     } else if (!ta && !tb) { /* C += A @ B: the input gradient of a Linear */
-#ifdef EISNET_HAVE_CBLAS
-        if (M > SMALL_M) {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, A, lda, B, ldb,
-                        1.0f, C, ldc);
-            return;
-        }
-#endif
         gemm_nn(M, N, K, A, lda, B, ldb, C, ldc);
     } else if (ta && !tb) { /* C += A^T @ B: the weight gradient of a Linear */
-        if (N <= SMALL_KN && M > SMALL_KN) {
-            /* thin C (M, N): compute C^T (N, M) = B^T @ A with long rows */
-            float *ct = scratch((size_t)N * M);
-            if (ct) {
-                memset(ct, 0, (size_t)N * M * sizeof(float));
-                gemm_tn(N, M, K, B, ldb, A, lda, ct, M);
-                for (int m = 0; m < M; m++)
-                    for (int n = 0; n < N; n++) C[(size_t)m * ldc + n] += ct[(size_t)n * M + m];
-                return;
-            }
-        }
-#ifdef EISNET_HAVE_CBLAS
-        if (K > SMALL_M) {
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, M, N, K, 1.0f, A, lda, B, ldb,
-                        1.0f, C, ldc);
-            return;
-        }
-#endif
-        gemm_tn(M, N, K, A, lda, B, ldb, C, ldc);
+        float *ct = N <= SMALL_KN && M > SMALL_KN ? scratch((size_t)N * M) : NULL;
+        if (ct) gemm_tn_thin(M, N, K, A, lda, B, ldb, C, ldc, ct);
+        else gemm_tn(M, N, K, A, lda, B, ldb, C, ldc);
     }
 }
 

@@ -849,9 +849,14 @@ int eisnet_model_predict(eisnet_model *m, eisnet_workspace *ws, const float *x,
         if (eisnet_model_forward(m, ws, x + (size_t)s * n_in, nb, 0, NULL)) return -1;
         if (resnorm_out) memcpy(resnorm_out + s, ws->rout, (size_t)nb * sizeof(float));
         if (!probs_out) continue;
-        for (size_t i = 0; i < (size_t)nb * P; i++) {
-            const float *lg = ws->logits + i * G;
-            float *pr = probs_out + ((size_t)s * P + i) * G;
+        /* softmax per (row, head): split over the threads like the forward */
+        const long nrows = (long)nb * P;
+#ifdef EISNET_HAVE_OPENMP
+#pragma omp parallel for num_threads(threads_for(nb)) schedule(static) if (nb >= 2 * MIN_ROWS_PER_THREAD)
+#endif
+        for (long i = 0; i < nrows; i++) {
+            const float *lg = ws->logits + (size_t)i * G;
+            float *pr = probs_out + ((size_t)s * P + (size_t)i) * G;
             float mx = lg[0];
             for (int g = 1; g < G; g++) mx = lg[g] > mx ? lg[g] : mx;
             float sum = 0.0f;
