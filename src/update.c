@@ -589,6 +589,11 @@ eisnet_updater *eisnet_updater_open(const eisnet_update_options *o)
     u->o = *o;
     stop_requested = 0;
     eisnet_set_threads(o->threads > 0 ? o->threads : 1);
+    struct stat st;
+    if (stat(o->model_path, &st) != 0) {
+        eisnet_set_error("cannot read the model %s: %s", o->model_path, strerror(errno));
+        goto fail;
+    }
     if (eisnet_predictor_load(&u->pred, o->model_path) != 0) goto fail;
     u->pred_ready = 1;
     u->n_in = eisnet_predictor_n_in(&u->pred);
@@ -607,7 +612,6 @@ eisnet_updater *eisnet_updater_open(const eisnet_update_options *o)
     u->rs.best_val = INFINITY;
     u->rs.lr = (float)o->lr;
     eisnet_plateau_init(&u->rs.plateau);
-    struct stat st;
     if (stat(u->state_path, &st) == 0) {
         char *extra = NULL;
         if (eisnet_train_state_load(u->state_path, &u->opt, &u->rs, &u->hist, &u->n_hist, STATE_KEY, &extra) != 0) {
