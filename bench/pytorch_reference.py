@@ -5,7 +5,9 @@ work as eisnet, timed the same way. Prints ONE JSON object on stdout.
     /usr/bin/python3 bench/pytorch_reference.py [--n_in 10] [--hidden 512]
         [--steps 30] [--threads 1,2] [--seed 0]
 
-Measured, for each thread count in --threads (torch.set_num_threads):
+Measured, for each thread count t in --threads (torch.set_num_threads(t) and,
+when torch's BLAS is OpenBLAS, openblas_set_num_threads(t): otherwise
+OpenBLAS uses every core even at set_num_threads(1)):
   train_samples_per_s    batch 512: zero_grad, forward (train mode: dropout
                          on), loss, backward, clip_grad_norm_(1.0), AdamW step;
                          512 / median step time over --steps steps (after
@@ -21,6 +23,7 @@ Data: uniform random inputs, random targets, exactly 2 of 5 parameters
 missing per row, fixed seed.
 """
 import argparse
+import ctypes
 import json
 import statistics
 import sys
@@ -54,6 +57,31 @@ class ProbabilisticEISPredictor(nn.Module):
         z = self.encoder(x)
         logits = torch.stack([h(z) for h in self.param_heads], dim=1)  # (B, P, G)
         return logits, self.resnorm_head(z).squeeze(-1)
+
+
+def openblas_handle():
+    """The OpenBLAS that torch loaded (Debian: libblas.so.3 -> OpenBLAS), or
+    None. torch.set_num_threads() does not reach it: left alone it runs its
+    own pthreads on every core even at set_num_threads(1)."""
+    try:
+        with open("/proc/self/maps") as f:
+            paths = {line.split()[-1] for line in f if "blas" in line.lower() and "/" in line}
+    except OSError:
+        return None, None
+    for path in sorted(paths):
+        try:
+            lib = ctypes.CDLL(path)
+            lib.openblas_set_num_threads  # noqa: B018 (raises if absent)
+            return lib, path
+        except (OSError, AttributeError):
+            continue
+    return None, None
+
+
+def set_threads(t, blas):
+    torch.set_num_threads(t)
+    if blas is not None:
+        blas.openblas_set_num_threads(ctypes.c_int(t))
 
 
 def make_batch(g, B, n_in):
@@ -122,8 +150,12 @@ def main():
     one = make_batch(g, 1, a.n_in)
     x256 = make_batch(g, 256, a.n_in)[0]
 
+    blas, blas_path = openblas_handle()
     out = {
         "impl": "pytorch", "torch_version": torch.__version__, "n_in": a.n_in,
+        "threads_note": "each thread count t is torch.set_num_threads(t) AND "
+                        "openblas_set_num_threads(t) when torch's BLAS is OpenBLAS",
+        "openblas": blas_path,
         "hidden": a.hidden, "n_parameters": sum(p.numel() for p in model.parameters()),
         "train_batch": 512, "steps": a.steps, "interop_threads": torch.get_num_interop_threads(),
         "statistic": "median over timed calls after warm-up",
@@ -131,14 +163,14 @@ def main():
         "online_update_ms": {},
     }
     for t in threads:
-        torch.set_num_threads(t)
+        set_threads(t, blas)
         model.train()
         st = median_time(lambda: train_step(model, opt, train_batch), a.steps, 5)
         out["train_samples_per_s"][str(t)] = 512.0 / st
         model.eval()
         out["predict1_us"][str(t)] = 1e6 * median_time(lambda: predict(model, one[0]), 2000, 200)
         out["batch256_samples_per_s"][str(t)] = 256.0 / median_time(lambda: predict(model, x256), 100, 10)
-    torch.set_num_threads(1)
+    set_threads(1, blas)
     model.train()
     out["online_update_ms"]["1"] = 1e3 * median_time(lambda: train_step(model, opt, one), 300, 30)
     json.dump(out, sys.stdout)
