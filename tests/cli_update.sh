@@ -99,7 +99,7 @@ cmp -s "$T/one.safetensors" "$D/model.safetensors" && bad "weights did not chang
 # --batch_size groups lines: 6 lines in groups of 4 = 2 updates
 copy grp
 "$BIN" update --model "$T/grp.safetensors" --input "$T/l6.jsonl" --batch_size 4 >"$T/out" 2>"$T/err" || bad "batch 4"
-grep -q "6 updates\|2 updates (2 in all)" "$T/err" && ok || bad "groups: $(cat "$T/err")"
+grep -q "6 lines: 6 accepted, 0 rejected; 2 updates (2 in all)" "$T/err" && ok || bad "groups: $(cat "$T/err")"
 [ "$(grep -c '"update":2' "$T/out")" -eq 2 ] && ok || bad "group answers: $(cat "$T/out")"
 
 # --replay and --eval: held-out accuracy before and after
