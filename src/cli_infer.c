@@ -270,7 +270,7 @@ int cli_infer(cli_options *o)
             int r = eisnet_spectrum_read_csv(files[i], &s);
             if (r == 0) {
                 r = eisnet_spectrum_interpolate(&s, pr.grid.freq, F, o->extrapolate, z);
-                if (r != 0) eisnet_set_error("%s: %s", files[i], eisnet_last_error());
+                if (r != 0) eisnet_prefix_error("%s: ", files[i]);
                 eisnet_spectrum_free(&s);
             }
             if (r == 0) r = infer_one(o, &pr, z, files[i], o->known, many, o->plots);

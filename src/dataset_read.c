@@ -61,7 +61,9 @@ int eisnet_dataset_open(eisnet_dataset *d, const char *dir)
     int F = d->grid.n_freq;
 
     if (eisnet_npz_read(pz, &arr, &n_arr) != 0) {
-        eisnet_set_error("%s: %s; " RUN_GENERATE, pz, eisnet_last_error(), dir);
+        char why[512];
+        snprintf(why, sizeof why, "%s", eisnet_last_error());
+        eisnet_set_error("%s: %s; " RUN_GENERATE, pz, why, dir);
         goto out;
     }
     const eisnet_array *gp = eisnet_arrays_find(arr, n_arr, "gt_params");

@@ -68,7 +68,7 @@ int eisnet_grid_json_read(eisnet_grid *g, const cJSON *j, const char *what)
     o.n_freq = (int)n_freq;
     o.f_min = f_min;
     o.f_max = f_max;
-    if (eisnet_grid_init(g, &o) != 0) return eisnet_set_error("%s: %s", what, eisnet_last_error());
+    if (eisnet_grid_init(g, &o) != 0) return eisnet_prefix_error("%s: ", what);
     if (g->n_params != P) {
         eisnet_grid_free(g);
         return eisnet_set_error("%s: the circuit has %d parameters, the list %d", what, g->n_params, P);

@@ -44,7 +44,7 @@ int eisnet_predictor_init(eisnet_predictor *p, const eisnet_grid_options *go, in
     p->model = eisnet_model_new(&mc, seed);
     if (!p->model) {
         eisnet_predictor_free(p);
-        return eisnet_set_error("cannot create the network: %s", eisnet_last_error());
+        return eisnet_prefix_error("cannot create the network: ");
     }
     return 0;
 }
@@ -236,7 +236,7 @@ static int from_config(eisnet_predictor *p, const char *path, const char *text, 
     eisnet_range_strings rs;
     eisnet_grid_options_of(&g, &go, &rs);
     if (eisnet_predictor_init(p, &go, features, hidden, known, 0) != 0) {
-        eisnet_set_error("%s: bad model configuration: %s", path, eisnet_last_error());
+        eisnet_prefix_error("%s: bad model configuration: ", path);
         goto out;
     }
     if (eisnet_predictor_n_in(p) != n_in) {
@@ -275,7 +275,7 @@ int eisnet_predictor_load(eisnet_predictor *p, const char *path)
     int rc = -1;
     if (is_npz) {
         if (eisnet_npz_read(path, &arr, &n) != 0) {
-            eisnet_set_error("%s is not an eisnet model: %s", path, eisnet_last_error());
+            eisnet_prefix_error("not an eisnet model: ");
             return -1;
         }
         const eisnet_array *c = eisnet_arrays_find(arr, n, CONFIG_KEY);
@@ -285,7 +285,7 @@ int eisnet_predictor_load(eisnet_predictor *p, const char *path)
         }
     } else {
         if (eisnet_safetensors_read(path, &arr, &n, &mk, &mv, &n_meta) != 0) {
-            eisnet_set_error("%s is not an eisnet model: %s", path, eisnet_last_error());
+            eisnet_prefix_error("not an eisnet model: ");
             return -1;
         }
         cfg = eisnet_safetensors_meta_get(mk, mv, n_meta, CONFIG_KEY);

@@ -610,7 +610,7 @@ int eisnet_train(const eisnet_train_options *o, eisnet_train_result *res)
     if (o->resume) {
         eisnet_predictor last;
         if (eisnet_predictor_load(&last, pp.last) != 0) {
-            eisnet_set_error("cannot resume from %s: %s", pp.last, eisnet_last_error());
+            eisnet_prefix_error("cannot resume from %s: ", pp.last);
             free(batch_rows);
             goto out;
         }

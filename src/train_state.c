@@ -60,7 +60,7 @@ int eisnet_train_state_load(const char *path, eisnet_adamw *opt, eisnet_train_ru
     cJSON *j = NULL;
     if (extra_json) *extra_json = NULL;
     if (eisnet_safetensors_read(path, &a, &n, &mk, &mv, &nm) != 0) {
-        eisnet_set_error("cannot resume: %s", eisnet_last_error());
+        eisnet_prefix_error("cannot resume: ");
         return -1;
     }
     const eisnet_array *m = eisnet_arrays_find(a, n, "adamw.m"), *v = eisnet_arrays_find(a, n, "adamw.v");

@@ -615,8 +615,9 @@ eisnet_updater *eisnet_updater_open(const eisnet_update_options *o)
     if (stat(u->state_path, &st) == 0) {
         char *extra = NULL;
         if (eisnet_train_state_load(u->state_path, &u->opt, &u->rs, &u->hist, &u->n_hist, STATE_KEY, &extra) != 0) {
-            eisnet_set_error("cannot read the optimizer state %s: %s (remove it to start a fresh one)", u->state_path,
-                             eisnet_last_error());
+            char why[512];
+            snprintf(why, sizeof why, "%s", eisnet_last_error());
+            eisnet_set_error("cannot read the optimizer state %s: %s (remove it to start a fresh one)", u->state_path, why);
             goto fail;
         }
         int r = extra ? parse_update_state(u, extra) : 0;

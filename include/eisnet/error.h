@@ -17,6 +17,15 @@ int eisnet_set_error(const char *fmt, ...)
 #endif
     ;
 
+/* Puts printf-style context in front of the current message ("file: " +
+ * message). Returns -1. Use this, not eisnet_set_error(..., eisnet_last_error()),
+ * which would format the buffer into itself. */
+int eisnet_prefix_error(const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 1, 2)))
+#endif
+    ;
+
 /* The calling thread's last message ("" when none). */
 const char *eisnet_last_error(void);
 
