@@ -278,6 +278,13 @@ void eisnet_cpu_gemm(int ta, int tb, int M, int N, int K, const float *A, int ld
     /* few rows (batch 1 .. 4): plain loops, no BLAS call overhead */
     const int small = ta ? K <= SMALL_M : M <= SMALL_M;
 #ifdef EISNET_HAVE_CBLAS
+    if (K > 0 && M == 1 && !ta) { /* one row: y = W x or W^T x; OpenBLAS's gemv
+                                   * streams W faster than gemm_nt_small */
+        if (beta == 0.0f) memset(C, 0, (size_t)N * sizeof(float));
+        if (tb) cblas_sgemv(CblasRowMajor, CblasNoTrans, N, K, 1.0f, B, ldb, A, 1, 1.0f, C, 1);
+        else cblas_sgemv(CblasRowMajor, CblasTrans, K, N, 1.0f, B, ldb, A, 1, 1.0f, C, 1);
+        return;
+    }
     if (!small && K > 0) { /* OpenBLAS beats the loops below at every other shape */
         cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
                     M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc);

@@ -811,6 +811,20 @@ int eisnet_model_backward(eisnet_model *m, eisnet_workspace *ws, int B)
 
 /* ---- inference ------------------------------------------------------------- */
 
+/* probs rows i0 .. i1-1 = softmax of the logits rows, G classes each */
+static void softmax_rows(const float *logits, float *probs, int G, long i0, long i1)
+{
+    for (long i = i0; i < i1; i++) {
+        const float *lg = logits + (size_t)i * G;
+        float *pr = probs + (size_t)i * G;
+        float mx = lg[0];
+        for (int g = 1; g < G; g++) mx = lg[g] > mx ? lg[g] : mx;
+        float sum = 0.0f;
+        for (int g = 0; g < G; g++) sum += pr[g] = expf(lg[g] - mx);
+        for (int g = 0; g < G; g++) pr[g] /= sum;
+    }
+}
+
 int eisnet_model_predict_one(eisnet_model *m, eisnet_workspace *ws, const float *x,
                              float *probs_out, float *resnorm_out)
 {
@@ -849,20 +863,21 @@ int eisnet_model_predict(eisnet_model *m, eisnet_workspace *ws, const float *x,
         if (eisnet_model_forward(m, ws, x + (size_t)s * n_in, nb, 0, NULL)) return -1;
         if (resnorm_out) memcpy(resnorm_out + s, ws->rout, (size_t)nb * sizeof(float));
         if (!probs_out) continue;
-        /* softmax per (row, head): split over the threads like the forward */
+        /* softmax per (row, head); big batches split over the threads like
+         * the forward (no OpenMP region at all for small ones) */
+        float *pr0 = probs_out + (size_t)s * P * G;
         const long nrows = (long)nb * P;
 #ifdef EISNET_HAVE_OPENMP
-#pragma omp parallel for num_threads(threads_for(nb)) schedule(static) if (nb >= 2 * MIN_ROWS_PER_THREAD)
-#endif
-        for (long i = 0; i < nrows; i++) {
-            const float *lg = ws->logits + (size_t)i * G;
-            float *pr = probs_out + ((size_t)s * P + (size_t)i) * G;
-            float mx = lg[0];
-            for (int g = 1; g < G; g++) mx = lg[g] > mx ? lg[g] : mx;
-            float sum = 0.0f;
-            for (int g = 0; g < G; g++) sum += pr[g] = expf(lg[g] - mx);
-            for (int g = 0; g < G; g++) pr[g] /= sum;
+        if (nb >= 2 * MIN_ROWS_PER_THREAD && threads_for(nb) > 1) {
+#pragma omp parallel num_threads(threads_for(nb))
+            {
+                long t = omp_get_thread_num(), nt = omp_get_num_threads();
+                softmax_rows(ws->logits, pr0, G, nrows * t / nt, nrows * (t + 1) / nt);
+            }
+            continue;
         }
+#endif
+        softmax_rows(ws->logits, pr0, G, 0, nrows);
     }
     return 0;
 }

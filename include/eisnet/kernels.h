@@ -77,9 +77,9 @@ extern const eisnet_kernels eisnet_kernels_cpu;
  * its old contents ignored) or 1 (accumulate).
  *   ta == 0: A stored (M, K), leading dimension lda; ta != 0: stored (K, M)
  *   tb == 0: B stored (K, N), leading dimension ldb; tb != 0: stored (N, K)
- * Supported: (ta, tb) = (0, 1), (0, 0), (1, 0). Batches of 1 .. 4 rows go to
- * plain loops (no BLAS call overhead at batch 1), everything else to BLAS
- * sgemm when built with it, else to blocked loops. */
+ * Supported: (ta, tb) = (0, 1), (0, 0), (1, 0). With BLAS: one row goes to
+ * sgemv, 2 .. 4 rows (or K <= 4 for ta) to plain loops, the rest to sgemm.
+ * Without BLAS: plain / blocked loops. */
 void eisnet_cpu_gemm(int ta, int tb, int M, int N, int K, const float *A, int lda,
                      const float *B, int ldb, float beta, float *C, int ldc);
 
