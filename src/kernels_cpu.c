@@ -499,48 +499,59 @@ void eisnet_cpu_layernorm_relu_dropout_forward(float *out, float *mean, float *r
 {
     const uint64_t thr = eisnet_dropout_threshold(p);
     const float scale = thr ? 1.0f / (1.0f - p) : 1.0f;
+    const int Cv = C - C % LANES;
     for (int b = 0; b < B; b++) {
         const float *x = in + (size_t)b * C;
         float *y = out + (size_t)b * C;
-        float s = 0.0f;
+        /* statistics with LANES partial sums, as layernorm_forward (omp simd
+         * reductions are latency-bound here: 1.5x slower) */
+        float acc[LANES] = {0};
         if (in_bias) {
-            SIMD_SUM1(s)
-            for (int i = 0; i < C; i++) s += x[i] + in_bias[i];
+            for (int i = 0; i < Cv; i += LANES)
+                for (int j = 0; j < LANES; j++) acc[j] += x[i + j] + in_bias[i + j];
         } else {
-            SIMD_SUM1(s)
-            for (int i = 0; i < C; i++) s += x[i];
+            for (int i = 0; i < Cv; i += LANES)
+                for (int j = 0; j < LANES; j++) acc[j] += x[i + j];
         }
+        float s = sum_lanes(acc);
+        for (int i = Cv; i < C; i++) s += x[i] + (in_bias ? in_bias[i] : 0.0f);
         const float m = s / (float)C;
-        float v = 0.0f;
+        float acc2[LANES] = {0};
         if (in_bias) {
-            SIMD_SUM1(v)
-            for (int i = 0; i < C; i++) {
-                float d = x[i] + in_bias[i] - m;
-                v += d * d;
-            }
+            for (int i = 0; i < Cv; i += LANES)
+                for (int j = 0; j < LANES; j++) {
+                    float d = x[i + j] + in_bias[i + j] - m;
+                    acc2[j] += d * d;
+                }
         } else {
-            SIMD_SUM1(v)
-            for (int i = 0; i < C; i++) {
-                float d = x[i] - m;
-                v += d * d;
-            }
+            for (int i = 0; i < Cv; i += LANES)
+                for (int j = 0; j < LANES; j++) {
+                    float d = x[i + j] - m;
+                    acc2[j] += d * d;
+                }
+        }
+        float v = sum_lanes(acc2);
+        for (int i = Cv; i < C; i++) {
+            float d = x[i] + (in_bias ? in_bias[i] : 0.0f) - m;
+            v += d * d;
         }
         const float r = 1.0f / sqrtf(v / (float)C + EISNET_LN_EPS);
         mean[b] = m;
         rstd[b] = r;
-        static const float zero_bias = 0.0f;
-        const float *ib = in_bias ? in_bias : &zero_bias;
-        const size_t ibs = in_bias ? 1 : 0; /* stride 0: no input bias */
+        /* y = x + in_bias first (when given): the last pass then reads y */
+        if (in_bias) {
+            for (int i = 0; i < C; i++) y[i] = x[i] + in_bias[i];
+            x = y;
+        }
         if (!thr) {
-            SIMD
             for (int i = 0; i < C; i++) {
-                float l = (x[i] + ib[i * ibs] - m) * r * weight[i] + bias[i];
+                float l = (x[i] - m) * r * weight[i] + bias[i];
                 y[i] = l > 0.0f ? l : 0.0f;
             }
         } else {
             const uint64_t base = idx0 + (uint64_t)b * (uint64_t)C;
             for (int i = 0; i < C; i++) {
-                float l = (x[i] + ib[i * ibs] - m) * r * weight[i] + bias[i];
+                float l = (x[i] - m) * r * weight[i] + bias[i];
                 float z = l > 0.0f ? l * scale : 0.0f;
                 y[i] = (eisnet_hash64(key, base + (uint64_t)i) >> 32) < thr ? 0.0f : z;
             }
@@ -556,40 +567,42 @@ void eisnet_cpu_relu_dropout_layernorm_backward(float *din, float *dweight, floa
                                                 const float *mean, const float *rstd,
                                                 int B, int C)
 {
-    static const float zero_bias = 0.0f;
-    const float *ib = in_bias ? in_bias : &zero_bias;
-    const size_t ibs = in_bias ? 1 : 0;
     for (int b = 0; b < B; b++) {
-        const float *x = in + (size_t)b * C;
+        const float *h = in + (size_t)b * C;
         const float *da = dout + (size_t)b * C, *a = out + (size_t)b * C;
         float *dx = din + (size_t)b * C;
         const float m = mean[b], r = rstd[b];
-        /* dx first holds dy = d/d(LayerNorm output) = da * relu/dropout slope */
+        /* pass 1: dx = xhat (the normalised input) */
+        if (in_bias) {
+            for (int i = 0; i < C; i++) dx[i] = (h[i] + in_bias[i] - m) * r;
+        } else {
+            for (int i = 0; i < C; i++) dx[i] = (h[i] - m) * r;
+        }
+        /* pass 2: dy = da * relu/dropout slope; sums of g = dy*w, g*xhat */
         float mg = 0.0f, mgx = 0.0f;
         SIMD_SUM2(mg, mgx)
         for (int i = 0; i < C; i++) {
             float dy = a[i] > 0.0f ? da[i] * scale : 0.0f;
-            float xhat = (x[i] + ib[i * ibs] - m) * r;
             float g = dy * weight[i];
-            dx[i] = dy;
             mg += g;
-            mgx += g * xhat;
+            mgx += g * dx[i];
         }
         mg /= (float)C;
         mgx /= (float)C;
+        /* pass 3: parameter gradients and dx (dy recomputed: no second row) */
         if (dweight && dbias) {
             SIMD
             for (int i = 0; i < C; i++) {
-                float xhat = (x[i] + ib[i * ibs] - m) * r;
-                float dy = dx[i];
+                float xhat = dx[i];
+                float dy = a[i] > 0.0f ? da[i] * scale : 0.0f;
                 dweight[i] += dy * xhat;
                 dbias[i] += dy;
                 dx[i] = r * (dy * weight[i] - mg - xhat * mgx);
             }
         } else {
             for (int i = 0; i < C; i++) {
-                float xhat = (x[i] + ib[i * ibs] - m) * r;
-                float dy = dx[i];
+                float xhat = dx[i];
+                float dy = a[i] > 0.0f ? da[i] * scale : 0.0f;
                 if (dweight) dweight[i] += dy * xhat;
                 if (dbias) dbias[i] += dy;
                 dx[i] = r * (dy * weight[i] - mg - xhat * mgx);
