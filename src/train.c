@@ -669,11 +669,9 @@ int eisnet_train(const eisnet_train_options *o, eisnet_train_result *res)
             }
             build_batch(&T, batch_rows, (size_t)n, mask_of, o->noise > 0 ? &nr : NULL);
             eisnet_loss L;
-            eisnet_model_zero_grad(T.pred.model);
-            if (eisnet_model_forward(T.pred.model, T.ws, T.x, n, 1, &drop_rng) != 0 ||
-                eisnet_model_loss(T.pred.model, T.ws, n, T.target, T.missing, T.rtarget, (float)o->resnorm_weight, &L,
-                                  NULL, NULL) != 0 ||
-                eisnet_model_backward(T.pred.model, T.ws, n) != 0) {
+            /* zero_grad, forward, loss, backward, clip at 1.0, AdamW: one call */
+            if (eisnet_model_train_step(T.pred.model, T.ws, &opt, T.x, n, T.target, T.missing, T.rtarget,
+                                        (float)o->resnorm_weight, 1.0f, &drop_rng, &L, NULL, NULL, NULL) != 0) {
                 free(batch_rows);
                 goto out;
             }
@@ -682,8 +680,6 @@ int eisnet_train(const eisnet_train_options *o, eisnet_train_result *res)
                 eisnet_set_error("training diverged (loss is %g at epoch %d); try a lower --lr", L.loss, epoch);
                 goto out;
             }
-            eisnet_clip_grad_norm(eisnet_model_grads(T.pred.model), opt.n, 1.0f);
-            eisnet_adamw_step(&opt, eisnet_model_params(T.pred.model), eisnet_model_grads(T.pred.model));
             sl += L.loss * n;
             sc += L.ce * n;
             seen += (size_t)n;
