@@ -25,6 +25,7 @@ missing per row, fixed seed.
 import argparse
 import ctypes
 import json
+import os
 import statistics
 import sys
 import time
@@ -79,9 +80,16 @@ def openblas_handle():
 
 
 def set_threads(t, blas):
-    torch.set_num_threads(t)
+    """t: a thread count for both torch and OpenBLAS, or "torch1" for what a
+    user gets from torch.set_num_threads(1) alone (OpenBLAS keeps every core)."""
+    if t == "torch1":
+        torch.set_num_threads(1)
+        if blas is not None:
+            blas.openblas_set_num_threads(ctypes.c_int(os.cpu_count() or 1))
+        return
+    torch.set_num_threads(int(t))
     if blas is not None:
-        blas.openblas_set_num_threads(ctypes.c_int(t))
+        blas.openblas_set_num_threads(ctypes.c_int(int(t)))
 
 
 def make_batch(g, B, n_in):
@@ -137,10 +145,12 @@ def main():
     ap.add_argument("--n_in", type=int, default=10)
     ap.add_argument("--hidden", type=int, default=512)
     ap.add_argument("--steps", type=int, default=30)
-    ap.add_argument("--threads", default="1,2", help="comma-separated torch.set_num_threads values")
+    ap.add_argument("--threads", default="1,2,torch1",
+                    help="comma-separated settings: N (torch and OpenBLAS on N threads) or torch1 "
+                         "(torch.set_num_threads(1) only, OpenBLAS on every core)")
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args()
-    threads = [int(t) for t in a.threads.split(",") if t.strip()]
+    threads = [t.strip() for t in a.threads.split(",") if t.strip()]
 
     torch.manual_seed(a.seed)
     g = torch.Generator().manual_seed(a.seed)
@@ -153,8 +163,9 @@ def main():
     blas, blas_path = openblas_handle()
     out = {
         "impl": "pytorch", "torch_version": torch.__version__, "n_in": a.n_in,
-        "threads_note": "each thread count t is torch.set_num_threads(t) AND "
-                        "openblas_set_num_threads(t) when torch's BLAS is OpenBLAS",
+        "threads_note": "a thread count t is torch.set_num_threads(t) AND "
+                        "openblas_set_num_threads(t) when torch's BLAS is OpenBLAS; torch1 is "
+                        "torch.set_num_threads(1) with OpenBLAS on every core",
         "openblas": blas_path,
         "hidden": a.hidden, "n_parameters": sum(p.numel() for p in model.parameters()),
         "train_batch": 512, "steps": a.steps, "interop_threads": torch.get_num_interop_threads(),
