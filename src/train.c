@@ -165,34 +165,52 @@ typedef struct {
     float *probs;
 } trainer;
 
-static void build_batch(trainer *t, const row *rows, size_t n, const uint16_t *mask_of, eisnet_rng *noise_rng)
+static void build_row(trainer *t, const row *r, uint16_t mask, const float *f, size_t b)
 {
     const eisnet_grid *g = &t->pred.grid;
-    int P = g->n_params, n_in = eisnet_predictor_n_in(&t->pred), nf = t->pred.n_features;
-    float fbuf[2 * 4096];
-    for (size_t b = 0; b < n; b++) {
-        const row *r = &rows[b];
-        int idx[EISNET_MAX_PARAMS];
-        double vals[EISNET_MAX_PARAMS];
-        eisnet_grid_model_indices(g, r->model, idx);
-        for (int p = 0; p < P; p++) vals[p] = g->values[(size_t)p * g->n_grid + idx[p]];
-        const uint8_t *kn = t->masks.known + (size_t)mask_of[b] * P;
-        const float *f = nf ? t->feats + (size_t)r->gt * nf : NULL;
-        if (nf && noise_rng && t->o->noise > 0 && nf <= (int)(sizeof fbuf / sizeof fbuf[0])) {
-            /* relative complex noise sigma ~ log10|Z| += sigma/ln10 n1, phase += sigma n2 */
-            for (int i = 0; i < nf; i++) {
-                double s = (i % 2 == 0 ? t->o->noise / 2.302585092994046 : t->o->noise);
-                fbuf[i] = f[i] + (float)(s * eisnet_rng_normal(noise_rng)) / t->pred.feat_std[i];
-            }
-            f = fbuf;
-        }
-        eisnet_predictor_input(&t->pred, vals, kn, f, t->x + b * (size_t)n_in);
-        for (int p = 0; p < P; p++) {
-            t->target[b * P + p] = idx[p];
-            t->missing[b * P + p] = (uint8_t)!kn[p];
-        }
-        t->rtarget[b] = r->logr;
+    int P = g->n_params, n_in = eisnet_predictor_n_in(&t->pred);
+    int idx[EISNET_MAX_PARAMS];
+    double vals[EISNET_MAX_PARAMS];
+    eisnet_grid_model_indices(g, r->model, idx);
+    for (int p = 0; p < P; p++) vals[p] = g->values[(size_t)p * g->n_grid + idx[p]];
+    const uint8_t *kn = t->masks.known + (size_t)mask * P;
+    eisnet_predictor_input(&t->pred, vals, kn, f, t->x + b * (size_t)n_in);
+    for (int p = 0; p < P; p++) {
+        t->target[b * P + p] = idx[p];
+        t->missing[b * P + p] = (uint8_t)!kn[p];
     }
+    t->rtarget[b] = r->logr;
+}
+
+/* Inputs and targets of n rows. The rows are independent, so both cores
+ * build them (the network's products leave a core idle here otherwise);
+ * with noise augmentation they are built in order, one noise stream. */
+static void build_batch(trainer *t, const row *rows, size_t n, const uint16_t *mask_of, eisnet_rng *noise_rng)
+{
+    int nf = t->pred.n_features;
+    if (nf && noise_rng && t->o->noise > 0) {
+        float *fbuf = malloc(sizeof(float) * (size_t)nf);
+        for (size_t b = 0; b < n; b++) {
+            const float *f = t->feats + (size_t)rows[b].gt * nf;
+            if (fbuf) {
+                /* relative complex noise sigma: log10|Z| += sigma/ln10 n1, phase += sigma n2 */
+                for (int i = 0; i < nf; i++) {
+                    double s = (i % 2 == 0 ? t->o->noise / 2.302585092994046 : t->o->noise);
+                    fbuf[i] = f[i] + (float)(s * eisnet_rng_normal(noise_rng)) / t->pred.feat_std[i];
+                }
+                f = fbuf;
+            }
+            build_row(t, &rows[b], mask_of[b], f, b);
+        }
+        free(fbuf);
+        return;
+    }
+    long nn = (long)n;
+#ifdef EISNET_HAVE_OPENMP
+#pragma omp parallel for schedule(static) num_threads(eisnet_get_threads()) if (nn >= 128)
+#endif
+    for (long b = 0; b < nn; b++)
+        build_row(t, &rows[b], mask_of[b], nf ? t->feats + (size_t)rows[b].gt * nf : NULL, (size_t)b);
 }
 
 /* Validation: loss, and top-1/top-3 over the missing parameters. */
