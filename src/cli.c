@@ -290,46 +290,62 @@ static void on_interrupt(int sig)
     eisnet_train_request_stop();
 }
 
+int cli_train_options(const cli_options *o, eisnet_train_options *t)
+{
+    eisnet_train_options_default(t);
+    t->data_dir = o->data_dir;
+    t->model_path = o->model_path;
+    t->n_epochs = o->n_epochs;
+    t->batch_size = o->batch_size;
+    t->samples_per_gt = o->samples_per_gt;
+    if (o->known && cli_parse_int("known", o->known, &t->known) != 0) return -1;
+    t->hidden = o->hidden_dim;
+    t->val_fraction = o->val_fraction;
+    t->lr = o->lr;
+    t->noise = o->noise;
+    t->seed = o->seed;
+    t->threads = o->threads;
+    t->resume = o->resume;
+    t->quiet = o->quiet;
+    if (o->n_ground_truths_given && o->command == CMD_TRAIN) t->expect_n_gt = o->n_ground_truths;
+    if (strcmp(o->features, "spectrum") == 0) t->features = 1;
+    else if (strcmp(o->features, "params") == 0) t->features = 0;
+    else {
+        fprintf(stderr, "eisnet %s: --features must be spectrum or params (got '%s')\n", o->name, o->features);
+        return -1;
+    }
+    if (strcmp(o->sampling, "topk") == 0) t->uniform = 0;
+    else if (strcmp(o->sampling, "uniform") == 0) t->uniform = 1;
+    else {
+        fprintf(stderr, "eisnet %s: --sampling must be topk or uniform (got '%s')\n", o->name, o->sampling);
+        return -1;
+    }
+    return 0;
+}
+
+void cli_catch_interrupts(int on)
+{
+    static struct sigaction old_int, old_term;
+    if (on) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_interrupt;
+        sigaction(SIGINT, &sa, &old_int);
+        sigaction(SIGTERM, &sa, &old_term);
+    } else {
+        sigaction(SIGINT, &old_int, NULL);
+        sigaction(SIGTERM, &old_term, NULL);
+    }
+}
+
 int cli_train(cli_options *o)
 {
     eisnet_train_options t;
-    eisnet_train_options_default(&t);
-    t.data_dir = o->data_dir;
-    t.model_path = o->model_path;
-    t.n_epochs = o->n_epochs;
-    t.batch_size = o->batch_size;
-    t.samples_per_gt = o->samples_per_gt;
-    if (o->known && cli_parse_int("known", o->known, &t.known) != 0) return 2;
-    t.hidden = o->hidden_dim;
-    t.val_fraction = o->val_fraction;
-    t.lr = o->lr;
-    t.noise = o->noise;
-    t.seed = o->seed;
-    t.threads = o->threads;
-    t.resume = o->resume;
-    t.quiet = o->quiet;
-    if (o->n_ground_truths_given) t.expect_n_gt = o->n_ground_truths;
-    if (strcmp(o->features, "spectrum") == 0) t.features = 1;
-    else if (strcmp(o->features, "params") == 0) t.features = 0;
-    else {
-        fprintf(stderr, "eisnet train: --features must be spectrum or params (got '%s')\n", o->features);
-        return 2;
-    }
-    if (strcmp(o->sampling, "topk") == 0) t.uniform = 0;
-    else if (strcmp(o->sampling, "uniform") == 0) t.uniform = 1;
-    else {
-        fprintf(stderr, "eisnet train: --sampling must be topk or uniform (got '%s')\n", o->sampling);
-        return 2;
-    }
-    struct sigaction sa, old_int, old_term;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_interrupt;
-    sigaction(SIGINT, &sa, &old_int);
-    sigaction(SIGTERM, &sa, &old_term);
+    if (cli_train_options(o, &t) != 0) return 2;
     eisnet_train_result r;
+    cli_catch_interrupts(1);
     int rc = eisnet_train(&t, &r);
-    sigaction(SIGINT, &old_int, NULL);
-    sigaction(SIGTERM, &old_term, NULL);
+    cli_catch_interrupts(0);
     if (rc != 0) {
         fprintf(stderr, "eisnet train: %s\n", eisnet_last_error());
         return 1;

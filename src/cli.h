@@ -4,6 +4,8 @@
 
 #include <stdint.h>
 
+#include "eisnet/train.h"
+
 enum {
     CMD_GENERATE = 1 << 0,
     CMD_TRAIN = 1 << 1,
@@ -63,6 +65,10 @@ typedef struct {
 
 int cli_generate(cli_options *o);
 int cli_train(cli_options *o);
+/* The train options of the command line (also used by full); -1 after printing an error. */
+int cli_train_options(const cli_options *o, eisnet_train_options *t);
+/* Ctrl-C / SIGTERM ask a running training to stop and save (on = 1), or restore the defaults. */
+void cli_catch_interrupts(int on);
 int cli_infer(cli_options *o);
 int cli_full(cli_options *o);
 int cli_update(cli_options *o); /* src/cli_update.c */

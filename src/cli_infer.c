@@ -353,23 +353,22 @@ int cli_full(cli_options *o)
         fprintf(stderr, "eisnet full: --n_ground_truths must be at least 2 (one is held out for the demonstration)\n");
         return 2;
     }
+    eisnet_train_options t;
+    if (cli_train_options(o, &t) != 0) return 2; /* bad options are refused before any work */
     if (!o->quiet) fprintf(stderr, "== eisnet full: generate -> train -> infer in %s ==\n", o->data_dir);
     int rc = cli_generate(o);
     if (rc != 0) return rc;
-    eisnet_train_options t;
-    eisnet_train_options_default(&t);
-    t.data_dir = o->data_dir;
-    t.model_path = o->model_path;
-    t.n_epochs = o->n_epochs;
-    t.batch_size = o->batch_size;
-    t.samples_per_gt = o->samples_per_gt;
-    t.hidden = o->hidden_dim;
-    t.seed = o->seed;
-    t.threads = o->threads;
-    t.quiet = o->quiet;
-    if (o->known && cli_parse_int("known", o->known, &t.known) != 0) return 2;
     eisnet_train_result tr;
-    if (eisnet_train(&t, &tr) != 0) {
+    cli_catch_interrupts(1);
+    int trc = eisnet_train(&t, &tr);
+    cli_catch_interrupts(0);
+    if (trc == 0 && tr.interrupted) {
+        fprintf(stderr, "eisnet full: interrupted; the last checkpoint is %s (continue with eisnet train --resume)\n",
+                tr.last_path);
+        eisnet_train_result_free(&tr);
+        return 130;
+    }
+    if (trc != 0) {
         fprintf(stderr, "eisnet full: %s\n", eisnet_last_error());
         return 1;
     }
