@@ -76,6 +76,7 @@ static void adamw_range(const adamw_consts *k, float *params, const float *grads
     }
 }
 
+#ifdef EISNET_HAVE_OPENMP
 /* the [i0, i1) share of thread t of nt, in multiples of 64 floats */
 static void split(size_t n, int t, int nt, size_t *i0, size_t *i1)
 {
@@ -85,6 +86,7 @@ static void split(size_t n, int t, int nt, size_t *i0, size_t *i1)
     if (*i0 > n) *i0 = n;
     if (*i1 > n) *i1 = n;
 }
+#endif
 
 static int threads_for_n(size_t n) { return n >= PAR_MIN ? eisnet_get_threads() : 1; }
 
