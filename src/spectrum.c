@@ -9,6 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* CMPLX is missing where glibc's complex.h is compiled by clang; values here are finite. */
+static double complex make_complex(double re, double im) { return re + im * I; }
+
 typedef struct {
     double f, re, im;
     int line;
@@ -212,7 +215,7 @@ int eisnet_spectrum_read_csv(const char *path, eisnet_spectrum *out)
     }
     for (int i = 0; i < nrows; i++) {
         out->freq[i] = rows[i].f;
-        out->z[i] = CMPLX(rows[i].re, rows[i].im);
+        out->z[i] = make_complex(rows[i].re, rows[i].im);
     }
     out->n = nrows;
     rc = 0;
@@ -287,7 +290,7 @@ int eisnet_spectrum_interpolate(const eisnet_spectrum *s, const double *freq, in
         const double t = (log10(f) - x0) / (x1 - x0);
         const double re = (1 - t) * creal(s->z[a]) + t * creal(s->z[a + 1]);
         const double im = (1 - t) * cimag(s->z[a]) + t * cimag(s->z[a + 1]);
-        out[i] = CMPLX(re, im);
+        out[i] = make_complex(re, im);
     }
     return 0;
 }

@@ -556,7 +556,7 @@ static void test_degenerate(void **state)
     assert_int_equal(eisnet_plot_nyquist(tpath("nyq0.svg"), "Empty", NULL, 0), 0);
     check_svg(tpath("nyq0.svg"), nodata);
     double f[3] = {1, 10, 100};
-    double complex zz[3] = {CMPLX(NAN, 1), CMPLX(100, -50), CMPLX(INFINITY, 0)};
+    double complex zz[3] = {((NAN) + (1) * I), ((100) + (-50) * I), ((INFINITY) + (0) * I)};
     eisnet_plot_spectrum sp = {"odd", f, zz, 3, 1};
     assert_int_equal(eisnet_plot_nyquist(tpath("nyq_odd.svg"), "Odd", &sp, 1), 0);
     check_svg(tpath("nyq_odd.svg"), NULL);

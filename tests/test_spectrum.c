@@ -205,7 +205,7 @@ static void test_interpolate_values(void **state)
 {
     (void)state;
     double f[4] = {1, 10, 100, 1000};
-    double complex z[4] = {CMPLX(400, -1), CMPLX(300, -5), CMPLX(200.25, -40), CMPLX(100, -20)};
+    double complex z[4] = {((400) + (-1) * I), ((300) + (-5) * I), ((200.25) + (-40) * I), ((100) + (-20) * I)};
     eisnet_spectrum s = {4, f, z};
     /* exact at the nodes, given in any order */
     double t1[4] = {1000, 1, 100, 10};
@@ -243,7 +243,7 @@ static void test_interpolate_range(void **state)
 {
     (void)state;
     double f[3] = {10, 100, 1000};
-    double complex z[3] = {CMPLX(300, -10), CMPLX(200, -30), CMPLX(150, -20)};
+    double complex z[3] = {((300) + (-10) * I), ((200) + (-30) * I), ((150) + (-20) * I)};
     eisnet_spectrum s = {3, f, z};
     double t[2] = {1, 100};
     double complex o[2];
