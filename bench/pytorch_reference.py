@@ -149,6 +149,8 @@ def main():
                     help="comma-separated settings: N (torch and OpenBLAS on N threads) or torch1 "
                          "(torch.set_num_threads(1) only, OpenBLAS on every core)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--data", help="an .npz with x (512, n_in) float32, target (512, 5) int32, missing (512, 5) "
+                                   "uint8, rt (512,) float32: train on exactly these rows (eisnet bench writes it)")
     a = ap.parse_args()
     threads = [t.strip() for t in a.threads.split(",") if t.strip()]
 
@@ -159,6 +161,17 @@ def main():
     train_batch = make_batch(g, 512, a.n_in)
     one = make_batch(g, 1, a.n_in)
     x256 = make_batch(g, 256, a.n_in)[0]
+    if a.data:
+        import numpy as np
+        z = np.load(a.data)
+        x = torch.from_numpy(z["x"].astype(np.float32))
+        assert x.shape == (512, a.n_in), x.shape
+        target = torch.from_numpy(z["target"].astype(np.int64))
+        missing = torch.from_numpy(z["missing"].astype(np.float32))
+        rt = torch.from_numpy(z["rt"].astype(np.float32))
+        train_batch = (x, target, missing, rt)
+        one = (x[:1], target[:1], missing[:1], rt[:1])
+        x256 = x[:256]
 
     blas, blas_path = openblas_handle()
     out = {
@@ -168,7 +181,7 @@ def main():
                         "torch.set_num_threads(1) with OpenBLAS on every core",
         "openblas": blas_path,
         "hidden": a.hidden, "n_parameters": sum(p.numel() for p in model.parameters()),
-        "train_batch": 512, "steps": a.steps, "interop_threads": torch.get_num_interop_threads(),
+        "train_batch": 512, "steps": a.steps, "data": a.data or "random (seeded)", "interop_threads": torch.get_num_interop_threads(),
         "statistic": "median over timed calls after warm-up",
         "train_samples_per_s": {}, "predict1_us": {}, "batch256_samples_per_s": {},
         "online_update_ms": {},

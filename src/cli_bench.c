@@ -7,6 +7,7 @@
 #include "eisnet/fileio.h"
 #include "eisnet/kernels.h"
 #include "eisnet/model.h"
+#include "eisnet/npy.h"
 #include "eisnet/optim.h"
 #include "eisnet/progress.h"
 #include "eisnet/rng.h"
@@ -57,7 +58,7 @@ static void random_batch(eisnet_rng *r, int B, int n_in, float *x, int32_t *t, u
 
 /* The network alone, timed like bench/pytorch_reference.py: the median of
  * timed calls after warm-up, on one fixed batch. */
-static int nn_bench(int n_in, int max_threads, int quick, nn_figures *f)
+static int nn_bench(int n_in, int max_threads, int quick, nn_figures *f, const char *save_batch)
 {
     memset(f, 0, sizeof *f);
     f->n_in = n_in;
@@ -78,6 +79,26 @@ static int nn_bench(int n_in, int max_threads, int quick, nn_figures *f)
     eisnet_rng r;
     eisnet_rng_seed(&r, 0, 99);
     random_batch(&r, 512, n_in, x, t, miss, rt);
+    if (save_batch) {
+        /* PyTorch trains on exactly these rows (bench/pytorch_reference.py --data) */
+        eisnet_array a[4];
+        memset(a, 0, sizeof a);
+        const char *names[4] = {"x", "target", "missing", "rt"};
+        eisnet_dtype types[4] = {EISNET_F32, EISNET_I32, EISNET_U8, EISNET_F32};
+        void *data[4] = {x, t, miss, rt};
+        int64_t cols[4] = {n_in, 5, 5, 0};
+        size_t esz[4] = {4, 4, 1, 4};
+        for (int i = 0; i < 4; i++) {
+            snprintf(a[i].name, sizeof a[i].name, "%s", names[i]);
+            a[i].dtype = types[i];
+            a[i].ndim = cols[i] ? 2 : 1;
+            a[i].shape[0] = 512;
+            a[i].shape[1] = cols[i];
+            a[i].data = data[i];
+            a[i].nbytes = 512 * (size_t)(cols[i] ? cols[i] : 1) * esz[i];
+        }
+        if (eisnet_npz_write(save_batch, a, 4, 0) != 0) return -1;
+    }
     uint64_t drop = 7;
     int steps = quick ? 15 : 40;
     for (int th = 1; th <= max_threads && th <= 2; th++) {
@@ -170,7 +191,7 @@ static const char *find_script(const char *name, char *buf, size_t n)
     return NULL;
 }
 
-static cJSON *pytorch_figures(int quick, char *why, size_t why_n)
+static cJSON *pytorch_figures(int quick, const char *data, char *why, size_t why_n)
 {
     char script[1200], cmd[1400];
     if (getenv("EISNET_BENCH_NO_PYTORCH")) {
@@ -185,8 +206,8 @@ static cJSON *pytorch_figures(int quick, char *why, size_t why_n)
         snprintf(why, why_n, "bench/pytorch_reference.py not found (run from the source tree or set EISNET_SOURCE_DIR)");
         return NULL;
     }
-    snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s --n_in 10 --threads 1,2,torch1 --steps %d 2>/dev/null", script,
-             quick ? 15 : 30);
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s --n_in 10 --threads 1,2,torch1 --steps %d --data '%s' 2>/dev/null",
+             script, quick ? 15 : 30, data);
     FILE *p = popen(cmd, "r");
     if (!p) return NULL;
     char *buf = malloc(1 << 16);
@@ -289,10 +310,12 @@ int cli_bench(cli_options *o)
     }
     if (!o->quiet) fprintf(stderr, "bench: network kernels...\n");
     nn_figures f10, f110;
-    if (nn_bench(10, threads, quick, &f10) != 0 || nn_bench(110, threads, quick, &f110) != 0) goto fail;
+    char batch_file[96];
+    snprintf(batch_file, sizeof batch_file, "%s/batch.npz", dir);
+    if (nn_bench(10, threads, quick, &f10, batch_file) != 0 || nn_bench(110, threads, quick, &f110, NULL) != 0) goto fail;
     if (!o->quiet) fprintf(stderr, "bench: PyTorch...\n");
     char why[256] = "";
-    cJSON *pt = pytorch_figures(quick, why, sizeof why);
+    cJSON *pt = pytorch_figures(quick, batch_file, why, sizeof why);
     const char *pt_best_setting = "1";
     double pt_sps1 = pt ? jnum(pt, "train_samples_per_s", "1") : NAN, pt_sps2 = pt ? jnum(pt, "train_samples_per_s", "2") : NAN;
     double pt_best = pt ? jbest(pt, "train_samples_per_s", 0, &pt_best_setting) : NAN;
@@ -333,7 +356,8 @@ int cli_bench(cli_options *o)
 #define OUT(...) k += (size_t)snprintf(md + k, cap - k, __VA_ARGS__)
     OUT("## eisnet bench%s: %s, %ld cores, %d threads\n\n", quick ? " --quick" : "", cpu, cores, threads);
     OUT("Network of SPEC 1.8 (hidden 512, batch 512). eisnet trains end to end (rows from the dataset, "
-        "AdamW, clipping). PyTorch %s runs the same network, shapes and optimizer step on one fixed batch; each "
+        "AdamW, clipping). PyTorch %s runs the same network and optimizer step on the fixed batch eisnet's network-only "
+        "figures use (written by eisnet, read by bench/pytorch_reference.py --data); each "
         "PyTorch figure is its best over the thread settings measured (1 or 2 threads for torch and its OpenBLAS, "
         "or torch.set_num_threads(1) with OpenBLAS on every core; training was best at '%s').\n\n",
         pt ? cJSON_GetObjectItem(pt, "torch_version")->valuestring : "", pt_best_setting);
