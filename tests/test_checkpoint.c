@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include "test_util.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,19 +19,10 @@
 #include "eisnet/predictor.h"
 #include "eisnet/safetensors.h"
 
-static char root[256];
 static eisnet_predictor P;
 enum { B = 6 };
 static float X[B * 110], probs[B * 60], res[B];
 
-static char *path(const char *name)
-{
-    static char buf[8][400];
-    static int k;
-    k = (k + 1) % 8;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", root, name);
-    return buf[k];
-}
 
 static void predict(eisnet_predictor *p, float *pr, float *rs)
 {
@@ -42,8 +35,7 @@ static void predict(eisnet_predictor *p, float *pr, float *rs)
 static int setup(void **state)
 {
     (void)state;
-    snprintf(root, sizeof root, "/tmp/eisnet_test_ckpt_%ld", (long)getpid());
-    if (eisnet_ensure_dir(root) != 0) return -1;
+    if (test_dir_make("ckpt") != 0) return -1;
     eisnet_grid_options go;
     eisnet_grid_options_default(&go);
     if (eisnet_predictor_init(&P, &go, 1, 32, 3, 7) != 0) return -1;
@@ -58,16 +50,14 @@ static int setup(void **state)
         X[i] = (float)((double)(s >> 11) * 0x1.0p-53 * 4 - 2);
     }
     predict(&P, probs, res);
-    return eisnet_predictor_save(&P, path("ckpt.safetensors"));
+    return eisnet_predictor_save(&P, test_path("ckpt.safetensors"));
 }
 
 static int teardown(void **state)
 {
     (void)state;
     eisnet_predictor_free(&P);
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", root);
-    return system(cmd) == 0 ? 0 : -1;
+    return test_dir_remove();
 }
 
 static void test_round_trip(void **state)
@@ -76,7 +66,7 @@ static void test_round_trip(void **state)
     const char *files[2] = {"ckpt.safetensors", "ckpt.npz"};
     for (int f = 0; f < 2; f++) {
         eisnet_predictor q;
-        assert_int_equal(eisnet_predictor_load(&q, path(files[f])), 0);
+        assert_int_equal(eisnet_predictor_load(&q, test_path(files[f])), 0);
         assert_int_equal(q.epoch, 3);
         assert_int_equal(q.known, 3);
         assert_string_equal(q.grid.preset, "series");
@@ -92,11 +82,11 @@ static void test_round_trip(void **state)
     }
     /* "model" without an extension names the same pair */
     eisnet_predictor q;
-    assert_int_equal(eisnet_predictor_load(&q, path("ckpt.safetensors")), 0);
-    assert_int_equal(eisnet_predictor_save(&q, path("copy")), 0);
+    assert_int_equal(eisnet_predictor_load(&q, test_path("ckpt.safetensors")), 0);
+    assert_int_equal(eisnet_predictor_save(&q, test_path("copy")), 0);
     eisnet_predictor_free(&q);
-    assert_int_equal(access(path("copy.safetensors"), F_OK), 0);
-    assert_int_equal(access(path("copy.npz"), F_OK), 0);
+    assert_int_equal(access(test_path("copy.safetensors"), F_OK), 0);
+    assert_int_equal(access(test_path("copy.npz"), F_OK), 0);
 }
 
 static void expect_bad(const char *file, const char *fragment)
@@ -114,19 +104,19 @@ static void test_bad_files(void **state)
     (void)state;
     char *buf;
     size_t n;
-    assert_int_equal(eisnet_read_file(path("ckpt.safetensors"), 1 << 26, &buf, &n), 0);
+    assert_int_equal(eisnet_read_file(test_path("ckpt.safetensors"), 1 << 26, &buf, &n), 0);
     /* truncated */
-    assert_int_equal(eisnet_write_file_atomic(path("trunc.safetensors"), buf, n / 2), 0);
-    expect_bad(path("trunc.safetensors"), "not an eisnet model");
+    assert_int_equal(eisnet_write_file_atomic(test_path("trunc.safetensors"), buf, n / 2), 0);
+    expect_bad(test_path("trunc.safetensors"), "not an eisnet model");
     free(buf);
     expect_bad("tests/data/ground_truths_5gt.json", "not an eisnet model");
-    expect_bad(path("missing.safetensors"), "not an eisnet model");
+    expect_bad(test_path("missing.safetensors"), "not an eisnet model");
 
     /* right format, wrong contents: reuse the real tensors with one changed */
     eisnet_array *a;
     size_t na, nm;
     char **mk, **mv;
-    assert_int_equal(eisnet_safetensors_read(path("ckpt.safetensors"), &a, &na, &mk, &mv, &nm), 0);
+    assert_int_equal(eisnet_safetensors_read(test_path("ckpt.safetensors"), &a, &na, &mk, &mv, &nm), 0);
     const char *keys[1] = {mk[0]}, *vals[1] = {mv[0]};
     /* a wrong shape */
     int64_t keep = a[0].shape[0];
@@ -136,24 +126,24 @@ static void test_bad_files(void **state)
             a[i].nbytes = 16 * 4;
             keep = i;
         }
-    assert_int_equal(eisnet_safetensors_write(path("shape.safetensors"), a, na, keys, vals, 1), 0);
-    expect_bad(path("shape.safetensors"), "encoder.0.bias");
+    assert_int_equal(eisnet_safetensors_write(test_path("shape.safetensors"), a, na, keys, vals, 1), 0);
+    expect_bad(test_path("shape.safetensors"), "encoder.0.bias");
     a[keep].shape[0] = 32;
     a[keep].nbytes = 32 * 4;
     /* a missing tensor */
-    assert_int_equal(eisnet_safetensors_write(path("missing_t.safetensors"), a + 1, na - 1, keys, vals, 1), 0);
-    expect_bad(path("missing_t.safetensors"), "is missing");
+    assert_int_equal(eisnet_safetensors_write(test_path("missing_t.safetensors"), a + 1, na - 1, keys, vals, 1), 0);
+    expect_bad(test_path("missing_t.safetensors"), "is missing");
     /* no configuration */
-    assert_int_equal(eisnet_safetensors_write(path("nocfg.safetensors"), a, na, NULL, NULL, 0), 0);
-    expect_bad(path("nocfg.safetensors"), "no eisnet configuration");
+    assert_int_equal(eisnet_safetensors_write(test_path("nocfg.safetensors"), a, na, NULL, NULL, 0), 0);
+    expect_bad(test_path("nocfg.safetensors"), "no eisnet configuration");
     /* a NaN weight */
     ((float *)a[3].data)[0] = NAN;
-    assert_int_equal(eisnet_safetensors_write(path("nan.safetensors"), a, na, keys, vals, 1), 0);
-    expect_bad(path("nan.safetensors"), "NaN");
+    assert_int_equal(eisnet_safetensors_write(test_path("nan.safetensors"), a, na, keys, vals, 1), 0);
+    expect_bad(test_path("nan.safetensors"), "NaN");
     /* a configuration that is not JSON */
     const char *badv[1] = {"{not json"};
-    assert_int_equal(eisnet_safetensors_write(path("badcfg.safetensors"), a, na, keys, badv, 1), 0);
-    expect_bad(path("badcfg.safetensors"), "not valid JSON");
+    assert_int_equal(eisnet_safetensors_write(test_path("badcfg.safetensors"), a, na, keys, badv, 1), 0);
+    expect_bad(test_path("badcfg.safetensors"), "not valid JSON");
     eisnet_arrays_free(a, na);
     eisnet_safetensors_free_meta(mk, mv, nm);
 }
@@ -172,19 +162,19 @@ static void test_pytorch_both_ways(void **state)
         skip();
     }
     int64_t sx[2] = {B, 110}, sp[3] = {B, 5, 12}, sr[1] = {B};
-    assert_int_equal(eisnet_npy_write(path("x.npy"), EISNET_F32, 2, sx, X), 0);
-    assert_int_equal(eisnet_npy_write(path("probs.npy"), EISNET_F32, 3, sp, probs), 0);
-    assert_int_equal(eisnet_npy_write(path("resnorm.npy"), EISNET_F32, 1, sr, res), 0);
+    assert_int_equal(eisnet_npy_write(test_path("x.npy"), EISNET_F32, 2, sx, X), 0);
+    assert_int_equal(eisnet_npy_write(test_path("probs.npy"), EISNET_F32, 3, sp, probs), 0);
+    assert_int_equal(eisnet_npy_write(test_path("resnorm.npy"), EISNET_F32, 1, sr, res), 0);
     char cmd[600];
-    snprintf(cmd, sizeof cmd, "/usr/bin/python3 tests/torch_checkpoint.py %s", root);
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 tests/torch_checkpoint.py %s", test_dir);
     assert_int_equal(system(cmd), 0);
     eisnet_predictor q;
-    assert_int_equal(eisnet_predictor_load(&q, path("torch_export.safetensors")), 0);
+    assert_int_equal(eisnet_predictor_load(&q, test_path("torch_export.safetensors")), 0);
     float pr[B * 60], rs[B];
     predict(&q, pr, rs);
     eisnet_array tp, tr;
-    assert_int_equal(eisnet_npy_read(path("torch_probs.npy"), &tp), 0);
-    assert_int_equal(eisnet_npy_read(path("torch_resnorm.npy"), &tr), 0);
+    assert_int_equal(eisnet_npy_read(test_path("torch_probs.npy"), &tp), 0);
+    assert_int_equal(eisnet_npy_read(test_path("torch_resnorm.npy"), &tr), 0);
     for (int i = 0; i < B * 60; i++) assert_true(fabsf(pr[i] - ((float *)tp.data)[i]) < 2e-6f + 1e-5f * pr[i]);
     for (int i = 0; i < B; i++) assert_true(fabsf(rs[i] - ((float *)tr.data)[i]) < 2e-5f * (1 + fabsf(rs[i])));
     /* the perturbation reached the weights */

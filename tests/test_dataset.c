@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include "test_util.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,31 +18,19 @@
 #include "eisnet/fileio.h"
 #include "eisnet/npy.h"
 
-static char tmp_root[256];
 
 static int setup(void **state)
 {
     (void)state;
-    snprintf(tmp_root, sizeof tmp_root, "/tmp/eisnet_test_dataset_%ld", (long)getpid());
-    return eisnet_ensure_dir(tmp_root);
+    return test_dir_make("dataset");
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", tmp_root);
-    return system(cmd) == 0 ? 0 : -1;
+    return test_dir_remove();
 }
 
-static char *dir(const char *name)
-{
-    static char buf[4][300];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", tmp_root, name);
-    return buf[k];
-}
 
 static void assert_same_file(const char *a, const char *b)
 {
@@ -78,7 +68,7 @@ static void generate(const char *out, int n, int workers, uint64_t seed, int csv
 static void test_reference_summary(void **state)
 {
     (void)state;
-    char *d = dir("ref5");
+    const char *d = test_path("ref5");
     generate(d, 0, 2, 42, 1, "tests/data/ground_truths_5gt.json");
     char p[400];
     snprintf(p, sizeof p, "%s/dataset_summary.txt", d);
@@ -133,24 +123,24 @@ static void test_reference_summary(void **state)
 static void test_workers_and_seed(void **state)
 {
     (void)state;
-    generate(dir("w1"), 7, 1, 5, 1, NULL);
-    generate(dir("w2"), 7, 2, 5, 1, NULL);
-    generate(dir("w3"), 7, 3, 5, 1, NULL);
+    generate(test_path("w1"), 7, 1, 5, 1, NULL);
+    generate(test_path("w2"), 7, 2, 5, 1, NULL);
+    generate(test_path("w3"), 7, 3, 5, 1, NULL);
     const char *files[] = {"resnorm.npy", "dataset.npz", "dataset.json", "ground_truth_metadata.json",
                            "dataset_summary.txt", "combined_dataset_7gt.csv"};
     for (int i = 0; i < 6; i++) {
         char a[400], b[400], c[400];
-        snprintf(a, sizeof a, "%s/%s", dir("w1"), files[i]);
-        snprintf(b, sizeof b, "%s/%s", dir("w2"), files[i]);
-        snprintf(c, sizeof c, "%s/%s", dir("w3"), files[i]);
+        snprintf(a, sizeof a, "%s/%s", test_path("w1"), files[i]);
+        snprintf(b, sizeof b, "%s/%s", test_path("w2"), files[i]);
+        snprintf(c, sizeof c, "%s/%s", test_path("w3"), files[i]);
         assert_same_file(a, b);
         assert_same_file(a, c);
     }
     /* another seed draws other ground truths */
-    generate(dir("s6"), 7, 2, 6, 0, NULL);
+    generate(test_path("s6"), 7, 2, 6, 0, NULL);
     char a[400], b[400];
-    snprintf(a, sizeof a, "%s/ground_truth_metadata.json", dir("w1"));
-    snprintf(b, sizeof b, "%s/ground_truth_metadata.json", dir("s6"));
+    snprintf(a, sizeof a, "%s/ground_truth_metadata.json", test_path("w1"));
+    snprintf(b, sizeof b, "%s/ground_truth_metadata.json", test_path("s6"));
     char *x, *y;
     size_t nx, ny;
     assert_int_equal(eisnet_read_file(a, 1 << 20, &x, &nx), 0);
@@ -164,7 +154,7 @@ static void test_npz_contents(void **state)
 {
     (void)state;
     char p[400];
-    snprintf(p, sizeof p, "%s/dataset.npz", dir("w1"));
+    snprintf(p, sizeof p, "%s/dataset.npz", test_path("w1"));
     eisnet_array *a;
     size_t n;
     assert_int_equal(eisnet_npz_read(p, &a, &n), 0);
@@ -191,7 +181,7 @@ static void test_errors_leave_nothing(void **state)
     eisnet_generate_options o;
     eisnet_generate_options_default(&o);
     o.quiet = 1;
-    o.data_dir = dir("bad");
+    o.data_dir = test_path("bad");
     o.n_ground_truths = 0;
     assert_int_equal(eisnet_generate(&o), -1);
     assert_non_null(strstr(eisnet_last_error(), "n_ground_truths"));
@@ -236,7 +226,7 @@ static void test_order_statistics(void **state)
         v[i] = (x % 5 == 0) ? 1234.5 : (double)(x >> 11) * 0x1.0p-53 * 17000.0;
     }
     char p[400];
-    snprintf(p, sizeof p, "%s/stats.npy", tmp_root);
+    snprintf(p, sizeof p, "%s/stats.npy", test_dir);
     int64_t shape[1] = {N};
     assert_int_equal(eisnet_npy_write(p, EISNET_F64, 1, shape, v), 0);
     for (int i = 0; i < Z; i++) v[N + i] = 0.0;

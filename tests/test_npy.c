@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "test_util.h"
+
 #include "eisnet/error.h"
 #include "eisnet/npy.h"
 
@@ -17,32 +19,19 @@
 
 #define PY "/usr/bin/python3"
 
-static char tmpdir[256];
 
 static int setup(void **state)
 {
     (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/eisnet_test_npy_XXXXXX");
-    if (!mkdtemp(tmpdir)) return -1;
-    return 0;
+    return test_dir_make("npy");
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
+    return test_dir_remove();
 }
 
-static const char *tpath(const char *name)
-{
-    static char buf[4][1024];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", tmpdir, name);
-    return buf[k];
-}
 
 static int file_exists(const char *p)
 {
@@ -53,7 +42,7 @@ static int file_exists(const char *p)
 static int dir_entries(void)
 {
     char cmd[600];
-    snprintf(cmd, sizeof cmd, "test $(ls -A '%s' | wc -l) -eq 0", tmpdir);
+    snprintf(cmd, sizeof cmd, "test $(ls -A '%s' | wc -l) -eq 0", test_dir);
     return system(cmd) == 0 ? 0 : 1;
 }
 
@@ -169,7 +158,7 @@ static void test_npy_roundtrip(void **state)
             eisnet_array_free(&a);
             assert_null(a.data);
             /* through a file */
-            const char *p = tpath("rt.npy");
+            const char *p = test_path("rt.npy");
             assert_int_equal(eisnet_npy_write(p, types[ti], nds[si], shapes[si], d), 0);
             assert_int_equal(eisnet_npy_read(p, &a), 0);
             assert_string_equal(a.name, "rt");
@@ -185,7 +174,7 @@ static void test_npy_roundtrip(void **state)
 static void test_npy_writer(void **state)
 {
     (void)state;
-    const char *p = tpath("stream.npy");
+    const char *p = test_path("stream.npy");
     int64_t sh[2] = {4, 3};
     eisnet_npy_writer *w = eisnet_npy_writer_open(p, EISNET_F32, 2, sh);
     assert_non_null(w);
@@ -314,28 +303,28 @@ static void test_npy_malformed(void **state)
     assert_int_equal(((int16_t *)a.data)[2], -1);
     eisnet_array_free(&a);
     /* files */
-    assert_int_equal(eisnet_npy_read(tpath("missing.npy"), &a), -1);
+    assert_int_equal(eisnet_npy_read(test_path("missing.npy"), &a), -1);
     assert_non_null(strstr(eisnet_last_error(), "cannot open"));
-    FILE *fp = fopen(tpath("trunc.npy"), "wb");
+    FILE *fp = fopen(test_path("trunc.npy"), "wb");
     n = craft_npy(b, "{'descr': '<f8', 'fortran_order': False, 'shape': (2,), }", 9);
     fwrite(b, 1, n, fp);
     fclose(fp);
-    assert_int_equal(eisnet_npy_read(tpath("trunc.npy"), &a), -1);
+    assert_int_equal(eisnet_npy_read(test_path("trunc.npy"), &a), -1);
     assert_non_null(strstr(eisnet_last_error(), "truncated"));
     assert_non_null(strstr(eisnet_last_error(), "trunc.npy"));
-    fp = fopen(tpath("long.npy"), "wb");
+    fp = fopen(test_path("long.npy"), "wb");
     n = craft_npy(b, "{'descr': '<f8', 'fortran_order': False, 'shape': (2,), }", 17);
     fwrite(b, 1, n, fp);
     fclose(fp);
-    assert_int_equal(eisnet_npy_read(tpath("long.npy"), &a), -1);
+    assert_int_equal(eisnet_npy_read(test_path("long.npy"), &a), -1);
     assert_non_null(strstr(eisnet_last_error(), "unexpected bytes"));
-    fp = fopen(tpath("tiny.npy"), "wb");
+    fp = fopen(test_path("tiny.npy"), "wb");
     fwrite("\x93NUMPY\x01\x00\x02\x00{}", 1, 12, fp);
     fclose(fp);
-    assert_int_equal(eisnet_npy_read(tpath("tiny.npy"), &a), -1);
-    unlink(tpath("trunc.npy"));
-    unlink(tpath("long.npy"));
-    unlink(tpath("tiny.npy"));
+    assert_int_equal(eisnet_npy_read(test_path("tiny.npy"), &a), -1);
+    unlink(test_path("trunc.npy"));
+    unlink(test_path("long.npy"));
+    unlink(test_path("tiny.npy"));
 }
 
 static eisnet_array mk(const char *name, eisnet_dtype t, int ndim, const int64_t *shape)
@@ -389,7 +378,7 @@ static void test_npz_roundtrip(void **state)
     eisnet_array set[NSET];
     make_set(set);
     for (int compress = 0; compress <= 1; compress++) {
-        const char *p = tpath(compress ? "c.npz" : "s.npz");
+        const char *p = test_path(compress ? "c.npz" : "s.npz");
         assert_int_equal(eisnet_npz_write(p, set, NSET, compress), 0);
         eisnet_array *got;
         size_t n;
@@ -400,20 +389,20 @@ static void test_npz_roundtrip(void **state)
         unlink(p);
     }
     /* empty archive */
-    assert_int_equal(eisnet_npz_write(tpath("e.npz"), NULL, 0, 0), 0);
+    assert_int_equal(eisnet_npz_write(test_path("e.npz"), NULL, 0, 0), 0);
     eisnet_array *got;
     size_t n;
-    assert_int_equal(eisnet_npz_read(tpath("e.npz"), &got, &n), 0);
+    assert_int_equal(eisnet_npz_read(test_path("e.npz"), &got, &n), 0);
     assert_int_equal(n, 0);
     eisnet_arrays_free(got, n);
-    unlink(tpath("e.npz"));
+    unlink(test_path("e.npz"));
     /* duplicate names are refused, and nothing is written */
     eisnet_array dup[2] = {set[0], set[0]};
-    assert_int_equal(eisnet_npz_write(tpath("d.npz"), dup, 2, 0), -1);
+    assert_int_equal(eisnet_npz_write(test_path("d.npz"), dup, 2, 0), -1);
     assert_non_null(strstr(eisnet_last_error(), "duplicate"));
     dup[1].nbytes = 3;
     snprintf(dup[1].name, sizeof dup[1].name, "other");
-    assert_int_equal(eisnet_npz_write(tpath("d.npz"), dup, 2, 1), -1);
+    assert_int_equal(eisnet_npz_write(test_path("d.npz"), dup, 2, 1), -1);
     assert_non_null(strstr(eisnet_last_error(), "does not match"));
     assert_int_equal(dir_entries(), 0);
     free_set(set, NSET);
@@ -423,7 +412,7 @@ static void test_npz_streaming(void **state)
 {
     (void)state;
     for (int compress = 0; compress <= 1; compress++) {
-        const char *p = tpath("w.npz");
+        const char *p = test_path("w.npz");
         eisnet_npz_writer *w = eisnet_npz_writer_open(p, compress);
         assert_non_null(w);
         int64_t sh[2] = {100, 5};
@@ -468,7 +457,7 @@ static void test_npz_streaming(void **state)
 
 static unsigned char *encode_npz(const eisnet_array *set, size_t n, int compress, size_t *len)
 {
-    const char *p = tpath("enc.npz");
+    const char *p = test_path("enc.npz");
     assert_int_equal(eisnet_npz_write(p, set, n, compress), 0);
     FILE *fp = fopen(p, "rb");
     fseek(fp, 0, SEEK_END);
@@ -696,12 +685,12 @@ static void test_fuzz(void **state)
 /* ---- numpy compatibility ---- */
 static int run_py(const char *script)
 {
-    const char *sp = tpath("check.py");
+    const char *sp = test_path("check.py");
     FILE *fp = fopen(sp, "w");
     fputs(script, fp);
     fclose(fp);
     char cmd[1200];
-    snprintf(cmd, sizeof cmd, PY " '%s' '%s'", sp, tmpdir);
+    snprintf(cmd, sizeof cmd, PY " '%s' '%s'", sp, test_dir);
     int rc = system(cmd);
     unlink(sp);
     return rc;
@@ -733,12 +722,12 @@ static void test_numpy_reads_ours(void **state)
     }
     eisnet_array set[NSET];
     make_set(set);
-    assert_int_equal(eisnet_npz_write(tpath("stored.npz"), set, NSET, 0), 0);
-    assert_int_equal(eisnet_npz_write(tpath("deflated.npz"), set, NSET, 1), 0);
+    assert_int_equal(eisnet_npz_write(test_path("stored.npz"), set, NSET, 0), 0);
+    assert_int_equal(eisnet_npz_write(test_path("deflated.npz"), set, NSET, 1), 0);
     for (int i = 0; i < NSET - 1; i++) {
         char nm[300];
         snprintf(nm, sizeof nm, "%.127s.npy", set[i].name);
-        assert_int_equal(eisnet_npy_write(tpath(nm), set[i].dtype, set[i].ndim, set[i].shape, set[i].data), 0);
+        assert_int_equal(eisnet_npy_write(test_path(nm), set[i].dtype, set[i].ndim, set[i].shape, set[i].data), 0);
     }
     char script[8192];
     snprintf(script, sizeof script, "%s%s", PY_EXPECT,
@@ -785,7 +774,7 @@ static void test_we_read_numpys(void **state)
     for (int f = 0; f < 2; f++) {
         eisnet_array *got;
         size_t n;
-        int rc = eisnet_npz_read(tpath(files[f]), &got, &n);
+        int rc = eisnet_npz_read(test_path(files[f]), &got, &n);
         if (rc != 0) print_error("%s\n", eisnet_last_error());
         assert_int_equal(rc, 0);
         check_same(set, NSET, got, n);
@@ -795,24 +784,24 @@ static void test_we_read_numpys(void **state)
         char nm[300];
         snprintf(nm, sizeof nm, "np_%.127s.npy", set[i].name);
         eisnet_array a;
-        assert_int_equal(eisnet_npy_read(tpath(nm), &a), 0);
+        assert_int_equal(eisnet_npy_read(test_path(nm), &a), 0);
         memcpy(a.name, set[i].name, sizeof a.name);
         check_same(&set[i], 1, &a, 1);
         eisnet_array_free(&a);
     }
     eisnet_array a;
-    assert_int_equal(eisnet_npy_read(tpath("np_big.npy"), &a), 0);
+    assert_int_equal(eisnet_npy_read(test_path("np_big.npy"), &a), 0);
     assert_true(((double *)a.data)[69999] == 69999.0);
     eisnet_array_free(&a);
     eisnet_array *got;
     size_t n;
-    assert_int_equal(eisnet_npz_read(tpath("np_big.npz"), &got, &n), 0);
+    assert_int_equal(eisnet_npz_read(test_path("np_big.npz"), &got, &n), 0);
     assert_int_equal(n, 1);
     assert_true(((double *)got[0].data)[69999] == 69999.0);
     eisnet_arrays_free(got, n);
-    assert_int_equal(eisnet_npy_read(tpath("np_fortran.npy"), &a), -1);
+    assert_int_equal(eisnet_npy_read(test_path("np_fortran.npy"), &a), -1);
     assert_non_null(strstr(eisnet_last_error(), "fortran_order"));
-    assert_int_equal(eisnet_npy_read(tpath("np_be.npy"), &a), -1);
+    assert_int_equal(eisnet_npy_read(test_path("np_be.npy"), &a), -1);
     assert_non_null(strstr(eisnet_last_error(), "big-endian"));
     free_set(set, NSET);
 }

@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "test_util.h"
+
 #include "eisnet/error.h"
 #include "eisnet/plot.h"
 
@@ -23,14 +25,12 @@
 #define PI 3.14159265358979323846
 #define OHM "\xCE\xA9"
 
-static char tmpdir[256];
 static int have_xmllint, have_rsvg;
 
 static int setup(void **state)
 {
     (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/eisnet_test_plot_XXXXXX");
-    if (!mkdtemp(tmpdir)) return -1;
+    if (test_dir_make("plot") != 0) return -1;
     have_xmllint = system("command -v xmllint >/dev/null 2>&1") == 0;
     have_rsvg = system("command -v rsvg-convert >/dev/null 2>&1") == 0;
     if (!have_xmllint) fprintf(stderr, "note: xmllint not found, skipping its validation (apt-get install libxml2-utils)\n");
@@ -41,19 +41,9 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
+    return test_dir_remove();
 }
 
-static const char *tpath(const char *name)
-{
-    static char buf[8][1024];
-    static int k;
-    k = (k + 1) % 8;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", tmpdir, name);
-    return buf[k];
-}
 
 static char *slurp(const char *path)
 {
@@ -160,7 +150,7 @@ static int xml_wellformed(const char *s)
             while (is_name_char(*p)) p++;
             size_t nl = (size_t)(p - n0);
             if (nl >= 32 || depth >= 64) return xml_err("name too long or nesting too deep", s, n0);
-            if (depth == 0 && ++roots > 1) return xml_err("second root element", s, n0);
+            if (depth == 0 && ++roots > 1) return xml_err("second test_dir element", s, n0);
             char attrs[32][32];
             int na = 0;
             for (;;) {
@@ -203,7 +193,7 @@ static int xml_wellformed(const char *s)
             continue;
         }
         if (depth == 0 && !(*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
-            return xml_err("text outside the root element", s, p);
+            return xml_err("text outside the test_dir element", s, p);
         if (*p == '&') {
             int el = entity_len(p);
             if (!el) return xml_err("bad entity", s, p);
@@ -214,7 +204,7 @@ static int xml_wellformed(const char *s)
         p++;
     }
     if (depth != 0) return xml_err("unclosed element", s, p);
-    if (roots != 1) return xml_err("no root element", s, p);
+    if (roots != 1) return xml_err("no test_dir element", s, p);
     return 0;
 }
 
@@ -312,7 +302,7 @@ static void test_training_history(void **state)
     eisnet_plot_series s2[2] = {{"train", ep, ta, 20, EISNET_PLOT_LINE_MARKERS}, {"validation", ep, va, 20, EISNET_PLOT_DASHED}};
     eisnet_plot_axes top = {"Loss", NULL, "cross-entropy + resnorm loss", 0, 0, 0};
     eisnet_plot_axes bot = {"Accuracy", "Epoch", "accuracy (fraction)", 0, 0, 0};
-    const char *p = tpath("training_history.svg");
+    const char *p = test_path("training_history.svg");
     assert_int_equal(eisnet_plot_lines2(p, "Training history", &top, s1, 2, &bot, s2, 2), 0);
     const char *const ex[] = {"Training history", "Epoch", "validation", "accuracy (fraction)", ">10<", ">20<",
                               ">0.2<", "stroke-dasharray", NULL};
@@ -320,7 +310,7 @@ static void test_training_history(void **state)
 
     /* single panel, log y */
     eisnet_plot_axes ax = {"Loss (log scale)", "Epoch", "loss", 0, 1, 0};
-    p = tpath("loss_log.svg");
+    p = test_path("loss_log.svg");
     assert_int_equal(eisnet_plot_lines(p, &ax, s1, 2), 0);
     const char *const ex3[] = {"Loss (log scale)", "10<tspan", NULL};
     check_svg(p, ex3);
@@ -345,12 +335,12 @@ static void test_nyquist_bode(void **state)
     spectra(f, zm, zf, 50);
     eisnet_plot_spectrum s[2] = {{"measured", f, zm, 50, EISNET_PLOT_MARKERS},
                                  {"best completion (Rsh=433 " OHM ", Ra=5337 " OHM ")", f, zf, 50, EISNET_PLOT_LINE}};
-    const char *p = tpath("nyquist.svg");
+    const char *p = test_path("nyquist.svg");
     assert_int_equal(eisnet_plot_nyquist(p, "Nyquist: measured vs best completion", s, 2), 0);
     const char *const ex[] = {"Nyquist: measured vs best completion", "Re(Z) (" OHM ")", "\xE2\x88\x92Im(Z) (" OHM ")",
                               ">2000<", ">4000<", "measured", "<circle", NULL};
     check_svg(p, ex);
-    p = tpath("bode.svg");
+    p = test_path("bode.svg");
     assert_int_equal(eisnet_plot_bode(p, "Bode: measured vs best completion", s, 2), 0);
     const char *const ex2[] = {"Bode: measured vs best completion", "Frequency (Hz)", "|Z| (" OHM ")",
                                "Phase (\xC2\xB0)", ">10<tspan dy=\"-5\" font-size=\"9\">6</tspan>", "best completion",
@@ -377,14 +367,14 @@ static void test_marginal_bars(void **state)
     int best = 0;
     for (int i = 1; i < 12; i++)
         if (p[i] > p[best]) best = i;
-    const char *path = tpath("marginal_Ra.svg");
+    const char *path = test_path("marginal_Ra.svg");
     assert_int_equal(eisnet_plot_bars(path, "Marginal distribution of Ra", "Ra (" OHM ")", "probability", RGRID, p, ref,
                                       "network", "exact grid posterior", 12, best),
                      0);
     const char *const ex[] = {"Marginal distribution of Ra", "Ra (" OHM ")", "network", "exact grid posterior", ">10000<",
                               ">18.7<", "#D55E00", NULL};
     check_svg(path, ex);
-    path = tpath("marginal_noref.svg");
+    path = test_path("marginal_noref.svg");
     assert_int_equal(eisnet_plot_bars(path, "Marginal distribution of Rb", "Rb (" OHM ")", "probability", RGRID, p, NULL,
                                       NULL, NULL, 12, -1),
                      0);
@@ -399,7 +389,7 @@ static void test_marginal_bars(void **state)
         labs[i] = lab[i];
         v[i] = exp(-0.01 * (i - 30) * (i - 30));
     }
-    path = tpath("bars_many.svg");
+    path = test_path("bars_many.svg");
     assert_int_equal(eisnet_plot_bars(path, "Many bars", "Ca (F)", "weight", labs, v, NULL, NULL, NULL, 60, 30), 0);
     check_svg(path, NULL);
 }
@@ -429,7 +419,7 @@ static void test_joint(void **state)
         ty[r] = b / 12;
         tp[r] = z[b];
     }
-    const char *p = tpath("joint_Ra_Rb.svg");
+    const char *p = test_path("joint_Ra_Rb.svg");
     assert_int_equal(eisnet_plot_joint(p, "Joint distribution of Ra and Rb", "Ra (" OHM ")", "Rb (" OHM ")", RGRID, RGRID,
                                        z, 12, 12, tx, ty, tp, 10),
                      0);
@@ -443,7 +433,7 @@ static void test_joint(void **state)
     for (int i = 0; i < 600; i++) z2[i] = (i % 30) * (i / 30) / 10000.0;
     int x3[3] = {29, 28, 29}, y3[3] = {19, 19, 18};
     double p3[3] = {z2[599], z2[598], z2[569]};
-    p = tpath("joint_big.svg");
+    p = test_path("joint_big.svg");
     assert_int_equal(eisnet_plot_joint(p, "Big grid", "Ca (F)", "Cb (F)", NULL, NULL, z2, 30, 20, x3, y3, p3, 3), 0);
     check_svg(p, NULL);
 }
@@ -454,7 +444,7 @@ static void test_escaping_and_bad_utf8(void **state)
     double x[3] = {1, 2, 3}, y[3] = {3, 1, 2};
     eisnet_plot_series s[2] = {{"a < b & c > d \"q\" 'r'", x, y, 3, 0}, {"bad \xff\xfe utf8 \x01\x7f ctl \xCE", x, x, 3, 1}};
     eisnet_plot_axes ax = {"R & C <circuit> \xCF\x84 = RC", "\xCF\x89 (rad/s)", "\xCE\xB8 (\xC2\xB0)", 0, 0, 0};
-    const char *p = tpath("escape.svg");
+    const char *p = test_path("escape.svg");
     assert_int_equal(eisnet_plot_lines(p, &ax, s, 2), 0);
     const char *const ex[] = {"R &amp; C &lt;circuit&gt; \xCF\x84 = RC", "a &lt; b &amp; c &gt; d &quot;q&quot; &#39;r&#39;",
                               "bad ?? utf8", NULL};
@@ -468,11 +458,11 @@ static void test_degenerate(void **state)
     (void)state;
     eisnet_plot_axes ax = {"Empty", "x (s)", "y (V)", 0, 0, 0};
     const char *const nodata[] = {"no data", NULL};
-    assert_int_equal(eisnet_plot_lines(tpath("empty0.svg"), &ax, NULL, 0), 0);
-    check_svg(tpath("empty0.svg"), nodata);
+    assert_int_equal(eisnet_plot_lines(test_path("empty0.svg"), &ax, NULL, 0), 0);
+    check_svg(test_path("empty0.svg"), nodata);
     eisnet_plot_series e = {"nothing", NULL, NULL, 0, 0};
-    assert_int_equal(eisnet_plot_lines(tpath("empty1.svg"), &ax, &e, 1), 0);
-    check_svg(tpath("empty1.svg"), nodata);
+    assert_int_equal(eisnet_plot_lines(test_path("empty1.svg"), &ax, &e, 1), 0);
+    check_svg(test_path("empty1.svg"), nodata);
 
     double x[6] = {1, 2, 3, 4, 5, 6};
     double c[6] = {5, 5, 5, 5, 5, 5};
@@ -481,37 +471,37 @@ static void test_degenerate(void **state)
     double mixed[6] = {1, NAN, 3, -INFINITY, 5, 6};
     double neg[6] = {-1, 0, 2, 20, -5, 200};
     eisnet_plot_series s[4] = {{"constant", x, c, 6, 2}, {"zero", x, zero, 6, 1}, {"gaps", x, mixed, 6, 2}, {"bad", x, bad, 6, 0}};
-    assert_int_equal(eisnet_plot_lines(tpath("flat.svg"), &ax, s, 1), 0);
-    check_svg(tpath("flat.svg"), NULL);
-    assert_int_equal(eisnet_plot_lines(tpath("zero.svg"), &ax, s + 1, 1), 0);
-    check_svg(tpath("zero.svg"), NULL);
-    assert_int_equal(eisnet_plot_lines(tpath("allbad.svg"), &ax, s + 3, 1), 0);
-    check_svg(tpath("allbad.svg"), nodata);
-    assert_int_equal(eisnet_plot_lines(tpath("mixed.svg"), &ax, s, 4), 0);
-    check_svg(tpath("mixed.svg"), NULL);
+    assert_int_equal(eisnet_plot_lines(test_path("flat.svg"), &ax, s, 1), 0);
+    check_svg(test_path("flat.svg"), NULL);
+    assert_int_equal(eisnet_plot_lines(test_path("zero.svg"), &ax, s + 1, 1), 0);
+    check_svg(test_path("zero.svg"), NULL);
+    assert_int_equal(eisnet_plot_lines(test_path("allbad.svg"), &ax, s + 3, 1), 0);
+    check_svg(test_path("allbad.svg"), nodata);
+    assert_int_equal(eisnet_plot_lines(test_path("mixed.svg"), &ax, s, 4), 0);
+    check_svg(test_path("mixed.svg"), NULL);
     /* non-positive values on log axes are skipped */
     eisnet_plot_axes lg = {"Log", "x (Hz)", "y (" OHM ")", 1, 1, 0};
     eisnet_plot_series sn = {"neg", neg, neg, 6, 2};
-    assert_int_equal(eisnet_plot_lines(tpath("log_neg.svg"), &lg, &sn, 1), 0);
-    check_svg(tpath("log_neg.svg"), NULL);
+    assert_int_equal(eisnet_plot_lines(test_path("log_neg.svg"), &lg, &sn, 1), 0);
+    check_svg(test_path("log_neg.svg"), NULL);
     eisnet_plot_series sz = {"zero", zero, zero, 6, 2};
-    assert_int_equal(eisnet_plot_lines(tpath("log_zero.svg"), &lg, &sz, 1), 0);
-    check_svg(tpath("log_zero.svg"), nodata);
+    assert_int_equal(eisnet_plot_lines(test_path("log_zero.svg"), &lg, &sz, 1), 0);
+    check_svg(test_path("log_zero.svg"), nodata);
     /* equal aspect with a single point, and with a tall narrow range */
     eisnet_plot_axes eq = {"Equal", "x (" OHM ")", "y (" OHM ")", 0, 0, 1};
     eisnet_plot_series one = {"one", x, c, 1, 1};
-    assert_int_equal(eisnet_plot_lines(tpath("eq1.svg"), &eq, &one, 1), 0);
-    check_svg(tpath("eq1.svg"), NULL);
+    assert_int_equal(eisnet_plot_lines(test_path("eq1.svg"), &eq, &one, 1), 0);
+    check_svg(test_path("eq1.svg"), NULL);
     double tall[6] = {0, 1000, 2000, 3000, 4000, 5000};
     eisnet_plot_series st = {"tall", x, tall, 6, 2};
-    assert_int_equal(eisnet_plot_lines(tpath("eq_tall.svg"), &eq, &st, 1), 0);
-    check_svg(tpath("eq_tall.svg"), NULL);
+    assert_int_equal(eisnet_plot_lines(test_path("eq_tall.svg"), &eq, &st, 1), 0);
+    check_svg(test_path("eq_tall.svg"), NULL);
     /* huge and tiny magnitudes get 10^k labels */
     double big[3] = {1e6, 2.5e6, 4e6}, tiny[3] = {1e-6, 3e-6, 2e-6};
     eisnet_plot_series sb = {"big", big, tiny, 3, 2};
-    assert_int_equal(eisnet_plot_lines(tpath("sci.svg"), &ax, &sb, 1), 0);
+    assert_int_equal(eisnet_plot_lines(test_path("sci.svg"), &ax, &sb, 1), 0);
     const char *const sci[] = {"\xC3\x97" "10<tspan", NULL};
-    check_svg(tpath("sci.svg"), sci);
+    check_svg(test_path("sci.svg"), sci);
     /* many series cycle colors and markers */
     eisnet_plot_series many[10];
     double ys[10][6];
@@ -519,52 +509,52 @@ static void test_degenerate(void **state)
         for (int j = 0; j < 6; j++) ys[i][j] = i + 0.1 * j;
         many[i] = (eisnet_plot_series){"series", x, ys[i], 6, i % 4};
     }
-    assert_int_equal(eisnet_plot_lines(tpath("many.svg"), &ax, many, 10), 0);
-    check_svg(tpath("many.svg"), NULL);
+    assert_int_equal(eisnet_plot_lines(test_path("many.svg"), &ax, many, 10), 0);
+    check_svg(test_path("many.svg"), NULL);
     /* lines2 with one empty panel, NULL titles and labels */
     eisnet_plot_axes bare = {NULL, NULL, NULL, 0, 0, 0};
-    assert_int_equal(eisnet_plot_lines2(tpath("two_empty.svg"), NULL, &bare, s, 1, &bare, NULL, 0), 0);
-    check_svg(tpath("two_empty.svg"), nodata);
+    assert_int_equal(eisnet_plot_lines2(test_path("two_empty.svg"), NULL, &bare, s, 1, &bare, NULL, 0), 0);
+    check_svg(test_path("two_empty.svg"), nodata);
 
     /* bars */
-    assert_int_equal(eisnet_plot_bars(tpath("bars0.svg"), "No bars", "x", "p", NULL, NULL, NULL, NULL, NULL, 0, -1), 0);
-    check_svg(tpath("bars0.svg"), nodata);
-    assert_int_equal(eisnet_plot_bars(tpath("bars_zero.svg"), "Zero", "x", "p", NULL, zero, zero, NULL, NULL, 6, 0), 0);
-    check_svg(tpath("bars_zero.svg"), NULL);
-    assert_int_equal(eisnet_plot_bars(tpath("bars_bad.svg"), "Bad", "x", "p", NULL, bad, mixed, "a", "b", 6, 1), 0);
-    check_svg(tpath("bars_bad.svg"), NULL);
-    assert_int_equal(eisnet_plot_bars(tpath("bars_neg.svg"), "Neg", NULL, NULL, NULL, neg, NULL, NULL, NULL, 6, 5), 0);
-    check_svg(tpath("bars_neg.svg"), NULL);
+    assert_int_equal(eisnet_plot_bars(test_path("bars0.svg"), "No bars", "x", "p", NULL, NULL, NULL, NULL, NULL, 0, -1), 0);
+    check_svg(test_path("bars0.svg"), nodata);
+    assert_int_equal(eisnet_plot_bars(test_path("bars_zero.svg"), "Zero", "x", "p", NULL, zero, zero, NULL, NULL, 6, 0), 0);
+    check_svg(test_path("bars_zero.svg"), NULL);
+    assert_int_equal(eisnet_plot_bars(test_path("bars_bad.svg"), "Bad", "x", "p", NULL, bad, mixed, "a", "b", 6, 1), 0);
+    check_svg(test_path("bars_bad.svg"), NULL);
+    assert_int_equal(eisnet_plot_bars(test_path("bars_neg.svg"), "Neg", NULL, NULL, NULL, neg, NULL, NULL, NULL, 6, 5), 0);
+    check_svg(test_path("bars_neg.svg"), NULL);
 
     /* joint */
-    assert_int_equal(eisnet_plot_joint(tpath("joint0.svg"), "Empty", "a", "b", NULL, NULL, NULL, 0, 0, NULL, NULL, NULL, 0), 0);
-    check_svg(tpath("joint0.svg"), nodata);
+    assert_int_equal(eisnet_plot_joint(test_path("joint0.svg"), "Empty", "a", "b", NULL, NULL, NULL, 0, 0, NULL, NULL, NULL, 0), 0);
+    check_svg(test_path("joint0.svg"), nodata);
     double zj[6] = {0, 0, 0, 0, 0, 0};
     int tx[2] = {0, 2}, ty[2] = {1, 0};
     double tp[2] = {0, NAN};
-    assert_int_equal(eisnet_plot_joint(tpath("joint_zero.svg"), "Zero", "a", "b", NULL, NULL, zj, 3, 2, tx, ty, tp, 2), 0);
-    check_svg(tpath("joint_zero.svg"), NULL);
+    assert_int_equal(eisnet_plot_joint(test_path("joint_zero.svg"), "Zero", "a", "b", NULL, NULL, zj, 3, 2, tx, ty, tp, 2), 0);
+    check_svg(test_path("joint_zero.svg"), NULL);
     double zn[6] = {NAN, INFINITY, 0.5, -1, 0.2, 0.3};
-    assert_int_equal(eisnet_plot_joint(tpath("joint_nan.svg"), NULL, NULL, NULL, NULL, NULL, zn, 3, 2, tx, ty, tp, 2), 0);
-    check_svg(tpath("joint_nan.svg"), NULL);
+    assert_int_equal(eisnet_plot_joint(test_path("joint_nan.svg"), NULL, NULL, NULL, NULL, NULL, zn, 3, 2, tx, ty, tp, 2), 0);
+    check_svg(test_path("joint_nan.svg"), NULL);
     double z1 = 1;
     int t0 = 0;
-    assert_int_equal(eisnet_plot_joint(tpath("joint1.svg"), "1x1", "a", "b", NULL, NULL, &z1, 1, 1, &t0, &t0, &z1, 1), 0);
-    check_svg(tpath("joint1.svg"), NULL);
+    assert_int_equal(eisnet_plot_joint(test_path("joint1.svg"), "1x1", "a", "b", NULL, NULL, &z1, 1, 1, &t0, &t0, &z1, 1), 0);
+    check_svg(test_path("joint1.svg"), NULL);
 
     /* spectra */
-    assert_int_equal(eisnet_plot_nyquist(tpath("nyq0.svg"), "Empty", NULL, 0), 0);
-    check_svg(tpath("nyq0.svg"), nodata);
+    assert_int_equal(eisnet_plot_nyquist(test_path("nyq0.svg"), "Empty", NULL, 0), 0);
+    check_svg(test_path("nyq0.svg"), nodata);
     double f[3] = {1, 10, 100};
     double complex zz[3] = {((NAN) + (1) * I), ((100) + (-50) * I), ((INFINITY) + (0) * I)};
     eisnet_plot_spectrum sp = {"odd", f, zz, 3, 1};
-    assert_int_equal(eisnet_plot_nyquist(tpath("nyq_odd.svg"), "Odd", &sp, 1), 0);
-    check_svg(tpath("nyq_odd.svg"), NULL);
-    assert_int_equal(eisnet_plot_bode(tpath("bode_odd.svg"), "Odd", &sp, 1), 0);
-    check_svg(tpath("bode_odd.svg"), NULL);
+    assert_int_equal(eisnet_plot_nyquist(test_path("nyq_odd.svg"), "Odd", &sp, 1), 0);
+    check_svg(test_path("nyq_odd.svg"), NULL);
+    assert_int_equal(eisnet_plot_bode(test_path("bode_odd.svg"), "Odd", &sp, 1), 0);
+    check_svg(test_path("bode_odd.svg"), NULL);
     sp.freq = NULL;
-    assert_int_equal(eisnet_plot_nyquist(tpath("nyq_nofreq.svg"), "No freq", &sp, 1), 0);
-    check_svg(tpath("nyq_nofreq.svg"), NULL);
+    assert_int_equal(eisnet_plot_nyquist(test_path("nyq_nofreq.svg"), "No freq", &sp, 1), 0);
+    check_svg(test_path("nyq_nofreq.svg"), NULL);
 }
 
 /* ---------------------------------------------------------- bad arguments */
@@ -586,7 +576,7 @@ static void test_errors(void **state)
     double complex z[3] = {1, 2, 3};
     eisnet_plot_axes ax = {"t", "x", "y", 0, 0, 0};
     eisnet_plot_series s = {"s", x, x, 3, 0};
-    const char *p = tpath("err.svg");
+    const char *p = test_path("err.svg");
     eisnet_clear_error();
     expect_fail(eisnet_plot_lines(NULL, &ax, &s, 1), NULL);
     expect_fail(eisnet_plot_lines(p, NULL, &s, 1), p);
@@ -623,7 +613,7 @@ static void test_errors(void **state)
     sp = (eisnet_plot_spectrum){"s", x, z, 3, 9};
     expect_fail(eisnet_plot_nyquist(p, "t", &sp, 1), p);
     /* unwritable destination */
-    expect_fail(eisnet_plot_lines(tpath("no/such/dir/x.svg"), &ax, &s, 1), NULL);
+    expect_fail(eisnet_plot_lines(test_path("no/such/dir/x.svg"), &ax, &s, 1), NULL);
     assert_non_null(strstr(eisnet_last_error(), "no/such/dir"));
 }
 

@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "test_util.h"
+
 #include "eisnet/error.h"
 #include "eisnet/safetensors.h"
 
@@ -17,31 +19,19 @@
 
 #define PY "/usr/bin/python3"
 
-static char tmpdir[256];
 
 static int setup(void **state)
 {
     (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/eisnet_test_st_XXXXXX");
-    return mkdtemp(tmpdir) ? 0 : -1;
+    return test_dir_make("st");
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
+    return test_dir_remove();
 }
 
-static const char *tpath(const char *name)
-{
-    static char buf[4][1024];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", tmpdir, name);
-    return buf[k];
-}
 
 static eisnet_array mk(const char *name, eisnet_dtype t, int ndim, const int64_t *shape)
 {
@@ -111,7 +101,7 @@ static void test_roundtrip(void **state)
     (void)state;
     eisnet_array set[NSET];
     make_set(set);
-    const char *p = tpath("m.safetensors");
+    const char *p = test_path("m.safetensors");
     assert_int_equal(eisnet_safetensors_write(p, set, NSET, MK, MV, 3), 0);
     eisnet_array *got;
     size_t n, nm;
@@ -265,7 +255,7 @@ static void test_malformed(void **state)
     assert_int_equal(((unsigned char *)got[1].data)[1], 1);
     eisnet_arrays_free(got, cnt);
     /* files */
-    assert_int_equal(eisnet_safetensors_read(tpath("missing"), &got, &cnt, NULL, NULL, NULL), -1);
+    assert_int_equal(eisnet_safetensors_read(test_path("missing"), &got, &cnt, NULL, NULL, NULL), -1);
     assert_non_null(strstr(eisnet_last_error(), "cannot open"));
 }
 
@@ -338,12 +328,12 @@ static void test_fuzz(void **state)
 
 static int run_py(const char *script, const char *arg)
 {
-    const char *sp = tpath("check.py");
+    const char *sp = test_path("check.py");
     FILE *fp = fopen(sp, "w");
     fputs(script, fp);
     fclose(fp);
     char cmd[1500];
-    snprintf(cmd, sizeof cmd, PY " '%s' '%s' '%s'", sp, tmpdir, arg);
+    snprintf(cmd, sizeof cmd, PY " '%s' '%s' '%s'", sp, test_dir, arg);
     int rc = system(cmd);
     unlink(sp);
     return rc;
@@ -362,7 +352,7 @@ static void test_python(void **state)
     if (numpy && !torch) print_message("SKIP (part): torch not available\n");
     eisnet_array set[NSET];
     make_set(set);
-    assert_int_equal(eisnet_safetensors_write(tpath("ours.safetensors"), set, NSET, MK, MV, 3), 0);
+    assert_int_equal(eisnet_safetensors_write(test_path("ours.safetensors"), set, NSET, MK, MV, 3), 0);
     const char *script =
         "import sys, json, struct\n"
         "d, mode = sys.argv[1], sys.argv[2]\n"
@@ -427,7 +417,7 @@ static void test_python(void **state)
         eisnet_array *got;
         size_t n, nm;
         char **k, **v;
-        assert_int_equal(eisnet_safetensors_read(tpath("py.safetensors"), &got, &n, &k, &v, &nm), 0);
+        assert_int_equal(eisnet_safetensors_read(test_path("py.safetensors"), &got, &n, &k, &v, &nm), 0);
         assert_int_equal(n, 3);
         assert_string_equal(eisnet_safetensors_meta_get(k, v, nm, "who"), "python");
         const eisnet_array *w = eisnet_arrays_find(got, n, "b.w");

@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "test_util.h"
+
 #include "eisnet/error.h"
 #include "eisnet/spectrum.h"
 
@@ -16,35 +18,23 @@
 #include <string.h>
 #include <unistd.h>
 
-static char tmpdir[256];
 
 static int setup(void **state)
 {
     (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/eisnet_test_spectrum_XXXXXX");
-    return mkdtemp(tmpdir) ? 0 : -1;
+    return test_dir_make("spectrum");
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
+    return test_dir_remove();
 }
 
-static const char *tpath(const char *name)
-{
-    static char buf[4][1024];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", tmpdir, name);
-    return buf[k];
-}
 
 static const char *write_tmp(const char *name, const void *data, size_t n)
 {
-    const char *p = tpath(name);
+    const char *p = test_path(name);
     FILE *fp = fopen(p, "wb");
     assert_non_null(fp);
     assert_int_equal(fwrite(data, 1, n, fp), n);
@@ -159,7 +149,7 @@ static void test_errors(void **state)
 {
     (void)state;
     eisnet_spectrum s;
-    assert_int_equal(eisnet_spectrum_read_csv(tpath("missing.csv"), &s), -1);
+    assert_int_equal(eisnet_spectrum_read_csv(test_path("missing.csv"), &s), -1);
     assert_non_null(strstr(eisnet_last_error(), "missing.csv"));
     assert_int_equal(eisnet_spectrum_read_csv(NULL, &s), -1);
     assert_int_equal(eisnet_spectrum_read_csv("x", NULL), -1);

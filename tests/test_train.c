@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include "test_util.h"
+
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -20,26 +22,16 @@
 #include "eisnet/kernels.h"
 #include "eisnet/train.h"
 
-static char root[256];
 
-static char *path(const char *name)
-{
-    static char buf[8][400];
-    static int k;
-    k = (k + 1) % 8;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", root, name);
-    return buf[k];
-}
 
 static int setup(void **state)
 {
     (void)state;
-    snprintf(root, sizeof root, "/tmp/eisnet_test_train_%ld", (long)getpid());
-    if (eisnet_ensure_dir(root) != 0) return -1;
+    if (test_dir_make("train") != 0) return -1;
     eisnet_generate_options o;
     eisnet_generate_options_default(&o);
     o.n_ground_truths = 12;
-    o.data_dir = path("data");
+    o.data_dir = test_path("data");
     o.quiet = 1;
     o.n_workers = 2;
     return eisnet_generate(&o);
@@ -48,16 +40,14 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", root);
-    return system(cmd) == 0 ? 0 : -1;
+    return test_dir_remove();
 }
 
 static void small(eisnet_train_options *o, const char *model)
 {
     eisnet_train_options_default(o);
-    o->data_dir = path("data");
-    o->model_path = path(model);
+    o->data_dir = test_path("data");
+    o->model_path = test_path(model);
     o->n_epochs = 6;
     o->batch_size = 128;
     o->samples_per_gt = 400;
@@ -103,14 +93,14 @@ static void test_learns(void **state)
     assert_true(r.top1 > 2 * r.uniform_top1);
     assert_true(r.top3 > r.uniform_top3 * 1.3);
     assert_true(r.mean_kl > 0 && r.mean_kl < 3);
-    assert_true(access(path("m1.safetensors"), F_OK) == 0);
-    assert_true(access(path("m1.npz"), F_OK) == 0);
-    assert_true(access(path("m1.last.safetensors"), F_OK) == 0);
-    assert_true(access(path("m1.history.csv"), F_OK) == 0);
+    assert_true(access(test_path("m1.safetensors"), F_OK) == 0);
+    assert_true(access(test_path("m1.npz"), F_OK) == 0);
+    assert_true(access(test_path("m1.last.safetensors"), F_OK) == 0);
+    assert_true(access(test_path("m1.history.csv"), F_OK) == 0);
     /* the checkpoint alone rebuilds the predictor */
     eisnet_predictor p, q;
-    assert_int_equal(eisnet_predictor_load(&p, path("m1.safetensors")), 0);
-    assert_int_equal(eisnet_predictor_load(&q, path("m1.npz")), 0);
+    assert_int_equal(eisnet_predictor_load(&p, test_path("m1.safetensors")), 0);
+    assert_int_equal(eisnet_predictor_load(&q, test_path("m1.npz")), 0);
     assert_int_equal(p.grid.n_params, 5);
     assert_int_equal(p.n_features, 100);
     assert_int_equal(p.epoch, r.best_epoch);
@@ -149,7 +139,7 @@ static void test_deterministic_and_resume(void **state)
     o.n_epochs = 4;
     assert_int_equal(eisnet_train(&o, &r), 0);
     eisnet_train_result_free(&r);
-    assert_same_file(path("a.last.safetensors"), path("b.last.safetensors"));
+    assert_same_file(test_path("a.last.safetensors"), test_path("b.last.safetensors"));
     /* two epochs, then resume to four: the same weights as four in one go */
     small(&o, "c.safetensors");
     o.n_epochs = 4;
@@ -162,7 +152,7 @@ static void test_deterministic_and_resume(void **state)
     assert_int_equal(eisnet_train(&o, &r), 0);
     assert_int_equal(r.n_history, 4);
     eisnet_train_result_free(&r);
-    assert_same_file(path("a.last.safetensors"), path("c.last.safetensors"));
+    assert_same_file(test_path("a.last.safetensors"), test_path("c.last.safetensors"));
 }
 
 static void test_reference_mode(void **state)
@@ -180,7 +170,7 @@ static void test_reference_mode(void **state)
     assert_true(r.top1 < 0.16);
     assert_true(isnan(r.mean_kl));
     eisnet_predictor p;
-    assert_int_equal(eisnet_predictor_load(&p, path("ref.safetensors")), 0);
+    assert_int_equal(eisnet_predictor_load(&p, test_path("ref.safetensors")), 0);
     assert_int_equal(eisnet_predictor_n_in(&p), 10);
     eisnet_predictor_free(&p);
     eisnet_train_result_free(&r);
@@ -215,7 +205,7 @@ static void test_stop_request(void **state)
     assert_int_equal(rc, 0);
     assert_true(r.interrupted);
     eisnet_predictor p;
-    assert_int_equal(eisnet_predictor_load(&p, path("stop.last.safetensors")), 0);
+    assert_int_equal(eisnet_predictor_load(&p, test_path("stop.last.safetensors")), 0);
     eisnet_predictor_free(&p);
     eisnet_train_result_free(&r);
 }
@@ -244,7 +234,7 @@ static void test_bad_input(void **state)
     o.known = 5;
     expect_fail(&o, "--known");
     small(&o, "bad.safetensors");
-    o.data_dir = path("nothing_here");
+    o.data_dir = test_path("nothing_here");
     expect_fail(&o, "run `eisnet generate");
     small(&o, "bad.safetensors");
     o.expect_n_gt = 100;
@@ -252,18 +242,18 @@ static void test_bad_input(void **state)
 
     /* a corrupt dataset: NaN in resnorm, then a truncated file */
     char cmd[1200];
-    snprintf(cmd, sizeof cmd, "cp -r %s %s", path("data"), path("broken"));
+    snprintf(cmd, sizeof cmd, "cp -r %s %s", test_path("data"), test_path("broken"));
     assert_int_equal(system(cmd), 0);
-    FILE *fp = fopen(path("broken/resnorm.npy"), "r+b");
+    FILE *fp = fopen(test_path("broken/resnorm.npy"), "r+b");
     assert_non_null(fp);
     double nan = NAN;
     fseek(fp, 128 + 8 * 1000, SEEK_SET);
     fwrite(&nan, 8, 1, fp);
     fclose(fp);
     small(&o, "bad.safetensors");
-    o.data_dir = path("broken");
+    o.data_dir = test_path("broken");
     expect_fail(&o, "NaN");
-    assert_int_equal(truncate(path("broken/resnorm.npy"), 1000000), 0);
+    assert_int_equal(truncate(test_path("broken/resnorm.npy"), 1000000), 0);
     expect_fail(&o, "truncated");
 }
 

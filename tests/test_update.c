@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include "test_util.h"
+
 #include <complex.h>
 #include <fcntl.h>
 #include <math.h>
@@ -26,34 +28,24 @@
 #define M_PI 3.14159265358979323846
 #endif
 
-static char root[256];
 static double train_top1, train_top3;
 
-static char *path(const char *name)
-{
-    static char buf[8][400];
-    static int k;
-    k = (k + 1) % 8;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", root, name);
-    return buf[k];
-}
 
 static int setup(void **state)
 {
     (void)state;
-    snprintf(root, sizeof root, "/tmp/eisnet_test_update_%ld", (long)getpid());
-    if (eisnet_ensure_dir(root) != 0) return -1;
+    if (test_dir_make("update") != 0) return -1;
     eisnet_generate_options g;
     eisnet_generate_options_default(&g);
     g.n_ground_truths = 8;
-    g.data_dir = path("data");
+    g.data_dir = test_path("data");
     g.quiet = 1;
     g.n_workers = 2;
     if (eisnet_generate(&g) != 0) return -1;
     eisnet_train_options o;
     eisnet_train_options_default(&o);
-    o.data_dir = path("data");
-    o.model_path = path("base.safetensors");
+    o.data_dir = test_path("data");
+    o.model_path = test_path("base.safetensors");
     o.n_epochs = 2;
     o.batch_size = 128;
     o.samples_per_gt = 300;
@@ -74,9 +66,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", root);
-    return system(cmd) == 0 ? 0 : -1;
+    return test_dir_remove();
 }
 
 /* A fresh copy of the trained checkpoint (weights and optimizer state). */
@@ -84,12 +74,12 @@ static const char *copy_model(const char *stem)
 {
     char cmd[1200];
     snprintf(cmd, sizeof cmd, "cd %s && cp base.safetensors %s.safetensors && cp base.npz %s.npz && cp base.state.safetensors %s.state.safetensors",
-             root, stem, stem, stem);
+             test_dir, stem, stem, stem);
     assert_int_equal(system(cmd), 0);
     static char p[4][400];
     static int k;
     k = (k + 1) % 4;
-    snprintf(p[k], sizeof p[k], "%s/%s.safetensors", root, stem);
+    snprintf(p[k], sizeof p[k], "%s/%s.safetensors", test_dir, stem);
     return p[k];
 }
 
@@ -97,7 +87,7 @@ static void options(eisnet_update_options *o, const char *model)
 {
     eisnet_update_options_default(o);
     o->model_path = model;
-    o->data_dir = path("data");
+    o->data_dir = test_path("data");
     o->quiet = 1;
     o->samples_per_gt = 300;
 }
@@ -164,7 +154,7 @@ static void test_parse(void **state)
 {
     (void)state;
     eisnet_predictor p;
-    assert_int_equal(eisnet_predictor_load(&p, path("base.safetensors")), 0);
+    assert_int_equal(eisnet_predictor_load(&p, test_path("base.safetensors")), 0);
     const eisnet_grid *g = &p.grid;
     float x[256], x2[256];
     eisnet_update_example ex, ex2;
@@ -380,7 +370,7 @@ static void test_sequence_equals_runs(void **state)
         for (int i = 0; i < N; i++) {
             if (run && i > 0) { /* lose the optimizer state between runs */
                 char st[600];
-                snprintf(st, sizeof st, "%s/fresh.state.safetensors", root);
+                snprintf(st, sizeof st, "%s/fresh.state.safetensors", test_dir);
                 assert_int_equal(unlink(st), 0);
             }
             options(&o, model);
@@ -399,7 +389,7 @@ static void test_sequence_equals_runs(void **state)
     }
     assert_true(same_weights(one, many));
     assert_false(same_weights(one, fresh));
-    assert_false(same_weights(one, path("base.safetensors")));
+    assert_false(same_weights(one, test_path("base.safetensors")));
     float *m1, *m2;
     size_t n1, n2;
     int64_t s1, s2;
@@ -470,28 +460,28 @@ static void test_bad_options(void **state)
 {
     (void)state;
     eisnet_update_options o;
-    options(&o, path("base.safetensors"));
+    options(&o, test_path("base.safetensors"));
     o.lr = 0;
     assert_null(eisnet_updater_open(&o));
     assert_non_null(strstr(eisnet_last_error(), "--lr"));
-    options(&o, path("base.safetensors"));
+    options(&o, test_path("base.safetensors"));
     o.batch_size = 0;
     assert_null(eisnet_updater_open(&o));
     assert_non_null(strstr(eisnet_last_error(), "--batch_size"));
-    options(&o, path("base.safetensors"));
+    options(&o, test_path("base.safetensors"));
     o.replay = -1;
     assert_null(eisnet_updater_open(&o));
-    options(&o, path("none.safetensors"));
+    options(&o, test_path("none.safetensors"));
     assert_null(eisnet_updater_open(&o));
-    options(&o, path("base.safetensors"));
+    options(&o, test_path("base.safetensors"));
     o.replay = 2;
-    o.data_dir = path("nodata");
+    o.data_dir = test_path("nodata");
     assert_null(eisnet_updater_open(&o));
     assert_non_null(strstr(eisnet_last_error(), "generate"));
     /* a corrupt state file is an error, not a silent fresh start */
     const char *m = copy_model("corrupt");
     char st[600];
-    snprintf(st, sizeof st, "%s/corrupt.state.safetensors", root);
+    snprintf(st, sizeof st, "%s/corrupt.state.safetensors", test_dir);
     assert_int_equal(eisnet_write_file_atomic(st, "garbage", 7), 0);
     options(&o, m);
     assert_null(eisnet_updater_open(&o));
@@ -504,9 +494,9 @@ static void test_stream(void **state)
     (void)state;
     const char *model = copy_model("stream");
     char in[600], outp[600], errp[600];
-    snprintf(in, sizeof in, "%s/in.jsonl", root);
-    snprintf(outp, sizeof outp, "%s/out.jsonl", root);
-    snprintf(errp, sizeof errp, "%s/err.txt", root);
+    snprintf(in, sizeof in, "%s/in.jsonl", test_dir);
+    snprintf(outp, sizeof outp, "%s/out.jsonl", test_dir);
+    snprintf(errp, sizeof errp, "%s/err.txt", test_dir);
     FILE *f = fopen(in, "w");
     assert_non_null(f);
     for (int i = 0; i < 30; i++) {
