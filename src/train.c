@@ -448,22 +448,10 @@ int eisnet_train(const eisnet_train_options *o, eisnet_train_result *res)
     if (masks_make(&T.masks, dg->n_params, o->known) != 0) goto out;
     {
         /* the predictor's grid is the dataset's */
-        char *ranges[EISNET_MAX_PARAMS] = {0};
         eisnet_grid_options go;
-        eisnet_grid_options_default(&go);
-        go.circuit = dg->preset[0] ? dg->preset : eisnet_circuit_text(dg->circuit);
-        for (int p = 0; p < dg->n_params; p++) {
-            ranges[p] = malloc(EISNET_NAME_MAX + 64);
-            if (ranges[p]) snprintf(ranges[p], EISNET_NAME_MAX + 64, "%s=%.17g:%.17g", dg->names[p], dg->lo[p], dg->hi[p]);
-        }
-        go.ranges = (const char *const *)ranges;
-        go.n_ranges = dg->n_params;
-        go.n_grid = dg->n_grid;
-        go.n_freq = dg->n_freq;
-        go.f_min = dg->f_min;
-        go.f_max = dg->f_max;
+        eisnet_range_strings rs;
+        eisnet_grid_options_of(dg, &go, &rs);
         int r = eisnet_predictor_init(&T.pred, &go, o->features, o->hidden, o->known, o->seed ^ 0x1417ULL);
-        for (int p = 0; p < dg->n_params; p++) free(ranges[p]);
         if (r != 0) goto out;
     }
     eisnet_grid *g = &T.pred.grid;
