@@ -146,54 +146,66 @@ static double lerp(double a, double b, double t)
 }
 
 #define N_Q 4
-int eisnet_resnorm_file_stats_radix(const char *npy_path, uint64_t zeros, eisnet_resnorm_stats *st)
+/* Opens a float64 .npy written by eisnet_generate: the data offset and the
+ * number of values (from the file size). */
+static FILE *open_f64_npy(const char *path, size_t *off, uint64_t *count)
 {
-    eisnet_array head;
-    FILE *fp = fopen(npy_path, "rb");
-    if (!fp) return eisnet_set_error("cannot open %s: %s", npy_path, strerror(errno));
+    FILE *fp = fopen(path, "rb");
+    if (!fp) {
+        eisnet_set_error("cannot open %s: %s", path, strerror(errno));
+        return NULL;
+    }
     unsigned char pre[12];
-    if (fread(pre, 1, 12, fp) != 12 || memcmp(pre, "\x93NUMPY", 6) != 0) {
-        fclose(fp);
-        return eisnet_set_error("%s: not an .npy file", npy_path);
+    char hdr[1024];
+    size_t hlen = 0;
+    int ok = fread(pre, 1, 12, fp) == 12 && memcmp(pre, "\x93NUMPY", 6) == 0 && (pre[6] == 1 || pre[6] == 2);
+    if (ok) {
+        hlen = pre[6] == 1 ? (size_t)pre[8] | (size_t)pre[9] << 8
+                           : (size_t)pre[8] | (size_t)pre[9] << 8 | (size_t)pre[10] << 16 | (size_t)pre[11] << 24;
+        *off = (pre[6] == 1 ? 10 : 12) + hlen;
+        ok = hlen < sizeof hdr && fseek(fp, (long)(*off - hlen), SEEK_SET) == 0 && fread(hdr, 1, hlen, fp) == hlen;
     }
-    size_t hlen = pre[6] == 1 ? (size_t)pre[8] | (size_t)pre[9] << 8
-                              : (size_t)pre[8] | (size_t)pre[9] << 8 | (size_t)pre[10] << 16 | (size_t)pre[11] << 24;
-    size_t off = (pre[6] == 1 ? 10 : 12) + hlen;
-    /* parse the header alone to learn dtype and shape */
-    unsigned char *hdr = malloc(off);
-    if (!hdr) {
-        fclose(fp);
-        return eisnet_set_error("out of memory");
+    if (ok) {
+        hdr[hlen] = '\0';
+        ok = strstr(hdr, "'descr': '<f8'") && strstr(hdr, "'fortran_order': False");
     }
-    rewind(fp);
-    if (fread(hdr, 1, off, fp) != off) {
-        free(hdr);
+    long end = ok && fseek(fp, 0, SEEK_END) == 0 ? ftell(fp) : -1;
+    if (!ok || end < 0 || (size_t)end < *off || ((size_t)end - *off) % 8 != 0) {
         fclose(fp);
-        return eisnet_set_error("%s: truncated header", npy_path);
+        eisnet_set_error("%s: not a float64 .npy file written by eisnet generate", path);
+        return NULL;
     }
-    (void)head;
-    free(hdr);
-    fseek(fp, 0, SEEK_END);
-    long end = ftell(fp);
-    if (end < 0 || (size_t)end < off || ((size_t)end - off) % 8 != 0) {
-        fclose(fp);
-        return eisnet_set_error("%s: unexpected size", npy_path);
-    }
-    uint64_t count = ((uint64_t)end - off) / 8, total = count + zeros;
-    if (total == 0) {
-        fclose(fp);
-        return eisnet_set_error("%s: no values", npy_path);
-    }
-    static const double qs[N_Q] = {25, 50, 75, 90};
-    uint64_t rank[2 * N_Q];
-    double gamma[N_Q];
+    *count = ((uint64_t)end - *off) / 8;
+    return fp;
+}
+
+/* numpy's linear-interpolation percentiles need the values of ranks lo and
+ * lo + 1 at virtual index q/100 (n - 1). */
+static const double quantiles[N_Q] = {25, 50, 75, 90};
+static void wanted_ranks(uint64_t total, uint64_t rank[2 * N_Q], double gamma[N_Q])
+{
     for (int q = 0; q < N_Q; q++) {
-        double vi = (qs[q] / 100.0) * (double)(total - 1);
-        double lo = floor(vi);
+        double vi = (quantiles[q] / 100.0) * (double)(total - 1), lo = floor(vi);
         gamma[q] = vi - lo;
         rank[2 * q] = (uint64_t)lo;
         rank[2 * q + 1] = (uint64_t)lo + 1 < total ? (uint64_t)lo + 1 : (uint64_t)lo;
     }
+}
+
+int eisnet_resnorm_file_stats_radix(const char *npy_path, uint64_t zeros, eisnet_resnorm_stats *st)
+{
+    size_t off;
+    uint64_t count;
+    FILE *fp = open_f64_npy(npy_path, &off, &count);
+    if (!fp) return -1;
+    uint64_t total = count + zeros;
+    if (total == 0) {
+        fclose(fp);
+        return eisnet_set_error("%s: no values", npy_path);
+    }
+    uint64_t rank[2 * N_Q];
+    double gamma[N_Q];
+    wanted_ranks(total, rank, gamma);
     /* ranks among the file's values (the zeros sort first: all values >= 0) */
     enum { T = 2 * N_Q };
     uint64_t prefix[T] = {0}, want[T];
@@ -311,31 +323,15 @@ static int cmp_u64(const void *x, const void *y)
     return a < b ? -1 : a > b;
 }
 
-static int npy_data_offset(FILE *fp, const char *path, size_t *off)
-{
-    unsigned char pre[12];
-    if (fread(pre, 1, 12, fp) != 12 || memcmp(pre, "\x93NUMPY", 6) != 0)
-        return eisnet_set_error("%s: not an .npy file", path);
-    size_t hlen = pre[6] == 1 ? (size_t)pre[8] | (size_t)pre[9] << 8
-                              : (size_t)pre[8] | (size_t)pre[9] << 8 | (size_t)pre[10] << 16 | (size_t)pre[11] << 24;
-    *off = (pre[6] == 1 ? 10 : 12) + hlen;
-    return 0;
-}
 
 static int stats_finish(const char *path, stats_acc *acc, uint64_t zeros, eisnet_resnorm_stats *st)
 {
     uint64_t count = acc->count, total = count + zeros;
     if (total == 0) return eisnet_set_error("%s: no values", path);
-    static const double qs[N_Q] = {25, 50, 75, 90};
     enum { T = 2 * N_Q };
     uint64_t rank[T];
     double gamma[N_Q], result[T];
-    for (int q = 0; q < N_Q; q++) {
-        double vi = (qs[q] / 100.0) * (double)(total - 1), lo = floor(vi);
-        gamma[q] = vi - lo;
-        rank[2 * q] = (uint64_t)lo;
-        rank[2 * q + 1] = (uint64_t)lo + 1 < total ? (uint64_t)lo + 1 : (uint64_t)lo;
-    }
+    wanted_ranks(total, rank, gamma);
     /* locate each wanted rank's bin */
     uint32_t bin[T];
     uint64_t within[T], need = 0;
@@ -371,9 +367,12 @@ static int stats_finish(const char *path, stats_acc *acc, uint64_t zeros, eisnet
         uint64_t *keys[T] = {0}, fill[T] = {0};
         uint8_t *slot_of = malloc((size_t)1 << HBITS);
         double *chunk = malloc(sizeof(double) * 65536);
-        FILE *fp = fopen(path, "rb");
         size_t off = 0;
-        if (!slot_of || !chunk || !fp) rc = fp ? eisnet_set_error("out of memory") : eisnet_set_error("cannot open %s", path);
+        uint64_t file_count = 0;
+        FILE *fp = open_f64_npy(path, &off, &file_count);
+        if (!fp) rc = -1;
+        else if (file_count != count) rc = eisnet_set_error("%s: changed while being read", path);
+        if (rc == 0 && (!slot_of || !chunk)) rc = eisnet_set_error("out of memory");
         if (rc == 0) {
             memset(slot_of, 0xff, (size_t)1 << HBITS);
             for (int u = 0; u < nu && rc == 0; u++) {
@@ -382,7 +381,6 @@ static int stats_finish(const char *path, stats_acc *acc, uint64_t zeros, eisnet
                 if (!keys[u]) rc = eisnet_set_error("out of memory");
             }
         }
-        if (rc == 0) rc = npy_data_offset(fp, path, &off);
         if (rc == 0 && fseek(fp, (long)off, SEEK_SET) != 0) rc = eisnet_set_error("%s: seek failed", path);
         for (uint64_t left = count; rc == 0 && left > 0;) {
             size_t n = left < 65536 ? (size_t)left : 65536;
@@ -434,11 +432,10 @@ int eisnet_resnorm_file_stats(const char *npy_path, uint64_t zeros, eisnet_resno
 {
     stats_acc acc;
     if (stats_acc_init(&acc) != 0) return -1;
-    FILE *fp = fopen(npy_path, "rb");
     size_t off;
-    int rc = 0;
-    if (!fp) rc = eisnet_set_error("cannot open %s: %s", npy_path, strerror(errno));
-    if (rc == 0) rc = npy_data_offset(fp, npy_path, &off);
+    uint64_t count;
+    FILE *fp = open_f64_npy(npy_path, &off, &count);
+    int rc = fp ? 0 : -1;
     double *chunk = rc == 0 ? malloc(sizeof(double) * 65536) : NULL;
     if (rc == 0 && !chunk) rc = eisnet_set_error("out of memory");
     if (rc == 0 && fseek(fp, (long)off, SEEK_SET) != 0) rc = eisnet_set_error("%s: seek failed", npy_path);
