@@ -295,8 +295,6 @@ static double mean_kl(trainer *t, int max_rows)
             members++;
             for (int p = 0; p < P; p++) exact[p * G + idx[p]] += 1;
         }
-        uint16_t mo = r->mask;
-        (void)mo;
         double vals[EISNET_MAX_PARAMS];
         for (int p = 0; p < P; p++) vals[p] = g->values[(size_t)p * G + ridx[p]];
         eisnet_predictor_input(&t->pred, vals, kn, t->pred.n_features ? t->feats + (size_t)r->gt * t->pred.n_features : NULL,
