@@ -113,14 +113,14 @@ static int nn_bench(int n_in, int max_threads, int quick, nn_figures *f, const c
     eisnet_set_threads(1);
     for (int i = 0; i < 200 + n_times; i++) {
         double t0 = eisnet_now();
-        eisnet_model_predict_one(m, ws, x, probs, res);
+        eisnet_model_predict_one(m, ws, x, miss, probs, res);
         if (i >= 200) ts[i - 200] = eisnet_now() - t0;
     }
     f->predict1_us = 1e6 * quantile(ts, n_times, 0.5);
     eisnet_set_threads(max_threads);
     for (int i = 0; i < 10 + 100; i++) {
         double t0 = eisnet_now();
-        eisnet_model_predict(m, ws, x, 256, probs, res);
+        eisnet_model_predict_masked(m, ws, x, 256, miss, probs, res);
         if (i >= 10) ts[i - 10] = eisnet_now() - t0;
     }
     f->batch256_sps = 256.0 / quantile(ts, 100, 0.5);

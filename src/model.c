@@ -59,6 +59,15 @@ struct eisnet_workspace {
     /* gradients of the loss w.r.t. the activations of the same name */
     float *dx, *dh1, *dl1, *da1, *dh2, *dl2, *da2, *dz;
     float *dhu, *dha, *dhl, *dru, *dra, *drout, *dlogits;
+    /* head selection (train_step, predict_masked): sel (max_batch, P) 1 = the
+     * head is evaluated for the row; rows (P, max_batch) the selected rows of
+     * each thread's block; zg (P, max_batch, LAT) their gathered latents;
+     * dzg (max_batch, LAT) scratch for their latent gradients */
+    int use_sel;
+    uint8_t *sel;
+    int *rows;
+    float *zg, *dzg;
+    void *sel_mem;
     /* per-thread partial weight gradients for threads 1..n_tgrads */
     float *tgrads;
     int n_tgrads;
@@ -313,6 +322,7 @@ void eisnet_workspace_free(eisnet_workspace *ws)
 {
     if (!ws) return;
     free(ws->mem);
+    free(ws->sel_mem);
     free(ws->tgrads);
     free(ws);
 }
@@ -398,6 +408,10 @@ static void forward_rows(const eisnet_model *m, eisnet_workspace *ws, int b0, in
  * tests check the 10-step loss trajectories agree. */
 
 static int use_fast(const eisnet_model *m) { return m->k == &eisnet_kernels_cpu; }
+static void sel_heads_forward(const eisnet_model *m, eisnet_workspace *ws, int b0, int nb);
+static void sel_heads_backward(const eisnet_model *m, eisnet_workspace *ws, int b0, int nb,
+                               float *gr);
+static void colsum_add(float *db, const float *g, int nb, int n, int ld);
 
 static void fast_forward_rows(const eisnet_model *m, eisnet_workspace *ws, int b0, int nb)
 {
@@ -424,6 +438,10 @@ static void fast_forward_rows(const eisnet_model *m, eisnet_workspace *ws, int b
     float *z = ws->z + r * LAT;
     for (int b = 0; b < nb; b++) memcpy(z + (size_t)b * LAT, W + m->enc8.b, LAT * sizeof(float));
     eisnet_cpu_gemm(0, 1, nb, LAT, H2, a2, H2, W + m->enc8.w, H2, 1.0f, z, LAT);
+    if (ws->use_sel) {
+        sel_heads_forward(m, ws, b0, nb);
+        return;
+    }
 
     /* first head Linears into one (nb, (P+1)*HH) block, then bias + ReLU +
      * dropout per head */
@@ -456,17 +474,179 @@ static void fast_forward_rows(const eisnet_model *m, eisnet_workspace *ws, int b
     }
 }
 
-int eisnet_model_forward(eisnet_model *m, eisnet_workspace *ws, const float *x,
-                         int B, int train, uint64_t *rng)
+/* ---- head selection (fast path) ---------------------------------------------
+ * A parameter head only matters for the rows where its parameter is missing:
+ * the loss ignores the others, and a prediction reports only the missing
+ * parameters. With a selection, each head runs on its selected rows only
+ * (gathered), which skips ~60% of the heads' work when 2 of 5 parameters are
+ * missing. The selected rows get the same values as without a selection (the
+ * same dropout element indices), up to float rounding; the resnorm head runs
+ * on every row. Buffers per head k: hu/ha at (k*max_batch + row)*HH (the
+ * resnorm head is k = P), hl/dhl at (k*max_batch + row)*G, compact within a
+ * thread's block. */
+
+static int ensure_sel(eisnet_workspace *ws)
+{
+    if (ws->sel_mem) return 0;
+    const size_t Bm = (size_t)ws->max_batch, P = (size_t)ws->P;
+    const size_t nf = (P + 1) * Bm * LAT, ni = P * Bm;
+    ws->sel_mem = malloc(nf * sizeof(float) + ni * sizeof(int) + Bm * P);
+    if (!ws->sel_mem) return eisnet_set_error("workspace: out of memory for head selection");
+    ws->zg = ws->sel_mem;
+    ws->dzg = ws->zg + P * Bm * LAT;
+    ws->rows = (int *)(ws->dzg + Bm * LAT);
+    ws->sel = (uint8_t *)(ws->rows + ni);
+    return 0;
+}
+
+/* the rows of block r .. r+nb-1 selected for head k, as batch row numbers */
+static int selected_rows(const eisnet_workspace *ws, int k, size_t r, int nb, int *rows)
+{
+    int n = 0;
+    for (int b = 0; b < nb; b++)
+        if (ws->sel[(r + (size_t)b) * ws->P + k]) rows[n++] = (int)r + b;
+    return n;
+}
+
+/* the latents of the selected rows: z itself when every row is selected */
+static const float *head_latents(const eisnet_workspace *ws, int k, size_t r, int nb,
+                                 const int *rows, int nk, int gather)
+{
+    if (nk == nb) return ws->z + r * LAT;
+    float *zg = ws->zg + ((size_t)k * ws->max_batch + r) * LAT;
+    if (gather)
+        for (int i = 0; i < nk; i++)
+            memcpy(zg + (size_t)i * LAT, ws->z + (size_t)rows[i] * LAT, LAT * sizeof(float));
+    return zg;
+}
+
+static void sel_heads_forward(const eisnet_model *m, eisnet_workspace *ws, int b0, int nb)
+{
+    const float *W = m->params;
+    const int P = ws->P, G = ws->G;
+    const size_t Bm = (size_t)ws->max_batch, r = (size_t)b0;
+    const float ph = ws->train ? m->cfg.dropout_head : 0.0f;
+    const float *z = ws->z + r * LAT;
+
+    /* resnorm head, every row */
+    float *ru = ws->hu + ((size_t)P * Bm + r) * HH, *ra = ws->ha + ((size_t)P * Bm + r) * HH;
+    eisnet_cpu_gemm(0, 1, nb, HH, LAT, z, LAT, W + m->res0.w, LAT, 0.0f, ru, HH);
+    eisnet_cpu_bias_relu_dropout_forward(ra, ru, W + m->res0.b, nb, HH, HH, 0.0f, 0, 0);
+    const float *w2 = W + m->res2.w;
+    for (int b = 0; b < nb; b++) {
+        const float *ar = ra + (size_t)b * HH;
+        float acc = 0.0f;
+        for (int j = 0; j < HH; j++) acc += ar[j] * w2[j];
+        ws->rout[r + b] = W[m->res2.b] + acc;
+    }
+
+    for (int k = 0; k < P; k++) {
+        int *rows = ws->rows + (size_t)k * Bm + r;
+        const int nk = selected_rows(ws, k, r, nb, rows);
+        if (!nk) continue;
+        const float *zk = head_latents(ws, k, r, nb, rows, nk, 1);
+        float *u = ws->hu + ((size_t)k * Bm + r) * HH, *a = ws->ha + ((size_t)k * Bm + r) * HH;
+        eisnet_cpu_gemm(0, 1, nk, HH, LAT, zk, LAT, W + m->head0[k].w, LAT, 0.0f, u, HH);
+        const uint64_t key = eisnet_hash64(ws->key, 2 + (uint64_t)k);
+        if (nk == nb)
+            eisnet_cpu_bias_relu_dropout_forward(a, u, W + m->head0[k].b, nb, HH, HH, ph, key, r * HH);
+        else /* dropout element index: (batch row) * HH + j, as without a selection */
+            for (int i = 0; i < nk; i++)
+                eisnet_cpu_bias_relu_dropout_forward(a + (size_t)i * HH, u + (size_t)i * HH,
+                                                     W + m->head0[k].b, 1, HH, HH, ph, key,
+                                                     (uint64_t)rows[i] * HH);
+        float *lg = ws->hl + ((size_t)k * Bm + r) * G;
+        for (int i = 0; i < nk; i++)
+            memcpy(lg + (size_t)i * G, W + m->head3[k].b, (size_t)G * sizeof(float));
+        eisnet_cpu_gemm(0, 1, nk, G, HH, a, HH, W + m->head3[k].w, HH, 1.0f, lg, G);
+        for (int i = 0; i < nk; i++)
+            memcpy(ws->logits + ((size_t)rows[i] * P + k) * G, lg + (size_t)i * G,
+                   (size_t)G * sizeof(float));
+    }
+}
+
+/* Backward of sel_heads_forward: dz (nb, LAT) is overwritten. */
+static void sel_heads_backward(const eisnet_model *m, eisnet_workspace *ws, int b0, int nb,
+                               float *gr)
+{
+    const float *W = m->params;
+    const int P = ws->P, G = ws->G;
+    const size_t Bm = (size_t)ws->max_batch, r = (size_t)b0;
+    const float sh = ws->train ? 1.0f / (1.0f - m->cfg.dropout_head) : 1.0f;
+    const float *z = ws->z + r * LAT;
+    float *dz = ws->dz + r * LAT;
+
+    /* resnorm head first: it initialises dz */
+    const float *ra = ws->ha + ((size_t)P * Bm + r) * HH;
+    float *dra = ws->dha + ((size_t)P * Bm + r) * HH;
+    const float *w2 = W + m->res2.w, *drout = ws->drout + r;
+    float *gw2 = gr + m->res2.w;
+    for (int b = 0; b < nb; b++) {
+        const float g = drout[b];
+        const float *ar = ra + (size_t)b * HH;
+        float *dar = dra + (size_t)b * HH;
+        for (int j = 0; j < HH; j++) {
+            dar[j] = g * w2[j];
+            gw2[j] += g * ar[j];
+        }
+        gr[m->res2.b] += g;
+    }
+    eisnet_cpu_relu_dropout_backward_inplace(dra, ra, nb, HH, HH, 1.0f);
+    eisnet_cpu_gemm(1, 0, HH, LAT, nb, dra, HH, z, LAT, 1.0f, gr + m->res0.w, LAT);
+    colsum_add(gr + m->res0.b, dra, nb, HH, HH);
+    eisnet_cpu_gemm(0, 0, nb, LAT, HH, dra, HH, W + m->res0.w, LAT, 0.0f, dz, LAT);
+
+    for (int k = 0; k < P; k++) {
+        int *rows = ws->rows + (size_t)k * Bm + r;
+        const int nk = selected_rows(ws, k, r, nb, rows);
+        if (!nk) continue;
+        const float *zk = head_latents(ws, k, r, nb, rows, nk, 0);
+        const linear_p l0 = m->head0[k], l3 = m->head3[k];
+        const float *a = ws->ha + ((size_t)k * Bm + r) * HH;
+        float *da = ws->dha + ((size_t)k * Bm + r) * HH;
+        float *dl = ws->dhl + ((size_t)k * Bm + r) * G;
+        for (int i = 0; i < nk; i++)
+            memcpy(dl + (size_t)i * G, ws->dlogits + ((size_t)rows[i] * P + k) * G,
+                   (size_t)G * sizeof(float));
+        eisnet_cpu_gemm(0, 0, nk, HH, G, dl, G, W + l3.w, HH, 0.0f, da, HH);
+        eisnet_cpu_gemm(1, 0, G, HH, nk, dl, G, a, HH, 1.0f, gr + l3.w, HH);
+        colsum_add(gr + l3.b, dl, nk, G, G);
+        eisnet_cpu_relu_dropout_backward_inplace(da, a, nk, HH, HH, sh);
+        eisnet_cpu_gemm(1, 0, HH, LAT, nk, da, HH, zk, LAT, 1.0f, gr + l0.w, LAT);
+        colsum_add(gr + l0.b, da, nk, HH, HH);
+        if (nk == nb) {
+            eisnet_cpu_gemm(0, 0, nb, LAT, HH, da, HH, W + l0.w, LAT, 1.0f, dz, LAT);
+        } else {
+            float *dzg = ws->dzg + r * LAT;
+            eisnet_cpu_gemm(0, 0, nk, LAT, HH, da, HH, W + l0.w, LAT, 0.0f, dzg, LAT);
+            for (int i = 0; i < nk; i++) {
+                float *dst = ws->dz + (size_t)rows[i] * LAT;
+                const float *src = dzg + (size_t)i * LAT;
+                for (int j = 0; j < LAT; j++) dst[j] += src[j];
+            }
+        }
+    }
+}
+
+/* sel (B, P) or NULL: the heads to evaluate per row (fast path only; the
+ * reference path always runs every head). */
+static int forward_impl(eisnet_model *m, eisnet_workspace *ws, const float *x, int B,
+                        int train, uint64_t *rng, const uint8_t *sel)
 {
     if (check_ws(m, ws, B)) return -1;
     if (!x) return eisnet_set_error("model: NULL input");
     if (train && !rng) return eisnet_set_error("model: training forward needs an rng state");
+    const int fast = use_fast(m);
+    ws->use_sel = 0;
+    if (sel && fast) {
+        if (ensure_sel(ws)) return -1;
+        memcpy(ws->sel, sel, (size_t)B * ws->P);
+        ws->use_sel = 1;
+    }
     memcpy(ws->x, x, (size_t)B * ws->n_in * sizeof(float));
     ws->B = B;
     ws->train = train != 0;
     ws->key = train ? splitmix64(rng) : 0;
-    const int fast = use_fast(m);
     int T = threads_for(B);
     if (T <= 1) {
         if (fast) fast_forward_rows(m, ws, 0, B);
@@ -487,6 +667,12 @@ int eisnet_model_forward(eisnet_model *m, eisnet_workspace *ws, const float *x,
     ws->have_forward = 1;
     ws->have_loss = 0;
     return 0;
+}
+
+int eisnet_model_forward(eisnet_model *m, eisnet_workspace *ws, const float *x,
+                         int B, int train, uint64_t *rng)
+{
+    return forward_impl(m, ws, x, B, train, rng, NULL);
 }
 
 /* ---- loss ------------------------------------------------------------------ */
@@ -668,18 +854,17 @@ static void colsum_add(float *db, const float *g, int nb, int n, int ld)
     }
 }
 
-/* The fast path's backward of rows b0 .. b0+nb-1 (see fast_forward_rows). */
-static void fast_backward_rows(const eisnet_model *m, eisnet_workspace *ws, int b0, int nb, float *gr)
+/* The fast path's heads backward without a selection: dz (nb, LAT) is
+ * overwritten. */
+static void dense_heads_backward(const eisnet_model *m, eisnet_workspace *ws, int b0, int nb,
+                                 float *gr)
 {
     const float *W = m->params;
-    const int n_in = ws->n_in, H = ws->H, H2 = ws->H2, P = ws->P, G = ws->G;
+    const int P = ws->P, G = ws->G;
     const int NH = (P + 1) * HH;
     const size_t r = (size_t)b0;
-    const eisnet_model_config *c = &m->cfg;
-    const float s1 = ws->train ? 1.0f / (1.0f - c->dropout1) : 1.0f;
-    const float s2 = ws->train ? 1.0f / (1.0f - c->dropout2) : 1.0f;
-    const float sh = ws->train ? 1.0f / (1.0f - c->dropout_head) : 1.0f;
-
+    const float sh = ws->train ? 1.0f / (1.0f - m->cfg.dropout_head) : 1.0f;
+    float *dz = ws->dz + r * LAT;
     /* second head Linears: d a (nb, NH) is overwritten block by block */
     const float *a = ws->ha + r * NH, *z = ws->z + r * LAT;
     float *da = ws->dha + r * NH;
@@ -712,13 +897,28 @@ static void fast_backward_rows(const eisnet_model *m, eisnet_workspace *ws, int 
         eisnet_cpu_gemm(1, 0, HH, LAT, nb, da + k * HH, NH, z, LAT, 1.0f, gr + l.w, LAT);
         colsum_add(gr + l.b, da + k * HH, nb, HH, NH);
     }
-    float *dz = ws->dz + r * LAT;
     for (int k = 0; k <= P; k++) {
         const linear_p l = k < P ? m->head0[k] : m->res0;
         eisnet_cpu_gemm(0, 0, nb, LAT, HH, da + k * HH, NH, W + l.w, LAT, k ? 1.0f : 0.0f, dz, LAT);
     }
 
+}
+
+/* The fast path's backward of rows b0 .. b0+nb-1 (see fast_forward_rows). */
+static void fast_backward_rows(const eisnet_model *m, eisnet_workspace *ws, int b0, int nb, float *gr)
+{
+    const float *W = m->params;
+    const int n_in = ws->n_in, H = ws->H, H2 = ws->H2;
+    const size_t r = (size_t)b0;
+    const eisnet_model_config *c = &m->cfg;
+    const float s1 = ws->train ? 1.0f / (1.0f - c->dropout1) : 1.0f;
+    const float s2 = ws->train ? 1.0f / (1.0f - c->dropout2) : 1.0f;
+
+    if (ws->use_sel) sel_heads_backward(m, ws, b0, nb, gr);
+    else dense_heads_backward(m, ws, b0, nb, gr);
+
     /* encoder */
+    const float *dz = ws->dz + r * LAT;
     const float *a2 = ws->a2 + r * H2, *a1 = ws->a1 + r * H;
     float *da2 = ws->da2 + r * H2, *dh2 = ws->dh2 + r * H2;
     float *da1 = ws->da1 + r * H, *dh1 = ws->dh1 + r * H;
@@ -786,12 +986,18 @@ int eisnet_model_backward(eisnet_model *m, eisnet_workspace *ws, int B)
 
 /* ---- inference ------------------------------------------------------------- */
 
-/* probs rows i0 .. i1-1 = softmax of the logits rows, G classes each */
-static void softmax_rows(const float *logits, float *probs, int G, long i0, long i1)
+/* probs rows i0 .. i1-1 = softmax of the logits rows, G classes each; rows
+ * with sel[i] == 0 (sel may be NULL: all) are not evaluated: zeros */
+static void softmax_rows(const float *logits, float *probs, int G, long i0, long i1,
+                         const uint8_t *sel)
 {
     for (long i = i0; i < i1; i++) {
         const float *lg = logits + (size_t)i * G;
         float *pr = probs + (size_t)i * G;
+        if (sel && !sel[i]) {
+            memset(pr, 0, (size_t)G * sizeof(float));
+            continue;
+        }
         float mx = lg[0];
         for (int g = 1; g < G; g++) mx = lg[g] > mx ? lg[g] : mx;
         float sum = 0.0f;
@@ -801,9 +1007,9 @@ static void softmax_rows(const float *logits, float *probs, int G, long i0, long
 }
 
 int eisnet_model_predict_one(eisnet_model *m, eisnet_workspace *ws, const float *x,
-                             float *probs_out, float *resnorm_out)
+                             const uint8_t *missing, float *probs_out, float *resnorm_out)
 {
-    return eisnet_model_predict(m, ws, x, 1, probs_out, resnorm_out);
+    return eisnet_model_predict_masked(m, ws, x, 1, missing, probs_out, resnorm_out);
 }
 
 int eisnet_model_train_step(eisnet_model *m, eisnet_workspace *ws, eisnet_adamw *opt,
@@ -815,8 +1021,10 @@ int eisnet_model_train_step(eisnet_model *m, eisnet_workspace *ws, eisnet_adamw 
 {
     if (!opt || opt->n != (m ? m->n_params : 0))
         return eisnet_set_error("model: train step needs an optimizer for this model's parameters");
+    if (!missing) return eisnet_set_error("model: train step needs the missing mask");
     eisnet_model_zero_grad(m);
-    if (eisnet_model_forward(m, ws, x, B, 1, rng)) return -1;
+    /* only the missing parameters' heads: the loss ignores the others */
+    if (forward_impl(m, ws, x, B, 1, rng, missing)) return -1;
     if (eisnet_model_loss(m, ws, B, target, missing, resnorm_target, resnorm_weight, out,
                           correct, counted))
         return -1;
@@ -831,11 +1039,18 @@ int eisnet_model_train_step(eisnet_model *m, eisnet_workspace *ws, eisnet_adamw 
 int eisnet_model_predict(eisnet_model *m, eisnet_workspace *ws, const float *x,
                          int B, float *probs_out, float *resnorm_out)
 {
+    return eisnet_model_predict_masked(m, ws, x, B, NULL, probs_out, resnorm_out);
+}
+
+int eisnet_model_predict_masked(eisnet_model *m, eisnet_workspace *ws, const float *x, int B,
+                                const uint8_t *missing, float *probs_out, float *resnorm_out)
+{
     if (!m || !ws || !x || B < 1) return eisnet_set_error("model: predict needs a model, workspace and rows");
     const int n_in = m->cfg.n_in, P = m->cfg.n_params, G = m->cfg.n_grid;
     for (int s = 0; s < B; s += ws->max_batch) {
         int nb = B - s < ws->max_batch ? B - s : ws->max_batch;
-        if (eisnet_model_forward(m, ws, x + (size_t)s * n_in, nb, 0, NULL)) return -1;
+        const uint8_t *sel = missing ? missing + (size_t)s * P : NULL;
+        if (forward_impl(m, ws, x + (size_t)s * n_in, nb, 0, NULL, sel)) return -1;
         if (resnorm_out) memcpy(resnorm_out + s, ws->rout, (size_t)nb * sizeof(float));
         if (!probs_out) continue;
         /* softmax per (row, head); big batches split over the threads like
@@ -847,12 +1062,12 @@ int eisnet_model_predict(eisnet_model *m, eisnet_workspace *ws, const float *x,
 #pragma omp parallel num_threads(threads_for(nb))
             {
                 long t = omp_get_thread_num(), nt = omp_get_num_threads();
-                softmax_rows(ws->logits, pr0, G, nrows * t / nt, nrows * (t + 1) / nt);
+                softmax_rows(ws->logits, pr0, G, nrows * t / nt, nrows * (t + 1) / nt, sel);
             }
             continue;
         }
 #endif
-        softmax_rows(ws->logits, pr0, G, 0, nrows);
+        softmax_rows(ws->logits, pr0, G, 0, nrows, sel);
     }
     return 0;
 }

@@ -134,17 +134,29 @@ int eisnet_model_backward(eisnet_model *m, eisnet_workspace *ws, int B);
 int eisnet_model_predict(eisnet_model *m, eisnet_workspace *ws, const float *x,
                          int B, float *probs_out, float *resnorm_out);
 
-/* One row: eisnet_model_predict(m, ws, x, 1, ...). With the CPU backend a
- * batch this small runs on one thread in plain matrix-vector loops (no BLAS
- * call, no thread fork). */
+/* eisnet_model_predict for the heads a caller needs: missing (B, n_params),
+ * 1 = evaluate this parameter's head for this row (its parameter is unknown),
+ * or NULL for every head. The probabilities of heads not evaluated are 0.
+ * With the CPU backend each head runs on its selected rows only (2 of 5 heads
+ * when 3 parameters are known: ~25% less work per row); the values of the
+ * evaluated heads equal eisnet_model_predict's up to float rounding. */
+int eisnet_model_predict_masked(eisnet_model *m, eisnet_workspace *ws, const float *x, int B,
+                                const uint8_t *missing, float *probs_out, float *resnorm_out);
+
+/* One row: eisnet_model_predict_masked(m, ws, x, 1, missing, ...); missing
+ * (n_params) may be NULL. With the CPU backend a batch this small runs on one
+ * thread in matrix-vector loops (no thread fork). */
 int eisnet_model_predict_one(eisnet_model *m, eisnet_workspace *ws, const float *x,
-                             float *probs_out, float *resnorm_out);
+                             const uint8_t *missing, float *probs_out, float *resnorm_out);
 
 /* One whole training step, the sequence of the header comment in one call:
  * zero_grad, forward (train), loss, backward, clip_grad_norm(max_grad_norm;
  * <= 0: no clipping), AdamW. The clip factor is applied inside the AdamW
- * pass, so afterwards eisnet_model_grads() holds the UNCLIPPED gradients; the
- * parameters are bitwise those of the separate calls. out, grad_norm
+ * pass, so afterwards eisnet_model_grads() holds the UNCLIPPED gradients.
+ * With the CPU backend the heads of known parameters are skipped (they get
+ * no gradient from the loss), so the result equals the separate calls up to
+ * float summation order, and eisnet_workspace_logits() afterwards holds only
+ * the missing heads' logits. out, grad_norm
  * (the norm before clipping), correct, counted may be NULL. */
 int eisnet_model_train_step(eisnet_model *m, eisnet_workspace *ws, eisnet_adamw *opt,
                             const float *x, int B, const int32_t *target,
