@@ -455,7 +455,9 @@ static void test_fast_helpers(void **state)
     const int shapes[][3] = {{1, 512, 10}, {1, 256, 512}, {3, 128, 256}, {4, 384, 128},
                              {1, 12, 64},  {5, 12, 64},   {67, 512, 10}, {67, 256, 512},
                              {33, 384, 128}, {19, 7, 3},  {1, 1, 1},     {6, 17, 33},
-                             {40, 20, 16}, {40, 20, 17}, {2, 5, 110}};
+                             {40, 20, 16}, {40, 20, 17}, {2, 5, 110},
+                             /* one row: the AVX-512 gemv's 8-row blocks, N % 8 and K % 16 tails */
+                             {1, 13, 37}, {1, 9, 16}, {1, 7, 110}, {1, 64, 128}, {1, 8, 15}};
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
         compare_gemm(shapes[i][0], shapes[i][1], shapes[i][2]);
     for (int t = 0; t < 20; t++)
