@@ -645,6 +645,22 @@ void eisnet_cpu_layernorm_relu_dropout_forward(float *out, float *mean, float *r
 }
 
 MULTIVERSION
+void eisnet_cpu_rows_dot(float *out, const float *A, int lda, const float *w, float bias, int B,
+                         int K)
+{
+    const int Kv = K - K % LANES;
+    for (int b = 0; b < B; b++) {
+        const float *a = A + (size_t)b * lda;
+        float acc[LANES] = {0};
+        for (int i = 0; i < Kv; i += LANES)
+            for (int j = 0; j < LANES; j++) acc[j] += a[i + j] * w[i + j];
+        float s = sum_lanes(acc);
+        for (int i = Kv; i < K; i++) s += a[i] * w[i];
+        out[b] = bias + s;
+    }
+}
+
+MULTIVERSION
 void eisnet_cpu_relu_dropout_layernorm_backward(float *din, float *dweight, float *dbias,
                                                 const float *dout, const float *out,
                                                 float scale, const float *in,

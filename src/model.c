@@ -465,13 +465,7 @@ static void fast_forward_rows(const eisnet_model *m, eisnet_workspace *ws, int b
         eisnet_cpu_gemm(0, 1, nb, G, HH, a + k * HH, NH, W + m->head3[k].w, HH, 1.0f,
                         logits + (size_t)k * G, P * G);
     /* resnorm: one dot product per row */
-    const float *w2 = W + m->res2.w;
-    for (int b = 0; b < nb; b++) {
-        const float *ar = a + (size_t)b * NH + (size_t)P * HH;
-        float acc = 0.0f;
-        for (int j = 0; j < HH; j++) acc += ar[j] * w2[j];
-        ws->rout[r + b] = W[m->res2.b] + acc;
-    }
+    eisnet_cpu_rows_dot(ws->rout + r, a + (size_t)P * HH, NH, W + m->res2.w, W[m->res2.b], nb, HH);
 }
 
 /* ---- head selection (fast path) ---------------------------------------------
@@ -532,13 +526,7 @@ static void sel_heads_forward(const eisnet_model *m, eisnet_workspace *ws, int b
     float *ru = ws->hu + ((size_t)P * Bm + r) * HH, *ra = ws->ha + ((size_t)P * Bm + r) * HH;
     eisnet_cpu_gemm(0, 1, nb, HH, LAT, z, LAT, W + m->res0.w, LAT, 0.0f, ru, HH);
     eisnet_cpu_bias_relu_dropout_forward(ra, ru, W + m->res0.b, nb, HH, HH, 0.0f, 0, 0);
-    const float *w2 = W + m->res2.w;
-    for (int b = 0; b < nb; b++) {
-        const float *ar = ra + (size_t)b * HH;
-        float acc = 0.0f;
-        for (int j = 0; j < HH; j++) acc += ar[j] * w2[j];
-        ws->rout[r + b] = W[m->res2.b] + acc;
-    }
+    eisnet_cpu_rows_dot(ws->rout + r, ra, HH, W + m->res2.w, W[m->res2.b], nb, HH);
 
     for (int k = 0; k < P; k++) {
         int *rows = ws->rows + (size_t)k * Bm + r;
@@ -630,8 +618,13 @@ static void sel_heads_backward(const eisnet_model *m, eisnet_workspace *ws, int 
 
 /* sel (B, P) or NULL: the heads to evaluate per row (fast path only; the
  * reference path always runs every head). */
+static void softmax_rows(const float *logits, float *probs, int G, long i0, long i1,
+                         const uint8_t *sel);
+
+/* probs (B, P, G) or NULL: also the softmax of each head, in the same
+ * parallel region (one thread team per call) */
 static int forward_impl(eisnet_model *m, eisnet_workspace *ws, const float *x, int B,
-                        int train, uint64_t *rng, const uint8_t *sel)
+                        int train, uint64_t *rng, const uint8_t *sel, float *probs)
 {
     if (check_ws(m, ws, B)) return -1;
     if (!x) return eisnet_set_error("model: NULL input");
@@ -647,10 +640,12 @@ static int forward_impl(eisnet_model *m, eisnet_workspace *ws, const float *x, i
     ws->B = B;
     ws->train = train != 0;
     ws->key = train ? splitmix64(rng) : 0;
+    const int P = ws->P, G = ws->G;
     int T = threads_for(B);
     if (T <= 1) {
         if (fast) fast_forward_rows(m, ws, 0, B);
         else forward_rows(m, ws, 0, B);
+        if (probs) softmax_rows(ws->logits, probs, G, 0, (long)B * P, sel);
     } else {
 #ifdef EISNET_HAVE_OPENMP
 #pragma omp parallel num_threads(T)
@@ -660,6 +655,7 @@ static int forward_impl(eisnet_model *m, eisnet_workspace *ws, const float *x, i
             if (b1 > b0) {
                 if (fast) fast_forward_rows(m, ws, b0, b1 - b0);
                 else forward_rows(m, ws, b0, b1 - b0);
+                if (probs) softmax_rows(ws->logits, probs, G, (long)b0 * P, (long)b1 * P, sel);
             }
         }
 #endif
@@ -672,7 +668,7 @@ static int forward_impl(eisnet_model *m, eisnet_workspace *ws, const float *x, i
 int eisnet_model_forward(eisnet_model *m, eisnet_workspace *ws, const float *x,
                          int B, int train, uint64_t *rng)
 {
-    return forward_impl(m, ws, x, B, train, rng, NULL);
+    return forward_impl(m, ws, x, B, train, rng, NULL, NULL);
 }
 
 /* ---- loss ------------------------------------------------------------------ */
@@ -1024,7 +1020,7 @@ int eisnet_model_train_step(eisnet_model *m, eisnet_workspace *ws, eisnet_adamw 
     if (!missing) return eisnet_set_error("model: train step needs the missing mask");
     eisnet_model_zero_grad(m);
     /* only the missing parameters' heads: the loss ignores the others */
-    if (forward_impl(m, ws, x, B, 1, rng, missing)) return -1;
+    if (forward_impl(m, ws, x, B, 1, rng, missing, NULL)) return -1;
     if (eisnet_model_loss(m, ws, B, target, missing, resnorm_target, resnorm_weight, out,
                           correct, counted))
         return -1;
@@ -1050,24 +1046,9 @@ int eisnet_model_predict_masked(eisnet_model *m, eisnet_workspace *ws, const flo
     for (int s = 0; s < B; s += ws->max_batch) {
         int nb = B - s < ws->max_batch ? B - s : ws->max_batch;
         const uint8_t *sel = missing ? missing + (size_t)s * P : NULL;
-        if (forward_impl(m, ws, x + (size_t)s * n_in, nb, 0, NULL, sel)) return -1;
+        float *pr = probs_out ? probs_out + (size_t)s * P * G : NULL;
+        if (forward_impl(m, ws, x + (size_t)s * n_in, nb, 0, NULL, sel, pr)) return -1;
         if (resnorm_out) memcpy(resnorm_out + s, ws->rout, (size_t)nb * sizeof(float));
-        if (!probs_out) continue;
-        /* softmax per (row, head); big batches split over the threads like
-         * the forward (no OpenMP region at all for small ones) */
-        float *pr0 = probs_out + (size_t)s * P * G;
-        const long nrows = (long)nb * P;
-#ifdef EISNET_HAVE_OPENMP
-        if (nb >= 2 * MIN_ROWS_PER_THREAD && threads_for(nb) > 1) {
-#pragma omp parallel num_threads(threads_for(nb))
-            {
-                long t = omp_get_thread_num(), nt = omp_get_num_threads();
-                softmax_rows(ws->logits, pr0, G, nrows * t / nt, nrows * (t + 1) / nt, sel);
-            }
-            continue;
-        }
-#endif
-        softmax_rows(ws->logits, pr0, G, 0, nrows, sel);
     }
     return 0;
 }

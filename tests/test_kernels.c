@@ -463,6 +463,20 @@ static void test_fast_helpers(void **state)
     for (int t = 0; t < 20; t++)
         compare_gemm(1 + (int)((frand() + 1.0f) * 30.0f), 1 + (int)((frand() + 1.0f) * 40.0f),
                      1 + (int)((frand() + 1.0f) * 40.0f));
+    for (int K = 1; K <= 70; K += 23) { /* rows_dot against linear_forward with one output */
+        const int B = 5, lda = K + 2;
+        float *A = rnd((size_t)B * lda), *w = rnd((size_t)K), *Ap = zeros((size_t)B * K);
+        float bias = 0.25f, want[5], got[5], sc[5], *aA = zeros((size_t)B * K), *aw = zeros((size_t)K);
+        for (int b = 0; b < B; b++) memcpy(Ap + (size_t)b * K, A + (size_t)b * lda, (size_t)K * sizeof(float));
+        absv(aA, Ap, (size_t)B * K);
+        absv(aw, w, (size_t)K);
+        eisnet_kernels_ref.linear_forward(want, Ap, w, &bias, B, K, 1);
+        eisnet_kernels_ref.linear_forward(sc, aA, aw, NULL, B, K, 1);
+        eisnet_cpu_rows_dot(got, A, lda, w, bias, B, K);
+        for (int b = 0; b < B; b++) sc[b] += 1.0f;
+        expect_close(got, want, sc, B, "rows_dot");
+        free(A); free(w); free(Ap); free(aA); free(aw);
+    }
     compare_fused_layernorm(1, 512, 0.3f, 1);
     compare_fused_layernorm(37, 256, 0.2f, 1);
     compare_fused_layernorm(5, 33, 0.0f, 0);

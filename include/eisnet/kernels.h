@@ -113,6 +113,12 @@ void eisnet_cpu_bias_relu_dropout_forward(float *out, const float *in, const flo
                                           int B, int n, int ld, float p, uint64_t key,
                                           uint64_t idx0);
 
+/* A Linear with one output on B rows: out[b] = bias + A[b, :K] . w (A at
+ * leading dimension lda). Vectorised partial sums (a plain float sum loop is
+ * not, without reassociation). */
+void eisnet_cpu_rows_dot(float *out, const float *A, int lda, const float *w, float bias, int B,
+                         int K);
+
 /* Worker threads for the model's batch-parallel passes (OpenMP builds; other
  * builds always use 1). Default: all cores (omp_get_max_threads()). n <= 0
  * restores the default. BLAS itself is kept single-threaded: the model splits
