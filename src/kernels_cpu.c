@@ -666,7 +666,7 @@ void eisnet_cpu_relu_dropout_layernorm_backward(float *din, float *dweight, floa
                                                 float scale, const float *in,
                                                 const float *in_bias, const float *weight,
                                                 const float *mean, const float *rstd,
-                                                int B, int C)
+                                                int B, int C, float *din_colsum)
 {
     for (int b = 0; b < B; b++) {
         const float *h = in + (size_t)b * C;
@@ -691,7 +691,18 @@ void eisnet_cpu_relu_dropout_layernorm_backward(float *din, float *dweight, floa
         mg /= (float)C;
         mgx /= (float)C;
         /* pass 3: parameter gradients and dx (dy recomputed: no second row) */
-        if (dweight && dbias) {
+        if (dweight && dbias && din_colsum) { /* the model's case */
+            SIMD
+            for (int i = 0; i < C; i++) {
+                float xhat = dx[i];
+                float dy = a[i] > 0.0f ? da[i] * scale : 0.0f;
+                dweight[i] += dy * xhat;
+                dbias[i] += dy;
+                float d = r * (dy * weight[i] - mg - xhat * mgx);
+                dx[i] = d;
+                din_colsum[i] += d;
+            }
+        } else if (dweight && dbias) {
             SIMD
             for (int i = 0; i < C; i++) {
                 float xhat = dx[i];
@@ -707,6 +718,7 @@ void eisnet_cpu_relu_dropout_layernorm_backward(float *din, float *dweight, floa
                 if (dweight) dweight[i] += dy * xhat;
                 if (dbias) dbias[i] += dy;
                 dx[i] = r * (dy * weight[i] - mg - xhat * mgx);
+                if (din_colsum) din_colsum[i] += dx[i];
             }
         }
     }

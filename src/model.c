@@ -923,15 +923,15 @@ static void fast_backward_rows(const eisnet_model *m, eisnet_workspace *ws, int 
     colsum_add(gr + m->enc8.b, dz, nb, LAT, LAT);
     eisnet_cpu_relu_dropout_layernorm_backward(dh2, gr + m->ln5.w, gr + m->ln5.b, da2, a2, s2,
                                                ws->h2 + r * H2, W + m->enc4.b, W + m->ln5.w,
-                                               ws->mean2 + r, ws->rstd2 + r, nb, H2);
+                                               ws->mean2 + r, ws->rstd2 + r, nb, H2,
+                                               gr + m->enc4.b);
     eisnet_cpu_gemm(0, 0, nb, H, H2, dh2, H2, W + m->enc4.w, H, 0.0f, da1, H);
     eisnet_cpu_gemm(1, 0, H2, H, nb, dh2, H2, a1, H, 1.0f, gr + m->enc4.w, H);
-    colsum_add(gr + m->enc4.b, dh2, nb, H2, H2);
     eisnet_cpu_relu_dropout_layernorm_backward(dh1, gr + m->ln1.w, gr + m->ln1.b, da1, a1, s1,
                                                ws->h1 + r * H, W + m->enc0.b, W + m->ln1.w,
-                                               ws->mean1 + r, ws->rstd1 + r, nb, H);
+                                               ws->mean1 + r, ws->rstd1 + r, nb, H,
+                                               gr + m->enc0.b);
     eisnet_cpu_gemm(1, 0, H, n_in, nb, dh1, H, ws->x + r * n_in, n_in, 1.0f, gr + m->enc0.w, n_in);
-    colsum_add(gr + m->enc0.b, dh1, nb, H, H);
     if (ws->input_grad)
         eisnet_cpu_gemm(0, 0, nb, n_in, H, dh1, H, W + m->enc0.w, n_in, 0.0f, ws->dx + r * n_in, n_in);
 }

@@ -404,13 +404,27 @@ static void compare_fused_layernorm(int B, int C, float p, int with_bias)
     memcpy(db2, db1, (size_t)C * sizeof(float));
     R->relu_dropout_backward(dl, g, o1, n, s);
     R->layernorm_backward(dx1, dw1, db1, dl, x, w, m1, r1, B, C);
-    eisnet_cpu_relu_dropout_layernorm_backward(dx2, dw2, db2, g, o1, s, h, ib, w, m1, r1, B, C);
+    eisnet_cpu_relu_dropout_layernorm_backward(dx2, dw2, db2, g, o1, s, h, ib, w, m1, r1, B, C, NULL);
     float *sx = zeros(n), *sw = zeros(C);
     for (size_t i = 0; i < n; i++) sx[i] = 3.0f * s * (float)C * r1[i / C];
     for (int i = 0; i < C; i++) sw[i] = 3.0f * s * (float)B + 1.0f;
     expect_close(dx2, dx1, sx, n, "fused ln bwd din");
     expect_close(dw2, dw1, sw, C, "fused ln bwd dweight");
     expect_close(db2, db1, sw, C, "fused ln bwd dbias");
+    /* with the column sums of din (the folded bias's gradient): the same din,
+     * and colsum += sum over rows of din */
+    float *dx3 = rnd(n), *cs = rnd(C), *cs_want = zeros(C), *scs = zeros(C);
+    memcpy(cs_want, cs, (size_t)C * sizeof(float));
+    for (size_t i = 0; i < n; i++) {
+        cs_want[i % C] += dx1[i];
+        scs[i % C] += sx[i];
+    }
+    memcpy(dw2, dw1, (size_t)C * sizeof(float));
+    memcpy(db2, db1, (size_t)C * sizeof(float));
+    eisnet_cpu_relu_dropout_layernorm_backward(dx3, dw2, db2, g, o1, s, h, ib, w, m1, r1, B, C, cs);
+    expect_close(dx3, dx1, sx, n, "fused ln bwd din (with colsum)");
+    expect_close(cs, cs_want, scs, C, "fused ln bwd din column sums");
+    free(dx3); free(cs); free(cs_want); free(scs);
     free(h); free(ib); free(w); free(b); free(g); free(x); free(l); free(o1); free(m1); free(r1);
     free(o2); free(m2); free(r2); free(dl); free(dx1); free(dw1); free(db1); free(dx2); free(dw2);
     free(db2); free(sx); free(sw);

@@ -93,13 +93,15 @@ void eisnet_cpu_layernorm_relu_dropout_forward(float *out, float *mean, float *r
                                                uint64_t idx0);
 /* The backward of the above: din (B, C) is OVERWRITTEN (not accumulated) with
  * d/d(in); dweight, dbias (C) += as layernorm_backward. dout is the gradient
- * w.r.t. out, out the forward output, scale = 1/(1-p). */
+ * w.r.t. out, out the forward output, scale = 1/(1-p). din_colsum (C) may be
+ * NULL; else += the column sums of din, i.e. the gradient of in_bias (the
+ * folded bias of the Linear before the LayerNorm), without another pass. */
 void eisnet_cpu_relu_dropout_layernorm_backward(float *din, float *dweight, float *dbias,
                                                 const float *dout, const float *out,
                                                 float scale, const float *in,
                                                 const float *in_bias, const float *weight,
                                                 const float *mean, const float *rstd,
-                                                int B, int C);
+                                                int B, int C, float *din_colsum);
 /* The backward of relu_dropout in place, on B rows of n elements at leading
  * dimension ld: d = out > 0 ? d * scale : 0 (what relu_dropout_backward adds
  * to a zeroed din). */
