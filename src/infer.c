@@ -303,7 +303,10 @@ int eisnet_infer(const eisnet_predictor *pr, const double complex *z, const doub
     }
     eisnet_predictor_spectrum_features(pr, z, feats);
     eisnet_predictor_input(pr, values, r->known, feats, x);
-    if (eisnet_model_predict(pr->model, ws, x, 1, probs, &rlog) != 0) goto out;
+    uint8_t miss[EISNET_MAX_PARAMS];
+    for (int p = 0; p < P; p++) miss[p] = !r->known[p];
+    /* only the missing parameters' heads (the known ones' stay 0) */
+    if (eisnet_model_predict_one(pr->model, ws, x, miss, probs, &rlog) != 0) goto out;
     for (int i = 0; i < P * G; i++) r->probs[i] = probs[i];
     r->predicted_resnorm = pow(10.0, rlog);
     const double *d[EISNET_MAX_PARAMS];

@@ -299,7 +299,9 @@ static double mean_kl(trainer *t, int max_rows)
         for (int p = 0; p < P; p++) vals[p] = g->values[(size_t)p * G + ridx[p]];
         eisnet_predictor_input(&t->pred, vals, kn, t->pred.n_features ? t->feats + (size_t)r->gt * t->pred.n_features : NULL,
                                x);
-        if (eisnet_model_predict(t->pred.model, t->ws, x, 1, probs, NULL) != 0) break;
+        uint8_t miss[EISNET_MAX_PARAMS];
+        for (int p = 0; p < P; p++) miss[p] = !kn[p];
+        if (eisnet_model_predict_one(t->pred.model, t->ws, x, miss, probs, NULL) != 0) break;
         for (int p = 0; p < P; p++) {
             if (kn[p]) continue;
             double kl = 0;
