@@ -644,6 +644,78 @@ void eisnet_cpu_layernorm_relu_dropout_forward(float *out, float *mean, float *r
     }
 }
 
+/* e^x in float, written so that a loop of it vectorises (no libm call):
+ * x = n ln2 + r with |r| <= ln2/2, e^r by a degree-6 polynomial (its Taylor
+ * coefficients; within 3 ulp of the exact value over the whole range), times 2^n put into the exponent bits. Inputs below -87.3 (where
+ * expf turns subnormal) give 0, above 88.7 give +inf; NaN gives NaN. */
+static inline float exp_vec(float x)
+{
+    const float hi = 88.7228f, lo = -87.3365f;
+    float xc = x > hi ? hi : (x < lo ? lo : x);
+    /* round x / ln2 to nearest: adding 1.5 * 2^23 leaves the integer in the
+     * low mantissa bits */
+    const float shifter = 12582912.0f;
+    float t = xc * 1.44269504088896341f + shifter;
+    float n = t - shifter;
+    float r = xc - n * 0.693145751953125f - n * 1.42860682030941723e-06f;
+    float p = 1.0f / 720.0f;
+    p = p * r + 1.0f / 120.0f;
+    p = p * r + 1.0f / 24.0f;
+    p = p * r + 1.0f / 6.0f;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    int32_t ni = (int32_t)n, pi;
+    memcpy(&pi, &p, sizeof pi);
+    pi += ni * (1 << 23);
+    float e;
+    memcpy(&e, &pi, sizeof e);
+    if (x < lo) e = 0.0f;
+    if (x > hi) e = INFINITY;
+    if (x != x) e = x;
+    return e;
+}
+
+MULTIVERSION
+void eisnet_cpu_softmax_rows(float *probs, const float *logits, long rows, int G, const uint8_t *sel)
+{
+    /* 1: x - max per row (unselected rows: 0 here, zeroed below) */
+    for (long i = 0; i < rows; i++) {
+        const float *lg = logits + (size_t)i * G;
+        float *pr = probs + (size_t)i * G;
+        if (sel && !sel[i]) {
+            memset(pr, 0, (size_t)G * sizeof(float));
+            continue;
+        }
+        float mx = lg[0];
+        for (int g = 1; g < G; g++) mx = lg[g] > mx ? lg[g] : mx;
+        for (int g = 0; g < G; g++) pr[g] = lg[g] - mx;
+    }
+    /* 2: one vectorised exp over the whole block (exp(0) = 1 is harmless
+     * for the unselected rows, zeroed again below) */
+    const size_t n = (size_t)rows * (size_t)G;
+    for (size_t i = 0; i < n; i++) probs[i] = exp_vec(probs[i]);
+    /* 3: normalise */
+    for (long i = 0; i < rows; i++) {
+        float *pr = probs + (size_t)i * G;
+        if (sel && !sel[i]) {
+            memset(pr, 0, (size_t)G * sizeof(float));
+            continue;
+        }
+        float sum = 0.0f;
+        for (int g = 0; g < G; g++) sum += pr[g];
+        const float inv = 1.0f / sum;
+        for (int g = 0; g < G; g++) pr[g] *= inv;
+    }
+}
+
+/* exposed for the tests: exp_vec on n elements */
+MULTIVERSION
+void eisnet_cpu_exp(float *y, const float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++) y[i] = exp_vec(x[i]);
+}
+
 MULTIVERSION
 void eisnet_cpu_rows_dot(float *out, const float *A, int lda, const float *w, float bias, int B,
                          int K)

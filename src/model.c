@@ -621,6 +621,18 @@ static void sel_heads_backward(const eisnet_model *m, eisnet_workspace *ws, int 
 static void softmax_rows(const float *logits, float *probs, int G, long i0, long i1,
                          const uint8_t *sel);
 
+/* rows i0 .. i1-1 of (row, head) logits: the plain loop on the reference
+ * backend, the vectorised kernel on the fast one */
+static void head_softmax(int fast, const float *logits, float *probs, int G, long i0, long i1,
+                         const uint8_t *sel)
+{
+    if (fast)
+        eisnet_cpu_softmax_rows(probs + (size_t)i0 * G, logits + (size_t)i0 * G, i1 - i0, G,
+                                sel ? sel + i0 : NULL);
+    else
+        softmax_rows(logits, probs, G, i0, i1, sel);
+}
+
 /* probs (B, P, G) or NULL: also the softmax of each head, in the same
  * parallel region (one thread team per call) */
 static int forward_impl(eisnet_model *m, eisnet_workspace *ws, const float *x, int B,
@@ -645,7 +657,7 @@ static int forward_impl(eisnet_model *m, eisnet_workspace *ws, const float *x, i
     if (T <= 1) {
         if (fast) fast_forward_rows(m, ws, 0, B);
         else forward_rows(m, ws, 0, B);
-        if (probs) softmax_rows(ws->logits, probs, G, 0, (long)B * P, sel);
+        if (probs) head_softmax(fast, ws->logits, probs, G, 0, (long)B * P, sel);
     } else {
 #ifdef EISNET_HAVE_OPENMP
 #pragma omp parallel num_threads(T)
@@ -655,7 +667,7 @@ static int forward_impl(eisnet_model *m, eisnet_workspace *ws, const float *x, i
             if (b1 > b0) {
                 if (fast) fast_forward_rows(m, ws, b0, b1 - b0);
                 else forward_rows(m, ws, b0, b1 - b0);
-                if (probs) softmax_rows(ws->logits, probs, G, (long)b0 * P, (long)b1 * P, sel);
+                if (probs) head_softmax(fast, ws->logits, probs, G, (long)b0 * P, (long)b1 * P, sel);
             }
         }
 #endif

@@ -461,6 +461,59 @@ static void compare_strided_relu(int B, int n, int ld, float p)
     free(in); free(bias); free(packed); free(o1); free(out); free(keep); free(g); free(d1); free(d2);
 }
 
+/* the vectorised exponential within 3 ulp of e^x (computed in double), its
+ * limits, and the softmax built on it against a plain double softmax */
+static void test_exp_and_softmax(void **state)
+{
+    (void)state;
+    const size_t n = 200001;
+    float *x = zeros(n), *y = zeros(n);
+    for (size_t i = 0; i < n; i++) x[i] = -87.0f + 175.0f * (float)i / (float)(n - 1);
+    eisnet_cpu_exp(y, x, n);
+    double worst = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        const double e = exp((double)x[i]);
+        const double ulp = (double)nextafterf((float)e, INFINITY) - (double)(float)e;
+        worst = fmax(worst, fabs((double)y[i] - e) / ulp);
+    }
+    print_message("  exp: worst %.2f ulp over [-87, 88]\n", worst);
+    assert_true(worst <= 3.0);
+    float sx[6] = {0.0f, -100.0f, 100.0f, -INFINITY, INFINITY, NAN}, sy[6];
+    eisnet_cpu_exp(sy, sx, 6);
+    assert_true(sy[0] == 1.0f && sy[1] == 0.0f && isinf(sy[2]) && sy[3] == 0.0f && isinf(sy[4]));
+    assert_true(isnan(sy[5]));
+    free(x);
+    free(y);
+
+    const long rows = 37;
+    const int G = 12;
+    float *lg = rnd((size_t)rows * G), *pr = rnd((size_t)rows * G);
+    uint8_t sel[37];
+    for (long i = 0; i < rows; i++) sel[i] = i % 3 != 1;
+    for (int g = 0; g < G; g++) lg[5 * G + g] = -1000.0f + 30.0f * (float)g; /* far tails */
+    for (int pass = 0; pass < 2; pass++) {
+        eisnet_cpu_softmax_rows(pr, lg, rows, G, pass ? sel : NULL);
+        for (long i = 0; i < rows; i++) {
+            const float *l = lg + i * G, *p = pr + i * G;
+            if (pass && !sel[i]) {
+                for (int g = 0; g < G; g++) assert_true(p[g] == 0.0f);
+                continue;
+            }
+            double mx = l[0], sum = 0.0, tot = 0.0;
+            for (int g = 1; g < G; g++) mx = fmax(mx, l[g]);
+            for (int g = 0; g < G; g++) sum += exp((double)l[g] - mx);
+            for (int g = 0; g < G; g++) {
+                const double want = exp((double)l[g] - mx) / sum;
+                assert_true(fabs((double)p[g] - want) <= 1e-6 * want + 1e-30);
+                tot += p[g];
+            }
+            assert_true(fabs(tot - 1.0) <= 1e-6);
+        }
+    }
+    free(lg);
+    free(pr);
+}
+
 static void test_fast_helpers(void **state)
 {
     (void)state;
@@ -511,6 +564,7 @@ int main(void)
         cmocka_unit_test(test_fast_vs_ref_fixed_shapes),
         cmocka_unit_test(test_fast_vs_ref_random_shapes),
         cmocka_unit_test(test_fast_helpers),
+        cmocka_unit_test(test_exp_and_softmax),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

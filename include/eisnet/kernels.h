@@ -121,6 +121,14 @@ void eisnet_cpu_bias_relu_dropout_forward(float *out, const float *in, const flo
 void eisnet_cpu_rows_dot(float *out, const float *A, int lda, const float *w, float bias, int B,
                          int K);
 
+/* Softmax of each of `rows` rows of G logits: probs (rows, G); rows with
+ * sel[i] == 0 (sel may be NULL: none) are set to 0. The exponential is a
+ * vectorised polynomial (eisnet_cpu_exp), within 3 ulp of e^x. */
+void eisnet_cpu_softmax_rows(float *probs, const float *logits, long rows, int G,
+                             const uint8_t *sel);
+/* y[i] = e^x[i] (the softmax's exponential; y may equal x) */
+void eisnet_cpu_exp(float *y, const float *x, size_t n);
+
 /* Worker threads for the model's batch-parallel passes (OpenMP builds; other
  * builds always use 1). Default: all cores (omp_get_max_threads()). n <= 0
  * restores the default. BLAS itself is kept single-threaded: the model splits
