@@ -71,6 +71,8 @@ struct eisnet_workspace {
     /* per-thread partial weight gradients for threads 1..n_tgrads */
     float *tgrads;
     int n_tgrads;
+    double *tsums; /* per-thread sums of squares (fused optimizer step) */
+    int n_tsums;
 };
 
 /* ---- small helpers --------------------------------------------------------- */
@@ -324,6 +326,7 @@ void eisnet_workspace_free(eisnet_workspace *ws)
     free(ws->mem);
     free(ws->sel_mem);
     free(ws->tgrads);
+    free(ws->tsums);
     free(ws);
 }
 
@@ -948,7 +951,28 @@ static void fast_backward_rows(const eisnet_model *m, eisnet_workspace *ws, int 
         eisnet_cpu_gemm(0, 0, nb, n_in, H, dh1, H, W + m->enc0.w, n_in, 0.0f, ws->dx + r * n_in, n_in);
 }
 
-int eisnet_model_backward(eisnet_model *m, eisnet_workspace *ws, int B)
+/* The optimizer step fused into the backward's thread team (train_step on
+ * the fast path with more than one thread): each thread zeroes, reduces,
+ * measures and updates the same range of the gradient array, so the data
+ * stays in its core's cache and no further thread team is started. */
+typedef struct {
+    eisnet_adamw *opt;
+    eisnet_adamw_consts k; /* from eisnet_adamw_begin; grad_scale set per step */
+    float max_grad_norm;
+    float norm; /* out: the norm before clipping */
+} fused_step;
+
+/* the [i0, i1) share of thread t of nt, in whole cache lines */
+static void grad_split(size_t n, int t, int nt, size_t *i0, size_t *i1)
+{
+    const size_t lines = (n + 15) / 16;
+    *i0 = lines * (size_t)t / (size_t)nt * 16;
+    *i1 = lines * (size_t)(t + 1) / (size_t)nt * 16;
+    if (*i0 > n) *i0 = n;
+    if (*i1 > n) *i1 = n;
+}
+
+static int backward_impl(eisnet_model *m, eisnet_workspace *ws, int B, fused_step *step)
 {
     if (check_ws(m, ws, B)) return -1;
     if (!ws->have_loss || ws->B != B)
@@ -956,8 +980,15 @@ int eisnet_model_backward(eisnet_model *m, eisnet_workspace *ws, int B)
     const int fast = use_fast(m);
     int T = threads_for(B);
     if (T <= 1) {
+        if (step) eisnet_model_zero_grad(m);
         if (fast) fast_backward_rows(m, ws, 0, B, m->grads);
         else backward_rows(m, ws, 0, B, m->grads);
+        if (step) {
+            step->norm = eisnet_grad_norm(m->grads, m->n_params);
+            eisnet_adamw_consts k = step->k;
+            k.grad_scale = step->max_grad_norm > 0.0f ? eisnet_clip_coef(step->norm, step->max_grad_norm) : 1.0f;
+            eisnet_adamw_update(step->opt, &k, m->params, m->grads, 0, m->n_params);
+        }
         return 0;
     }
 #ifdef EISNET_HAVE_OPENMP
@@ -968,28 +999,58 @@ int eisnet_model_backward(eisnet_model *m, eisnet_workspace *ws, int B)
         ws->tgrads = p;
         ws->n_tgrads = T - 1;
     }
-    float *tg = ws->tgrads;
-    float *grads = m->grads;
+    if (ws->n_tsums < T) {
+        double *p = realloc(ws->tsums, (size_t)T * sizeof(double));
+        if (!p) return eisnet_set_error("model: out of memory for per-thread sums");
+        ws->tsums = p;
+        ws->n_tsums = T;
+    }
+    float *tg = ws->tgrads, *grads = m->grads, *params = m->params;
+    double *tsums = ws->tsums;
 #pragma omp parallel num_threads(T)
     {
         int t = omp_get_thread_num(), nt = omp_get_num_threads();
         float *gr = t == 0 ? grads : tg + (size_t)(t - 1) * n;
+        size_t i0, i1;
+        grad_split(n, t, nt, &i0, &i1);
+        if (step) /* zero_grad: the lines this thread reduced last step */
+            memset(grads + i0, 0, (i1 - i0) * sizeof(float));
         if (t > 0) memset(gr, 0, n * sizeof(float));
+        if (step) {
+#pragma omp barrier
+        }
         int b0 = (int)((int64_t)B * t / nt), b1 = (int)((int64_t)B * (t + 1) / nt);
         if (b1 > b0) {
             if (fast) fast_backward_rows(m, ws, b0, b1 - b0, gr);
             else backward_rows(m, ws, b0, b1 - b0, gr);
         }
 #pragma omp barrier
-#pragma omp for schedule(static)
-        for (size_t i = 0; i < n; i++) {
+        for (size_t i = i0; i < i1; i++) {
             float s = 0.0f;
             for (int u = 0; u < nt - 1; u++) s += tg[(size_t)u * n + i];
             grads[i] += s;
         }
+        if (step) {
+            tsums[t] = eisnet_grad_sumsq(grads, i0, i1);
+#pragma omp barrier
+            double ss = 0.0; /* the same order on every thread: the same coef */
+            for (int u = 0; u < nt; u++) ss += tsums[u];
+            const float norm = (float)sqrt(ss);
+            eisnet_adamw_consts k = step->k;
+            k.grad_scale = step->max_grad_norm > 0.0f ? eisnet_clip_coef(norm, step->max_grad_norm) : 1.0f;
+            eisnet_adamw_update(step->opt, &k, params, grads, i0, i1);
+            if (t == 0) step->norm = norm;
+        }
     }
+#else
+    (void)step;
 #endif
     return 0;
+}
+
+int eisnet_model_backward(eisnet_model *m, eisnet_workspace *ws, int B)
+{
+    return backward_impl(m, ws, B, NULL);
 }
 
 /* ---- inference ------------------------------------------------------------- */
@@ -1030,6 +1091,20 @@ int eisnet_model_train_step(eisnet_model *m, eisnet_workspace *ws, eisnet_adamw 
     if (!opt || opt->n != (m ? m->n_params : 0))
         return eisnet_set_error("model: train step needs an optimizer for this model's parameters");
     if (!missing) return eisnet_set_error("model: train step needs the missing mask");
+    if (use_fast(m) && threads_for(B) > 1) {
+        /* zero_grad, clipping and AdamW inside the backward's thread team */
+        if (forward_impl(m, ws, x, B, 1, rng, missing, NULL)) return -1;
+        if (eisnet_model_loss(m, ws, B, target, missing, resnorm_target, resnorm_weight, out,
+                              correct, counted))
+            return -1;
+        fused_step step = {opt, eisnet_adamw_begin(opt, 1.0f), max_grad_norm, 0.0f};
+        if (backward_impl(m, ws, B, &step)) {
+            opt->step--; /* no update happened */
+            return -1;
+        }
+        if (grad_norm) *grad_norm = step.norm;
+        return 0;
+    }
     eisnet_model_zero_grad(m);
     /* only the missing parameters' heads: the loss ignores the others */
     if (forward_impl(m, ws, x, B, 1, rng, missing, NULL)) return -1;

@@ -55,9 +55,7 @@ void eisnet_adamw_free(eisnet_adamw *opt)
 #define SIMD_SUM(a)
 #endif
 
-typedef struct {
-    float step_size, bc2_sqrt, decay, b1, b2, omb1, omb2, eps, gscale;
-} adamw_consts;
+typedef eisnet_adamw_consts adamw_consts;
 
 MULTIVERSION
 static void adamw_range(const adamw_consts *k, float *params, const float *grads, float *m,
@@ -66,7 +64,7 @@ static void adamw_range(const adamw_consts *k, float *params, const float *grads
     const adamw_consts c = *k;
     SIMD
     for (size_t i = i0; i < i1; i++) {
-        float g = grads[i] * c.gscale;
+        float g = grads[i] * c.grad_scale;
         float p = params[i] * c.decay;
         float mi = m[i] * c.b1 + g * c.omb1;
         float vi = v[i] * c.b2 + g * g * c.omb2;
@@ -90,8 +88,7 @@ static void split(size_t n, int t, int nt, size_t *i0, size_t *i1)
 
 static int threads_for_n(size_t n) { return n >= PAR_MIN ? eisnet_get_threads() : 1; }
 
-void eisnet_adamw_step_scaled(eisnet_adamw *opt, float *params, const float *grads,
-                              float grad_scale)
+eisnet_adamw_consts eisnet_adamw_begin(eisnet_adamw *opt, float grad_scale)
 {
     const eisnet_adamw_config c = opt->cfg;
     opt->step++;
@@ -107,7 +104,21 @@ void eisnet_adamw_step_scaled(eisnet_adamw *opt, float *params, const float *gra
     k.omb1 = 1.0f - c.beta1;
     k.omb2 = 1.0f - c.beta2;
     k.eps = c.eps;
-    k.gscale = grad_scale;
+    k.grad_scale = grad_scale;
+    return k;
+}
+
+void eisnet_adamw_update(eisnet_adamw *opt, const eisnet_adamw_consts *k, float *params,
+                         const float *grads, size_t i0, size_t i1)
+{
+    if (i1 > opt->n) i1 = opt->n;
+    if (i0 < i1) adamw_range(k, params, grads, opt->m, opt->v, i0, i1);
+}
+
+void eisnet_adamw_step_scaled(eisnet_adamw *opt, float *params, const float *grads,
+                              float grad_scale)
+{
+    const adamw_consts k = eisnet_adamw_begin(opt, grad_scale);
     const size_t n = opt->n;
     const int T = threads_for_n(n);
     if (T <= 1) {
@@ -142,6 +153,11 @@ MULTIVERSION
 static void scale_range(float *g, size_t i0, size_t i1, float coef)
 {
     for (size_t i = i0; i < i1; i++) g[i] *= coef;
+}
+
+double eisnet_grad_sumsq(const float *grads, size_t i0, size_t i1)
+{
+    return i0 < i1 ? sumsq_range(grads, i0, i1) : 0.0;
 }
 
 float eisnet_grad_norm(const float *grads, size_t n)

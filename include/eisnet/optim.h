@@ -44,6 +44,19 @@ void eisnet_adamw_step(eisnet_adamw *opt, float *params, const float *grads);
 void eisnet_adamw_step_scaled(eisnet_adamw *opt, float *params, const float *grads,
                               float grad_scale);
 
+/* The same step for callers that run it inside their own thread team:
+ * eisnet_adamw_begin advances the step count once and returns the step's
+ * constants (grad_scale may be changed in the copy before use);
+ * eisnet_adamw_update then updates elements [i0, i1). Any split of
+ * [0, n) over update calls gives bitwise the parameters of
+ * eisnet_adamw_step_scaled. */
+typedef struct {
+    float step_size, bc2_sqrt, decay, b1, b2, omb1, omb2, eps, grad_scale;
+} eisnet_adamw_consts;
+eisnet_adamw_consts eisnet_adamw_begin(eisnet_adamw *opt, float grad_scale);
+void eisnet_adamw_update(eisnet_adamw *opt, const eisnet_adamw_consts *k, float *params,
+                         const float *grads, size_t i0, size_t i1);
+
 /* torch.nn.utils.clip_grad_norm_: total L2 norm of grads; when
  * max_norm/(norm+1e-6) < 1 the grads are scaled by it. Returns the norm
  * before clipping. */
@@ -51,6 +64,8 @@ float eisnet_clip_grad_norm(float *grads, size_t n, float max_norm);
 /* The total L2 norm alone (accumulated in double), and the factor
  * clip_grad_norm would scale by: min(1, max_norm / (norm + 1e-6)). */
 float eisnet_grad_norm(const float *grads, size_t n);
+/* The sum of squares of grads[i0, i1) in double: a piece of the norm. */
+double eisnet_grad_sumsq(const float *grads, size_t i0, size_t i1);
 float eisnet_clip_coef(float norm, float max_norm);
 
 /* ReduceLROnPlateau, mode "min", threshold_mode "rel". */
