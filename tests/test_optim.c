@@ -85,6 +85,43 @@ static void test_clip_grad_norm(void **state)
     free(big);
 }
 
+/* begin + update over any split of the range == step_scaled, bitwise; the
+ * sums of squares of the pieces add up to the norm */
+static void test_adamw_ranges(void **state)
+{
+    (void)state;
+    const size_t n = 1000;
+    float *p1 = malloc(n * sizeof(float)), *p2 = malloc(n * sizeof(float)), *g = malloc(n * sizeof(float));
+    assert_non_null(p1);
+    assert_non_null(p2);
+    assert_non_null(g);
+    for (size_t i = 0; i < n; i++) {
+        p1[i] = p2[i] = 0.01f * (float)((i * 37) % 101) - 0.5f;
+        g[i] = 0.003f * (float)((i * 53) % 89) - 0.1f;
+    }
+    eisnet_adamw a, b;
+    assert_int_equal(eisnet_adamw_init(&a, n, NULL), 0);
+    assert_int_equal(eisnet_adamw_init(&b, n, NULL), 0);
+    const size_t cuts[4] = {0, 333, 334, 1000};
+    for (int s = 0; s < 3; s++) {
+        eisnet_adamw_step_scaled(&a, p1, g, 0.7f);
+        eisnet_adamw_consts k = eisnet_adamw_begin(&b, 1.0f);
+        k.grad_scale = 0.7f;
+        for (int c = 2; c >= 0; c--) eisnet_adamw_update(&b, &k, p2, g, cuts[c], cuts[c + 1]);
+        assert_int_equal(a.step, b.step);
+        assert_memory_equal(p1, p2, n * sizeof(float));
+        assert_memory_equal(a.m, b.m, 2 * n * sizeof(float));
+    }
+    double ss = eisnet_grad_sumsq(g, 0, 400) + eisnet_grad_sumsq(g, 400, n);
+    assert_true(fabs(sqrt(ss) - eisnet_grad_norm(g, n)) <= 1e-6 * sqrt(ss));
+    assert_true(eisnet_grad_sumsq(g, 5, 5) == 0.0);
+    eisnet_adamw_free(&a);
+    eisnet_adamw_free(&b);
+    free(p1);
+    free(p2);
+    free(g);
+}
+
 static void test_plateau(void **state)
 {
     (void)state;
@@ -134,6 +171,7 @@ int main(void)
         cmocka_unit_test(test_adamw_matches_formula),
         cmocka_unit_test(test_adamw_zero_grad_is_pure_decay),
         cmocka_unit_test(test_clip_grad_norm),
+        cmocka_unit_test(test_adamw_ranges),
         cmocka_unit_test(test_plateau),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
