@@ -337,6 +337,106 @@ AVX512_GEMV static void gemv_avx512(int N, int K, const float *W, int ldw, const
 #undef TAIL
 }
 
+/* C (M, N) = beta * C + A (M, K) @ W^T, W stored (N, K), for a thin K
+ * (<= 16: the n_in 10 input layer). OpenBLAS runs this shape at about half its
+ * peak; here W^T (K x N, at most 64 KB) is laid out once per call and each
+ * 4-row x 64-column tile keeps its 16 sums in registers over all of K. wt:
+ * scratch of K * roundup(N, 16) floats. */
+AVX512_GEMV static void gemm_nt_thin_k_avx512(int M, int N, int K, const float *A, int lda,
+                                              const float *W, int ldw, float beta, float *C,
+                                              int ldc, float *wt)
+{
+    const int Np = (N + 15) & ~15;
+    for (int k = 0; k < K; k++)
+        for (int n = 0; n < Np; n++) wt[(size_t)k * Np + n] = n < N ? W[(size_t)n * ldw + k] : 0.0f;
+    const __mmask16 tail = (N & 15) ? (__mmask16)((1u << (N & 15)) - 1u) : (__mmask16)0xFFFF;
+    int m = 0;
+    for (; m + 4 <= M; m += 4) {
+        const float *a0 = A + (size_t)m * lda;
+        float *c0 = C + (size_t)m * ldc;
+        int n0 = 0;
+        for (; n0 + 64 <= N; n0 += 64) { /* full tiles: no masks */
+            __m512 acc[4][4];
+            for (int r = 0; r < 4; r++)
+                for (int j = 0; j < 4; j++)
+                    acc[r][j] = beta != 0.0f ? _mm512_loadu_ps(c0 + (size_t)r * ldc + n0 + 16 * j)
+                                             : _mm512_setzero_ps();
+            for (int k = 0; k < K; k++) {
+                const float *w = wt + (size_t)k * Np + n0;
+                const __m512 b0 = _mm512_loadu_ps(w), b1 = _mm512_loadu_ps(w + 16);
+                const __m512 b2 = _mm512_loadu_ps(w + 32), b3 = _mm512_loadu_ps(w + 48);
+                for (int r = 0; r < 4; r++) {
+                    const __m512 x = _mm512_set1_ps(a0[(size_t)r * lda + k]);
+                    acc[r][0] = _mm512_fmadd_ps(x, b0, acc[r][0]);
+                    acc[r][1] = _mm512_fmadd_ps(x, b1, acc[r][1]);
+                    acc[r][2] = _mm512_fmadd_ps(x, b2, acc[r][2]);
+                    acc[r][3] = _mm512_fmadd_ps(x, b3, acc[r][3]);
+                }
+            }
+            for (int r = 0; r < 4; r++)
+                for (int j = 0; j < 4; j++) _mm512_storeu_ps(c0 + (size_t)r * ldc + n0 + 16 * j, acc[r][j]);
+        }
+        for (; n0 < N; n0 += 16) { /* the rest, 16 columns at a time */
+            const __mmask16 mk = n0 + 16 <= N ? (__mmask16)0xFFFF : tail;
+            for (int r = 0; r < 4; r++) {
+                float *c = c0 + (size_t)r * ldc + n0;
+                __m512 acc = beta != 0.0f ? _mm512_maskz_loadu_ps(mk, c) : _mm512_setzero_ps();
+                for (int k = 0; k < K; k++)
+                    acc = _mm512_fmadd_ps(_mm512_set1_ps(a0[(size_t)r * lda + k]),
+                                          _mm512_loadu_ps(wt + (size_t)k * Np + n0), acc);
+                _mm512_mask_storeu_ps(c, mk, acc);
+            }
+        }
+    }
+    for (; m < M; m++) /* the last rows */
+        for (int n0 = 0; n0 < N; n0 += 16) {
+            const __mmask16 mk = n0 + 16 <= N ? (__mmask16)0xFFFF : tail;
+            float *c = C + (size_t)m * ldc + n0;
+            __m512 acc = beta != 0.0f ? _mm512_maskz_loadu_ps(mk, c) : _mm512_setzero_ps();
+            for (int k = 0; k < K; k++)
+                acc = _mm512_fmadd_ps(_mm512_set1_ps(A[(size_t)m * lda + k]),
+                                      _mm512_loadu_ps(wt + (size_t)k * Np + n0), acc);
+            _mm512_mask_storeu_ps(c, mk, acc);
+        }
+}
+
+/* C (M, N) += A^T @ B, A stored (K, M), B (K, N), for a thin N (<= 12: the
+ * input layer's weight gradient, A = its output gradient over K batch rows,
+ * B = the input). Each 32-wide strip of M keeps its 12 x 2 sums in registers
+ * over all K rows; N is padded to 12 in bp (scratch of K * 12 floats). */
+#define THIN_N 12
+AVX512_GEMV static void gemm_tn_thin_n_avx512(int M, int N, int K, const float *A, int lda,
+                                              const float *Bm, int ldb, float *C, int ldc,
+                                              float *bp)
+{
+    for (int k = 0; k < K; k++)
+        for (int n = 0; n < THIN_N; n++) bp[(size_t)k * THIN_N + n] = n < N ? Bm[(size_t)k * ldb + n] : 0.0f;
+    for (int m0 = 0; m0 < M; m0 += 32) {
+        const int mr = M - m0 < 32 ? M - m0 : 32;
+        const __mmask16 k0 = mr >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << mr) - 1u);
+        const __mmask16 k1 = mr >= 32 ? (__mmask16)0xFFFF
+                           : mr > 16  ? (__mmask16)((1u << (mr - 16)) - 1u) : (__mmask16)0;
+        __m512 acc[THIN_N][2];
+        for (int n = 0; n < THIN_N; n++) acc[n][0] = acc[n][1] = _mm512_setzero_ps();
+        for (int k = 0; k < K; k++) {
+            const float *a = A + (size_t)k * lda + m0, *b = bp + (size_t)k * THIN_N;
+            const __m512 a0 = _mm512_maskz_loadu_ps(k0, a), a1 = _mm512_maskz_loadu_ps(k1, a + 16);
+            for (int n = 0; n < THIN_N; n++) {
+                const __m512 x = _mm512_set1_ps(b[n]);
+                acc[n][0] = _mm512_fmadd_ps(x, a0, acc[n][0]);
+                acc[n][1] = _mm512_fmadd_ps(x, a1, acc[n][1]);
+            }
+        }
+        float t[THIN_N][32];
+        for (int n = 0; n < THIN_N; n++) {
+            _mm512_storeu_ps(t[n], acc[n][0]);
+            _mm512_storeu_ps(t[n] + 16, acc[n][1]);
+        }
+        for (int i = 0; i < mr; i++)
+            for (int n = 0; n < N; n++) C[(size_t)(m0 + i) * ldc + n] += t[n][i];
+    }
+}
+
 static int g_avx512_gemv = -1;
 static int have_avx512_gemv(void)
 {
@@ -360,6 +460,22 @@ void eisnet_cpu_gemm(int ta, int tb, int M, int N, int K, const float *A, int ld
     if (K > 0 && M == 1 && !ta && tb && have_avx512_gemv()) { /* one row of a Linear forward */
         gemv_avx512(N, K, B, ldb, A, beta, C);
         return;
+    }
+    if (K > 0 && M > SMALL_M && !ta && tb && K <= SMALL_KN && have_avx512_gemv()) {
+        float *wt = scratch((size_t)K * (size_t)((N + 15) & ~15));
+        if (wt) { /* the thin input layer's forward */
+            gemm_nt_thin_k_avx512(M, N, K, A, lda, B, ldb, beta, C, ldc, wt);
+            return;
+        }
+    }
+    if (K > 0 && ta && !tb && N <= THIN_N && M > SMALL_KN && have_avx512_gemv()) {
+        float *bp = scratch((size_t)K * THIN_N);
+        if (bp) { /* the thin input layer's weight gradient */
+            if (beta == 0.0f)
+                for (int m = 0; m < M; m++) memset(C + (size_t)m * ldc, 0, (size_t)N * sizeof(float));
+            gemm_tn_thin_n_avx512(M, N, K, A, lda, B, ldb, C, ldc, bp);
+            return;
+        }
     }
 #endif
 #ifdef EISNET_HAVE_CBLAS

@@ -524,7 +524,11 @@ static void test_fast_helpers(void **state)
                              {33, 384, 128}, {19, 7, 3},  {1, 1, 1},     {6, 17, 33},
                              {40, 20, 16}, {40, 20, 17}, {2, 5, 110},
                              /* one row: the AVX-512 gemv's 8-row blocks, N % 8 and K % 16 tails */
-                             {1, 13, 37}, {1, 9, 16}, {1, 7, 110}, {1, 64, 128}, {1, 8, 15}};
+                             {1, 13, 37}, {1, 9, 16}, {1, 7, 110}, {1, 64, 128}, {1, 8, 15},
+                             /* thin K (forward, <= 16) and thin N (weight gradient, <= 12):
+                              * full 4 x 64 tiles, column and row tails */
+                             {67, 40, 12}, {5, 33, 7}, {70, 100, 1}, {9, 48, 11}, {33, 17, 5},
+                             {8, 128, 16}, {6, 70, 13}};
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
         compare_gemm(shapes[i][0], shapes[i][1], shapes[i][2]);
     for (int t = 0; t < 20; t++)
