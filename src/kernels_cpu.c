@@ -704,46 +704,42 @@ void eisnet_cpu_layernorm_relu_dropout_forward(float *out, float *mean, float *r
     for (int b = 0; b < B; b++) {
         const float *x = in + (size_t)b * C;
         float *y = out + (size_t)b * C;
-        /* statistics with LANES partial sums, as layernorm_forward (omp simd
-         * reductions are latency-bound here: 1.5x slower) */
+        /* pass 1: the sum, with LANES partial sums (omp simd reductions are
+         * latency-bound here: 1.5x slower); with a bias, y = x + in_bias is
+         * stored on the way and the later passes read y */
         float acc[LANES] = {0};
         if (in_bias) {
             for (int i = 0; i < Cv; i += LANES)
-                for (int j = 0; j < LANES; j++) acc[j] += x[i + j] + in_bias[i + j];
+                for (int j = 0; j < LANES; j++) {
+                    const float v = x[i + j] + in_bias[i + j];
+                    y[i + j] = v;
+                    acc[j] += v;
+                }
+            for (int i = Cv; i < C; i++) y[i] = x[i] + in_bias[i];
+            x = y;
         } else {
             for (int i = 0; i < Cv; i += LANES)
                 for (int j = 0; j < LANES; j++) acc[j] += x[i + j];
         }
         float s = sum_lanes(acc);
-        for (int i = Cv; i < C; i++) s += x[i] + (in_bias ? in_bias[i] : 0.0f);
+        for (int i = Cv; i < C; i++) s += x[i];
         const float m = s / (float)C;
+        /* pass 2: the (biased) variance about the mean */
         float acc2[LANES] = {0};
-        if (in_bias) {
-            for (int i = 0; i < Cv; i += LANES)
-                for (int j = 0; j < LANES; j++) {
-                    float d = x[i + j] + in_bias[i + j] - m;
-                    acc2[j] += d * d;
-                }
-        } else {
-            for (int i = 0; i < Cv; i += LANES)
-                for (int j = 0; j < LANES; j++) {
-                    float d = x[i + j] - m;
-                    acc2[j] += d * d;
-                }
-        }
+        for (int i = 0; i < Cv; i += LANES)
+            for (int j = 0; j < LANES; j++) {
+                const float d = x[i + j] - m;
+                acc2[j] += d * d;
+            }
         float v = sum_lanes(acc2);
         for (int i = Cv; i < C; i++) {
-            float d = x[i] + (in_bias ? in_bias[i] : 0.0f) - m;
+            const float d = x[i] - m;
             v += d * d;
         }
         const float r = 1.0f / sqrtf(v / (float)C + EISNET_LN_EPS);
         mean[b] = m;
         rstd[b] = r;
-        /* y = x + in_bias first (when given): the last pass then reads y */
-        if (in_bias) {
-            for (int i = 0; i < C; i++) y[i] = x[i] + in_bias[i];
-            x = y;
-        }
+        /* pass 3: normalise, affine, ReLU, dropout (in place when x == y) */
         if (!thr) {
             for (int i = 0; i < C; i++) {
                 float l = (x[i] - m) * r * weight[i] + bias[i];
