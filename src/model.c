@@ -1025,10 +1025,9 @@ static int backward_impl(eisnet_model *m, eisnet_workspace *ws, int B, fused_ste
             else backward_rows(m, ws, b0, b1 - b0, gr);
         }
 #pragma omp barrier
-        for (size_t i = i0; i < i1; i++) {
-            float s = 0.0f;
-            for (int u = 0; u < nt - 1; u++) s += tg[(size_t)u * n + i];
-            grads[i] += s;
+        for (int u = 0; u < nt - 1; u++) { /* contiguous: vectorised */
+            const float *src = tg + (size_t)u * n;
+            for (size_t i = i0; i < i1; i++) grads[i] += src[i];
         }
         if (step) {
             tsums[t] = eisnet_grad_sumsq(grads, i0, i1);
