@@ -962,6 +962,7 @@ typedef struct {
     float norm; /* out: the norm before clipping */
 } fused_step;
 
+#ifdef EISNET_HAVE_OPENMP
 /* the [i0, i1) share of thread t of nt, in whole cache lines */
 static void grad_split(size_t n, int t, int nt, size_t *i0, size_t *i1)
 {
@@ -971,6 +972,7 @@ static void grad_split(size_t n, int t, int nt, size_t *i0, size_t *i1)
     if (*i0 > n) *i0 = n;
     if (*i1 > n) *i1 = n;
 }
+#endif
 
 static int backward_impl(eisnet_model *m, eisnet_workspace *ws, int B, fused_step *step)
 {
