@@ -280,6 +280,21 @@ static double jbest(const cJSON *j, const char *a, int lower_is_better, const ch
     return best;
 }
 
+/* Replaces every `from` in the string md (length k) by the no longer `to`,
+ * in place; returns the new length. */
+static size_t replace_all(char *md, size_t k, const char *from, const char *to)
+{
+    const size_t lf = strlen(from), lt = strlen(to);
+    char *p = md;
+    while ((p = strstr(p, from)) != NULL) {
+        memmove(p + lt, p + lf, k - (size_t)(p - md) - lf + 1);
+        memcpy(p, to, lt);
+        k -= lf - lt;
+        p += lt;
+    }
+    return k;
+}
+
 static void fmt_time(char *buf, size_t n, double s)
 {
     if (!isfinite(s)) snprintf(buf, n, "n/a");
@@ -382,11 +397,16 @@ int cli_bench(cli_options *o)
     OUT("Network of SPEC 1.8 (hidden 512, batch 512). eisnet trains end to end (rows from the dataset, "
         "AdamW, clipping; its best epoch of %s spread over the run) and evaluates each parameter head only for the rows "
         "whose parameter is missing (nothing else reaches the loss or the answer; the same function); PyTorch, like the "
-        "reference, evaluates all five. PyTorch %s runs the same network and optimizer step on the fixed batch eisnet's network-only "
-        "figures use (written by eisnet, read by bench/pytorch_reference.py --data); each "
-        "PyTorch figure is its best over the thread settings measured (1 or 2 threads for torch and its OpenBLAS, "
-        "or torch.set_num_threads(1) with OpenBLAS on every core; training was best at '%s').\n\n",
-        quick ? "1" : "3", pt ? cJSON_GetObjectItem(pt, "torch_version")->valuestring : "", pt_best_setting);
+        "reference, evaluates all five. Latency and throughput figures are the best median of three windows. ",
+        quick ? "1" : "3");
+    if (pt)
+        OUT("PyTorch %s runs the same network and optimizer step on the fixed batch eisnet's network-only "
+            "figures use (written by eisnet, read by bench/pytorch_reference.py --data); each "
+            "PyTorch figure is its best over the thread settings measured (1 or 2 threads for torch and its OpenBLAS, "
+            "or torch.set_num_threads(1) with OpenBLAS on every core; training was best at '%s').\n\n",
+            cJSON_GetObjectItem(pt, "torch_version")->valuestring, pt_best_setting);
+    else
+        OUT("PyTorch was not measured (see below).\n\n");
     OUT("| scenario | PyTorch (CPU) | eisnet | eisnet / PyTorch |\n|---|---|---|---|\n");
     double e_sps = epoch_sps[0];
     struct {
@@ -431,6 +451,12 @@ int cli_bench(cli_options *o)
         f110.train_sps[threads >= 2 ? 2 : 1] / 1000, threads >= 2 ? 2 : 1, f110.predict1_us, f110.update_ms);
     if (!pt) OUT("\nPyTorch: not measured: %s.\n", why);
 #undef OUT
+    if (!pt) { /* the PyTorch cells and ratios read n/a, not nan */
+        const char *nan_cells[] = {"nank samples/s", "nan µs", "nan ms", "nan× faster", "nank", "nan×", "| nan |"};
+        const char *na_cells[] = {"n/a", "n/a", "n/a", "n/a", "n/a", "n/a", "| n/a |"};
+        for (size_t c = 0; c < sizeof nan_cells / sizeof nan_cells[0]; c++)
+            k = replace_all(md, k, nan_cells[c], na_cells[c]);
+    }
     fputs(md, stdout);
     if (o->bench_out && eisnet_write_file_atomic(o->bench_out, md, k) != 0) {
         fprintf(stderr, "eisnet bench: %s\n", eisnet_last_error());

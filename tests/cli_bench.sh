@@ -8,5 +8,7 @@ for row in "time per 500k-sample epoch" "single prediction" "online update" "pea
   grep -q "$row" "$T/out" && ok || bad "no '$row' row"
 done
 cmp -s "$T/out" "$T/bench.md" && ok || bad "--out differs from stdout"
+grep -qw "nan" "$T/out" && bad "a cell reads nan: $(grep -w nan "$T/out" | head -1)" || ok
+grep -q "PyTorch was not measured" "$T/out" && ok || bad "no note that PyTorch was skipped"
 "$BIN" bench --bogus >/dev/null 2>&1 && bad "unknown option accepted" || ok
 finish
