@@ -763,7 +763,8 @@ void eisnet_cpu_layernorm_relu_dropout_forward(float *out, float *mean, float *r
 static inline float exp_vec(float x)
 {
     const float hi = 88.7228f, lo = -87.3365f;
-    float xc = x > hi ? hi : (x < lo ? lo : x);
+    /* NaN goes to lo here (no float-to-int conversion of NaN below) */
+    float xc = (x >= lo && x <= hi) ? x : (x > hi ? hi : lo);
     /* round x / ln2 to nearest: adding 1.5 * 2^23 leaves the integer in the
      * low mantissa bits */
     const float shifter = 12582912.0f;
