@@ -6,7 +6,8 @@
  * backward_rows); with OpenMP the batch is split into one contiguous block of
  * rows per thread, each thread calling single-threaded kernels on its block
  * and accumulating weight gradients into its own copy of the gradient array,
- * which are summed at the end. Results do not depend on the split except for
+ * which are summed at the end (in train_step, together with clipping and
+ * AdamW, by the same threads). Results do not depend on the split except for
  * float summation order (dropout masks are a hash of the global element
  * index). */
 #include "eisnet/model.h"
@@ -404,8 +405,11 @@ static void forward_rows(const eisnet_model *m, eisnet_workspace *ws, int b0, in
  *     was measured: ~1% faster products, less than packing 200 KB per pass;
  *   - backward overwrites activation gradients (no zeroing, no +=) and fuses
  *     ReLU/dropout backward into LayerNorm backward;
- *   - one row goes to BLAS sgemv, 2 .. 4 rows to plain loops
- *     (eisnet_cpu_gemm), no thread fork below 2*MIN_ROWS_PER_THREAD rows.
+ *   - one row goes to an AVX-512 matrix-vector product (or BLAS sgemv),
+ *     2 .. 4 rows to plain loops, the thin input layer to AVX-512 kernels
+ *     (eisnet_cpu_gemm); no thread fork below 2*MIN_ROWS_PER_THREAD rows;
+ *   - with a head selection (train_step, predict_masked) each parameter head
+ *     runs only on its selected rows (see "head selection" below).
  * Dropout masks are the same as the generic path's (same key, same element
  * index), so both paths compute the same function up to float rounding; the
  * tests check the 10-step loss trajectories agree. */
