@@ -77,9 +77,11 @@ extern const eisnet_kernels eisnet_kernels_cpu;
  * its old contents ignored) or 1 (accumulate).
  *   ta == 0: A stored (M, K), leading dimension lda; ta != 0: stored (K, M)
  *   tb == 0: B stored (K, N), leading dimension ldb; tb != 0: stored (N, K)
- * Supported: (ta, tb) = (0, 1), (0, 0), (1, 0). With BLAS: one row goes to
- * sgemv, 2 .. 4 rows (or K <= 4 for ta) to plain loops, the rest to sgemm.
- * Without BLAS: plain / blocked loops. */
+ * Supported: (ta, tb) = (0, 1), (0, 0), (1, 0). On AVX-512 CPUs, one row of
+ * (0, 1) goes to a matrix-vector kernel, (0, 1) with K <= 16 and (1, 0) with
+ * N <= 12 (the thin input layer) to register-tiled kernels. With BLAS: other
+ * single rows go to sgemv, 2 .. 4 rows (or K <= 4 for ta) to plain loops, the
+ * rest to sgemm. Without BLAS: plain / blocked loops. */
 void eisnet_cpu_gemm(int ta, int tb, int M, int N, int K, const float *A, int lda,
                      const float *B, int ldb, float beta, float *C, int ldc);
 
