@@ -395,10 +395,10 @@ int cli_bench(cli_options *o)
 #define OUT(...) k += (size_t)snprintf(md + k, cap - k, __VA_ARGS__)
     OUT("## eisnet bench%s: %s, %ld cores, %d threads\n\n", quick ? " --quick" : "", cpu, cores, threads);
     OUT("Network of SPEC 1.8 (hidden 512, batch 512). eisnet trains end to end (rows from the dataset, "
-        "AdamW, clipping; its best epoch of %s spread over the run) and evaluates each parameter head only for the rows "
+        "AdamW, clipping; %s) and evaluates each parameter head only for the rows "
         "whose parameter is missing (nothing else reaches the loss or the answer; the same function); PyTorch, like the "
         "reference, evaluates all five. Latency and throughput figures are the best median of three windows. ",
-        quick ? "1" : "3");
+        quick ? "one epoch" : "its best of 3 epochs spread over the run");
     if (pt)
         OUT("PyTorch %s runs the same network and optimizer step on the fixed batch eisnet's network-only "
             "figures use (written by eisnet, read by bench/pytorch_reference.py --data); each "
