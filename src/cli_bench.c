@@ -280,19 +280,13 @@ static double jbest(const cJSON *j, const char *a, int lower_is_better, const ch
     return best;
 }
 
-/* Replaces every `from` in the string md (length k) by the no longer `to`,
- * in place; returns the new length. */
-static size_t replace_all(char *md, size_t k, const char *from, const char *to)
+/* One table cell: fmt with v, or "n/a" when v is not a number (a side that
+ * was not measured). Returns buf. */
+static const char *cell(char *buf, size_t n, const char *fmt, double v)
 {
-    const size_t lf = strlen(from), lt = strlen(to);
-    char *p = md;
-    while ((p = strstr(p, from)) != NULL) {
-        memmove(p + lt, p + lf, k - (size_t)(p - md) - lf + 1);
-        memcpy(p, to, lt);
-        k -= lf - lt;
-        p += lt;
-    }
-    return k;
+    if (!isfinite(v)) snprintf(buf, n, "n/a");
+    else snprintf(buf, n, fmt, v);
+    return buf;
 }
 
 static void fmt_time(char *buf, size_t n, double s)
@@ -419,44 +413,43 @@ int cli_bench(cli_options *o)
     char a[32], b[32];
     fmt_time(a, sizeof a, 500000 / pt_best);
     fmt_time(b, sizeof b, 500000 / e_sps);
-    OUT("| time per 500k-sample epoch (reference input) | %s | %s | %.1f× faster |\n", a, b, e_sps / pt_best);
+    char r[48], p1[48], e1[64];
+#define CELL(buf, fmt, v) cell(buf, sizeof buf, fmt, v)
+    OUT("| time per 500k-sample epoch (reference input) | %s | %s | %s |\n", a, b,
+        CELL(r, "%.1f× faster", e_sps / pt_best));
     for (int i = 0; i < 3; i++) {
         fmt_time(a, sizeof a, sc[i].samples * sc[i].epochs / pt_best);
         fmt_time(b, sizeof b, sc[i].samples * sc[i].epochs / e_sps);
-        OUT("| %s | %s | %s | %.1f× faster |\n", sc[i].what, a, b, e_sps / pt_best);
+        OUT("| %s | %s | %s | %s |\n", sc[i].what, a, b, CELL(r, "%.1f× faster", e_sps / pt_best));
     }
     fmt_time(b, sizeof b, 500000 / epoch_sps[1]);
     OUT("| time per 500k-sample epoch, eisnet's input (+100 spectrum features) | | %s (%.0fk samples/s) | |\n", b,
         epoch_sps[1] / 1000);
-    OUT("| training samples/s, 1 thread (network only) | %.0fk | %.0fk | %.1f× |\n", pt_sps1 / 1000,
-        f10.train_sps[1] / 1000, f10.train_sps[1] / pt_sps1);
+    OUT("| training samples/s, 1 thread (network only) | %s | %.0fk | %s |\n", CELL(p1, "%.0fk", pt_sps1 / 1000),
+        f10.train_sps[1] / 1000, CELL(r, "%.1f×", f10.train_sps[1] / pt_sps1));
     if (threads >= 2)
-        OUT("| training samples/s, 2 threads (network only) | %.0fk | %.0fk | %.1f× |\n", pt_sps2 / 1000,
-            f10.train_sps[2] / 1000, f10.train_sps[2] / pt_sps2);
+        OUT("| training samples/s, 2 threads (network only) | %s | %.0fk | %s |\n", CELL(p1, "%.0fk", pt_sps2 / 1000),
+            f10.train_sps[2] / 1000, CELL(r, "%.1f×", f10.train_sps[2] / pt_sps2));
     OUT("| peak memory, eisnet full (%d ground truths, %d samples each) | n/a | %.0f MB | |\n", n_gt, K, full_mb);
-    OUT("| single prediction (batch 1, warm, median) | %.0f µs | %.1f µs | %.0f× faster |\n", pt_p1, f10.predict1_us,
-        pt_p1 / f10.predict1_us);
-    OUT("| batch-256 inference throughput | %.0fk samples/s | %.0fk samples/s | %.1f× |\n", pt_b256 / 1000,
-        f10.batch256_sps / 1000, f10.batch256_sps / pt_b256);
-    OUT("| online update (1 sample: forward, backward, clip, AdamW; 1 thread, median) | %.2f ms | %.3f ms (p99 %.3f) "
-        "| %.0f× faster |\n",
-        pt_upd, f10.update_ms, f10.update_p99_ms, pt_upd / f10.update_ms);
-    OUT("| online updates per second | %.0f | %.0f | |\n", 1000 / pt_upd, 1000 / f10.update_ms);
-    OUT("| dataset generation, %d ground truths × 248,832 models | numpy (vectorised): %.0f ms per ground truth | "
-        "%.2f s (%.1f ms per ground truth, %.0f M models/s) | %.0f× |\n",
-        n_gt, np_ms, gen_s, 1000 * gen_s / n_gt, n_gt * 0.248832 / gen_s, np_ms / (1000 * gen_s / n_gt));
+    OUT("| single prediction (batch 1, warm, median) | %s | %.1f µs | %s |\n", CELL(p1, "%.0f µs", pt_p1),
+        f10.predict1_us, CELL(r, "%.0f× faster", pt_p1 / f10.predict1_us));
+    OUT("| batch-256 inference throughput | %s | %.0fk samples/s | %s |\n", CELL(p1, "%.0fk samples/s", pt_b256 / 1000),
+        f10.batch256_sps / 1000, CELL(r, "%.1f×", f10.batch256_sps / pt_b256));
+    OUT("| online update (1 sample: forward, backward, clip, AdamW; 1 thread, median) | %s | %.3f ms (p99 %.3f) "
+        "| %s |\n",
+        CELL(p1, "%.2f ms", pt_upd), f10.update_ms, f10.update_p99_ms, CELL(r, "%.0f× faster", pt_upd / f10.update_ms));
+    OUT("| online updates per second | %s | %.0f | |\n", CELL(p1, "%.0f", 1000 / pt_upd), 1000 / f10.update_ms);
+    OUT("| dataset generation, %d ground truths × 248,832 models | %s | "
+        "%.2f s (%.1f ms per ground truth, %.0f M models/s) | %s |\n",
+        n_gt, CELL(e1, "numpy (vectorised): %.0f ms per ground truth", np_ms), gen_s, 1000 * gen_s / n_gt,
+        n_gt * 0.248832 / gen_s, CELL(r, "%.0f×", np_ms / (1000 * gen_s / n_gt)));
+#undef CELL
     OUT("| eisnet full, 1 epoch, %d ground truths | | %.1f s | |\n", n_gt, full_s);
     OUT("\nNetwork only, eisnet's input (n_in 110): training %.0fk samples/s (%d threads), single prediction %.1f µs, "
         "update %.3f ms.\n",
         f110.train_sps[threads >= 2 ? 2 : 1] / 1000, threads >= 2 ? 2 : 1, f110.predict1_us, f110.update_ms);
     if (!pt) OUT("\nPyTorch: not measured: %s.\n", why);
 #undef OUT
-    if (!pt) { /* the PyTorch cells and ratios read n/a, not nan */
-        const char *nan_cells[] = {"nank samples/s", "nan µs", "nan ms", "nan× faster", "nank", "nan×", "| nan |"};
-        const char *na_cells[] = {"n/a", "n/a", "n/a", "n/a", "n/a", "n/a", "| n/a |"};
-        for (size_t c = 0; c < sizeof nan_cells / sizeof nan_cells[0]; c++)
-            k = replace_all(md, k, nan_cells[c], na_cells[c]);
-    }
     fputs(md, stdout);
     if (o->bench_out && eisnet_write_file_atomic(o->bench_out, md, k) != 0) {
         fprintf(stderr, "eisnet bench: %s\n", eisnet_last_error());
