@@ -560,6 +560,23 @@ static void sel_heads_forward(const eisnet_model *m, eisnet_workspace *ws, int b
     }
 }
 
+/* The resnorm head's last Linear (64 -> 1) backward on nb rows: d a (at
+ * leading dimension ld) is overwritten with drout * w2; dw2, db2 += */
+static void resnorm_out_backward(float *da, int ld, const float *a, const float *w2,
+                                 const float *drout, float *dw2, float *db2, int nb)
+{
+    for (int b = 0; b < nb; b++) {
+        const float g = drout[b];
+        const float *ar = a + (size_t)b * ld;
+        float *dar = da + (size_t)b * ld;
+        for (int j = 0; j < HH; j++) {
+            dar[j] = g * w2[j];
+            dw2[j] += g * ar[j];
+        }
+        *db2 += g;
+    }
+}
+
 /* Backward of sel_heads_forward: dz (nb, LAT) is overwritten. */
 static void sel_heads_backward(const eisnet_model *m, eisnet_workspace *ws, int b0, int nb,
                                float *gr)
@@ -574,18 +591,7 @@ static void sel_heads_backward(const eisnet_model *m, eisnet_workspace *ws, int 
     /* resnorm head first: it initialises dz */
     const float *ra = ws->ha + ((size_t)P * Bm + r) * HH;
     float *dra = ws->dha + ((size_t)P * Bm + r) * HH;
-    const float *w2 = W + m->res2.w, *drout = ws->drout + r;
-    float *gw2 = gr + m->res2.w;
-    for (int b = 0; b < nb; b++) {
-        const float g = drout[b];
-        const float *ar = ra + (size_t)b * HH;
-        float *dar = dra + (size_t)b * HH;
-        for (int j = 0; j < HH; j++) {
-            dar[j] = g * w2[j];
-            gw2[j] += g * ar[j];
-        }
-        gr[m->res2.b] += g;
-    }
+    resnorm_out_backward(dra, HH, ra, W + m->res2.w, ws->drout + r, gr + m->res2.w, gr + m->res2.b, nb);
     eisnet_cpu_relu_dropout_backward_inplace(dra, ra, nb, HH, HH, 1.0f);
     eisnet_cpu_gemm(1, 0, HH, LAT, nb, dra, HH, z, LAT, 1.0f, gr + m->res0.w, LAT);
     colsum_add(gr + m->res0.b, dra, nb, HH, HH);
@@ -623,8 +629,6 @@ static void sel_heads_backward(const eisnet_model *m, eisnet_workspace *ws, int 
     }
 }
 
-/* sel (B, P) or NULL: the heads to evaluate per row (fast path only; the
- * reference path always runs every head). */
 static void softmax_rows(const float *logits, float *probs, int G, long i0, long i1,
                          const uint8_t *sel);
 
@@ -640,8 +644,10 @@ static void head_softmax(int fast, const float *logits, float *probs, int G, lon
         softmax_rows(logits, probs, G, i0, i1, sel);
 }
 
-/* probs (B, P, G) or NULL: also the softmax of each head, in the same
- * parallel region (one thread team per call) */
+/* sel (B, P) or NULL: the heads to evaluate per row (fast path only; the
+ * reference path always runs every head). probs (B, P, G) or NULL: also the
+ * softmax of each head, in the same parallel region (one thread team per
+ * call). */
 static int forward_impl(eisnet_model *m, eisnet_workspace *ws, const float *x, int B,
                         int train, uint64_t *rng, const uint8_t *sel, float *probs)
 {
@@ -890,18 +896,8 @@ static void dense_heads_backward(const eisnet_model *m, eisnet_workspace *ws, in
         eisnet_cpu_gemm(1, 0, G, HH, nb, dlog + (size_t)k * G, P * G, a + k * HH, NH, 1.0f, gr + l.w, HH);
         colsum_add(gr + l.b, dlog + (size_t)k * G, nb, G, P * G);
     }
-    const float *w2 = W + m->res2.w, *drout = ws->drout + r;
-    float *gw2 = gr + m->res2.w;
-    for (int b = 0; b < nb; b++) {
-        const float g = drout[b];
-        const float *ar = a + (size_t)b * NH + (size_t)P * HH;
-        float *dar = da + (size_t)b * NH + (size_t)P * HH;
-        for (int j = 0; j < HH; j++) {
-            dar[j] = g * w2[j];
-            gw2[j] += g * ar[j];
-        }
-        gr[m->res2.b] += g;
-    }
+    resnorm_out_backward(da + (size_t)P * HH, NH, a + (size_t)P * HH, W + m->res2.w, ws->drout + r,
+                         gr + m->res2.w, gr + m->res2.b, nb);
     /* ReLU / dropout backward in place: slope sh where the output passed */
     for (int k = 0; k <= P; k++)
         eisnet_cpu_relu_dropout_backward_inplace(da + k * HH, a + k * HH, nb, HH, NH, k < P ? sh : 1.0f);
@@ -966,6 +962,15 @@ typedef struct {
     float norm; /* out: the norm before clipping */
 } fused_step;
 
+/* clip by the norm (when max_grad_norm > 0) and apply AdamW to [i0, i1) */
+static void fused_step_update(fused_step *step, float norm, float *params, const float *grads,
+                              size_t i0, size_t i1)
+{
+    eisnet_adamw_consts k = step->k;
+    k.grad_scale = step->max_grad_norm > 0.0f ? eisnet_clip_coef(norm, step->max_grad_norm) : 1.0f;
+    eisnet_adamw_update(step->opt, &k, params, grads, i0, i1);
+}
+
 #ifdef EISNET_HAVE_OPENMP
 /* the [i0, i1) share of thread t of nt, in whole cache lines */
 static void grad_split(size_t n, int t, int nt, size_t *i0, size_t *i1)
@@ -991,9 +996,7 @@ static int backward_impl(eisnet_model *m, eisnet_workspace *ws, int B, fused_ste
         else backward_rows(m, ws, 0, B, m->grads);
         if (step) {
             step->norm = eisnet_grad_norm(m->grads, m->n_params);
-            eisnet_adamw_consts k = step->k;
-            k.grad_scale = step->max_grad_norm > 0.0f ? eisnet_clip_coef(step->norm, step->max_grad_norm) : 1.0f;
-            eisnet_adamw_update(step->opt, &k, m->params, m->grads, 0, m->n_params);
+            fused_step_update(step, step->norm, m->params, m->grads, 0, m->n_params);
         }
         return 0;
     }
@@ -1041,9 +1044,7 @@ static int backward_impl(eisnet_model *m, eisnet_workspace *ws, int B, fused_ste
             double ss = 0.0; /* the same order on every thread: the same coef */
             for (int u = 0; u < nt; u++) ss += tsums[u];
             const float norm = (float)sqrt(ss);
-            eisnet_adamw_consts k = step->k;
-            k.grad_scale = step->max_grad_norm > 0.0f ? eisnet_clip_coef(norm, step->max_grad_norm) : 1.0f;
-            eisnet_adamw_update(step->opt, &k, params, grads, i0, i1);
+            fused_step_update(step, norm, params, grads, i0, i1);
             if (t == 0) step->norm = norm;
         }
     }
