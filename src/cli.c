@@ -1,11 +1,12 @@
 /* eisnet: command line front end.
  *
- *   eisnet generate|train|infer|full|bench|update [options]
+ *   eisnet generate|train|infer|full|bench|update|fit [options]
  *   eisnet --mode generate|train|inference|full [the reference's flags]
  */
 #include "cli.h"
 #include "eisnet/dataset.h"
 #include "eisnet/error.h"
+#include "eisnet/fit.h"
 #include "eisnet/train.h"
 
 #include <signal.h>
@@ -37,13 +38,13 @@ typedef struct {
 
 static const option_spec options[] = {
     {"data_dir", ARG_STR, ALL & ~CMD_BENCH, OFF(data_dir), "DIR", "dataset directory (./eis_training_data)"},
-    {"seed", ARG_U64, ALL, OFF(seed), "N", "seed of every random choice (42)"},
-    {"quiet", ARG_NONE, ALL, OFF(quiet), NULL, "no progress output on stderr"},
+    {"seed", ARG_U64, ALL | CMD_FIT, OFF(seed), "N", "seed of every random choice (42)"},
+    {"quiet", ARG_NONE, ALL | CMD_FIT, OFF(quiet), NULL, "no progress output on stderr"},
     {"n_workers", ARG_INT, GEN | CMD_BENCH, OFF(n_workers), "N", "worker threads (all cores)"},
     {"backend", ARG_STR, ALL, OFF(backend), "NAME", "cpu, cuda or auto (auto)"},
     {"n_ground_truths", ARG_INT, GEN | CMD_BENCH, OFF(n_ground_truths), "N", "ground truths to draw (100)"},
-    {"circuit", ARG_STR, GEN, OFF(circuit), "C", "series, parallel or a circuit string (series)"},
-    {"range", ARG_RANGE, GEN, 0, "NAME=MIN:MAX", "parameter range (repeatable; required for custom circuits)"},
+    {"circuit", ARG_STR, GEN | CMD_FIT, OFF(circuit), "C", "series, parallel or a circuit string (series)"},
+    {"range", ARG_RANGE, GEN | CMD_FIT, 0, "NAME=MIN:MAX", "parameter range (repeatable; required for custom circuits)"},
     {"grid_points", ARG_INT, GEN, OFF(grid_points), "N", "grid points per parameter (12)"},
     {"n_freq", ARG_INT, GEN, OFF(n_freq), "N", "number of frequencies (50)"},
     {"f_min", ARG_DOUBLE, GEN, OFF(f_min), "HZ", "lowest frequency (1)"},
@@ -54,15 +55,15 @@ static const option_spec options[] = {
     {"batch_size", ARG_INT, TRN | CMD_BENCH | CMD_UPDATE, OFF(batch_size), "N", "batch size (512)"},
     {"model_path", ARG_STR, TRN | CMD_INFER | CMD_UPDATE, OFF(model_path), "FILE", "checkpoint path (DATA_DIR/model.safetensors)"},
     {"samples_per_gt", ARG_INT, TRN | CMD_BENCH | CMD_UPDATE, OFF(samples_per_gt), "K", "rows per ground truth: its K best grid models (5000)"},
-    {"known", ARG_STR, TRN | CMD_INFER, OFF(known), "K", "train: parameters known per row (3); infer: NAME=VALUE,..."},
+    {"known", ARG_STR, TRN | CMD_INFER | CMD_FIT, OFF(known), "K", "train: parameters known per row (3); infer, fit: NAME=VALUE,..."},
     {"model", ARG_STR, CMD_INFER | CMD_UPDATE, OFF(model_path), "FILE", "model checkpoint (.safetensors or .npz)"},
-    {"spectrum", ARG_SPECTRUM, CMD_INFER, 0, "FILE", "measured spectrum CSV freq,Re,Im (repeatable; a directory: every *.csv)"},
+    {"spectrum", ARG_SPECTRUM, CMD_INFER | CMD_FIT, 0, "FILE", "measured spectrum CSV freq,Re,Im (repeatable; a directory: every *.csv)"},
     {"ground_truth", ARG_STR, CMD_INFER | CMD_REFERENCE, OFF(ground_truth), "ID", "use a ground truth of --data_dir as the spectrum"},
     {"top_k", ARG_INT, CMD_INFER | CMD_REFERENCE | CMD_FULL, OFF(top_k), "K", "completions to list (10)"},
-    {"json", ARG_NONE, CMD_INFER, OFF(json), NULL, "JSON output (the reference's keys; one line per spectrum for several)"},
+    {"json", ARG_NONE, CMD_INFER | CMD_FIT, OFF(json), NULL, "JSON output (the reference's keys; one line per spectrum for several)"},
     {"exact", ARG_NONE, CMD_INFER, OFF(exact), NULL, "also the exact grid distribution for this spectrum, and KL"},
     {"exact_k", ARG_INT, CMD_INFER, OFF(exact_k), "K", "best grid models the exact distribution uses (5000)"},
-    {"plots", ARG_STR, CMD_INFER | CMD_FULL | CMD_REFERENCE, OFF(plots), "DIR", "write SVG plots there"},
+    {"plots", ARG_STR, CMD_INFER | CMD_FULL | CMD_REFERENCE | CMD_FIT, OFF(plots), "DIR", "write SVG plots there"},
     {"input", ARG_STR, CMD_UPDATE, OFF(input), "FILE", "new labelled examples, JSON lines ('-' = stdin, the default)"},
     {"replay", ARG_INT, CMD_UPDATE, OFF(replay), "N", "mix N original training rows into each update (needs --data_dir)"},
     {"checkpoint_every", ARG_DOUBLE, CMD_UPDATE, OFF(checkpoint_every), "S", "checkpoint every S seconds (30)"},
@@ -77,7 +78,10 @@ static const option_spec options[] = {
     {"sampling", ARG_STR, TRN, OFF(sampling), "KIND", "topk (default) or uniform (the reference's rows)"},
     {"noise", ARG_DOUBLE, TRN, OFF(noise), "SIGMA", "relative spectrum noise added in training (0)"},
     {"resume", ARG_NONE, TRN, OFF(resume), NULL, "continue the last run (weights and optimizer state)"},
-    {"threads", ARG_INT, TRN | CMD_INFER | CMD_BENCH | CMD_UPDATE, OFF(threads), "N", "CPU threads (all cores)"},
+    {"sigma", ARG_DOUBLE, CMD_FIT, OFF(fit_sigma), "S", "fit: noise level of the weighted residuals; 0 = estimate it (0)"},
+    {"weighting", ARG_STR, CMD_FIT, OFF(fit_weighting), "W", "fit: modulus, unit or proportional (modulus)"},
+    {"starts", ARG_INT, CMD_FIT, OFF(fit_starts), "K", "fit: scan points refined by least squares (8)"},
+    {"threads", ARG_INT, TRN | CMD_INFER | CMD_BENCH | CMD_UPDATE | CMD_FIT, OFF(threads), "N", "CPU threads (all cores)"},
 };
 #define N_OPTIONS (sizeof options / sizeof options[0])
 
@@ -92,6 +96,7 @@ static const struct {
     {"full", CMD_FULL, "generate, train and infer on a small default"},
     {"bench", CMD_BENCH, "measure speed against the seed's scenarios"},
     {"update", CMD_UPDATE, "continue training from a stream of new measurements"},
+    {"fit", CMD_FIT, "least-squares fit of a circuit to a spectrum, no initial guess needed"},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
@@ -241,6 +246,11 @@ static void defaults(cli_options *o)
     o->lr = 1e-3;
     o->features = "spectrum";
     o->sampling = "topk";
+    eisnet_fit_options fo;
+    eisnet_fit_options_default(&fo);
+    o->fit_sigma = fo.sigma;
+    o->fit_weighting = eisnet_fit_weighting_name(fo.weighting);
+    o->fit_starts = fo.starts;
 }
 
 static int check_backend(const char *b)
@@ -382,6 +392,7 @@ static int run(cli_options *o)
     case CMD_FULL: return cli_full(o);
     case CMD_UPDATE: return cli_update(o);
     case CMD_BENCH: return cli_bench(o);
+    case CMD_FIT: return cli_fit(o);
     default: return 2;
     }
 }

@@ -13,7 +13,8 @@ enum {
     CMD_FULL = 1 << 3,
     CMD_BENCH = 1 << 4,
     CMD_UPDATE = 1 << 5,
-    CMD_REFERENCE = 1 << 6 /* the reference's --mode form accepts all of its flags */
+    CMD_REFERENCE = 1 << 6, /* the reference's --mode form accepts all of its flags */
+    CMD_FIT = 1 << 7
 };
 
 #define CLI_MAX_RANGES 64
@@ -58,6 +59,10 @@ typedef struct {
     double val_fraction, lr, noise;
     const char *features, *sampling;
     int n_ground_truths_given;
+    /* fit */
+    double fit_sigma;
+    const char *fit_weighting;
+    int fit_starts;
     /* the raw rest for commands that parse more themselves */
     int argc;
     char **argv;
@@ -73,6 +78,7 @@ int cli_infer(cli_options *o);
 int cli_full(cli_options *o);
 int cli_update(cli_options *o); /* src/cli_update.c */
 int cli_bench(cli_options *o);  /* src/cli_bench.c */
+int cli_fit(cli_options *o);    /* src/cli_fit.c */
 int cli_parse_int(const char *flag, const char *s, int *out);
 
 #endif

@@ -11,7 +11,9 @@
  *   L:    |Z| = w L                -> [zlo / wmax, zhi / wmin]
  *   W:    |Z| = sqrt(2) Aw / sqrt(w) -> [zlo sqrt(wmin), zhi sqrt(wmax)]
  *   CPE Q:  |Z| = 1 / (Q w^a), a in [0.3, 1]: Q over every (w, a) of the band
- *   La L: as L; time constants (Wo/Ws tau, G t_G, K tau, Zarc tau): [tlo, thi]
+ *   La L: as L; time constants (G t_G, K tau, Zarc tau): [tlo, thi]
+ *   Wo/Ws tau: [tlo, 10 thi], since a finite-length diffusion shows in the
+ *     band through its low-frequency tail even when tau lies beyond it
  *   exponents (CPE a, La a, Zarc gamma): [0.3, 1]. */
 #include "eisnet/fit.h"
 
@@ -96,6 +98,11 @@ void eisnet_fit_default_box(const eisnet_circuit *c, int j, const double *freq, 
         break;
     case EISNET_EL_WO:
     case EISNET_EL_WS:
+        if (sub == 1) {
+            *lo = tlo;
+            *hi = 10 * thi;
+        }
+        break;
     case EISNET_EL_G:
     case EISNET_EL_K:
         if (sub == 1) {
