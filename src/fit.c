@@ -23,9 +23,6 @@
 #define M_PI 3.14159265358979323846
 #endif
 
-/* Scan points further apart than this (largest coordinate difference in the
- * unit box) count as distinct starts. */
-#define START_SEPARATION 0.12
 /* Frequencies the scan uses at most (evenly picked; the refinement uses all). */
 #define SCAN_FREQ 32
 /* Two minima closer than this in every log10 parameter are one. */
@@ -426,15 +423,15 @@ int eisnet_fit(const double *freq, const double complex *z, int n, const eisnet_
     fdf.n = (size_t)N;
     fdf.p = (size_t)nf;
     fdf.params = &pr;
-    int chosen[64], nchosen = 0, nm = 0;
-    for (int s = 0; s < n_scan && nchosen < starts && nchosen < 64; s++) {
+    int chosen[EISNET_FIT_MAX_STARTS], nchosen = 0, nm = 0;
+    for (int s = 0; s < n_scan && nchosen < starts; s++) {
         const double *pt = b.pts + (size_t)b.sc[s].index * (size_t)nf;
         int near = 0;
         for (int c2 = 0; c2 < nchosen && !near; c2++) {
             const double *qt = b.pts + (size_t)chosen[c2] * (size_t)nf;
             double d = 0;
             for (int i = 0; i < nf; i++) d = fmax(d, fabs(pt[i] - qt[i]));
-            near = d < START_SEPARATION;
+            near = d < o->start_separation;
         }
         if (near) continue;
         chosen[nchosen++] = b.sc[s].index;
@@ -454,6 +451,28 @@ int eisnet_fit(const double *freq, const double complex *z, int n, const eisnet_
     if (nm == 0) {
         rc = eisnet_set_error("the fit found no finite solution in the box");
         goto done;
+    }
+    /* polish the best: a fresh trust region gets along narrow valleys (two
+     * nearly equal time constants) where the first run stopped early */
+    {
+        int ib = 0;
+        for (int i = 1; i < nm; i++)
+            if (b.mins[i].ssr < b.mins[ib].ssr) ib = i;
+        double u0[EISNET_MAX_PARAMS];
+        for (int i = 0; i < nf; i++) {
+            double x = log(b.mins[ib].values[pr.free_idx[i]]);
+            u0[i] = u_of_unit((x - pr.a[i]) / (pr.b[i] - pr.a[i]));
+        }
+        gsl_vector_view x0 = gsl_vector_view_array(u0, (size_t)nf);
+        gsl_multifit_nlinear_init(&x0.vector, &fdf, b.w);
+        int info;
+        gsl_multifit_nlinear_driver(LM_MAXITER, 1e-10, 1e-12, 1e-14, NULL, NULL, &info, b.w);
+        set_from_u(&pr, gsl_multifit_nlinear_position(b.w)->data);
+        double s2 = ssr_at(&pr);
+        if (s2 < b.mins[ib].ssr) {
+            memcpy(b.mins[ib].values, pr.p, sizeof b.mins[ib].values);
+            b.mins[ib].ssr = s2;
+        }
     }
     double sig2 = o->sigma > 0 ? o->sigma * o->sigma : 1.0;
     collect_solutions(r, m, b.mins, nm, 1.0 / sig2);

@@ -19,6 +19,7 @@ void eisnet_fit_options_default(eisnet_fit_options *o)
     o->circuit = "series";
     o->weighting = EISNET_FIT_MODULUS;
     o->starts = 8;
+    o->start_separation = 0.12;
     o->scan = 0;
     o->seed = 42;
 }
@@ -252,7 +253,10 @@ int fit_setup(const double *freq, const double complex *z, int n, const eisnet_f
             if (creal(r->z[k]) == 0 || cimag(r->z[k]) == 0)
                 return eisnet_set_error("proportional weighting divides by Re Z and Im Z, but at f = %g Hz one "
                                         "of them is 0 (use --weighting modulus)", r->freq[k]);
-    if (o->starts < 1) return eisnet_set_error("--starts must be at least 1 (got %d)", o->starts);
+    if (o->starts < 1 || o->starts > EISNET_FIT_MAX_STARTS)
+        return eisnet_set_error("--starts must be between 1 and %d (got %d)", EISNET_FIT_MAX_STARTS, o->starts);
+    if (!(o->start_separation >= 0) || o->start_separation > 1)
+        return eisnet_set_error("start separation must be between 0 and 1 (got %g)", o->start_separation);
     if (!(o->sigma >= 0) || !isfinite(o->sigma))
         return eisnet_set_error("--sigma must be a non-negative number (got %g)", o->sigma);
     if ((int)o->weighting < 0 || o->weighting > EISNET_FIT_PROPORTIONAL)

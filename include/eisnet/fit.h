@@ -34,6 +34,7 @@ extern "C" {
 
 #define EISNET_FIT_MAX_SOLUTIONS 16
 #define EISNET_FIT_NAME_MAX 32
+#define EISNET_FIT_MAX_STARTS 256
 
 typedef enum { EISNET_FIT_MODULUS = 0, EISNET_FIT_UNIT = 1, EISNET_FIT_PROPORTIONAL = 2 } eisnet_fit_weighting;
 
@@ -44,7 +45,9 @@ typedef struct {
     int n_ranges;
     double sigma;                 /* noise level in the units of the weighted residual; 0 = not known */
     eisnet_fit_weighting weighting;
-    int starts;                   /* scan points refined (8) */
+    int starts;                   /* scan points refined (8, at most EISNET_FIT_MAX_STARTS) */
+    double start_separation;      /* refined points differ by at least this in some coordinate
+                                     of the unit box (0.12; 0 = refine the best `starts` as they come) */
     int scan;                     /* scan points (0 = 256 per free parameter, at least 1024) */
     uint64_t seed;                /* shift of the quasi-random scan (42) */
 } eisnet_fit_options;
