@@ -4,7 +4,9 @@
  * wmin, wmax = 2 pi fmin, 2 pi fmax its angular frequency band. An element
  * matters to the fit when its impedance is comparable to the spectrum's
  * somewhere in the band, and a time constant matters when it falls near the
- * band, so with the impedance window [zlo, zhi] = [zmin / 100, 10 zmax]
+ * band, so with the impedance window [zlo, zhi] = [zmin / 1e4, 10 zmax]
+ * (wide below: a small arc on a large series resistance, 0.1 % of |Z|, is
+ * still plain in a clean spectrum)
  * and the time window [tlo, thi] = [1 / (10 wmax), 10 / wmin]:
  *   resistances (R, Wo/Ws Z0, G R_G, K R, Zarc R):  [zlo, zhi]
  *   C:    |Z| = 1 / (w C)          -> [1 / (zhi wmax), 1 / (zlo wmin)]
@@ -55,7 +57,7 @@ void eisnet_fit_default_box(const eisnet_circuit *c, int j, const double *freq, 
     }
     if (!(zmax > 0)) zmin = zmax = 1;
     double wmin = 2 * M_PI * flo, wmax = 2 * M_PI * fhi;
-    double zlo = zmin / 100, zhi = 10 * zmax, tlo = 1 / (10 * wmax), thi = 10 / wmin;
+    double zlo = zmin / 1e4, zhi = 10 * zmax, tlo = 1 / (10 * wmax), thi = 10 / wmin;
     eisnet_element_kind kind;
     int sub;
     *lo = zlo;
