@@ -27,7 +27,13 @@
 #define SCAN_FREQ 32
 /* Two minima closer than this in every log10 parameter are one. */
 #define SAME_DEX 0.01
+/* Iterations per start, and for the polish of the best: a start that is
+ * still crawling when its budget ends is finished by the polish if it is
+ * the best. */
+#define START_MAXITER 60
 #define LM_MAXITER 200
+#define LM_XTOL 1e-14
+#define LM_GTOL 1e-14
 
 int eisnet_fit_available(void)
 {
@@ -269,7 +275,7 @@ static int statistics(eisnet_fit_result *r, problem *pr, double ssr)
 
 typedef struct {
     gsl_qrng *q;
-    gsl_multifit_nlinear_workspace *w;
+    gsl_multifit_nlinear_workspace *w, *wa;   /* Levenberg-Marquardt, and with geodesic acceleration */
     double *omega, *wre, *wim, *pts;
     double complex *zb, *dzb;
     scored *sc;
@@ -280,6 +286,7 @@ static void buffers_free(buffers *b)
 {
     if (b->q) gsl_qrng_free(b->q);
     if (b->w) gsl_multifit_nlinear_free(b->w);
+    if (b->wa) gsl_multifit_nlinear_free(b->wa);
     free(b->omega);
     free(b->wre);
     free(b->wim);
@@ -378,8 +385,10 @@ int eisnet_fit(const double *freq, const double complex *z, int n, const eisnet_
     gsl_multifit_nlinear_parameters fp = gsl_multifit_nlinear_default_parameters();
     fp.trs = gsl_multifit_nlinear_trs_lm;
     b.w = gsl_multifit_nlinear_alloc(gsl_multifit_nlinear_trust, &fp, (size_t)N, (size_t)nf);
+    fp.trs = gsl_multifit_nlinear_trs_lmaccel;
+    b.wa = gsl_multifit_nlinear_alloc(gsl_multifit_nlinear_trust, &fp, (size_t)N, (size_t)nf);
     int rc = 0;
-    if (!b.omega || !b.wre || !b.wim || !b.pts || !b.zb || !b.dzb || !b.sc || !b.mins || !b.q || !b.w) {
+    if (!b.omega || !b.wre || !b.wim || !b.pts || !b.zb || !b.dzb || !b.sc || !b.mins || !b.q || !b.w || !b.wa) {
         rc = eisnet_set_error("out of memory");
         goto done;
     }
@@ -440,7 +449,7 @@ int eisnet_fit(const double *freq, const double complex *z, int n, const eisnet_
         gsl_vector_view x0 = gsl_vector_view_array(u0, (size_t)nf);
         gsl_multifit_nlinear_init(&x0.vector, &fdf, b.w);
         int info;
-        gsl_multifit_nlinear_driver(LM_MAXITER, 1e-10, 1e-12, 1e-14, NULL, NULL, &info, b.w);
+        gsl_multifit_nlinear_driver(START_MAXITER, LM_XTOL, LM_GTOL, 0.0, NULL, NULL, &info, b.w);
         set_from_u(&pr, gsl_multifit_nlinear_position(b.w)->data);
         double s2 = ssr_at(&pr);
         if (!isfinite(s2)) continue;
@@ -452,8 +461,9 @@ int eisnet_fit(const double *freq, const double complex *z, int n, const eisnet_
         rc = eisnet_set_error("the fit found no finite solution in the box");
         goto done;
     }
-    /* polish the best: a fresh trust region gets along narrow valleys (two
-     * nearly equal time constants) where the first run stopped early */
+    /* polish the best with geodesic acceleration, which follows the narrow
+     * curved valleys (two nearly equal time constants) where plain
+     * Levenberg-Marquardt crawls; used only here, as it costs more per step */
     {
         int ib = 0;
         for (int i = 1; i < nm; i++)
@@ -464,10 +474,10 @@ int eisnet_fit(const double *freq, const double complex *z, int n, const eisnet_
             u0[i] = u_of_unit((x - pr.a[i]) / (pr.b[i] - pr.a[i]));
         }
         gsl_vector_view x0 = gsl_vector_view_array(u0, (size_t)nf);
-        gsl_multifit_nlinear_init(&x0.vector, &fdf, b.w);
+        gsl_multifit_nlinear_init(&x0.vector, &fdf, b.wa);
         int info;
-        gsl_multifit_nlinear_driver(LM_MAXITER, 1e-10, 1e-12, 1e-14, NULL, NULL, &info, b.w);
-        set_from_u(&pr, gsl_multifit_nlinear_position(b.w)->data);
+        gsl_multifit_nlinear_driver(LM_MAXITER, LM_XTOL, LM_GTOL, 0.0, NULL, NULL, &info, b.wa);
+        set_from_u(&pr, gsl_multifit_nlinear_position(b.wa)->data);
         double s2 = ssr_at(&pr);
         if (s2 < b.mins[ib].ssr) {
             memcpy(b.mins[ib].values, pr.p, sizeof b.mins[ib].values);
