@@ -56,7 +56,7 @@ static const option_spec options[] = {
     {"model_path", ARG_STR, TRN | CMD_INFER | CMD_UPDATE, OFF(model_path), "FILE", "checkpoint path (DATA_DIR/model.safetensors)"},
     {"samples_per_gt", ARG_INT, TRN | CMD_BENCH | CMD_UPDATE, OFF(samples_per_gt), "K", "rows per ground truth: its K best grid models (5000)"},
     {"known", ARG_STR, TRN | CMD_INFER | CMD_FIT, OFF(known), "K", "train: parameters known per row (3); infer, fit: NAME=VALUE,..."},
-    {"model", ARG_STR, CMD_INFER | CMD_UPDATE, OFF(model_path), "FILE", "model checkpoint (.safetensors or .npz)"},
+    {"model", ARG_STR, CMD_INFER | CMD_UPDATE | CMD_FIT, OFF(model_path), "FILE", "model checkpoint (.safetensors or .npz); fit: start from its best completions"},
     {"spectrum", ARG_SPECTRUM, CMD_INFER | CMD_FIT, 0, "FILE", "measured spectrum CSV freq,Re,Im (repeatable; a directory: every *.csv)"},
     {"ground_truth", ARG_STR, CMD_INFER | CMD_REFERENCE, OFF(ground_truth), "ID", "use a ground truth of --data_dir as the spectrum"},
     {"top_k", ARG_INT, CMD_INFER | CMD_REFERENCE | CMD_FULL, OFF(top_k), "K", "completions to list (10)"},

@@ -7,6 +7,7 @@
 #include "eisnet/error.h"
 #include "eisnet/fileio.h"
 #include "eisnet/fit.h"
+#include "eisnet/infer.h"
 #include "eisnet/plot.h"
 #include "eisnet/progress.h"
 #include "eisnet/spectrum.h"
@@ -126,6 +127,7 @@ static cJSON *result_json(const eisnet_fit_result *r, const char *source, const 
     cJSON_AddNumberToObject(root, "ssr", r->ssr);
     cJSON_AddNumberToObject(root, "n_data", r->n_data);
     cJSON_AddNumberToObject(root, "n_free", r->n_free);
+    cJSON_AddNumberToObject(root, "best_from_model_start", r->best_from_start_point);
     cJSON *corr = cJSON_AddObjectToObject(root, "correlation");
     cJSON *names = cJSON_AddArrayToObject(corr, "names");
     cJSON *mat = cJSON_AddArrayToObject(corr, "matrix");
@@ -176,6 +178,8 @@ static void print_table(const eisnet_fit_result *r, const char *source, const ch
         printf("%-10s %13.6g %12.4g %8.2f%%   %-29s %-22s %s%s\n", r->names[j], r->value[j], r->stderr_[j],
                100 * r->stderr_[j] / r->value[j], ci, box, r->units[j], r->at_bound[j] ? "  (at the box edge)" : "");
     }
+    if (r->best_from_start_point >= 0)
+        printf("\nthe best minimum was reached from the network's completion %d\n", r->best_from_start_point + 1);
     printf("\nchi2 %.6g, reduced chi2 %.6g (%d data, %d free), AIC %.6g, BIC %.6g\n", r->chi2, r->chi2_reduced,
            r->n_data, r->n_free, r->aic, r->bic);
     if (r->n_free > 1) {
@@ -261,11 +265,52 @@ static int write_plots(const char *dir, const eisnet_fit_result *r)
 
 /* ---- driver ------------------------------------------------------------------ */
 
-static int fit_file(const char *path, const eisnet_fit_options *fo, eisnet_fit_result *r)
+/* Starts from a network: its `k` most probable completions of the missing
+ * parameters given --known, in circuit order, into pts (k x n_params).
+ * Returns how many, or -1 with the error set. */
+static int model_starts(const eisnet_predictor *pr, const eisnet_spectrum *s, const char *known_text, int k,
+                        double *pts)
+{
+    const eisnet_grid *g = &pr->grid;
+    double values[EISNET_MAX_PARAMS], v[EISNET_MAX_PARAMS];
+    uint8_t known[EISNET_MAX_PARAMS];
+    if (eisnet_parse_known(g, known_text, values, known) != 0) return -1;
+    double complex *z = malloc(sizeof(double complex) * (size_t)g->n_freq);
+    if (!z) return eisnet_set_error("out of memory");
+    eisnet_inference inf;
+    int n = -1;
+    if (eisnet_spectrum_interpolate(s, g->freq, g->n_freq, 0, z) == 0 &&
+        eisnet_infer(pr, z, values, known, k, 0, &inf) == 0) {
+        n = inf.k;
+        for (int r = 0; r < n; r++) {
+            eisnet_inference_completion(pr, &inf, r, v);
+            for (int i = 0; i < g->n_params; i++) pts[(size_t)r * (size_t)g->n_params + (size_t)g->circuit_index[i]] = v[i];
+        }
+        eisnet_inference_free(&inf);
+    }
+    free(z);
+    return n;
+}
+
+static int fit_file(const char *path, const eisnet_fit_options *fo, const eisnet_predictor *pr, eisnet_fit_result *r)
 {
     eisnet_spectrum s = {0};
     if (eisnet_spectrum_read_csv(path, &s) != 0) return -1;
-    int rc = eisnet_fit(s.freq, s.z, s.n, fo, r);
+    eisnet_fit_options o = *fo;
+    double pts[64 * EISNET_MAX_PARAMS];
+    int rc = 0;
+    if (pr) {
+        /* the network's scratch memory is shared: one spectrum at a time */
+        int n;
+#ifdef EISNET_HAVE_OPENMP
+#pragma omp critical(fit_model_starts)
+#endif
+        n = model_starts(pr, &s, fo->known, fo->starts, pts);
+        if (n < 0) rc = -1;
+        o.start_points = pts;
+        o.n_start_points = n > 0 ? n : 0;
+    }
+    if (rc == 0) rc = eisnet_fit(s.freq, s.z, s.n, &o, r);
     if (rc != 0) eisnet_prefix_error("%s: ", path);
     eisnet_spectrum_free(&s);
     return rc;
@@ -280,6 +325,8 @@ static char *error_line(const char *path, const char *msg)
     cJSON_Delete(o);
     return t;
 }
+
+static int cli_fit_run(const cli_options *o, const eisnet_fit_options *fop, const eisnet_predictor *pr);
 
 int cli_fit(cli_options *o)
 {
@@ -319,6 +366,35 @@ int cli_fit(cli_options *o)
     fo.weighting = (eisnet_fit_weighting)wt;
     fo.starts = o->fit_starts;
     fo.seed = o->seed;
+    eisnet_predictor pred, *pr = NULL;
+    if (o->model_path) {
+        if (!o->known) {
+            fprintf(stderr, "eisnet fit: --model needs --known (the network completes the parameters not measured)\n");
+            return 2;
+        }
+        if (eisnet_predictor_load(&pred, o->model_path) != 0) {
+            fprintf(stderr, "eisnet fit: --model %s: %s\n", o->model_path, eisnet_last_error());
+            return 2;
+        }
+        pr = &pred;
+        const char *mine = strcmp(o->circuit, "series") == 0     ? "R0-p(R1,C1)-p(R2,C2)"
+                           : strcmp(o->circuit, "parallel") == 0 ? "p(R0,p(R1,C1)-p(R2,C2))"
+                                                                 : o->circuit;
+        if (strcmp(mine, eisnet_circuit_text(pred.grid.circuit)) != 0) {
+            fprintf(stderr, "eisnet fit: --model %s is for circuit %s, not %s\n", o->model_path,
+                    eisnet_circuit_text(pred.grid.circuit), mine);
+            eisnet_predictor_free(&pred);
+            return 2;
+        }
+    }
+    int rc_all = cli_fit_run(o, &fo, pr);
+    if (pr) eisnet_predictor_free(pr);
+    return rc_all;
+}
+
+static int cli_fit_run(const cli_options *o, const eisnet_fit_options *fop, const eisnet_predictor *pr)
+{
+    eisnet_fit_options fo = *fop;
     char **files;
     int nfiles;
     if (collect(o, &files, &nfiles) != 0) {
@@ -329,7 +405,7 @@ int cli_fit(cli_options *o)
     int many = nfiles > 1 || o->n_spectra > 1;
     if (!many) {
         eisnet_fit_result r;
-        int rc = fit_file(files[0], &fo, &r);
+        int rc = fit_file(files[0], &fo, pr, &r);
         if (rc != 0) {
             fprintf(stderr, "eisnet fit: %s\n", eisnet_last_error());
             free_list(files, nfiles);
@@ -377,7 +453,7 @@ int cli_fit(cli_options *o)
 #endif
     for (int i = 0; i < nfiles; i++) {
         eisnet_fit_result r;
-        if (fit_file(files[i], &fo, &r) != 0) {
+        if (fit_file(files[i], &fo, pr, &r) != 0) {
             lines[i] = error_line(files[i], eisnet_last_error());
             failed[i] = 1;
         } else {

@@ -273,6 +273,23 @@ static int statistics(eisnet_fit_result *r, problem *pr, double ssr)
     return 0;
 }
 
+/* One Levenberg-Marquardt run from u0; the minimum into *out. Returns 0, or
+ * -1 when it ended on a non-finite sum of squares. */
+static int refine(problem *pr, gsl_multifit_nlinear_fdf *fdf, gsl_multifit_nlinear_workspace *w, double *u0,
+                  minimum *out)
+{
+    gsl_vector_view x0 = gsl_vector_view_array(u0, (size_t)pr->nf);
+    gsl_multifit_nlinear_init(&x0.vector, fdf, w);
+    int info;
+    gsl_multifit_nlinear_driver(START_MAXITER, LM_XTOL, LM_GTOL, 0.0, NULL, NULL, &info, w);
+    set_from_u(pr, gsl_multifit_nlinear_position(w)->data);
+    double s2 = ssr_at(pr);
+    if (!isfinite(s2)) return -1;
+    memcpy(out->values, pr->p, sizeof out->values);
+    out->ssr = s2;
+    return 0;
+}
+
 typedef struct {
     gsl_qrng *q;
     gsl_multifit_nlinear_workspace *w, *wa;   /* Levenberg-Marquardt, and with geodesic acceleration */
@@ -379,7 +396,7 @@ int eisnet_fit(const double *freq, const double complex *z, int n, const eisnet_
     b.zb = malloc(sizeof(double complex) * (size_t)n);
     b.dzb = malloc(sizeof(double complex) * (size_t)n * (size_t)r->n_params);
     b.sc = malloc(sizeof(scored) * (size_t)n_scan);
-    b.mins = malloc(sizeof(minimum) * (size_t)starts);
+    b.mins = malloc(sizeof(minimum) * (size_t)(starts + (o->n_start_points > 0 ? o->n_start_points : 0)));
     b.q = gsl_qrng_alloc(gsl_qrng_sobol, (unsigned)nf);
     gsl_multifit_nlinear_fdf fdf;
     gsl_multifit_nlinear_parameters fp = gsl_multifit_nlinear_default_parameters();
@@ -432,7 +449,23 @@ int eisnet_fit(const double *freq, const double complex *z, int n, const eisnet_
     fdf.n = (size_t)N;
     fdf.p = (size_t)nf;
     fdf.params = &pr;
-    int chosen[EISNET_FIT_MAX_STARTS], nchosen = 0, nm = 0;
+    int chosen[EISNET_FIT_MAX_STARTS], nchosen = 0, nm = 0, best_given = -1;
+    double best_given_ssr = INFINITY;
+    for (int g = 0; g < o->n_start_points; g++) {
+        double u0[EISNET_MAX_PARAMS];
+        for (int i = 0; i < nf; i++) {
+            double v = o->start_points[(size_t)g * (size_t)r->n_params + (size_t)pr.free_idx[i]];
+            double t = v > 0 && isfinite(v) ? (log(v) - pr.a[i]) / (pr.b[i] - pr.a[i]) : 0.5;
+            u0[i] = u_of_unit(t);
+        }
+        if (refine(&pr, &fdf, b.w, u0, &b.mins[nm]) == 0) {
+            if (b.mins[nm].ssr < best_given_ssr) {
+                best_given_ssr = b.mins[nm].ssr;
+                best_given = g;
+            }
+            nm++;
+        }
+    }
     for (int s = 0; s < n_scan && nchosen < starts; s++) {
         const double *pt = b.pts + (size_t)b.sc[s].index * (size_t)nf;
         int near = 0;
@@ -446,16 +479,21 @@ int eisnet_fit(const double *freq, const double complex *z, int n, const eisnet_
         chosen[nchosen++] = b.sc[s].index;
         double u0[EISNET_MAX_PARAMS];
         for (int i = 0; i < nf; i++) u0[i] = u_of_unit(pt[i]);
-        gsl_vector_view x0 = gsl_vector_view_array(u0, (size_t)nf);
-        gsl_multifit_nlinear_init(&x0.vector, &fdf, b.w);
-        int info;
-        gsl_multifit_nlinear_driver(START_MAXITER, LM_XTOL, LM_GTOL, 0.0, NULL, NULL, &info, b.w);
-        set_from_u(&pr, gsl_multifit_nlinear_position(b.w)->data);
-        double s2 = ssr_at(&pr);
-        if (!isfinite(s2)) continue;
-        memcpy(b.mins[nm].values, pr.p, sizeof b.mins[nm].values);
-        b.mins[nm].ssr = s2;
-        nm++;
+        if (refine(&pr, &fdf, b.w, u0, &b.mins[nm]) == 0) nm++;
+    }
+    r->best_from_start_point = -1;
+    if (best_given >= 0) {
+        /* ties within rounding (noiseless data end near 1e-25 of the data's
+         * own sum of squares) go to the given start */
+        double scale = 0;
+        for (int k = 0; k < n; k++) {
+            double re = creal(r->z[k]) * b.wre[k], im = cimag(r->z[k]) * b.wim[k];
+            scale += re * re + im * im;
+        }
+        int better = 1;
+        for (int i = o->n_start_points; i < nm; i++)
+            if (b.mins[i].ssr < best_given_ssr * (1 - 1e-6) - 1e-18 * scale) better = 0;
+        if (better) r->best_from_start_point = best_given;
     }
     if (nm == 0) {
         rc = eisnet_set_error("the fit found no finite solution in the box");

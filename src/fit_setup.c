@@ -255,6 +255,8 @@ int fit_setup(const double *freq, const double complex *z, int n, const eisnet_f
                                         "of them is 0 (use --weighting modulus)", r->freq[k]);
     if (o->starts < 1 || o->starts > EISNET_FIT_MAX_STARTS)
         return eisnet_set_error("--starts must be between 1 and %d (got %d)", EISNET_FIT_MAX_STARTS, o->starts);
+    if (o->n_start_points < 0 || (o->n_start_points > 0 && !o->start_points) || o->n_start_points > 4096)
+        return eisnet_set_error("bad start points (%d)", o->n_start_points);
     if (!(o->start_separation >= 0) || o->start_separation > 1)
         return eisnet_set_error("start separation must be between 0 and 1 (got %g)", o->start_separation);
     if (!(o->sigma >= 0) || !isfinite(o->sigma))

@@ -74,6 +74,21 @@ printf 'freq,re,im\n1,2,-3\n2,nan,-4\n3,4,-5\n' >"$T/many/c.csv"
 [ $rc -ne 0 ] && [ "$(wc -l <"$T/many.jsonl")" -eq 3 ] && [ "$(grep -c '"chi2"' "$T/many.jsonl")" -eq 2 ] \
   && sed -n 3p "$T/many.jsonl" | grep -q '"error"' && ok || bad "directory: rc=$rc $(cut -c1-80 "$T/many.jsonl")"
 
+# starts from a (tiny) network's completions given the known values
+D=$T/model
+if "$BIN" generate --n_ground_truths 6 --data_dir "$D" --quiet &&
+   "$BIN" train --data_dir "$D" --n_epochs 1 --samples_per_gt 300 --hidden_dim 32 --quiet >/dev/null; then
+  M=$D/model.safetensors
+  "$BIN" fit --spectrum "$T/series.csv" --model "$M" --known Rsh=460,Ra=4820,Rb=2210 >"$T/m.txt" 2>"$T/err" \
+    && grep -q "reached from the network's completion" "$T/m.txt" && ok || bad "fit --model: $(cat "$T/err") $(head -12 "$T/m.txt")"
+  cb=$(awk '$1 == "Cb" { print $2; exit }' "$T/m.txt")
+  awk -v v="$cb" 'BEGIN { exit !(v > 3.3999e-6 && v < 3.4001e-6) }' && ok || bad "fit --model: Cb = $cb"
+  expect_error "--model needs --known" fit --spectrum "$T/series.csv" --model "$M"
+  expect_error "is for circuit R0-p(R1,C1)-p(R2,C2), not R0-p(R1,CPE1)" fit --spectrum "$T/series.csv" --model "$M" --circuit 'R0-p(R1,CPE1)' --known R0=1
+else
+  bad "generate/train for the --model test"
+fi
+
 # bad input: one line naming the problem, non-zero exit
 expect_error "--known: unknown parameter 'Rq'" fit --spectrum "$T/series.csv" --known Rq=5
 expect_error "empty box" fit --spectrum "$T/series.csv" --range Ra=100:10

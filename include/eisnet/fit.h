@@ -50,6 +50,10 @@ typedef struct {
                                      of the unit box (0.12; 0 = refine the best `starts` as they come) */
     int scan;                     /* scan points (0 = 256 per free parameter, at least 1024) */
     uint64_t seed;                /* shift of the quasi-random scan (42) */
+    const double *start_points;   /* n_start_points x n_params (circuit order): refined first,
+                                     e.g. a network's most probable completions; values
+                                     outside the box are moved onto its edge */
+    int n_start_points;
 } eisnet_fit_options;
 
 void eisnet_fit_options_default(eisnet_fit_options *o);
@@ -86,6 +90,7 @@ typedef struct {
     double complex *z, *zfit;     /* data and fit */
     double *rel_re, *rel_im;      /* (Zfit - Z) / |Z|, real and imaginary part */
     long n_evals;                 /* spectra evaluated (scan + refinement) */
+    int best_from_start_point;    /* index of the given start point that led to the best, or -1 */
 } eisnet_fit_result;
 
 /* Fits `n` points (freq in Hz, any order, distinct and > 0; z finite).
