@@ -204,6 +204,16 @@ static void test_known_held_fixed(void **state)
     assert_true(r.known[0] && r.known[1] && r.known[3] && !r.known[2] && !r.known[4]);
     assert_true(r.value[0] == 460 && r.value[1] == 4820 && r.value[3] == 2210);
     assert_true(r.stderr_[0] == 0);
+    assert_int_equal(r.best_from_start_point, -1);
+    eisnet_fit_result_free(&r);
+    /* given start points are refined too, and the one that led to the best is named */
+    double starts[2][5] = {{460, 4820, 1e-7, 2210, 4e-5}, {460, 4820, 3e-6, 2210, 3e-6}};
+    o.start_points = &starts[0][0];
+    o.n_start_points = 2;
+    o.starts = 1;
+    assert_int_equal(eisnet_fit(f, z, NF, &o, &r), 0);
+    assert_true(r.best_from_start_point == 0 || r.best_from_start_point == 1);
+    assert_true(fabs(log10(r.value[2] / t[2])) < 0.02 && fabs(log10(r.value[4] / t[4])) < 0.02);
     assert_true(fabs(log10(r.value[2] / t[2])) < 0.02 && fabs(log10(r.value[4] / t[4])) < 0.02);
     /* with Ra != Rb known, the branch swap is not a symmetry of this fit */
     for (int s = 1; s < r.n_solutions; s++) assert_int_not_equal(r.solutions[s].equivalent_to, 0);
