@@ -157,6 +157,7 @@ static int cmp_scored(const void *a, const void *b)
 typedef struct {
     double values[EISNET_MAX_PARAMS];
     double ssr;
+    int converged;   /* the solver met its tolerance (not its iteration limit) */
 } minimum;
 
 static int cmp_minimum(const void *a, const void *b)
@@ -195,6 +196,9 @@ static void collect_solutions(eisnet_fit_result *r, const eisnet_fit_model *m, m
     qsort(mins, (size_t)nm, sizeof *mins, cmp_minimum);
     r->n_solutions = 0;
     for (int i = 0; i < nm && r->n_solutions < EISNET_FIT_MAX_SOLUTIONS; i++) {
+        /* a start still moving when its iterations ran out (along a flat
+         * valley of parameters the data do not fix) is no minimum */
+        if (i > 0 && !mins[i].converged) continue;
         int dup = 0, image_of = -1, sym = -1;
         for (int s = 0; s < r->n_solutions && !dup; s++) {
             if (max_dex(r, mins[i].values, r->solutions[s].values) < SAME_DEX) dup = 1;
@@ -258,7 +262,10 @@ static int statistics(eisnet_fit_result *r, problem *pr, double ssr)
     }
     for (int i = 0; i < nf; i++) {
         int j = pr->free_idx[i];
-        double se = sqrt(fmax(0.0, gsl_matrix_get(cov, (size_t)i, (size_t)i) * s2));
+        /* a zero diagonal marks a column the QR found dependent: nothing in
+         * the data fixes that parameter, so its interval is unbounded */
+        double cii = gsl_matrix_get(cov, (size_t)i, (size_t)i);
+        double se = cii > 0 ? sqrt(cii * s2) : INFINITY;
         r->stderr_[j] = r->value[j] * se;
         r->ci_lo[j] = r->value[j] * exp(-r->t95 * se);
         r->ci_hi[j] = r->value[j] * exp(r->t95 * se);
@@ -281,12 +288,13 @@ static int refine(problem *pr, gsl_multifit_nlinear_fdf *fdf, gsl_multifit_nline
     gsl_vector_view x0 = gsl_vector_view_array(u0, (size_t)pr->nf);
     gsl_multifit_nlinear_init(&x0.vector, fdf, w);
     int info;
-    gsl_multifit_nlinear_driver(START_MAXITER, LM_XTOL, LM_GTOL, 0.0, NULL, NULL, &info, w);
+    int status = gsl_multifit_nlinear_driver(START_MAXITER, LM_XTOL, LM_GTOL, 0.0, NULL, NULL, &info, w);
     set_from_u(pr, gsl_multifit_nlinear_position(w)->data);
     double s2 = ssr_at(pr);
     if (!isfinite(s2)) return -1;
     memcpy(out->values, pr->p, sizeof out->values);
     out->ssr = s2;
+    out->converged = status == GSL_SUCCESS;
     return 0;
 }
 
@@ -515,12 +523,14 @@ int eisnet_fit(const double *freq, const double complex *z, int n, const eisnet_
         gsl_multifit_nlinear_init(&x0.vector, &fdf, b.wa);
         int info;
         gsl_multifit_nlinear_driver(LM_MAXITER, LM_XTOL, LM_GTOL, 0.0, NULL, NULL, &info, b.wa);
+        (void)info;
         set_from_u(&pr, gsl_multifit_nlinear_position(b.wa)->data);
         double s2 = ssr_at(&pr);
         if (s2 < b.mins[ib].ssr) {
             memcpy(b.mins[ib].values, pr.p, sizeof b.mins[ib].values);
             b.mins[ib].ssr = s2;
         }
+        b.mins[ib].converged = 1;
     }
     double sig2 = o->sigma > 0 ? o->sigma * o->sigma : 1.0;
     collect_solutions(r, m, b.mins, nm, 1.0 / sig2);
