@@ -182,6 +182,7 @@ static void test_recovery_cpe_and_wo(void **state)
     const double t2[7] = {0.0165, 0.0087, 3.3, 0.0053, 0.23, 230, 0.2};
     const char *c2 = "R0-p(R1,C1)-p(R2-Wo1,C2)";
     fit_and_check(c2, t2, 0, 1e-3, 1e4, NULL, 1e-3, NULL);
+    fit_and_check(c2, t2, 0.002, 1e-3, 1e4, NULL, 0.15, NULL);
     /* at MOhm level (a coating) */
     const double t3[5] = {2e3, 3e6, 2e-10, 8e5, 3e-8};
     fit_and_check("R0-p(R1,C1)-p(R2,C2)", t3, 0, 1e-2, 1e5, series_swap, 1e-3, NULL);
