@@ -175,8 +175,11 @@ static void print_table(const eisnet_fit_result *r, const char *source, const ch
             continue;
         }
         snprintf(ci, sizeof ci, "[%.6g, %.6g]", r->ci_lo[j], r->ci_hi[j]);
-        printf("%-10s %13.6g %12.4g %8.2f%%   %-29s %-22s %s%s\n", r->names[j], r->value[j], r->stderr_[j],
-               100 * r->stderr_[j] / r->value[j], ci, box, r->units[j], r->at_bound[j] ? "  (at the box edge)" : "");
+        /* an interval wider than a decade: the data hardly fix this parameter */
+        int loose = !(r->ci_hi[j] < 10 * r->ci_lo[j]);
+        printf("%-10s %13.6g %12.4g %8.2f%%   %-29s %-22s %s%s%s\n", r->names[j], r->value[j], r->stderr_[j],
+               100 * r->stderr_[j] / r->value[j], ci, box, r->units[j], r->at_bound[j] ? "  (at the box edge)" : "",
+               loose ? "  (poorly determined)" : "");
     }
     if (r->best_from_start_point >= 0)
         printf("\nthe best minimum was reached from the network's completion %d\n", r->best_from_start_point + 1);

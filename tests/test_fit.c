@@ -169,6 +169,19 @@ static void test_recovery_series(void **state)
         assert_true(fabs(r.corr[j * 5 + j] - 1) < 1e-9);
     }
     eisnet_fit_result_free(&r);
+    /* the other weightings reach the same noiseless minimum */
+    double f[NF];
+    double complex z[NF];
+    logspace_f(f, NF, 1, 1e6);
+    synth("R0-p(R1,C1)-p(R2,C2)", t, f, NF, 0, 0, z);
+    for (int w = EISNET_FIT_UNIT; w <= EISNET_FIT_PROPORTIONAL; w++) {
+        eisnet_fit_options o;
+        eisnet_fit_options_default(&o);
+        o.weighting = (eisnet_fit_weighting)w;
+        assert_int_equal(eisnet_fit(f, z, NF, &o, &r), 0);
+        assert_true(dex_error(r.value, t, 5, series_swap) < 1e-4);
+        eisnet_fit_result_free(&r);
+    }
 }
 
 static void test_recovery_cpe_and_wo(void **state)
