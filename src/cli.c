@@ -1,6 +1,6 @@
 /* eisnet: command line front end.
  *
- *   eisnet generate|train|infer|full|bench|update [options]
+ *   eisnet generate|train|infer|full|bench|update|kk [options]
  *   eisnet --mode generate|train|inference|full [the reference's flags]
  */
 #include "cli.h"
@@ -38,7 +38,7 @@ typedef struct {
 static const option_spec options[] = {
     {"data_dir", ARG_STR, ALL & ~CMD_BENCH, OFF(data_dir), "DIR", "dataset directory (./eis_training_data)"},
     {"seed", ARG_U64, ALL, OFF(seed), "N", "seed of every random choice (42)"},
-    {"quiet", ARG_NONE, ALL, OFF(quiet), NULL, "no progress output on stderr"},
+    {"quiet", ARG_NONE, ALL | CMD_KK, OFF(quiet), NULL, "no progress output on stderr"},
     {"n_workers", ARG_INT, GEN | CMD_BENCH, OFF(n_workers), "N", "worker threads (all cores)"},
     {"backend", ARG_STR, ALL, OFF(backend), "NAME", "cpu, cuda or auto (auto)"},
     {"n_ground_truths", ARG_INT, GEN | CMD_BENCH, OFF(n_ground_truths), "N", "ground truths to draw (100)"},
@@ -56,13 +56,24 @@ static const option_spec options[] = {
     {"samples_per_gt", ARG_INT, TRN | CMD_BENCH | CMD_UPDATE, OFF(samples_per_gt), "K", "rows per ground truth: its K best grid models (5000)"},
     {"known", ARG_STR, TRN | CMD_INFER, OFF(known), "K", "train: parameters known per row (3); infer: NAME=VALUE,..."},
     {"model", ARG_STR, CMD_INFER | CMD_UPDATE, OFF(model_path), "FILE", "model checkpoint (.safetensors or .npz)"},
-    {"spectrum", ARG_SPECTRUM, CMD_INFER, 0, "FILE", "measured spectrum CSV freq,Re,Im (repeatable; a directory: every *.csv)"},
+    {"spectrum", ARG_SPECTRUM, CMD_INFER | CMD_KK, 0, "FILE", "measured spectrum: CSV or an instrument file (repeatable; a directory: every *.csv)"},
+    {"format", ARG_STR, CMD_INFER | CMD_KK, OFF(format), "NAME", "spectrum format (auto: by content; csv, gamry, biologic, autolab, parstat, zplot, versastudio, powersuite, chinstruments)"},
+    {"f_min", ARG_DOUBLE, CMD_INFER | CMD_KK, OFF(data_f_min), "HZ", "drop measured points below HZ (none)"},
+    {"f_max", ARG_DOUBLE, CMD_INFER | CMD_KK, OFF(data_f_max), "HZ", "drop measured points above HZ (none)"},
+    {"drop_inductive", ARG_NONE, CMD_INFER | CMD_KK, OFF(drop_inductive), NULL, "drop points with Im(Z) >= 0"},
+    {"im_sign", ARG_STR, CMD_INFER | CMD_KK, OFF(im_sign), "S", "CSV Im(Z) column: auto (detected), as_is or negate (auto)"},
+    {"c", ARG_DOUBLE, CMD_KK, OFF(kk_c), "C", "mu cutoff: RC elements are added until mu <= C (0.5)"},
+    {"max_M", ARG_INT, CMD_KK, OFF(kk_max_m), "M", "most RC elements (100)"},
+    {"fit", ARG_STR, CMD_KK, OFF(kk_fit), "KIND", "real (fit Re(Z), then L from Im), complex or imag (real)"},
+    {"add_cap", ARG_NONE, CMD_KK, OFF(kk_add_cap), NULL, "add a series capacitance (data with no low-frequency intercept)"},
+    {"threshold", ARG_DOUBLE, CMD_KK, OFF(kk_threshold), "R", "largest |residual| relative to |Z| that passes (0.01)"},
+    {"scale", ARG_STR, CMD_INFER, OFF(scale), "K", "impedance scale: auto (when the data lie outside the model's box), off, or a factor (auto)"},
     {"ground_truth", ARG_STR, CMD_INFER | CMD_REFERENCE, OFF(ground_truth), "ID", "use a ground truth of --data_dir as the spectrum"},
     {"top_k", ARG_INT, CMD_INFER | CMD_REFERENCE | CMD_FULL, OFF(top_k), "K", "completions to list (10)"},
-    {"json", ARG_NONE, CMD_INFER, OFF(json), NULL, "JSON output (the reference's keys; one line per spectrum for several)"},
+    {"json", ARG_NONE, CMD_INFER | CMD_KK, OFF(json), NULL, "JSON output (the reference's keys; one line per spectrum for several)"},
     {"exact", ARG_NONE, CMD_INFER, OFF(exact), NULL, "also the exact grid distribution for this spectrum, and KL"},
     {"exact_k", ARG_INT, CMD_INFER, OFF(exact_k), "K", "best grid models the exact distribution uses (5000)"},
-    {"plots", ARG_STR, CMD_INFER | CMD_FULL | CMD_REFERENCE, OFF(plots), "DIR", "write SVG plots there"},
+    {"plots", ARG_STR, CMD_INFER | CMD_FULL | CMD_REFERENCE | CMD_KK, OFF(plots), "DIR", "write SVG plots there"},
     {"input", ARG_STR, CMD_UPDATE, OFF(input), "FILE", "new labelled examples, JSON lines ('-' = stdin, the default)"},
     {"replay", ARG_INT, CMD_UPDATE, OFF(replay), "N", "mix N original training rows into each update (needs --data_dir)"},
     {"checkpoint_every", ARG_DOUBLE, CMD_UPDATE, OFF(checkpoint_every), "S", "checkpoint every S seconds (30)"},
@@ -92,6 +103,7 @@ static const struct {
     {"full", CMD_FULL, "generate, train and infer on a small default"},
     {"bench", CMD_BENCH, "measure speed against the seed's scenarios"},
     {"update", CMD_UPDATE, "continue training from a stream of new measurements"},
+    {"kk", CMD_KK, "linear Kramers-Kronig test of a measured spectrum"},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
@@ -144,9 +156,13 @@ static int parse_args(cli_options *o, int bit, int argc, char **argv, int *help)
         }
         const char *name = a + 2, *eq = strchr(name, '=');
         size_t nlen = eq ? (size_t)(eq - name) : strlen(name);
+        /* a name may be listed twice for different commands (--f_min: the
+         * generated band, or a crop of the measured data); this command's wins */
         const option_spec *spec = NULL;
         for (size_t k = 0; k < N_OPTIONS; k++)
-            if (strlen(options[k].name) == nlen && strncmp(options[k].name, name, nlen) == 0) spec = &options[k];
+            if (strlen(options[k].name) == nlen && strncmp(options[k].name, name, nlen) == 0 &&
+                (!spec || (options[k].commands & bit)))
+                spec = &options[k];
         if (!spec || !(spec->commands & bit)) {
             fprintf(stderr, "eisnet %s: unknown option '--%.*s' (see eisnet %s --help)\n", o->name, (int)nlen, name,
                     o->name);
@@ -241,6 +257,13 @@ static void defaults(cli_options *o)
     o->lr = 1e-3;
     o->features = "spectrum";
     o->sampling = "topk";
+    o->format = "auto";
+    o->im_sign = "auto";
+    o->kk_c = 0.5;
+    o->kk_max_m = 100;
+    o->kk_fit = "real";
+    o->kk_threshold = 0.01;
+    o->scale = "auto";
 }
 
 static int check_backend(const char *b)
@@ -382,6 +405,7 @@ static int run(cli_options *o)
     case CMD_FULL: return cli_full(o);
     case CMD_UPDATE: return cli_update(o);
     case CMD_BENCH: return cli_bench(o);
+    case CMD_KK: return cli_kk(o);
     default: return 2;
     }
 }

@@ -4,6 +4,7 @@
 
 #include <stdint.h>
 
+#include "eisnet/readers.h"
 #include "eisnet/train.h"
 
 enum {
@@ -13,7 +14,8 @@ enum {
     CMD_FULL = 1 << 3,
     CMD_BENCH = 1 << 4,
     CMD_UPDATE = 1 << 5,
-    CMD_REFERENCE = 1 << 6 /* the reference's --mode form accepts all of its flags */
+    CMD_REFERENCE = 1 << 6, /* the reference's --mode form accepts all of its flags */
+    CMD_KK = 1 << 7
 };
 
 #define CLI_MAX_RANGES 64
@@ -58,6 +60,16 @@ typedef struct {
     double val_fraction, lr, noise;
     const char *features, *sampling;
     int n_ground_truths_given;
+    /* reading a spectrum (infer, kk) */
+    const char *format, *im_sign;
+    double data_f_min, data_f_max;
+    int drop_inductive;
+    /* kk */
+    double kk_c, kk_threshold;
+    int kk_max_m, kk_add_cap;
+    const char *kk_fit;
+    /* infer: impedance scale ("auto", "off" or a factor) */
+    const char *scale;
     /* the raw rest for commands that parse more themselves */
     int argc;
     char **argv;
@@ -74,5 +86,11 @@ int cli_full(cli_options *o);
 int cli_update(cli_options *o); /* src/cli_update.c */
 int cli_bench(cli_options *o);  /* src/cli_bench.c */
 int cli_parse_int(const char *flag, const char *s, int *out);
+int cli_kk(cli_options *o); /* src/cli_kk.c */
+
+/* Reading a spectrum with the command's --format/--f_min/--f_max/
+ * --drop_inductive/--im_sign (src/cli_spectrum.c): 0, or -1 with the error
+ * set; prints what was detected or dropped on stderr unless --quiet. */
+int cli_read_spectrum(const cli_options *o, const char *path, eisnet_spectrum *s, eisnet_read_info *info);
 
 #endif

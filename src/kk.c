@@ -331,3 +331,9 @@ void eisnet_kk_verdict(const eisnet_kk_result *r, const eisnet_kk_options *o, co
              "and %.4g Hz: the data there are not Kramers-Kronig consistent%s",
              r->n_fail, r->n, 100 * o->threshold, 100 * r->max_res, freq[r->worst], r->fail_f_lo, r->fail_f_hi, hint);
 }
+
+void eisnet_kk_eval(const eisnet_kk_result *r, const double *freq, int n, double complex *z)
+{
+    kk_params p = {r->r_ohm, r->L, r->C != 0 ? 1 / r->C : 0, r->R};
+    for (int i = 0; i < n; i++) z[i] = model_z(&p, r->tau, r->M, TWO_PI * freq[i]);
+}

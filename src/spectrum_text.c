@@ -109,9 +109,9 @@ int sp_number(const sp_text *t, int line, int col, const char *field, double *v)
     if (!*field) return eisnet_set_error("%s:%d: column %d is empty", t->path, line, col + 1);
     *v = strtod(field, &end);
     if (end == field || *end != '\0')
-        return eisnet_set_error("%s:%d: column %d ('%.40s') is not a number", t->path, line, col + 1, field);
+        return eisnet_set_error("%s:%d: '%.40s' is not a number (column %d)", t->path, line, field, col + 1);
     if (!isfinite(*v))
-        return eisnet_set_error("%s:%d: column %d ('%.40s') is not a finite number", t->path, line, col + 1, field);
+        return eisnet_set_error("%s:%d: '%.40s' is not a finite number (column %d)", t->path, line, field, col + 1);
     return 0;
 }
 

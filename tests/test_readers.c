@@ -219,7 +219,7 @@ static void test_csv_errors(void **state)
     assert_int_equal(eisnet_spectrum_read(write_str("e2.csv", "freq,Re,phase\n1,2,3\n"), NULL, &s, NULL), -1);
     assert_non_null(strstr(eisnet_last_error(), "needs Re and Im"));
     assert_int_equal(eisnet_spectrum_read(write_str("e3.csv", "1,2,-3\n2,x,-1\n3,1,-1\n"), NULL, &s, NULL), -1);
-    assert_non_null(strstr(eisnet_last_error(), "e3.csv:2: column 2 ('x') is not a number"));
+    assert_non_null(strstr(eisnet_last_error(), "e3.csv:2: 'x' is not a number (column 2)"));
     assert_int_equal(eisnet_spectrum_read(write_str("e4.csv", "1,2,-3\n2,1,-1,4\n"), NULL, &s, NULL), -1);
     assert_non_null(strstr(eisnet_last_error(), "e4.csv:2: expected 3 columns"));
     assert_int_equal(eisnet_spectrum_read(write_str("e5.csv", "1,2,-3\n1,1,-1\n3,1,-1\n"), NULL, &s, NULL), -1);

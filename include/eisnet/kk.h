@@ -57,6 +57,9 @@ int eisnet_kk_test(const double *freq, const double complex *z, int n, const eis
                    eisnet_kk_result *r);
 void eisnet_kk_result_free(eisnet_kk_result *r);
 
+/* The fitted KK circuit at other frequencies (e.g. a smooth curve). */
+void eisnet_kk_eval(const eisnet_kk_result *r, const double *freq, int n, double complex *z);
+
 /* One sentence: the verdict and, on failure, where and what to try. */
 void eisnet_kk_verdict(const eisnet_kk_result *r, const eisnet_kk_options *o, const double *freq, char *buf,
                        unsigned long cap);
