@@ -11,6 +11,7 @@
 #include "eisnet/scale.h"
 #include "eisnet/spectrum.h"
 #include "eisnet/train.h"
+#include "eisnet/units.h"
 
 #include <cjson/cJSON.h>
 
@@ -78,14 +79,10 @@ static int collect_spectra(const cli_options *o, char ***out, int *n)
     return 0;
 }
 
-static char *unit_label(const eisnet_grid *g, int p)
+static const char *unit_label(const eisnet_grid *g, int p)
 {
-    static char buf[4][64];
-    static int k;
-    k = (k + 1) % 4;
-    if (g->units[p][0]) snprintf(buf[k], sizeof buf[k], "%s (%s)", g->names[p], g->units[p]);
-    else snprintf(buf[k], sizeof buf[k], "%s", g->names[p]);
-    return buf[k];
+    /* the tick labels carry the units (engineering notation) */
+    return g->names[p];
 }
 
 #define CURVE_POINTS 300
@@ -103,37 +100,45 @@ static void dense_spectrum(const eisnet_grid *g, const double *v, double f0, dou
     eisnet_circuit_eval(g->circuit, cv, w, (size_t)n, z);
 }
 
+/* joint: a joint distribution of the two missing parameters to draw,
+ * joint[a * G + b] with a the grid index of the first missing parameter (the
+ * JSON's "joint_distribution" layout), e.g. the exact posterior's; NULL draws
+ * the product of the network's marginals. */
 static int write_plots(const char *dir, const eisnet_predictor *pr, const eisnet_inference *r, const double complex *z,
-                       const char *label, const eisnet_spectrum *raw)
+                       const char *label, const eisnet_spectrum *raw, const double *joint_given)
 {
     const eisnet_grid *g = &pr->grid;
     int G = g->n_grid, m = r->n_missing, rc = 0;
     if (eisnet_ensure_dir(dir) != 0) return -1;
-    char ticks[EISNET_MAX_PARAMS][100][16];
+    static char ticks[EISNET_MAX_PARAMS][100][24];
     const char *tick_ptr[EISNET_MAX_PARAMS][100];
     for (int p = 0; p < g->n_params; p++)
         for (int c = 0; c < G && c < 100; c++) {
-            snprintf(ticks[p][c], sizeof ticks[p][c], "%.3g", g->values[(size_t)p * G + c]);
+            eisnet_fmt_eng(ticks[p][c], sizeof ticks[p][c], g->values[(size_t)p * G + c], g->units[p], 3);
             tick_ptr[p][c] = ticks[p][c];
         }
     char title[256], *path;
     if (m == 2) {
-        int px = r->missing[1], py = r->missing[0], k = r->k < 10 ? r->k : 10;
+        /* x: the first missing parameter, y: the second, as the table's columns */
+        int px = r->missing[0], py = r->missing[1], k = r->k < 10 ? r->k : 10;
         double *joint = malloc(sizeof(double) * (size_t)G * G);
         int tx[10], ty[10];
         double tp[10];
         if (!joint) return eisnet_set_error("out of memory");
-        for (int a = 0; a < G; a++)
-            for (int b = 0; b < G; b++) joint[a * G + b] = r->probs[(size_t)py * G + a] * r->probs[(size_t)px * G + b];
+        for (int iy = 0; iy < G; iy++)
+            for (int ix = 0; ix < G; ix++)
+                joint[iy * G + ix] = joint_given ? joint_given[ix * G + iy]
+                                                 : r->probs[(size_t)px * G + ix] * r->probs[(size_t)py * G + iy];
         for (int i = 0; i < k; i++) {
-            ty[i] = r->top_idx[i * 2];
-            tx[i] = r->top_idx[i * 2 + 1];
+            tx[i] = r->top_idx[i * 2];
+            ty[i] = r->top_idx[i * 2 + 1];
             tp[i] = r->top_p[i];
         }
-        snprintf(title, sizeof title, "Joint probability of %s and %s (%s)", g->names[py], g->names[px], label);
+        snprintf(title, sizeof title, "Joint probability of %s and %s (%s%s)", g->names[px], g->names[py], label,
+                 joint_given ? "" : "; product of the marginals");
         path = eisnet_path_join(dir, "joint.svg");
         rc = path ? eisnet_plot_joint(path, title, unit_label(g, px), unit_label(g, py), tick_ptr[px], tick_ptr[py],
-                                      joint, G, G, tx, ty, tp, k)
+                                      joint, G, G, tx, ty, tp, joint_given ? 0 : k)
                   : -1;
         free(path);
         free(joint);
@@ -172,7 +177,9 @@ static int write_plots(const char *dir, const eisnet_predictor *pr, const eisnet
     char comp[256] = "most probable completion (network):";
     for (int i = 0; i < m; i++) {
         size_t L = strlen(comp);
-        snprintf(comp + L, sizeof comp - L, " %s=%.3g", g->names[r->missing[i]], v[r->missing[i]]);
+        char ev[32];
+        eisnet_fmt_eng(ev, sizeof ev, v[r->missing[i]], g->units[r->missing[i]], 3);
+        snprintf(comp + L, sizeof comp - L, "%s %s = %s", i ? "," : "", g->names[r->missing[i]], ev);
     }
     /* with --exact, also the completion with the lowest actual resnorm */
     char best[256] = "lowest resnorm on the grid:";
@@ -184,7 +191,9 @@ static int write_plots(const char *dir, const eisnet_predictor *pr, const eisnet
             int p = r->missing[i];
             vb[p] = g->values[(size_t)p * G + r->best_idx[i]];
             size_t L = strlen(best);
-            snprintf(best + L, sizeof best - L, " %s=%.3g", g->names[p], vb[p]);
+            char ev[32];
+            eisnet_fmt_eng(ev, sizeof ev, vb[p], g->units[p], 3);
+            snprintf(best + L, sizeof best - L, "%s %s = %s", i ? "," : "", g->names[p], ev);
         }
         dense_spectrum(g, vb, f0, f1, CURVE_POINTS, fc, zb);
         n_series = 3;
@@ -331,7 +340,7 @@ static int infer_one(const cli_options *o, const eisnet_predictor *pr, const dou
         const char *base = strrchr(source, '/');
         base = base ? base + 1 : source;
         char *sub = many ? eisnet_path_join(plots_dir, base) : NULL;
-        rc = write_plots(many ? sub : plots_dir, &shown, &r, z, base, raw);
+        rc = write_plots(many ? sub : plots_dir, &shown, &r, z, base, raw, NULL);
         free(sub);
     }
     eisnet_inference_free(&r);
