@@ -354,6 +354,14 @@ static void test_nyquist_bode(void **state)
     const char *const ex[] = {"Nyquist: measured vs best completion", "Re(Z) (" OHM ")", "\xE2\x88\x92Im(Z) (" OHM ")",
                               ">2000<", ">4000<", "measured", "<circle", NULL};
     check_svg(p, ex);
+    /* frequency labels at decades of the measured points (1 Hz .. 1 MHz) */
+    char *txt = slurp(p);
+    assert_non_null(strstr(txt, ">1 Hz</text>"));
+    int labels = 0;
+    for (const char *q = txt; (q = strstr(q, " Hz</text>")); q++) labels++;
+    /* (the high-frequency points crowd near Rsh: overlapping labels are left out) */
+    if (labels < 3 || labels > 7) fail_msg("%d frequency labels", labels);
+    free(txt);
     p = test_path("bode.svg");
     assert_int_equal(eisnet_plot_bode(p, "Bode: measured vs best completion", s, 2), 0);
     const char *const ex2[] = {"Bode: measured vs best completion", "Frequency (Hz)", "|Z| (" OHM ")",
