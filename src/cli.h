@@ -20,6 +20,11 @@ enum {
 
 #define CLI_MAX_RANGES 64
 
+/* Defaults of one command that differ from the option's general default
+ * (the help text reads these too). */
+#define CLI_FULL_N_EPOCHS 12
+#define CLI_UPDATE_BATCH 1
+
 typedef struct {
     int command;
     const char *name; /* "generate", ... */

@@ -503,7 +503,7 @@ int cli_full(cli_options *o)
 {
     /* a small default that finishes in about two minutes on 2 cores */
     if (!o->n_ground_truths_given) o->n_ground_truths = 100;
-    if (!o->n_epochs_given) o->n_epochs = 12;
+    if (!o->n_epochs_given) o->n_epochs = CLI_FULL_N_EPOCHS;
     if (!o->samples_per_gt_given) o->samples_per_gt = 5000;
     if (o->n_ground_truths < 2) {
         fprintf(stderr, "eisnet full: --n_ground_truths must be at least 2 (one is held out for the demonstration)\n");
