@@ -80,7 +80,7 @@ static const option_spec options[] = {
     {"replay", ARG_INT, CMD_UPDATE, OFF(replay), "N", "mix N original training rows into each update (needs --data_dir)"},
     {"checkpoint_every", ARG_DOUBLE, CMD_UPDATE, OFF(checkpoint_every), "S", "checkpoint every S seconds (30)"},
     {"eval", ARG_NONE, CMD_UPDATE, OFF(eval_before_after), NULL, "report held-out accuracy before and after (needs --data_dir)"},
-    {"quick", ARG_NONE, CMD_BENCH, OFF(quick), NULL, "a shorter run (about 15 s instead of about 40 s on 2 cores)"},
+    {"quick", ARG_NONE, CMD_BENCH, OFF(quick), NULL, "a shorter run (about 15 s instead of about 40 s on an idle 2-core machine)"},
     {"out", ARG_STR, CMD_BENCH, OFF(bench_out), "FILE", "also write the Markdown table there"},
     {"extrapolate", ARG_NONE, CMD_INFER, OFF(extrapolate), NULL, "allow a spectrum that does not cover the model's frequencies"},
     {"val_fraction", ARG_DOUBLE, TRN | CMD_UPDATE, OFF(val_fraction), "F", "share of ground truths held out for validation (0.15)"},
