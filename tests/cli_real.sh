@@ -41,6 +41,17 @@ for x, y in zip(pa, pb):
         assert abs(y[name] / x[name] - 1000) < 1e-6, (x, y)
     assert abs(x["joint_probability"] - y["joint_probability"]) < 1e-9
 PY
+# plots: the 61 measured points as read (the model has 50 frequencies), model curves at 300 points
+"$BIN" infer --model "$M" --spectrum "$T/ohm.csv" --known Rsh=460,Ra=4820,Rb=2210 --plots "$T/plots" --quiet >/dev/null 2>&1 \
+  && ok || bad "infer --plots"
+python3 - "$T/plots/nyquist.svg" <<'PY' && ok || bad "nyquist: raw points and smooth curves"
+import re, sys
+t = open(sys.argv[1]).read()
+assert t.count("<circle") == 61 + 1, t.count("<circle")  # and the legend swatch
+paths = re.findall(r'<path clip-path="url\(#clip0\)"[^>]* d="([^"]*)"', t)
+assert paths and max(p.count("L") for p in paths) >= 250, [p.count("L") for p in paths]
+assert " Hz</text>" in t
+PY
 # known values and data at different levels: reported, the known values decide
 "$BIN" infer --model "$M" --spectrum "$T/mohm.csv" --known Rsh=460,Ra=4820,Rb=2210 >/dev/null 2>"$T/err" && ok || bad "mismatch run"
 grep -q "does not match the known values" "$T/err" && ok || bad "level mismatch not reported: $(cat "$T/err")"

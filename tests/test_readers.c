@@ -273,13 +273,76 @@ static void test_line_ends(void **state)
     eisnet_spectrum_free(&s);
 }
 
+/* Deterministic mutations of every example file (truncations, changed bytes)
+ * read with every format: an error or a valid spectrum, never a crash (run
+ * under ASan too). */
+static void test_mutations(void **state)
+{
+    (void)state;
+    static const char *const files[] = {"exampleData.csv", "exampleDataGamry.DTA", "exampleDataAutolab.txt",
+                                        "exampleDataBioLogic.mpt", "exampleDataCHInstruments.txt",
+                                        "exampleDataParstat.txt", "exampleDataPowersuite.txt",
+                                        "exampleDataVersaStudio.par", "exampleDataZPlot.z"};
+    static const char repl[] = ",\t\n\r0-.eE\"x ";
+    uint64_t x = 0x9E3779B97F4A7C15ull;
+    int ok = 0, errors = 0;
+    for (size_t fi = 0; fi < sizeof files / sizeof files[0]; fi++) {
+        char path[256];
+        snprintf(path, sizeof path, DIR "%s", files[fi]);
+        FILE *fp = fopen(path, "rb");
+        assert_non_null(fp);
+        static char buf[65536];
+        size_t n = fread(buf, 1, sizeof buf, fp);
+        fclose(fp);
+        for (int m = 0; m < 24; m++) {
+            static char mut[65536];
+            memcpy(mut, buf, n);
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            size_t len = n;
+            if (m % 3 == 0) len = (size_t)(x % n); /* truncated */
+            else
+                for (int k = 0; k < 1 + m % 5; k++) {
+                    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+                    mut[x % n] = repl[(x >> 32) % (sizeof repl - 1)];
+                }
+            const char *tp = test_path("mut.txt");
+            FILE *out = fopen(tp, "wb");
+            assert_non_null(out);
+            fwrite(mut, 1, len, out);
+            fclose(out);
+            for (int f = 0; f < EISNET_FORMAT_COUNT; f++) {
+                eisnet_read_options o;
+                eisnet_read_options_default(&o);
+                o.format = (eisnet_format)f;
+                o.drop_inductive = m & 1;
+                eisnet_spectrum s;
+                if (eisnet_spectrum_read(tp, &o, &s, NULL) != 0) {
+                    assert_int_equal(s.n, 0);
+                    assert_true(strlen(eisnet_last_error()) > 0);
+                    errors++;
+                    continue;
+                }
+                assert_true(s.n >= 3);
+                for (int i = 0; i < s.n; i++) {
+                    assert_true(isfinite(s.freq[i]) && s.freq[i] > 0);
+                    assert_true(isfinite(creal(s.z[i])) && isfinite(cimag(s.z[i])));
+                    if (i) assert_true(s.freq[i] > s.freq[i - 1]);
+                }
+                eisnet_spectrum_free(&s);
+                ok++;
+            }
+        }
+    }
+    assert_true(ok > 100 && errors > 100); /* both outcomes are exercised */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_impedance_py_files), cmocka_unit_test(test_missing_column),
         cmocka_unit_test(test_format_override),    cmocka_unit_test(test_csv_headers),
         cmocka_unit_test(test_csv_errors),         cmocka_unit_test(test_cropping),
-        cmocka_unit_test(test_line_ends),
+        cmocka_unit_test(test_line_ends),          cmocka_unit_test(test_mutations),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
