@@ -91,7 +91,7 @@ static const char *unit_label(const eisnet_grid *g, int p)
 static void dense_spectrum(const eisnet_grid *g, const double *v, double f0, double f1, int n, double *f,
                            double complex *z)
 {
-    double cv[EISNET_MAX_PARAMS], w[CURVE_POINTS];
+    double cv[EISNET_MAX_PARAMS] = {0}, w[CURVE_POINTS];
     for (int p = 0; p < g->n_params; p++) cv[g->circuit_index[p]] = v[p];
     for (int i = 0; i < n; i++) {
         f[i] = f0 * pow(f1 / f0, (double)i / (n - 1));

@@ -61,7 +61,7 @@ static int box_survey(const eisnet_grid *g, eisnet_scale *s, double *centre)
 static int factors(const eisnet_grid *g, const double *centre, double k, double *factor)
 {
     const int P = g->n_params;
-    double cc[EISNET_MAX_PARAMS], sc[EISNET_MAX_PARAMS];
+    double cc[EISNET_MAX_PARAMS] = {0}, sc[EISNET_MAX_PARAMS] = {0};
     for (int p = 0; p < P; p++) cc[g->circuit_index[p]] = centre[p];
     if (eisnet_circuit_scale_params(g->circuit, cc, k, sc) != 0) return -1;
     for (int p = 0; p < P; p++) factor[p] = sc[g->circuit_index[p]] / centre[p];
