@@ -96,6 +96,7 @@ static void check_file(const char *file, const char *format)
         worst = fmax(worst, rel(creal(s.z[i]), want[i].re));
         worst = fmax(worst, rel(cimag(s.z[i]), want[i].im));
     }
+    print_message("%-32s %-14s %3d points, largest relative difference to impedance.py %g\n", file, format, n, worst);
     if (worst > 1e-9) fail_msg("%s: relative difference %g", file, worst);
     eisnet_spectrum_free(&s);
 }
