@@ -3,6 +3,7 @@
 # linKK's M and mu, the JSON carries the data and the residuals, the
 # verdict follows the residuals, plots are written, bad input is refused.
 . "$(dirname "$0")/lib.sh"
+command -v python3 >/dev/null || { echo "python3 missing: skipped"; exit 77; }
 EX=tests/data/impedance_py/exampleData.csv
 
 "$BIN" kk --spectrum "$EX" --drop_inductive --json >"$T/kk.json" 2>"$T/err" && ok || bad "kk --json: $(cat "$T/err")"
