@@ -58,7 +58,7 @@ static const option_spec options[] = {
     {"samples_per_gt", ARG_INT, TRN | CMD_BENCH | CMD_UPDATE, OFF(samples_per_gt), "K", "rows per ground truth: its K best grid models (5000)"},
     {"known", ARG_STR, TRN | CMD_INFER, OFF(known), "K", "train: parameters known per row (3); infer: NAME=VALUE,..."},
     {"model", ARG_STR, CMD_INFER | CMD_UPDATE, OFF(model_path), "FILE", "model checkpoint, .safetensors or .npz (DATA_DIR/model.safetensors; alias --model_path)"},
-    {"spectrum", ARG_SPECTRUM, CMD_INFER | CMD_KK, 0, "FILE", "measured spectrum: CSV or an instrument file (repeatable; a directory: every *.csv)"},
+    {"spectrum", ARG_SPECTRUM, CMD_INFER | CMD_KK, 0, "FILE", "measured spectrum: CSV or an instrument file (repeatable; a directory: its .csv .txt .dta .mpt .z .par files)"},
     {"format", ARG_STR, CMD_INFER | CMD_KK, OFF(format), "NAME", "spectrum format (auto: by content; csv, gamry, biologic, autolab, parstat, zplot, versastudio, powersuite, chinstruments)"},
     {"f_min", ARG_DOUBLE, CMD_INFER | CMD_KK, OFF(data_f_min), "HZ", "drop measured points below HZ (none)"},
     {"f_max", ARG_DOUBLE, CMD_INFER | CMD_KK, OFF(data_f_max), "HZ", "drop measured points above HZ (none)"},

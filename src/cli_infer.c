@@ -27,8 +27,21 @@
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
-/* --spectrum arguments: files, or directories of *.csv (sorted). */
-static int collect_spectra(const cli_options *o, char ***out, int *n)
+/* A file name the readers take from a directory: CSV or an instrument
+ * export (.txt .dta .mpt .z .par), by extension, any case. */
+static int spectrum_name(const char *name)
+{
+    static const char *const ext[] = {".csv", ".txt", ".dta", ".mpt", ".z", ".par"};
+    size_t L = strlen(name);
+    for (size_t i = 0; i < sizeof ext / sizeof ext[0]; i++) {
+        size_t e = strlen(ext[i]);
+        if (L > e && strcasecmp(name + L - e, ext[i]) == 0) return 1;
+    }
+    return 0;
+}
+
+/* --spectrum arguments: files, or directories of spectrum files (sorted). */
+int cli_collect_spectra(const cli_options *o, char ***out, int *n)
 {
     int cap = 16, k = 0;
     char **list = malloc(sizeof(char *) * (size_t)cap);
@@ -45,8 +58,7 @@ static int collect_spectra(const cli_options *o, char ***out, int *n)
             int first = k;
             struct dirent *e;
             while ((e = readdir(d))) {
-                size_t L = strlen(e->d_name);
-                if (L < 5 || strcasecmp(e->d_name + L - 4, ".csv") != 0) continue;
+                if (e->d_name[0] == '.' || !spectrum_name(e->d_name)) continue;
                 if (k == cap) {
                     cap *= 2;
                     char **nl = realloc(list, sizeof(char *) * (size_t)cap);
@@ -60,7 +72,8 @@ static int collect_spectra(const cli_options *o, char ***out, int *n)
             if (k == first) {
                 for (int j = 0; j < k; j++) free(list[j]);
                 free(list);
-                return eisnet_set_error("no *.csv spectra in directory %s", o->spectra[i]);
+                return eisnet_set_error("no spectrum files (*.csv, *.txt, *.dta, *.mpt, *.z, *.par) in directory %s",
+                                        o->spectra[i]);
             }
         } else {
             if (k == cap) {
@@ -401,7 +414,7 @@ int cli_infer(cli_options *o)
     if (o->n_spectra > 0) {
         char **files = NULL;
         int n = 0, failures = 0;
-        if (collect_spectra(o, &files, &n) != 0) {
+        if (cli_collect_spectra(o, &files, &n) != 0) {
             fprintf(stderr, "eisnet infer: %s\n", eisnet_last_error());
             rc = 1;
         }

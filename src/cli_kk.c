@@ -159,9 +159,14 @@ int cli_kk(cli_options *o)
         fprintf(stderr, "eisnet kk: --spectrum FILE is required\n");
         return 2;
     }
-    int rc = 0;
-    for (int i = 0; i < o->n_spectra; i++) {
-        const char *path = o->spectra[i];
+    char **files = NULL;
+    int n_files = 0, rc = 0;
+    if (cli_collect_spectra(o, &files, &n_files) != 0) {
+        fprintf(stderr, "eisnet kk: %s\n", eisnet_last_error());
+        return 1;
+    }
+    for (int i = 0; i < n_files; i++) {
+        const char *path = files[i];
         eisnet_spectrum s;
         eisnet_read_info info;
         eisnet_kk_result r;
@@ -187,7 +192,7 @@ int cli_kk(cli_options *o)
         if (o->plots) {
             const char *base = strrchr(path, '/');
             base = base ? base + 1 : path;
-            char *sub = o->n_spectra > 1 ? eisnet_path_join(o->plots, base) : NULL;
+            char *sub = n_files > 1 ? eisnet_path_join(o->plots, base) : NULL;
             if (write_plots(sub ? sub : o->plots, base, &s, &r, &ko) != 0) {
                 fprintf(stderr, "eisnet kk: %s\n", eisnet_last_error());
                 rc = 1;
@@ -197,5 +202,7 @@ int cli_kk(cli_options *o)
         eisnet_kk_result_free(&r);
         eisnet_spectrum_free(&s);
     }
+    for (int i = 0; i < n_files; i++) free(files[i]);
+    free(files);
     return rc;
 }

@@ -30,6 +30,14 @@ done
 "$BIN" kk --spectrum tests/data/impedance_py/exampleDataGamry.DTA --f_max 1e4 --json >"$T/g.json" 2>/dev/null && ok || bad "kk gamry"
 python3 -c "import json,sys; j=json.load(open('$T/g.json')); assert j['format']=='gamry' and max(j['freq'])<=1e4 and j['n_range_dropped']>0" && ok || bad "gamry crop"
 
+# a directory: every spectrum file in it (instrument exports too), one JSON line each; a bad one fails the run
+mkdir -p "$T/dir"
+cp tests/data/impedance_py/exampleDataBioLogic.mpt tests/data/impedance_py/exampleDataZPlot.z "$T/dir/"
+printf 'not a spectrum\n' >"$T/dir/notes.txt"; printf 'ignored\n' >"$T/dir/README"
+"$BIN" kk --spectrum "$T/dir" --json --quiet >"$T/dir.jsonl" 2>"$T/err"; rc=$?
+[ $rc -ne 0 ] && [ "$(wc -l <"$T/dir.jsonl")" -eq 2 ] && grep -q '"format":"biologic"' "$T/dir.jsonl" \
+  && grep -q '"format":"zplot"' "$T/dir.jsonl" && grep -q "notes.txt" "$T/err" && ok || bad "kk on a directory: rc=$rc $(cat "$T/err")"
+
 expect_error "--spectrum FILE is required" kk
 expect_error "--c must be" kk --spectrum "$EX" --c 2
 expect_error "--max_M must be" kk --spectrum "$EX" --max_M 0
