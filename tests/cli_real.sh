@@ -71,5 +71,14 @@ awk -F, 'NR == 1 { print; next } { g = ($1 < 10) ? 1 + 0.3 * (1 - log($1) / log(
 grep -q "fails the Kramers-Kronig test" "$T/err" && ok || bad "no KK warning: $(cat "$T/err")"
 "$BIN" infer --model "$M" --spectrum "$T/ohm.csv" --known Rsh=460,Ra=4820,Rb=2210 >/dev/null 2>"$T/err"
 grep -q "Kramers-Kronig" "$T/err" && bad "KK warning on clean data: $(cat "$T/err")" || ok
+# a model generated on the data's own band (its end frequencies as written in the file) takes the
+# Li-ion data: no band refusal; scaled from mOhm; the diffusion tail's peak at the band's edge is flagged
+L=$T/li
+"$BIN" generate --n_ground_truths 4 --f_min 0.0031623 --f_max 1258.9 --data_dir "$L" --quiet || bad "generate li"
+"$BIN" train --data_dir "$L" --n_epochs 1 --samples_per_gt 200 --hidden_dim 16 --quiet >/dev/null || bad "train li"
+"$BIN" infer --model "$L/model.safetensors" --spectrum tests/data/impedance_py/exampleData.csv --drop_inductive \
+  --known Rsh=0.015 --json >"$T/li.json" 2>"$T/err" && ok || bad "infer on the data's band: $(cat "$T/err")"
+grep -q "time constants lie outside" "$T/err" && grep -q "exact circuit scaling" "$T/err" && ok || bad "li notes: $(cat "$T/err")"
+python3 -c "import json; j=json.load(open('$T/li.json')); k=j['impedance_scale']['k']; assert 1e-6 < k < 1e-3, k" && ok || bad "li scale"
 expect_error "--scale must be" infer --model "$M" --spectrum "$T/ohm.csv" --known Rsh=460 --scale -2
 finish
