@@ -1,5 +1,5 @@
-/* eisnet/kk.h: the linear Kramers-Kronig test (Schönleber et al.,
- * Electrochimica Acta 131 (2014) 20-27).
+/* eisnet/kk.h: the linear Kramers-Kronig test with the mu criterion for the
+ * number of RC elements (docs/real-data.md).
  *
  * The data are fitted by a series resistance, a series inductance (and, with
  * add_cap, a series capacitance) and M RC elements R_k/(1 + j w tau_k) whose
