@@ -86,6 +86,11 @@ int sp_read_csv(const sp_text *t, sp_points *p, sp_csv_info *ci)
         }
         const char *seps = separators(line);
         int nf = sp_split(line, seps, seps[0] == ' ', buf, LINE_CAP, fields);
+        /* with ';' between fields a ',' inside one is a decimal comma (European locales) */
+        if (seps[0] == ';')
+            for (int k = 0; k < nf; k++)
+                for (char *c = fields[k]; *c; c++)
+                    if (*c == ',') *c = '.';
         if (nf > 1 && fields[nf - 1][0] == '\0') nf--; /* one trailing separator */
         if (first) {
             first = 0;

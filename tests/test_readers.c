@@ -267,6 +267,11 @@ static void test_line_ends(void **state)
 {
     (void)state;
     eisnet_spectrum s;
+    /* ';' separated with decimal commas */
+    const char *eu = write_str("eu.csv", "Frequenz (Hz);Re(Z);Im(Z)\n1,5;2,25;-3,5\n10;2;-1\n100;1,75;-0,5\n");
+    assert_int_equal(eisnet_spectrum_read(eu, NULL, &s, NULL), 0);
+    assert_true(s.freq[0] == 1.5 && creal(s.z[0]) == 2.25 && cimag(s.z[0]) == -3.5 && cimag(s.z[2]) == -0.5);
+    eisnet_spectrum_free(&s);
     const char *p = write_str("cr.csv", "\xEF\xBB\xBF" "freq,Re,Im\r1,2,-3\r\r\n2,1,-1\r3,1,-0.5\r");
     assert_int_equal(eisnet_spectrum_read(p, NULL, &s, NULL), 0);
     assert_int_equal(s.n, 3);
