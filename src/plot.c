@@ -592,7 +592,11 @@ static void draw_notes(sbuf *b, const panel_t *p, const axis_t *xa, notes_t *nt)
             nt->t[i][0] = '\0';
             continue;
         }
-        sb_printf(b, "<text x=\"%.1f\" y=\"%.1f\">", px + 6, py - 7);
+        /* near the right edge the label goes to the left of its point */
+        if (px + 6 + text_w(nt->t[i], 10) > p->x0 + p->w)
+            sb_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">", px - 6, py - 7);
+        else
+            sb_printf(b, "<text x=\"%.1f\" y=\"%.1f\">", px + 6, py - 7);
         sb_text(b, nt->t[i]);
         sb_puts(b, "</text>\n");
     }
