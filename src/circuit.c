@@ -360,3 +360,28 @@ void eisnet_circuit_eval(const eisnet_circuit *c, const double *params, const do
 {
     for (size_t k = 0; k < n; k++) z[k] = node_z(c->root, params, omega[k]);
 }
+
+static int find_param(const node *nd, int i, eisnet_element_kind *kind, int *slot)
+{
+    if (nd->type == NODE_ELEMENT) {
+        int np = -1;
+        for (size_t t = 0; t < sizeof element_table / sizeof element_table[0]; t++)
+            if (element_table[t].kind == nd->kind) np = element_table[t].n_params;
+        if (i >= nd->first_param && i < nd->first_param + np) {
+            *kind = nd->kind;
+            *slot = i - nd->first_param;
+            return 1;
+        }
+        return 0;
+    }
+    for (int c = 0; c < nd->n_children; c++)
+        if (find_param(nd->children[c], i, kind, slot)) return 1;
+    return 0;
+}
+
+int eisnet_circuit_param_kind(const eisnet_circuit *c, int i, eisnet_element_kind *kind, int *slot)
+{
+    if (!c || i < 0 || i >= c->n_params) return eisnet_set_error("parameter index %d out of range", i);
+    if (!find_param(c->root, i, kind, slot)) return eisnet_set_error("parameter %d belongs to no element", i);
+    return 0;
+}

@@ -4,6 +4,7 @@
 
 #include <stdint.h>
 
+#include "eisnet/readers.h"
 #include "eisnet/train.h"
 
 enum {
@@ -14,10 +15,16 @@ enum {
     CMD_BENCH = 1 << 4,
     CMD_UPDATE = 1 << 5,
     CMD_REFERENCE = 1 << 6, /* the reference's --mode form accepts all of its flags */
-    CMD_FIT = 1 << 7
+    CMD_FIT = 1 << 7,
+    CMD_KK = 1 << 8
 };
 
 #define CLI_MAX_RANGES 64
+
+/* Defaults of one command that differ from the option's general default
+ * (the help text reads these too). */
+#define CLI_FULL_N_EPOCHS 12
+#define CLI_UPDATE_BATCH 1
 
 typedef struct {
     int command;
@@ -63,6 +70,16 @@ typedef struct {
     double fit_sigma;
     const char *fit_weighting;
     int fit_starts;
+    /* reading a spectrum (infer, kk) */
+    const char *format, *im_sign;
+    double data_f_min, data_f_max;
+    int drop_inductive;
+    /* kk */
+    double kk_c, kk_threshold;
+    int kk_max_m, kk_add_cap;
+    const char *kk_fit;
+    /* infer: impedance scale ("auto", "off" or a factor) */
+    const char *scale;
     /* the raw rest for commands that parse more themselves */
     int argc;
     char **argv;
@@ -80,5 +97,14 @@ int cli_update(cli_options *o); /* src/cli_update.c */
 int cli_bench(cli_options *o);  /* src/cli_bench.c */
 int cli_fit(cli_options *o);    /* src/cli_fit.c */
 int cli_parse_int(const char *flag, const char *s, int *out);
+int cli_kk(cli_options *o); /* src/cli_kk.c */
+
+/* Reading a spectrum with the command's --format/--f_min/--f_max/
+ * --drop_inductive/--im_sign (src/cli_spectrum.c): 0, or -1 with the error
+ * set; prints what was detected or dropped on stderr unless --quiet. */
+int cli_read_spectrum(const cli_options *o, const char *path, eisnet_spectrum *s, eisnet_read_info *info);
+/* The --spectrum arguments with directories expanded to their spectrum files
+ * (sorted; src/cli_infer.c). 0 or -1 with the error set; free each and the list. */
+int cli_collect_spectra(const cli_options *o, char ***out, int *n);
 
 #endif

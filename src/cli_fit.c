@@ -1,6 +1,6 @@
 /* eisnet fit: least-squares fit of a circuit to measured spectra, with no
  * initial guess. One spectrum: a table (or JSON with --json) and optional
- * SVG plots. Several spectra (or a directory of *.csv): one JSON line each,
+ * SVG plots. Several spectra (or a directory of spectrum files): one JSON line each,
  * fitted in parallel. */
 #include "cli.h"
 
@@ -28,69 +28,10 @@
 #define M_PI 3.14159265358979323846
 #endif
 
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
-static int push(char ***list, int *k, int *cap, char *s)
-{
-    if (!s) return -1;
-    if (*k == *cap) {
-        int nc = *cap ? *cap * 2 : 16;
-        char **nl = realloc(*list, sizeof(char *) * (size_t)nc);
-        if (!nl) {
-            free(s);
-            return -1;
-        }
-        *list = nl;
-        *cap = nc;
-    }
-    (*list)[(*k)++] = s;
-    return 0;
-}
-
 static void free_list(char **list, int n)
 {
     for (int i = 0; i < n; i++) free(list[i]);
     free(list);
-}
-
-/* --spectrum arguments: files, or directories of *.csv (sorted by name). */
-static int collect(const cli_options *o, char ***out, int *n)
-{
-    char **list = NULL;
-    int k = 0, cap = 0;
-    for (int i = 0; i < o->n_spectra; i++) {
-        struct stat st;
-        if (stat(o->spectra[i], &st) == 0 && S_ISDIR(st.st_mode)) {
-            DIR *d = opendir(o->spectra[i]);
-            if (!d) {
-                free_list(list, k);
-                return eisnet_set_error("--spectrum: cannot read directory %s", o->spectra[i]);
-            }
-            int first = k;
-            struct dirent *e;
-            while ((e = readdir(d))) {
-                size_t L = strlen(e->d_name);
-                if (L < 5 || strcasecmp(e->d_name + L - 4, ".csv") != 0) continue;
-                if (push(&list, &k, &cap, eisnet_path_join(o->spectra[i], e->d_name)) != 0) {
-                    closedir(d);
-                    free_list(list, k);
-                    return eisnet_set_error("out of memory");
-                }
-            }
-            closedir(d);
-            qsort(list + first, (size_t)(k - first), sizeof(char *), cmp_str);
-            if (k == first) {
-                free_list(list, k);
-                return eisnet_set_error("--spectrum: no *.csv spectra in directory %s", o->spectra[i]);
-            }
-        } else if (push(&list, &k, &cap, strdup(o->spectra[i])) != 0) {
-            free_list(list, k);
-            return eisnet_set_error("out of memory");
-        }
-    }
-    *out = list;
-    *n = k;
-    return 0;
 }
 
 /* ---- JSON ------------------------------------------------------------------ */
@@ -295,10 +236,11 @@ static int model_starts(const eisnet_predictor *pr, const eisnet_spectrum *s, co
     return n;
 }
 
-static int fit_file(const char *path, const eisnet_fit_options *fo, const eisnet_predictor *pr, eisnet_fit_result *r)
+static int fit_file(const cli_options *cli, const char *path, const eisnet_fit_options *fo, const eisnet_predictor *pr,
+                    eisnet_fit_result *r)
 {
     eisnet_spectrum s = {0};
-    if (eisnet_spectrum_read_csv(path, &s) != 0) return -1;
+    if (cli_read_spectrum(cli, path, &s, NULL) != 0) return -1;
     eisnet_fit_options o = *fo;
     double pts[64 * EISNET_MAX_PARAMS];
     int rc = 0;
@@ -400,7 +342,7 @@ static int cli_fit_run(const cli_options *o, const eisnet_fit_options *fop, cons
     eisnet_fit_options fo = *fop;
     char **files;
     int nfiles;
-    if (collect(o, &files, &nfiles) != 0) {
+    if (cli_collect_spectra(o, &files, &nfiles) != 0) {
         fprintf(stderr, "eisnet fit: %s\n", eisnet_last_error());
         return 2;
     }
@@ -408,7 +350,7 @@ static int cli_fit_run(const cli_options *o, const eisnet_fit_options *fop, cons
     int many = nfiles > 1 || o->n_spectra > 1;
     if (!many) {
         eisnet_fit_result r;
-        int rc = fit_file(files[0], &fo, pr, &r);
+        int rc = fit_file(o, files[0], &fo, pr, &r);
         if (rc != 0) {
             fprintf(stderr, "eisnet fit: %s\n", eisnet_last_error());
             free_list(files, nfiles);
@@ -456,7 +398,7 @@ static int cli_fit_run(const cli_options *o, const eisnet_fit_options *fop, cons
 #endif
     for (int i = 0; i < nfiles; i++) {
         eisnet_fit_result r;
-        if (fit_file(files[i], &fo, pr, &r) != 0) {
+        if (fit_file(o, files[i], &fo, pr, &r) != 0) {
             lines[i] = error_line(files[i], eisnet_last_error());
             failed[i] = 1;
         } else {

@@ -1,15 +1,23 @@
 /* eisnet infer and eisnet full. */
 #include "cli.h"
+#include "eisnet/circuit.h"
 #include "eisnet/dataset.h"
 #include "eisnet/error.h"
 #include "eisnet/fileio.h"
 #include "eisnet/infer.h"
 #include "eisnet/kernels.h"
+#include "eisnet/kk.h"
 #include "eisnet/plot.h"
+#include "eisnet/scale.h"
 #include "eisnet/spectrum.h"
 #include "eisnet/train.h"
+#include "eisnet/units.h"
+
+#include <cjson/cJSON.h>
 
 #include <dirent.h>
+
+#define M_PI_LOCAL 3.14159265358979323846
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,8 +27,21 @@
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
-/* --spectrum arguments: files, or directories of *.csv (sorted). */
-static int collect_spectra(const cli_options *o, char ***out, int *n)
+/* A file name the readers take from a directory: CSV or an instrument
+ * export (.txt .dta .mpt .z .par), by extension, any case. */
+static int spectrum_name(const char *name)
+{
+    static const char *const ext[] = {".csv", ".txt", ".dta", ".mpt", ".z", ".par"};
+    size_t L = strlen(name);
+    for (size_t i = 0; i < sizeof ext / sizeof ext[0]; i++) {
+        size_t e = strlen(ext[i]);
+        if (L > e && strcasecmp(name + L - e, ext[i]) == 0) return 1;
+    }
+    return 0;
+}
+
+/* --spectrum arguments: files, or directories of spectrum files (sorted). */
+int cli_collect_spectra(const cli_options *o, char ***out, int *n)
 {
     int cap = 16, k = 0;
     char **list = malloc(sizeof(char *) * (size_t)cap);
@@ -37,8 +58,7 @@ static int collect_spectra(const cli_options *o, char ***out, int *n)
             int first = k;
             struct dirent *e;
             while ((e = readdir(d))) {
-                size_t L = strlen(e->d_name);
-                if (L < 5 || strcasecmp(e->d_name + L - 4, ".csv") != 0) continue;
+                if (e->d_name[0] == '.' || !spectrum_name(e->d_name)) continue;
                 if (k == cap) {
                     cap *= 2;
                     char **nl = realloc(list, sizeof(char *) * (size_t)cap);
@@ -52,7 +72,8 @@ static int collect_spectra(const cli_options *o, char ***out, int *n)
             if (k == first) {
                 for (int j = 0; j < k; j++) free(list[j]);
                 free(list);
-                return eisnet_set_error("no *.csv spectra in directory %s", o->spectra[i]);
+                return eisnet_set_error("no spectrum files (*.csv, *.txt, *.dta, *.mpt, *.z, *.par) in directory %s",
+                                        o->spectra[i]);
             }
         } else {
             if (k == cap) {
@@ -71,47 +92,66 @@ static int collect_spectra(const cli_options *o, char ***out, int *n)
     return 0;
 }
 
-static char *unit_label(const eisnet_grid *g, int p)
+static const char *unit_label(const eisnet_grid *g, int p)
 {
-    static char buf[4][64];
-    static int k;
-    k = (k + 1) % 4;
-    if (g->units[p][0]) snprintf(buf[k], sizeof buf[k], "%s (%s)", g->names[p], g->units[p]);
-    else snprintf(buf[k], sizeof buf[k], "%s", g->names[p]);
-    return buf[k];
+    /* the tick labels carry the units (engineering notation) */
+    return g->names[p];
 }
 
+#define CURVE_POINTS 300
+
+/* A model's spectrum at n log-spaced frequencies over [f0, f1] (smooth curves). */
+static void dense_spectrum(const eisnet_grid *g, const double *v, double f0, double f1, int n, double *f,
+                           double complex *z)
+{
+    double cv[EISNET_MAX_PARAMS] = {0}, w[CURVE_POINTS];
+    for (int p = 0; p < g->n_params; p++) cv[g->circuit_index[p]] = v[p];
+    for (int i = 0; i < n; i++) {
+        f[i] = f0 * pow(f1 / f0, (double)i / (n - 1));
+        w[i] = 2 * M_PI_LOCAL * f[i];
+    }
+    eisnet_circuit_eval(g->circuit, cv, w, (size_t)n, z);
+}
+
+/* joint: a joint distribution of the two missing parameters to draw,
+ * joint[a * G + b] with a the grid index of the first missing parameter (the
+ * JSON's "joint_distribution" layout), e.g. the exact posterior's; NULL draws
+ * the product of the network's marginals. */
 static int write_plots(const char *dir, const eisnet_predictor *pr, const eisnet_inference *r, const double complex *z,
-                       const char *label)
+                       const char *label, const eisnet_spectrum *raw, const double *joint_given)
 {
     const eisnet_grid *g = &pr->grid;
     int G = g->n_grid, m = r->n_missing, rc = 0;
     if (eisnet_ensure_dir(dir) != 0) return -1;
-    char ticks[EISNET_MAX_PARAMS][100][16];
+    static char ticks[EISNET_MAX_PARAMS][100][24];
     const char *tick_ptr[EISNET_MAX_PARAMS][100];
     for (int p = 0; p < g->n_params; p++)
         for (int c = 0; c < G && c < 100; c++) {
-            snprintf(ticks[p][c], sizeof ticks[p][c], "%.3g", g->values[(size_t)p * G + c]);
+            eisnet_fmt_eng(ticks[p][c], sizeof ticks[p][c], g->values[(size_t)p * G + c], g->units[p], 3);
             tick_ptr[p][c] = ticks[p][c];
         }
     char title[256], *path;
     if (m == 2) {
-        int px = r->missing[1], py = r->missing[0], k = r->k < 10 ? r->k : 10;
+        /* x: the first missing parameter, y: the second, as the table's columns */
+        int px = r->missing[0], py = r->missing[1], k = r->k < 10 ? r->k : 10;
         double *joint = malloc(sizeof(double) * (size_t)G * G);
         int tx[10], ty[10];
         double tp[10];
         if (!joint) return eisnet_set_error("out of memory");
-        for (int a = 0; a < G; a++)
-            for (int b = 0; b < G; b++) joint[a * G + b] = r->probs[(size_t)py * G + a] * r->probs[(size_t)px * G + b];
+        for (int iy = 0; iy < G; iy++)
+            for (int ix = 0; ix < G; ix++)
+                joint[iy * G + ix] = joint_given ? joint_given[ix * G + iy]
+                                                 : r->probs[(size_t)px * G + ix] * r->probs[(size_t)py * G + iy];
         for (int i = 0; i < k; i++) {
-            ty[i] = r->top_idx[i * 2];
-            tx[i] = r->top_idx[i * 2 + 1];
+            tx[i] = r->top_idx[i * 2];
+            ty[i] = r->top_idx[i * 2 + 1];
             tp[i] = r->top_p[i];
         }
-        snprintf(title, sizeof title, "Joint probability of %s and %s (%s)", g->names[py], g->names[px], label);
+        snprintf(title, sizeof title, "Joint probability of %s and %s (%s%s)", g->names[px], g->names[py], label,
+                 joint_given ? "" : "; product of the marginals");
         path = eisnet_path_join(dir, "joint.svg");
         rc = path ? eisnet_plot_joint(path, title, unit_label(g, px), unit_label(g, py), tick_ptr[px], tick_ptr[py],
-                                      joint, G, G, tx, ty, tp, k)
+                                      joint, G, G, tx, ty, tp, joint_given ? 0 : k)
                   : -1;
         free(path);
         free(joint);
@@ -131,36 +171,49 @@ static int write_plots(const char *dir, const eisnet_predictor *pr, const eisnet
         free(path);
         if (rc != 0) return rc;
     }
-    /* measured spectrum against the most probable completion */
-    double v[EISNET_MAX_PARAMS];
-    double complex *zm = malloc(sizeof(double complex) * (size_t)g->n_freq);
-    if (!zm) return eisnet_set_error("out of memory");
+    /* the measured points (as read, not interpolated) against the most
+     * probable completion, drawn as smooth curves */
+    const double *mf = raw ? raw->freq : g->freq;
+    const double complex *mz = raw ? raw->z : z;
+    const int mn = raw ? raw->n : g->n_freq;
+    const double f0 = fmin(mf[0], g->freq[0]), f1 = fmax(mf[mn - 1], g->freq[g->n_freq - 1]);
+    double v[EISNET_MAX_PARAMS], fc[CURVE_POINTS];
+    double complex *zm = malloc(sizeof(double complex) * CURVE_POINTS);
+    double complex *zb = malloc(sizeof(double complex) * CURVE_POINTS);
+    if (!zm || !zb) {
+        free(zm);
+        free(zb);
+        return eisnet_set_error("out of memory");
+    }
     eisnet_inference_completion(pr, r, 0, v);
-    eisnet_grid_spectrum(g, v, zm);
+    dense_spectrum(g, v, f0, f1, CURVE_POINTS, fc, zm);
     char comp[256] = "most probable completion (network):";
     for (int i = 0; i < m; i++) {
         size_t L = strlen(comp);
-        snprintf(comp + L, sizeof comp - L, " %s=%.3g", g->names[r->missing[i]], v[r->missing[i]]);
+        char ev[32];
+        eisnet_fmt_eng(ev, sizeof ev, v[r->missing[i]], g->units[r->missing[i]], 3);
+        snprintf(comp + L, sizeof comp - L, "%s %s = %s", i ? "," : "", g->names[r->missing[i]], ev);
     }
     /* with --exact, also the completion with the lowest actual resnorm */
-    double complex *zb = malloc(sizeof(double complex) * (size_t)g->n_freq);
     char best[256] = "lowest resnorm on the grid:";
     int n_series = 2;
-    if (zb && r->has_exact && r->n_best > 0) {
+    if (r->has_exact && r->n_best > 0) {
         double vb[EISNET_MAX_PARAMS];
         for (int p = 0; p < g->n_params; p++) vb[p] = r->known[p] ? g->values[(size_t)p * G + r->known_idx[p]] : 0;
         for (int i = 0; i < m; i++) {
             int p = r->missing[i];
             vb[p] = g->values[(size_t)p * G + r->best_idx[i]];
             size_t L = strlen(best);
-            snprintf(best + L, sizeof best - L, " %s=%.3g", g->names[p], vb[p]);
+            char ev[32];
+            eisnet_fmt_eng(ev, sizeof ev, vb[p], g->units[p], 3);
+            snprintf(best + L, sizeof best - L, "%s %s = %s", i ? "," : "", g->names[p], ev);
         }
-        eisnet_grid_spectrum(g, vb, zb);
+        dense_spectrum(g, vb, f0, f1, CURVE_POINTS, fc, zb);
         n_series = 3;
     }
-    eisnet_plot_spectrum s[3] = {{"measured", g->freq, z, g->n_freq, EISNET_PLOT_MARKERS},
-                                 {comp, g->freq, zm, g->n_freq, EISNET_PLOT_LINE},
-                                 {best, g->freq, zb, g->n_freq, EISNET_PLOT_DASHED}};
+    eisnet_plot_spectrum s[3] = {{"measured", mf, mz, mn, EISNET_PLOT_MARKERS},
+                                 {comp, fc, zm, CURVE_POINTS, EISNET_PLOT_LINE},
+                                 {best, fc, zb, CURVE_POINTS, EISNET_PLOT_DASHED}};
     snprintf(title, sizeof title, "Nyquist plot (%s)", label);
     path = eisnet_path_join(dir, "nyquist.svg");
     rc = path ? eisnet_plot_nyquist(path, title, s, n_series) : -1;
@@ -176,34 +229,135 @@ static int write_plots(const char *dir, const eisnet_predictor *pr, const eisnet
     return rc;
 }
 
-/* One spectrum: infer and print. Returns 0, or -1 with the error set. */
-static int infer_one(const cli_options *o, const eisnet_predictor *pr, const double complex *z, const char *source,
-                     const char *known_text, int many, const char *plots_dir)
+/* --scale: 0 = choose (auto), 1 = off, or the factor. -1 after setting the error. */
+static double scale_option(const char *text)
 {
+    if (strcmp(text, "auto") == 0) return 0;
+    if (strcmp(text, "off") == 0) return 1;
+    char *end;
+    double k = strtod(text, &end);
+    if (*text == '\0' || *end != '\0' || !(k > 0) || !isfinite(k))
+        return eisnet_set_error("--scale must be auto, off or a factor > 0 (got '%s')", text);
+    return k;
+}
+
+/* Warns (stderr) when the measured points fail the Kramers-Kronig test, also
+ * with a series capacitor allowed (data without a low-frequency intercept). */
+static void kk_warning(const cli_options *o, const eisnet_spectrum *raw, const char *source)
+{
+    if (!raw || raw->n < 8) return; /* too few points to tell */
+    eisnet_kk_options ko;
+    eisnet_kk_options_default(&ko);
+    eisnet_kk_result r;
+    if (eisnet_kk_test(raw->freq, raw->z, raw->n, &ko, &r) != 0) return;
+    if (!r.pass) {
+        eisnet_kk_result_free(&r);
+        ko.add_cap = 1;
+        if (eisnet_kk_test(raw->freq, raw->z, raw->n, &ko, &r) != 0) return;
+    }
+    if (!r.pass) {
+        char v[768];
+        eisnet_kk_verdict(&r, &ko, raw->freq, v, sizeof v);
+        (void)o;
+        fprintf(stderr, "eisnet infer: warning: %s fails the Kramers-Kronig test (%s); details: eisnet kk --spectrum %s\n",
+                source, v, source);
+    }
+    eisnet_kk_result_free(&r);
+}
+
+/* Adds the scale to a JSON text (one object); returns a malloc'ed text. */
+static char *json_with_scale(char *text, const eisnet_scale *sc, int pretty)
+{
+    cJSON *j = cJSON_Parse(text);
+    if (!j) return text;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "k", sc->k);
+    cJSON_AddNumberToObject(o, "level", sc->level);
+    cJSON_AddNumberToObject(o, "model_level_min", sc->level_lo);
+    cJSON_AddNumberToObject(o, "model_level_max", sc->level_hi);
+    cJSON_AddNumberToObject(o, "peak_frequency", sc->peak_f);
+    cJSON_AddNumberToObject(o, "model_peak_min", sc->peak_lo);
+    cJSON_AddNumberToObject(o, "model_peak_max", sc->peak_hi);
+    cJSON_AddItemToObject(j, "impedance_scale", o);
+    char *out = pretty ? cJSON_Print(j) : cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    if (!out) return text;
+    free(text);
+    return out;
+}
+
+/* One spectrum: infer and print. z: the data on the model's frequencies; raw:
+ * the measured points (NULL for a ground truth). The model sees the data
+ * divided by the impedance scale k, the known values mapped into its box; the
+ * answers are shown in the data's units. Returns 0, or -1 with the error set. */
+static int infer_one(const cli_options *o, const eisnet_predictor *pr, const double complex *z, const char *source,
+                     const char *known_text, int many, const char *plots_dir, const eisnet_spectrum *raw)
+{
+    const eisnet_grid *g = &pr->grid;
+    double forced = scale_option(o->scale);
+    if (forced < 0) return -1;
     double values[EISNET_MAX_PARAMS];
     uint8_t known[EISNET_MAX_PARAMS];
-    if (eisnet_parse_known(&pr->grid, known_text, values, known) != 0) return -1;
+    /* the known values in the data's units, any level: parsed against an
+     * unbounded copy of the grid, then checked against the scaled one */
+    eisnet_scale sc;
+    eisnet_scale unbounded = {.k = 1};
+    for (int p = 0; p < g->n_params; p++) unbounded.factor[p] = 1;
+    eisnet_grid wide;
+    if (eisnet_scale_grid(g, &unbounded, &wide) != 0) return -1;
+    for (int p = 0; p < g->n_params; p++) {
+        wide.values[(size_t)p * g->n_grid] = 1e-300;
+        wide.values[(size_t)p * g->n_grid + g->n_grid - 1] = 1e300;
+    }
+    int rc = eisnet_parse_known(&wide, known_text, values, known);
+    eisnet_scale_grid_free(&wide);
+    if (rc != 0) return -1;
+    if (eisnet_scale_choose(g, z, values, known, forced, &sc) != 0) return -1;
+    eisnet_predictor shown = *pr; /* the same model, its grid in the data's units */
+    if (sc.k != 1 && eisnet_scale_grid(g, &sc, &shown.grid) != 0) return -1;
+    double complex *zb = malloc(sizeof(double complex) * (size_t)g->n_freq);
+    rc = zb ? eisnet_parse_known(&shown.grid, known_text, values, known) : eisnet_set_error("out of memory");
+    if (rc == 0) {
+        char note[1024];
+        eisnet_scale_describe(&sc, note, sizeof note);
+        if (note[0]) fprintf(stderr, "eisnet infer: %s: %s\n", source, note);
+        kk_warning(o, raw, source);
+        for (int p = 0; p < g->n_params; p++)
+            if (known[p]) values[p] /= sc.factor[p];
+        for (int i = 0; i < g->n_freq; i++) zb[i] = z[i] / sc.k;
+    }
     eisnet_inference r;
-    if (eisnet_infer(pr, z, values, known, o->top_k, o->exact ? o->exact_k : 0, &r) != 0) return -1;
-    int rc = 0;
+    if (rc == 0 && eisnet_infer(pr, zb, values, known, o->top_k, o->exact ? o->exact_k : 0, &r) != 0) rc = -1;
+    free(zb);
+    if (rc != 0) {
+        if (sc.k != 1) eisnet_scale_grid_free(&shown.grid);
+        return -1;
+    }
+    for (int p = 0; p < g->n_params; p++)
+        if (r.known[p]) r.values[p] *= sc.factor[p];
+    r.predicted_resnorm *= sc.k;
+    for (int b = 0; r.best_resnorm && b < r.n_best; b++) r.best_resnorm[b] *= sc.k;
     if (o->json) {
-        char *s = eisnet_inference_json(pr, &r, source, !many);
+        char *s = eisnet_inference_json(&shown, &r, source, !many);
+        if (s) s = json_with_scale(s, &sc, !many);
         if (s) {
             puts(s);
             free(s);
         }
     } else {
-        eisnet_inference_print(stdout, pr, &r, source);
+        eisnet_inference_print(stdout, &shown, &r, source);
+        if (sc.k != 1) printf("impedance scale: the model answered for the spectrum / %.4g; values above are in the data's units\n", sc.k);
         if (many) putchar('\n');
     }
     if (plots_dir) {
         const char *base = strrchr(source, '/');
         base = base ? base + 1 : source;
         char *sub = many ? eisnet_path_join(plots_dir, base) : NULL;
-        rc = write_plots(many ? sub : plots_dir, pr, &r, z, base);
+        rc = write_plots(many ? sub : plots_dir, &shown, &r, z, base, raw, NULL);
         free(sub);
     }
     eisnet_inference_free(&r);
+    if (sc.k != 1) eisnet_scale_grid_free(&shown.grid);
     return rc;
 }
 
@@ -260,20 +414,35 @@ int cli_infer(cli_options *o)
     if (o->n_spectra > 0) {
         char **files = NULL;
         int n = 0, failures = 0;
-        if (collect_spectra(o, &files, &n) != 0) {
+        if (cli_collect_spectra(o, &files, &n) != 0) {
             fprintf(stderr, "eisnet infer: %s\n", eisnet_last_error());
             rc = 1;
         }
         int many = n > 1;
         for (int i = 0; i < n && rc == 0; i++) {
             eisnet_spectrum s;
-            int r = eisnet_spectrum_read_csv(files[i], &s);
+            int r = cli_read_spectrum(o, files[i], &s, NULL);
             if (r == 0) {
                 r = eisnet_spectrum_interpolate(&s, pr.grid.freq, F, o->extrapolate, z);
-                if (r != 0) eisnet_prefix_error("%s: ", files[i]);
-                eisnet_spectrum_free(&s);
+                const double *mf = pr.grid.freq;
+                if (r != 0 && s.n >= 2 && (mf[0] < s.freq[0] || mf[F - 1] > s.freq[s.n - 1]))
+                    eisnet_set_error("%s: the data cover %.4g..%.4g Hz but the model needs %.4g..%.4g Hz: train a "
+                                     "model on the data's band (eisnet generate --f_min %.4g --f_max %.4g ...), or "
+                                     "use --extrapolate (linear in log f, unreliable beyond the data)",
+                                     files[i], s.freq[0], s.freq[s.n - 1], mf[0], mf[F - 1], s.freq[0], s.freq[s.n - 1]);
+                else if (r != 0) eisnet_prefix_error("%s: ", files[i]);
             }
-            if (r == 0) r = infer_one(o, &pr, z, files[i], o->known, many, o->plots);
+            if (r == 0 && o->extrapolate) {
+                int outside = 0;
+                for (int f = 0; f < F; f++)
+                    outside += pr.grid.freq[f] < s.freq[0] * (1 - 1e-9) || pr.grid.freq[f] > s.freq[s.n - 1] * (1 + 1e-9);
+                if (outside)
+                    fprintf(stderr, "eisnet infer: warning: %s: %d of the model's %d frequencies lie outside the data "
+                                    "(%.4g..%.4g Hz) and were extrapolated: the answer rests on invented points\n",
+                            files[i], outside, F, s.freq[0], s.freq[s.n - 1]);
+            }
+            if (r == 0) r = infer_one(o, &pr, z, files[i], o->known, many, o->plots, &s);
+            eisnet_spectrum_free(&s);
             if (r != 0) {
                 failures++;
                 if (many && o->json) {
@@ -325,7 +494,7 @@ int cli_infer(cli_options *o)
                 snprintf(source, sizeof source, "ground truth %s", ds.gt[i].id);
                 if (!o->json && !o->known) printf("the reference's demonstration: ground truth %s, knowing %s\n",
                                                   ds.gt[i].id, known);
-                if (infer_one(o, &pr, z, source, known, 0, o->plots) != 0) {
+                if (infer_one(o, &pr, z, source, known, 0, o->plots, NULL) != 0) {
                     fprintf(stderr, "eisnet infer: %s\n", eisnet_last_error());
                     rc = 1;
                 } else if (!o->json) {
@@ -347,7 +516,7 @@ int cli_full(cli_options *o)
 {
     /* a small default that finishes in about two minutes on 2 cores */
     if (!o->n_ground_truths_given) o->n_ground_truths = 100;
-    if (!o->n_epochs_given) o->n_epochs = 12;
+    if (!o->n_epochs_given) o->n_epochs = CLI_FULL_N_EPOCHS;
     if (!o->samples_per_gt_given) o->samples_per_gt = 5000;
     if (o->n_ground_truths < 2) {
         fprintf(stderr, "eisnet full: --n_ground_truths must be at least 2 (one is held out for the demonstration)\n");

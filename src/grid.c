@@ -66,16 +66,26 @@ int eisnet_grid_find_param(const eisnet_grid *g, const char *name)
 
 static const char *unit_of(const char *circuit_name)
 {
-    /* R, C and L have one parameter named like the element: R0, C_1, L2. */
+    /* the element's letters, then the parameter's slot ("Wo1_0": slot 0) */
     size_t n = 0;
     while (circuit_name[n] >= 'A' && circuit_name[n] <= 'z' && circuit_name[n] != '_') n++;
-    if (n != 1) return "";
-    switch (circuit_name[0]) {
-    case 'R': return "\xce\xa9";
-    case 'C': return "F";
-    case 'L': return "H";
-    default: return "";
+    const char *us = strrchr(circuit_name, '_');
+    const int slot = (us && us > circuit_name + n) ? atoi(us + 1) : 0;
+    if (n == 1) {
+        switch (circuit_name[0]) {
+        case 'R': return "\xce\xa9";
+        case 'C': return "F";
+        case 'L': return "H";
+        case 'W': return "\xce\xa9/\xe2\x88\x9as"; /* Warburg coefficient: ohm per square root of a second */
+        case 'G': return slot == 0 ? "\xce\xa9" : "s";
+        case 'K': return slot == 0 ? "\xce\xa9" : "s";
+        default: return "";
+        }
     }
+    if (n == 2 && circuit_name[0] == 'W') return slot == 0 ? "\xce\xa9" : "s"; /* Wo, Ws: Z0, tau */
+    if (n == 3 && strncmp(circuit_name, "CPE", 3) == 0) return slot == 0 ? "S\xc2\xb7s^\xce\xb1" : "";
+    if (n == 4 && strncmp(circuit_name, "Zarc", 4) == 0) return slot == 0 ? "\xce\xa9" : slot == 1 ? "s" : "";
+    return "";
 }
 
 int eisnet_grid_init(eisnet_grid *g, const eisnet_grid_options *o)

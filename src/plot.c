@@ -5,6 +5,7 @@
 
 #include "eisnet/error.h"
 #include "eisnet/fileio.h"
+#include "eisnet/units.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -217,6 +218,7 @@ typedef struct {
     double mv[MAXM];    /* minor ticks */
     double step;
     int sci, e, dec;    /* label format of a linear axis */
+    int plain;          /* log axis: ticks at 1-2-5 (or every) mantissa, labelled as plain numbers */
 } axis_t;
 
 static int valid_v(double v, int logscale) { return isfinite(v) && fabs(v) < 1e300 && (!logscale || v > 0); }
@@ -281,35 +283,97 @@ static void lin_limits(axis_t *x, double dmin, double dmax, int have, double pad
     x->hi = dmax + pad * r;
 }
 
+/* A log axis over the data (padded by 3 % of the span, not out to whole
+ * decades). Spans of 2.5 decades or more get decade ticks labelled 10^k;
+ * narrower ones get ticks at 1, 2, 5 (or every) mantissa, labelled as plain
+ * numbers, so that a one-decade |Z| axis still reads. */
 static void log_axis(axis_t *x, double dmin, double dmax, int have)
 {
     x->log = 1;
+    x->plain = 0;
+    x->nt = x->nm = 0;
     if (!have) {
         x->lo = 0;
         x->hi = 1;
     } else {
-        x->lo = floor(log10(dmin) + 1e-9);
-        x->hi = ceil(log10(dmax) - 1e-9);
-        if (x->hi <= x->lo) x->hi = x->lo + 1;
+        double l0 = log10(dmin), l1 = log10(dmax);
+        if (l1 - l0 < 0.05) {
+            double mid = (l0 + l1) / 2;
+            l0 = mid - 0.1;
+            l1 = mid + 0.1;
+        }
+        const double pad = 0.03 * (l1 - l0);
+        x->lo = l0 - pad;
+        x->hi = l1 + pad;
     }
-    int nd = (int)(x->hi - x->lo);
-    int every = (nd + 7) / 8;
+    const double span = x->hi - x->lo;
+    if (span >= 2.5) {
+        int nd = (int)ceil(span);
+        int every = (nd + 7) / 8;
+        x->step = every;
+        for (int k = (int)ceil(x->lo - 1e-9); k <= (int)floor(x->hi + 1e-9) && x->nt < MAXT; k++) {
+            int r = k % every;
+            if (r < 0) r += every;
+            if (r == 0) x->tv[x->nt++] = k;
+        }
+        if (nd <= 6)
+            for (int k = (int)floor(x->lo); k <= (int)ceil(x->hi); k++)
+                for (int m = 2; m <= 9 && x->nm < MAXM; m++) {
+                    double u = k + log10((double)m);
+                    if (u > x->lo && u < x->hi) x->mv[x->nm++] = u;
+                }
+        return;
+    }
+    x->plain = 1;
+    x->step = 0;
+    static const int sets[3][10] = {{1, 2, 5}, {1, 2, 3, 4, 5, 6, 7, 8, 9}, {1, 2, 3, 4, 5, 6, 7, 8, 9}};
+    static const int nset[3] = {3, 9, 9};
+    for (int pass = span >= 1 ? 0 : 1; pass < 3; pass++) {
+        x->nt = x->nm = 0;
+        for (int k = (int)floor(x->lo) - 1; k <= (int)ceil(x->hi); k++)
+            for (int m = 1; m <= 9; m++) {
+                double u = k + log10((double)m);
+                if (u < x->lo - 1e-12 || u > x->hi + 1e-12) continue;
+                int major = 0;
+                for (int q = 0; q < nset[pass]; q++) major |= sets[pass][q] == m;
+                if (major && x->nt < MAXT) x->tv[x->nt++] = u;
+                else if (!major && x->nm < MAXM) x->mv[x->nm++] = u;
+            }
+        if (x->nt >= 3) return;
+    }
+    /* under two mantissa steps wide: evenly spaced nice values */
+    axis_t lin = *x;
+    lin.log = 0;
+    lin.lo = pow(10, x->lo);
+    lin.hi = pow(10, x->hi);
+    lin_ticks_step(&lin, nice_step((lin.hi - lin.lo) / 4));
     x->nt = x->nm = 0;
-    x->step = every;
-    for (int k = (int)x->lo; k <= (int)x->hi && x->nt < MAXT; k++) {
-        int r = k % every;
-        if (r < 0) r += every;
-        if (r == 0) x->tv[x->nt++] = k;
-    }
-    if (nd <= 6)
-        for (int k = (int)x->lo; k < (int)x->hi; k++)
-            for (int m = 2; m <= 9 && x->nm < MAXM; m++) x->mv[x->nm++] = k + log10((double)m);
+    for (int i = 0; i < lin.nt && x->nt < MAXT; i++)
+        if (lin.tv[i] > 0) x->tv[x->nt++] = log10(lin.tv[i]);
 }
 
 /* Label of tick value u: base text and an optional superscript. */
 static void tick_label(const axis_t *x, double u, char *base, size_t nb, char *sup, size_t ns)
 {
     sup[0] = '\0';
+    if (x->log && x->plain) {
+        /* plain digits from 0.001 to 999999, else mantissa x 10^k */
+        double v = pow(10, u);
+        if (v >= 1e-3 && v < 1e6) {
+            snprintf(base, nb, "%.*f", v >= 1 ? 0 : (int)ceil(-log10(v) - 1e-9) + 2, v);
+            /* trailing zeros of a decimal fraction go */
+            if (strchr(base, '.')) {
+                size_t n = strlen(base);
+                while (n > 1 && base[n - 1] == '0') base[--n] = '\0';
+                if (base[n - 1] == '.') base[n - 1] = '\0';
+            }
+        } else {
+            int e = (int)floor(u + 1e-9);
+            snprintf(base, nb, "%.3g" TIMES "10", v / pow(10, e));
+            snprintf(sup, ns, "%s%d", e < 0 ? MINUS : "", abs(e));
+        }
+        return;
+    }
     if (x->log) {
         int k = (int)lround(u);
         snprintf(base, nb, "10");
@@ -440,7 +504,11 @@ static int count_in_box(const panel_t *p, const axis_t *xa, double bx, double by
     return cnt;
 }
 
-static void draw_legend(sbuf *b, const panel_t *p, const axis_t *xa)
+#define LEGEND_ROW 19.0
+#define LEGEND_MARGIN 10.0
+
+/* Size of the panel's legend box; 0 when no series has a label. */
+static int legend_size(const panel_t *p, double *bw, double *bh)
 {
     int ne = 0;
     double lw = 0;
@@ -449,8 +517,17 @@ static void draw_legend(sbuf *b, const panel_t *p, const axis_t *xa)
             ne++;
             lw = fmax(lw, text_w(p->s[i].label, FS_TICK));
         }
-    if (!ne) return;
-    const double rowh = 19, bw = lw + 48, bh = ne * rowh + 10, m = 10;
+    *bw = lw + 48;
+    *bh = ne * LEGEND_ROW + 10;
+    return ne;
+}
+
+/* The corner (0 top right, 1 top left, 2 bottom right, 3 bottom left) whose
+ * legend box covers the fewest drawn points; *covered gets that count. */
+static int legend_corner(const panel_t *p, const axis_t *xa, double bw, double bh, double *bx, double *by,
+                         int *covered)
+{
+    const double m = LEGEND_MARGIN;
     const double cx[4] = {p->x0 + p->w - m - bw, p->x0 + m, p->x0 + p->w - m - bw, p->x0 + m};
     const double cy[4] = {p->y0 + m, p->y0 + m, p->y0 + p->h - m - bh, p->y0 + p->h - m - bh};
     int best = 0, bestc = -1;
@@ -461,7 +538,18 @@ static void draw_legend(sbuf *b, const panel_t *p, const axis_t *xa)
             best = c;
         }
     }
-    double bx = cx[best], by = cy[best];
+    *bx = cx[best];
+    *by = cy[best];
+    *covered = bestc;
+    return best;
+}
+
+static void draw_legend(sbuf *b, const panel_t *p, const axis_t *xa)
+{
+    double bw, bh, bx, by;
+    int covered;
+    if (!legend_size(p, &bw, &bh)) return;
+    legend_corner(p, xa, bw, bh, &bx, &by, &covered);
     sb_printf(b,
               "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"#ffffff\" fill-opacity=\"0.88\" "
               "stroke=\"#999999\" stroke-width=\"0.8\" rx=\"3\"/>\n",
@@ -469,11 +557,50 @@ static void draw_legend(sbuf *b, const panel_t *p, const axis_t *xa)
     int r = 0;
     for (int i = 0; i < p->n; i++) {
         if (!has_text(p->s[i].label)) continue;
-        double y = by + 5 + rowh * (r + 0.5);
+        double y = by + 5 + LEGEND_ROW * (r + 0.5);
         legend_swatch(b, bx + 8, y, i, p->s[i].style);
         svg_text(b, bx + 42, y + 4.2, FS_TICK, NULL, NULL, p->s[i].label);
         r++;
     }
+}
+
+/* Text written beside points of the first panel (frequencies on a Nyquist
+ * curve). */
+#define MAX_NOTES 24
+typedef struct {
+    int n;
+    double x[MAX_NOTES], y[MAX_NOTES];
+    char t[MAX_NOTES][32];
+} notes_t;
+
+static void draw_notes(sbuf *b, const panel_t *p, const axis_t *xa, notes_t *nt)
+{
+    if (!nt) return;
+    sb_printf(b, "<g font-size=\"10\" fill=\"#444444\" stroke=\"#ffffff\" stroke-width=\"3\" "
+                 "paint-order=\"stroke\" stroke-linejoin=\"round\">\n");
+    for (int i = 0; i < nt->n; i++) {
+        if (!valid_v(nt->x[i], xa->log) || !valid_v(nt->y[i], p->y.log)) continue;
+        double px = ax_px(xa, nt->x[i]), py = ax_px(&p->y, nt->y[i]);
+        if (px < p->x0 || px > p->x0 + p->w || py < p->y0 || py > p->y0 + p->h) continue;
+        /* a label that would overlap one already written is left out */
+        int clash = 0;
+        for (int j = 0; j < i && !clash; j++) {
+            double qx = ax_px(xa, nt->x[j]), qy = ax_px(&p->y, nt->y[j]);
+            clash = fabs(qy - py) < 13 && fabs(qx - px) < text_w(nt->t[j], 10) + 6 && nt->t[j][0];
+        }
+        if (clash) {
+            nt->t[i][0] = '\0';
+            continue;
+        }
+        /* near the right edge the label goes to the left of its point */
+        if (px + 6 + text_w(nt->t[i], 10) > p->x0 + p->w)
+            sb_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">", px - 6, py - 7);
+        else
+            sb_printf(b, "<text x=\"%.1f\" y=\"%.1f\">", px + 6, py - 7);
+        sb_text(b, nt->t[i]);
+        sb_puts(b, "</text>\n");
+    }
+    sb_puts(b, "</g>\n");
 }
 
 static void draw_series(sbuf *b, const panel_t *p, const axis_t *xa, int clip_id)
@@ -570,7 +697,7 @@ static int check_series(const char *fn, const eisnet_plot_series *s, int n)
 
 /* Draws one or two panels sharing x. */
 static int render_lines(const char *path, const char *title, panel_t *p, int np, int logx, const char *xlabel,
-                        int equal)
+                        int equal, notes_t *notes)
 {
     const double W = 820;
     sbuf b = {0};
@@ -585,7 +712,12 @@ static int render_lines(const char *path, const char *title, panel_t *p, int np,
     }
     const double H = y - gap + (has_text(xlabel) ? 64 : 40);
 
-    /* data ranges */
+    /* Pass 0 lays the axes out over the data; when a panel's legend would
+     * cover data in every corner, pass 1 raises that panel's y limit so the
+     * legend gets a band of its own above the data. */
+    double head[2] = {0, 0};
+    axis_t xa;
+    for (int pass = 0; pass < 2; pass++) {
     double xmin = INFINITY, xmax = -INFINITY;
     for (int k = 0; k < np; k++) {
         double ymin = INFINITY, ymax = -INFINITY;
@@ -604,6 +736,10 @@ static int render_lines(const char *path, const char *title, panel_t *p, int np,
         }
         p[k].y.a = p[k].y0 + p[k].h;
         p[k].y.b = p[k].y0;
+        if (head[k] > 0 && p[k].have && ymax > ymin) {
+            if (logy) ymax = pow(10, log10(ymin) + (log10(ymax) - log10(ymin)) / (1 - head[k]));
+            else ymax = ymin + (ymax - ymin) / (1 - head[k]);
+        }
         if (logy) log_axis(&p[k].y, ymin, ymax, p[k].have);
         else {
             lin_limits(&p[k].y, ymin, ymax, p[k].have, 0.05);
@@ -611,7 +747,6 @@ static int render_lines(const char *path, const char *title, panel_t *p, int np,
         }
     }
     int havex = xmin <= xmax;
-    axis_t xa;
     memset(&xa, 0, sizeof xa);
     double left = 0;
     for (int k = 0; k < np; k++) {
@@ -652,6 +787,20 @@ static int render_lines(const char *path, const char *title, panel_t *p, int np,
             if (ya->step < xa.step) lin_ticks_step(&xa, ya->step);
         }
     }
+    if (pass == 1) break;
+    int again = 0;
+    for (int k = 0; k < np; k++) {
+        double bw, bh, bx, by;
+        int covered;
+        if (!legend_size(&p[k], &bw, &bh)) continue;
+        legend_corner(&p[k], &xa, bw, bh, &bx, &by, &covered);
+        if (covered > 0 && bh + 2 * LEGEND_MARGIN < 0.5 * p[k].h) {
+            head[k] = (bh + 2 * LEGEND_MARGIN + 6) / p[k].h;
+            again = 1;
+        }
+    }
+    if (!again) break;
+    }
 
     svg_begin(&b, W, H);
     svg_title(&b, W, title);
@@ -660,6 +809,7 @@ static int render_lines(const char *path, const char *title, panel_t *p, int np,
             svg_text(&b, p[k].x0, p[k].y0 - 7, FS_LABEL - 1, NULL, "font-weight=\"bold\"", p[k].ax->title);
         draw_frame(&b, &p[k], &xa, k == np - 1, k);
         draw_series(&b, &p[k], &xa, k);
+        if (k == 0) draw_notes(&b, &p[k], &xa, notes);
         draw_legend(&b, &p[k], &xa);
         if (has_text(p[k].ax->ylabel)) svg_vtext(&b, 20, p[k].y0 + p[k].h / 2, FS_LABEL, p[k].ax->ylabel);
     }
@@ -679,7 +829,7 @@ int eisnet_plot_lines(const char *path, const eisnet_plot_axes *ax, const eisnet
     p.ax = ax;
     p.s = s;
     p.n = n_series;
-    return render_lines(path, ax->title, &p, 1, ax->logx, ax->xlabel, ax->equal_aspect);
+    return render_lines(path, ax->title, &p, 1, ax->logx, ax->xlabel, ax->equal_aspect, NULL);
 }
 
 int eisnet_plot_lines2(const char *path, const char *title, const eisnet_plot_axes *top,
@@ -697,7 +847,7 @@ int eisnet_plot_lines2(const char *path, const char *title, const eisnet_plot_ax
     p[1].s = s2;
     p[1].n = n2;
     const char *xl = has_text(bottom->xlabel) ? bottom->xlabel : top->xlabel;
-    return render_lines(path, title, p, 2, top->logx || bottom->logx, xl, 0);
+    return render_lines(path, title, p, 2, top->logx || bottom->logx, xl, 0, NULL);
 }
 
 /* ------------------------------------------------------------ bar charts */
@@ -1087,6 +1237,49 @@ static double *alloc_points(const eisnet_plot_spectrum *s, int n, int ncols)
     return malloc(tot * ncols * sizeof(double));
 }
 
+/* Frequency labels for a Nyquist plot: at the point nearest each decade (within
+ * a quarter decade) of the first series drawn with markers (the measurement),
+ * or else the first series with frequencies; every other decade when there
+ * are many. */
+static void frequency_notes(const eisnet_plot_spectrum *s, int n, notes_t *nt)
+{
+    nt->n = 0;
+    int pick = -1;
+    for (int i = 0; i < n && pick < 0; i++)
+        if (s[i].freq && s[i].n > 1 && s[i].style == EISNET_PLOT_MARKERS) pick = i;
+    for (int i = 0; i < n && pick < 0; i++)
+        if (s[i].freq && s[i].n > 1) pick = i;
+    if (pick < 0) return;
+    const eisnet_plot_spectrum *q = &s[pick];
+    double lo = INFINITY, hi = -INFINITY;
+    for (int j = 0; j < q->n; j++)
+        if (q->freq[j] > 0 && isfinite(q->freq[j])) {
+            lo = fmin(lo, log10(q->freq[j]));
+            hi = fmax(hi, log10(q->freq[j]));
+        }
+    if (!(hi >= lo)) return;
+    const int k0 = (int)ceil(lo - 0.25), k1 = (int)floor(hi + 0.25);
+    const int every = (k1 - k0 + 1) > 8 ? 2 : 1;
+    for (int k = k0; k <= k1 && nt->n < MAX_NOTES; k++) {
+        if (((k % every) + every) % every) continue;
+        int best = -1;
+        double bd = 0.25;
+        for (int j = 0; j < q->n; j++) {
+            if (!(q->freq[j] > 0)) continue;
+            double d = fabs(log10(q->freq[j]) - k);
+            if (d <= bd) {
+                bd = d;
+                best = j;
+            }
+        }
+        if (best < 0) continue;
+        nt->x[nt->n] = creal(q->z[best]);
+        nt->y[nt->n] = -cimag(q->z[best]);
+        eisnet_fmt_eng(nt->t[nt->n], sizeof nt->t[nt->n], q->freq[best], "Hz", 3);
+        nt->n++;
+    }
+}
+
 int eisnet_plot_nyquist(const char *path, const char *title, const eisnet_plot_spectrum *s, int n_series)
 {
     if (!path) return eisnet_set_error("eisnet_plot_nyquist: NULL path");
@@ -1109,7 +1302,14 @@ int eisnet_plot_nyquist(const char *path, const char *title, const eisnet_plot_s
         q += 2 * (size_t)s[i].n;
     }
     eisnet_plot_axes ax = {title, "Re(Z) (\xCE\xA9)", MINUS "Im(Z) (\xCE\xA9)", 0, 0, 1};
-    int rc = eisnet_plot_lines(path, &ax, ps, n_series);
+    notes_t notes;
+    frequency_notes(s, n_series, &notes);
+    panel_t p;
+    memset(&p, 0, sizeof p);
+    p.ax = &ax;
+    p.s = ps;
+    p.n = n_series;
+    int rc = render_lines(path, title, &p, 1, 0, ax.xlabel, 1, &notes);
     free(buf);
     free(ps);
     return rc;

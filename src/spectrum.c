@@ -254,21 +254,36 @@ int eisnet_spectrum_interpolate(const eisnet_spectrum *s, const double *freq, in
         if (freq[i] < tlo) tlo = freq[i];
         if (freq[i] > thi) thi = freq[i];
     }
-    if (!extrapolate && n > 0 && (tlo < flo || thi > fhi))
-        return eisnet_set_error("model frequencies %g..%g Hz reach outside the measured range %g..%g Hz "
+    /* a band written as decimal text and rebuilt by logspace differs from the
+     * measured end frequencies in the last bits: that counts as the end */
+    const double eps = 1e-9;
+    if (!extrapolate && n > 0 && (tlo < flo * (1 - eps) || thi > fhi * (1 + eps))) {
+        /* numbers that differ only beyond %g's digits are shown in full */
+        char a[2][32], b[2][32];
+        snprintf(a[0], 32, "%g", tlo);
+        snprintf(b[0], 32, "%g", flo);
+        snprintf(a[1], 32, "%g", thi);
+        snprintf(b[1], 32, "%g", fhi);
+        for (int e = 0; e < 2; e++)
+            if (strcmp(a[e], b[e]) == 0 && (e ? thi != fhi : tlo != flo)) {
+                snprintf(a[e], 32, "%.17g", e ? thi : tlo);
+                snprintf(b[e], 32, "%.17g", e ? fhi : flo);
+            }
+        return eisnet_set_error("model frequencies %s..%s Hz reach outside the measured range %s..%s Hz "
                                 "(use --extrapolate to extrapolate linearly in log f)",
-                                tlo, thi, flo, fhi);
+                                a[0], a[1], b[0], b[1]);
+    }
     for (int i = 0; i < n; i++) {
         const double f = freq[i];
         int a; /* segment [a, a+1] */
         if (f <= flo) {
-            if (f == flo) {
+            if (f >= flo * (1 - eps)) {
                 out[i] = s->z[0];
                 continue;
             }
             a = 0;
         } else if (f >= fhi) {
-            if (f == fhi) {
+            if (f <= fhi * (1 + eps)) {
                 out[i] = s->z[m - 1];
                 continue;
             }

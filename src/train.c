@@ -370,10 +370,16 @@ static int history_write(const paths *pp, const eisnet_epoch_record *h, int n)
     rc = eisnet_write_file_atomic(pp->hist_json, text, strlen(text));
     free(text);
     if (rc != 0) return rc;
-    /* the curves: losses above, held-out accuracy below */
-    double *v = malloc(sizeof(double) * (size_t)n * 7);
+    /* the curves: losses above, held-out accuracy below; the best epoch
+     * (lowest validation loss) and every drop of the learning rate marked by
+     * vertical lines across both panels */
+    double *v = malloc(sizeof(double) * ((size_t)n * 17 + 64));
     if (!v) return eisnet_set_error("out of memory");
     double *ep = v, *tl = v + n, *vl = v + 2 * n, *t1 = v + 3 * n, *t3 = v + 4 * n, *u1 = v + 5 * n, *u3 = v + 6 * n;
+    double *dx = v + 7 * n, *dy1 = v + 10 * n, *dy2 = dy1 + 3 * n + 16; /* LR drops: 3 points each (NaN breaks) */
+    double bx[2], by1[2], by2[2];
+    double lo1 = INFINITY, hi1 = -INFINITY, lo2 = INFINITY, hi2 = -INFINITY, best = INFINITY;
+    int best_epoch = 0, nd = 0;
     for (int i = 0; i < n; i++) {
         ep[i] = h[i].epoch;
         tl[i] = h[i].train_loss;
@@ -382,16 +388,47 @@ static int history_write(const paths *pp, const eisnet_epoch_record *h, int n)
         t3[i] = h[i].val_top3;
         u1[i] = pp->uniform_top1;
         u3[i] = 3 * pp->uniform_top1;
+        const double a[2] = {tl[i], vl[i]}, b[4] = {t1[i], t3[i], u1[i], u3[i]};
+        for (int k = 0; k < 2; k++)
+            if (isfinite(a[k])) lo1 = fmin(lo1, a[k]), hi1 = fmax(hi1, a[k]);
+        for (int k = 0; k < 4; k++)
+            if (isfinite(b[k])) lo2 = fmin(lo2, b[k]), hi2 = fmax(hi2, b[k]);
+        if (isfinite(vl[i]) && vl[i] < best) {
+            best = vl[i];
+            best_epoch = h[i].epoch;
+        }
     }
+    for (int i = 1; i < n; i++)
+        if (h[i].lr < h[i - 1].lr * (1 - 1e-9) && nd + 3 <= 3 * n) {
+            /* between the last epoch at the old rate and the first at the new one */
+            const double x = h[i].epoch - 0.5;
+            dx[nd] = dx[nd + 1] = x;
+            dx[nd + 2] = NAN;
+            dy1[nd] = lo1, dy1[nd + 1] = hi1, dy1[nd + 2] = NAN;
+            dy2[nd] = lo2, dy2[nd + 1] = hi2, dy2[nd + 2] = NAN;
+            nd += 3;
+        }
+    bx[0] = bx[1] = best_epoch;
+    by1[0] = lo1, by1[1] = hi1, by2[0] = lo2, by2[1] = hi2;
+    char best_label[64];
+    snprintf(best_label, sizeof best_label, "best epoch (%d)", best_epoch);
     int style = n > 25 ? EISNET_PLOT_LINE : EISNET_PLOT_LINE_MARKERS;
-    eisnet_plot_series s1[2] = {{"training loss", ep, tl, n, style}, {"validation loss", ep, vl, n, EISNET_PLOT_DASHED}};
-    eisnet_plot_series s2[4] = {{"top-1 (held out)", ep, t1, n, style},
+    eisnet_plot_series s1[4] = {{"training loss", ep, tl, n, style},
+                                {"validation loss", ep, vl, n, EISNET_PLOT_DASHED},
+                                {best_label, bx, by1, best_epoch > 0 ? 2 : 0, EISNET_PLOT_LINE},
+                                {"learning-rate drop", dx, dy1, nd, EISNET_PLOT_DASHED}};
+    eisnet_plot_series s2[6] = {{"top-1 (held out)", ep, t1, n, style},
                                 {"top-3 (held out)", ep, t3, n, style},
-                                {"uniform top-1", ep, u1, n, EISNET_PLOT_DASHED},
-                                {"uniform top-3", ep, u3, n, EISNET_PLOT_DASHED}};
+                                {NULL, bx, by2, best_epoch > 0 ? 2 : 0, EISNET_PLOT_LINE},
+                                {NULL, dx, dy2, nd, EISNET_PLOT_DASHED},
+                                {"chance level, top-1", ep, u1, n, EISNET_PLOT_DASHED},
+                                {"chance level, top-3", ep, u3, n, EISNET_PLOT_DASHED}};
+    /* (the markers take the same places, hence colours, in both panels) */
+    if (!nd) s1[3].label = NULL;
+    if (!best_epoch) s1[2].label = NULL;
     eisnet_plot_axes a1 = {"Loss", NULL, "loss (CE + 0.5 MSE)", 0, 0, 0};
     eisnet_plot_axes a2 = {"Accuracy per missing parameter", "epoch", "accuracy", 0, 0, 0};
-    rc = eisnet_plot_lines2(pp->hist_svg, "Training history", &a1, s1, 2, &a2, s2, 4);
+    rc = eisnet_plot_lines2(pp->hist_svg, "Training history", &a1, s1, 4, &a2, s2, 6);
     free(v);
     return rc;
 }

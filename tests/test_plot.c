@@ -312,8 +312,22 @@ static void test_training_history(void **state)
     eisnet_plot_axes ax = {"Loss (log scale)", "Epoch", "loss", 0, 1, 0};
     p = test_path("loss_log.svg");
     assert_int_equal(eisnet_plot_lines(p, &ax, s1, 2), 0);
-    const char *const ex3[] = {"Loss (log scale)", "10<tspan", NULL};
+    /* under a decade of data: ticks at 1-2-5 labelled as plain numbers, the
+     * axis not padded out to whole decades (no 0.1 tick) */
+    const char *const ex3[] = {"Loss (log scale)", ">0.5<", ">1<", ">2<", NULL};
     check_svg(p, ex3);
+    char *txt = slurp(p);
+    assert_null(strstr(txt, ">0.1<"));
+    assert_null(strstr(txt, "10<tspan"));
+    free(txt);
+    /* four decades: decade ticks written as powers of ten */
+    double big[20];
+    for (int i = 0; i < 20; i++) big[i] = 3 * pow(10, 4.0 * i / 19);
+    eisnet_plot_series s4[1] = {{"loss", ep, big, 20, EISNET_PLOT_LINE}};
+    p = test_path("loss_decades.svg");
+    assert_int_equal(eisnet_plot_lines(p, &ax, s4, 1), 0);
+    const char *const ex4[] = {"10<tspan", NULL};
+    check_svg(p, ex4);
 }
 
 static void spectra(double *f, double complex *zm, double complex *zf, int n)
@@ -340,6 +354,14 @@ static void test_nyquist_bode(void **state)
     const char *const ex[] = {"Nyquist: measured vs best completion", "Re(Z) (" OHM ")", "\xE2\x88\x92Im(Z) (" OHM ")",
                               ">2000<", ">4000<", "measured", "<circle", NULL};
     check_svg(p, ex);
+    /* frequency labels at decades of the measured points (1 Hz .. 1 MHz) */
+    char *txt = slurp(p);
+    assert_non_null(strstr(txt, ">1 Hz</text>"));
+    int labels = 0;
+    for (const char *q = txt; (q = strstr(q, " Hz</text>")); q++) labels++;
+    /* (the high-frequency points crowd near Rsh: overlapping labels are left out) */
+    if (labels < 3 || labels > 7) fail_msg("%d frequency labels", labels);
+    free(txt);
     p = test_path("bode.svg");
     assert_int_equal(eisnet_plot_bode(p, "Bode: measured vs best completion", s, 2), 0);
     const char *const ex2[] = {"Bode: measured vs best completion", "Frequency (Hz)", "|Z| (" OHM ")",

@@ -46,6 +46,21 @@ double complex eisnet_element_z(eisnet_element_kind kind, const double *p, doubl
 /* Number of parameters of an element, or -1 for an unknown name; *kind set. */
 int eisnet_element_lookup(const char *letters, size_t len, eisnet_element_kind *kind);
 
+/* The element of circuit parameter i and its slot within the element (0 for
+ * R, 1 for a CPE's exponent). Returns 0, or -1 for an index out of range. */
+int eisnet_circuit_param_kind(const eisnet_circuit *c, int i, eisnet_element_kind *kind, int *slot);
+
+/* Exact impedance scaling: the value that parameter `slot` of an element takes
+ * so that the element's impedance becomes k times what it was at every
+ * frequency (p: the element's parameters, k > 0). R, L, W, Wo/Ws Z0, G's and
+ * K's and Zarc's R scale by k; C and CPE Q by 1/k; La's L by k^(1/alpha);
+ * exponents and time constants do not change. */
+double eisnet_element_scale_param(eisnet_element_kind kind, int slot, const double *p, double k);
+
+/* All parameters (circuit order) of a circuit scaled so that Z -> k Z.
+ * out may equal params. Returns 0 or -1. */
+int eisnet_circuit_scale_params(const eisnet_circuit *c, const double *params, double k, double *out);
+
 #ifdef __cplusplus
 }
 #endif
