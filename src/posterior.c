@@ -762,3 +762,29 @@ double eisnet_posterior_rel_rms(const eisnet_grid *g, const double complex *z, c
     free(zt);
     return sqrt(s / (2.0 * g->n_freq));
 }
+
+double eisnet_best_misfit(const eisnet_grid *g, const double complex *z, const double *values, const uint8_t *known)
+{
+    eisnet_posterior_options o;
+    eisnet_posterior_options_default(&o);
+    int m = 0;
+    if (check_input(g, z, values, known, &o, &m) != 0) return NAN;
+    post_ctx c;
+    double out = NAN;
+    if (setup_ctx(&c, g, z, values, known, o.sigma) == 0) {
+        int cell[EISNET_MAX_PARAMS];
+        double chi, theta[EISNET_MAX_PARAMS];
+        uint64_t n = 1;
+        for (int d = 0; d < m; d++) n *= (uint64_t)g->n_grid;
+        if (grid_argmin(&c, &o, n, cell, &chi) == 0) {
+            memcpy(theta, c.base, sizeof theta);
+            for (int d = 0; d < m; d++) theta[c.miss[d]] = g->values[(size_t)c.miss[d] * g->n_grid + cell[d]];
+            polish(&c, 0.5 * (c.hi[0] - c.lo[0]), &chi, theta);
+            out = sqrt(chi / (2.0 * c.F));
+        } else {
+            eisnet_set_error("out of memory");
+        }
+    }
+    free_ctx(&c);
+    return out;
+}

@@ -91,6 +91,13 @@ void eisnet_posterior_free(eisnet_posterior *r);
 /* The misfit m(theta) above of one parameter vector (file order). */
 double eisnet_posterior_rel_rms(const eisnet_grid *g, const double complex *z, const double *values);
 
+/* The smallest misfit with the known parameters fixed, without the
+ * posterior: the best grid completion, then a compass search from it in
+ * log10 inside the ranges (n_grid^m + a few hundred spectra; a local
+ * minimum, so an upper bound of the true smallest). known may mark every
+ * parameter missing. Returns the misfit, or NaN on bad input (message set). */
+double eisnet_best_misfit(const eisnet_grid *g, const double complex *z, const double *values, const uint8_t *known);
+
 #ifdef __cplusplus
 }
 #endif
