@@ -516,13 +516,17 @@ static int64_t split_boxes(boxes *b, const uint8_t *flag, int64_t n_flag)
     return w - n_flag * per;
 }
 
-/* The grid completion of least misfit (grid brute force). */
+/* The grid completion of least chi (grid brute force); profile (m x G, or
+ * NULL) gets, per missing parameter and cell, the least chi of the
+ * completions with that cell. */
 static int grid_argmin(const post_ctx *c, const eisnet_posterior_options *o, uint64_t n, int *best_cell,
-                       double *best_chi)
+                       double *best_chi, double *profile)
 {
     double bc = INFINITY;
     uint64_t bt = 0;
-    int failed = 0;
+    int failed = 0, mG = c->m * c->G;
+    if (profile)
+        for (int i = 0; i < mG; i++) profile[i] = INFINITY;
 #ifdef EISNET_HAVE_OPENMP
 #pragma omp parallel num_threads(n_threads(o)) reduction(| : failed)
 #else
@@ -531,9 +535,12 @@ static int grid_argmin(const post_ctx *c, const eisnet_posterior_options *o, uin
     {
         post_work w;
         double my = INFINITY, theta[EISNET_MAX_PARAMS];
+        double *prof = profile ? malloc(sizeof(double) * (size_t)mG) : NULL;
         uint64_t mt = 0;
         int cell[EISNET_MAX_PARAMS];
-        if (work_init(&w, c->F) != 0) failed = 1;
+        if (work_init(&w, c->F) != 0 || (profile && !prof)) failed = 1;
+        if (prof)
+            for (int i = 0; i < mG; i++) prof[i] = INFINITY;
         memcpy(theta, c->base, sizeof theta);
 #ifdef EISNET_HAVE_OPENMP
 #pragma omp for schedule(static)
@@ -549,14 +556,23 @@ static int grid_argmin(const post_ctx *c, const eisnet_posterior_options *o, uin
                 my = chi;
                 mt = t;
             }
+            if (prof)
+                for (int d = 0; d < c->m; d++)
+                    if (chi < prof[d * c->G + cell[d]]) prof[d * c->G + cell[d]] = chi;
         }
 #ifdef EISNET_HAVE_OPENMP
 #pragma omp critical
 #endif
-        if (my < bc || (my == bc && mt < bt)) {
-            bc = my;
-            bt = mt;
+        {
+            if (my < bc || (my == bc && mt < bt)) {
+                bc = my;
+                bt = mt;
+            }
+            if (prof && !failed)
+                for (int i = 0; i < mG; i++)
+                    if (prof[i] < profile[i]) profile[i] = prof[i];
         }
+        free(prof);
         work_free(&w);
     }
     decode(c, bt, best_cell);
@@ -727,7 +743,7 @@ int eisnet_posterior_compute(const eisnet_grid *g, const double complex *z, cons
     r->best_rel_rms = sqrt(best_chi / (2.0 * c.F));
     int cell[EISNET_MAX_PARAMS];
     double achi;
-    if (grid_argmin(&c, &o, n, cell, &achi) != 0) goto oom;
+    if (grid_argmin(&c, &o, n, cell, &achi, NULL) != 0) goto oom;
     r->n_evals += (double)n;
     for (int p = 0; p < g->n_params; p++) r->argmin[p] = -1;
     for (int d = 0; d < m; d++) r->argmin[c.miss[d]] = cell[d];
@@ -776,7 +792,7 @@ double eisnet_best_misfit(const eisnet_grid *g, const double complex *z, const d
         double chi, theta[EISNET_MAX_PARAMS];
         uint64_t n = 1;
         for (int d = 0; d < m; d++) n *= (uint64_t)g->n_grid;
-        if (grid_argmin(&c, &o, n, cell, &chi) == 0) {
+        if (grid_argmin(&c, &o, n, cell, &chi, NULL) == 0) {
             memcpy(theta, c.base, sizeof theta);
             for (int d = 0; d < m; d++) theta[c.miss[d]] = g->values[(size_t)c.miss[d] * g->n_grid + cell[d]];
             polish(&c, 0.5 * (c.hi[0] - c.lo[0]), &chi, theta);
@@ -787,4 +803,38 @@ double eisnet_best_misfit(const eisnet_grid *g, const double complex *z, const d
     }
     free_ctx(&c);
     return out;
+}
+
+int eisnet_grid_brute_force(const eisnet_grid *g, const double complex *z, const double *values,
+                            const uint8_t *known, int threads, int *argmin, double *profile, double *misfit)
+{
+    eisnet_posterior_options o;
+    eisnet_posterior_options_default(&o);
+    o.threads = threads;
+    int m = 0, rc = -1, G = g ? g->n_grid : 0;
+    if (check_input(g, z, values, known, &o, &m) != 0) return -1;
+    post_ctx c;
+    double *prof = malloc(sizeof(double) * (size_t)m * G);
+    if (setup_ctx(&c, g, z, values, known, o.sigma) == 0 && prof) {
+        int cell[EISNET_MAX_PARAMS];
+        double chi;
+        uint64_t n = 1;
+        for (int d = 0; d < m; d++) n *= (uint64_t)G;
+        if (grid_argmin(&c, &o, n, cell, &chi, prof) == 0) {
+            for (int p = 0; p < g->n_params; p++) argmin[p] = -1;
+            if (profile)
+                for (int i = 0; i < g->n_params * G; i++) profile[i] = NAN;
+            for (int d = 0; d < m; d++) {
+                argmin[c.miss[d]] = cell[d];
+                if (profile)
+                    for (int k = 0; k < G; k++) profile[(size_t)c.miss[d] * G + k] = sqrt(prof[d * G + k] / (2.0 * c.F));
+            }
+            if (misfit) *misfit = sqrt(chi / (2.0 * c.F));
+            rc = 0;
+        }
+    }
+    if (rc != 0) eisnet_set_error("out of memory");
+    free_ctx(&c);
+    free(prof);
+    return rc;
 }

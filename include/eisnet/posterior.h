@@ -98,6 +98,14 @@ double eisnet_posterior_rel_rms(const eisnet_grid *g, const double complex *z, c
  * parameter missing. Returns the misfit, or NaN on bad input (message set). */
 double eisnet_best_misfit(const eisnet_grid *g, const double complex *z, const double *values, const uint8_t *known);
 
+/* Grid brute force alone (n_grid^m spectra): argmin (n_params; grid index of
+ * each missing parameter in the least-misfit grid completion, -1 for known
+ * ones), profile (n_params x n_grid or NULL: per missing parameter and cell
+ * the least misfit of the completions with that cell; NaN rows for known
+ * parameters) and misfit (or NULL). threads 0 = all. Returns 0 or -1. */
+int eisnet_grid_brute_force(const eisnet_grid *g, const double complex *z, const double *values,
+                            const uint8_t *known, int threads, int *argmin, double *profile, double *misfit);
+
 #ifdef __cplusplus
 }
 #endif
