@@ -94,9 +94,10 @@ void eisnet_posterior_free(eisnet_posterior *r);
 double eisnet_posterior_rel_rms(const eisnet_grid *g, const double complex *z, const double *values);
 
 /* The smallest misfit with the known parameters fixed, without the
- * posterior: the best grid completion, then a compass search from it in
- * log10 inside the ranges (n_grid^m + a few hundred spectra; a local
- * minimum, so an upper bound of the true smallest). known may mark every
+ * posterior: a compass search in log10 inside the ranges from each of the 8
+ * best grid completions (n_grid^m + a few thousand spectra; local minima,
+ * so an upper bound of the true smallest; on 1200 simulated consistent
+ * spectra at sigma 1 % none came out above 3 sigma). known may mark every
  * parameter missing. Returns the misfit, or NaN on bad input (message set). */
 double eisnet_best_misfit(const eisnet_grid *g, const double complex *z, const double *values, const uint8_t *known);
 
