@@ -231,10 +231,15 @@ static void test_normalisation(void **state)
         int cells[EISNET_MAX_PARAMS];
         double complex z[64];
         eisnet_simulate(&grid, &rng, 0.01, v, cells, z);
-        uint8_t known[5] = {1, 0, 0, 0, 0};
-        if (trial % 2) known[0] = 0, known[1] = 1, known[2] = 1; /* two missing: Rsh, Ca, Cb minus one */
+        /* three missing (Rb, Ca, Cb), then two (Ra, Rb) */
+        uint8_t known[5] = {1, 1, 0, 0, 0};
+        if (trial % 2) known[1] = 0, known[3] = 1, known[4] = 1;
+        eisnet_posterior_options o;
+        eisnet_posterior_options_default(&o);
+        o.max_evals = 1e6;
         eisnet_posterior r;
-        assert_int_equal(eisnet_posterior_compute(&grid, z, v, known, NULL, &r), 0);
+        assert_int_equal(eisnet_posterior_compute(&grid, z, v, known, &o, &r), 0);
+        assert_int_equal(r.n_missing, trial % 2 ? 2 : 3);
         assert_true(r.joint != NULL);
         for (int i = 0; i < r.n_missing; i++) {
             double s = 0;
