@@ -27,8 +27,9 @@
  * exceed the resolution cap max_sub or the budget max_evals. More cell
  * tuples than EISNET_POSTERIOR_MAX_TUPLES is refused with an error, never
  * silently approximated. Sums are log-sum-exp; with OpenMP the boxes of a
- * round are shared among threads. The series circuit R-p(R,C)-p(R,C) has a
- * closed-form fast path, other circuits use the generic evaluator. */
+ * round are shared among threads. The series circuit R-p(R,C)-p(R,C) and
+ * the parallel one p(R,p(R,C)-p(R,C)) have closed-form fast paths, other
+ * circuits use the generic evaluator. */
 #ifndef EISNET_POSTERIOR_H
 #define EISNET_POSTERIOR_H
 
