@@ -1,12 +1,13 @@
 /* eisnet: command line front end.
  *
- *   eisnet generate|train|infer|full|bench|update|fit|kk [options]
+ *   eisnet generate|train|infer|full|bench|update|evaluate|fit|kk [options]
  *   eisnet --mode generate|train|inference|full [the reference's flags]
  */
 #include "cli.h"
 #include "eisnet/dataset.h"
 #include "eisnet/error.h"
 #include "eisnet/fit.h"
+#include "eisnet/posterior.h"
 #include "eisnet/train.h"
 
 #include <signal.h>
@@ -74,8 +75,8 @@ static const option_spec options[] = {
     {"ground_truth", ARG_STR, CMD_INFER | CMD_REFERENCE, OFF(ground_truth), "ID", "use a ground truth of --data_dir as the spectrum"},
     {"top_k", ARG_INT, CMD_INFER | CMD_REFERENCE | CMD_FULL, OFF(top_k), "K", "completions to list (10)"},
     {"json", ARG_NONE, CMD_INFER | CMD_KK | CMD_FIT, OFF(json), NULL, "JSON output (the reference's keys; one line per spectrum for several)"},
-    {"exact", ARG_NONE, CMD_INFER, OFF(exact), NULL, "also the exact grid distribution for this spectrum, and KL"},
-    {"exact_k", ARG_INT, CMD_INFER, OFF(exact_k), "K", "best grid models the exact distribution uses (5000)"},
+    {"exact", ARG_NONE, CMD_INFER, OFF(exact), NULL, "also the exact Bayes cell posterior for this spectrum, and KL"},
+    {"sigma", ARG_DOUBLE, CMD_INFER, OFF(sigma), "S", "relative noise of the spectrum, for --exact and the checks (0.01)"},
     {"plots", ARG_STR, CMD_INFER | CMD_FULL | CMD_REFERENCE | CMD_KK | CMD_FIT, OFF(plots), "DIR", "write SVG plots there"},
     {"input", ARG_STR, CMD_UPDATE, OFF(input), "FILE", "new labelled examples, JSON lines ('-' = stdin, the default)"},
     {"replay", ARG_INT, CMD_UPDATE, OFF(replay), "N", "mix N original training rows into each update (needs --data_dir)"},
@@ -111,6 +112,7 @@ static const struct {
     {"update", CMD_UPDATE, "continue training from a stream of new measurements"},
     {"fit", CMD_FIT, "least-squares fit of a circuit to a spectrum, no initial guess needed"},
     {"kk", CMD_KK, "linear Kramers-Kronig test of a measured spectrum"},
+    {"evaluate", 0, "score a model on fresh simulations against the exact posterior"}, /* own parser */
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
@@ -290,7 +292,7 @@ static void defaults(cli_options *o)
     o->samples_per_gt = 5000;
     o->known = NULL;
     o->top_k = 10;
-    o->exact_k = 5000;
+    o->sigma = EISNET_POSTERIOR_SIGMA;
     o->checkpoint_every = 30;
     o->hidden_dim = 512;
     o->val_fraction = 0.15;
@@ -472,6 +474,7 @@ int main(int argc, char **argv)
         printf("eisnet %s\n", EISNET_VERSION);
         return 0;
     }
+    if (strcmp(argv[1], "evaluate") == 0) return cli_evaluate_main(argc - 2, argv + 2);
     int help = 0;
     if (strncmp(argv[1], "--", 2) == 0) {
         /* the reference's form: --mode M anywhere among its flags */

@@ -53,7 +53,8 @@ typedef struct {
     const char *spectra[CLI_MAX_RANGES];
     int n_spectra;
     const char *ground_truth, *plots;
-    int top_k, json, exact, exact_k, extrapolate;
+    int top_k, json, exact, extrapolate;
+    double sigma;
     int n_epochs_given, samples_per_gt_given;
     /* update */
     const char *input;
@@ -96,6 +97,7 @@ int cli_full(cli_options *o);
 int cli_update(cli_options *o); /* src/cli_update.c */
 int cli_bench(cli_options *o);  /* src/cli_bench.c */
 int cli_fit(cli_options *o);    /* src/cli_fit.c */
+int cli_evaluate_main(int argc, char **argv); /* src/cli_evaluate.c: parses its own flags */
 int cli_parse_int(const char *flag, const char *s, int *out);
 int cli_kk(cli_options *o); /* src/cli_kk.c */
 

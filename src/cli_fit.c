@@ -224,7 +224,7 @@ static int model_starts(const eisnet_predictor *pr, const eisnet_spectrum *s, co
     eisnet_inference inf;
     int n = -1;
     if (eisnet_spectrum_interpolate(s, g->freq, g->n_freq, 0, z) == 0 &&
-        eisnet_infer(pr, z, values, known, k, 0, &inf) == 0) {
+        eisnet_infer(pr, z, values, known, k, 0, 0, &inf) == 0) {
         n = inf.k;
         for (int r = 0; r < n; r++) {
             eisnet_inference_completion(pr, &inf, r, v);

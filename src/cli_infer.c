@@ -166,7 +166,7 @@ static int write_plots(const char *dir, const eisnet_predictor *pr, const eisnet
         snprintf(title, sizeof title, "Marginal distribution of %s (%s)", g->names[p], label);
         path = eisnet_path_join(dir, name);
         rc = path ? eisnet_plot_bars(path, title, unit_label(g, p), "probability", tick_ptr[p], r->probs + (size_t)p * G,
-                                     r->has_exact ? r->exact + (size_t)p * G : NULL, "network", "exact (grid)", G, hi)
+                                     r->has_exact ? r->exact + (size_t)p * G : NULL, "network", "exact posterior", G, hi)
                   : -1;
         free(path);
         if (rc != 0) return rc;
@@ -194,15 +194,15 @@ static int write_plots(const char *dir, const eisnet_predictor *pr, const eisnet
         eisnet_fmt_eng(ev, sizeof ev, v[r->missing[i]], g->units[r->missing[i]], 3);
         snprintf(comp + L, sizeof comp - L, "%s %s = %s", i ? "," : "", g->names[r->missing[i]], ev);
     }
-    /* with --exact, also the completion with the lowest actual resnorm */
-    char best[256] = "lowest resnorm on the grid:";
+    /* with --exact, also the grid completion of least misfit (known values as given) */
+    char best[256] = "best grid completion:";
     int n_series = 2;
-    if (r->has_exact && r->n_best > 0) {
+    if (zb && r->has_exact) {
         double vb[EISNET_MAX_PARAMS];
-        for (int p = 0; p < g->n_params; p++) vb[p] = r->known[p] ? g->values[(size_t)p * G + r->known_idx[p]] : 0;
+        for (int p = 0; p < g->n_params; p++) vb[p] = r->values[p];
         for (int i = 0; i < m; i++) {
             int p = r->missing[i];
-            vb[p] = g->values[(size_t)p * G + r->best_idx[i]];
+            vb[p] = g->values[(size_t)p * G + r->post.argmin[p]];
             size_t L = strlen(best);
             char ev[32];
             eisnet_fmt_eng(ev, sizeof ev, vb[p], g->units[p], 3);
@@ -327,7 +327,7 @@ static int infer_one(const cli_options *o, const eisnet_predictor *pr, const dou
         for (int i = 0; i < g->n_freq; i++) zb[i] = z[i] / sc.k;
     }
     eisnet_inference r;
-    if (rc == 0 && eisnet_infer(pr, zb, values, known, o->top_k, o->exact ? o->exact_k : 0, &r) != 0) rc = -1;
+    if (rc == 0 && eisnet_infer(pr, zb, values, known, o->top_k, o->sigma, o->exact, &r) != 0) rc = -1;
     free(zb);
     if (rc != 0) {
         if (sc.k != 1) eisnet_scale_grid_free(&shown.grid);
@@ -336,7 +336,6 @@ static int infer_one(const cli_options *o, const eisnet_predictor *pr, const dou
     for (int p = 0; p < g->n_params; p++)
         if (r.known[p]) r.values[p] *= sc.factor[p];
     r.predicted_resnorm *= sc.k;
-    for (int b = 0; r.best_resnorm && b < r.n_best; b++) r.best_resnorm[b] *= sc.k;
     if (o->json) {
         char *s = eisnet_inference_json(&shown, &r, source, !many);
         if (s) s = json_with_scale(s, &sc, !many);
@@ -353,7 +352,7 @@ static int infer_one(const cli_options *o, const eisnet_predictor *pr, const dou
         const char *base = strrchr(source, '/');
         base = base ? base + 1 : source;
         char *sub = many ? eisnet_path_join(plots_dir, base) : NULL;
-        rc = write_plots(many ? sub : plots_dir, &shown, &r, z, base, raw, NULL);
+        rc = write_plots(many ? sub : plots_dir, &shown, &r, z, base, raw, r.has_exact ? r.post.joint : NULL);
         free(sub);
     }
     eisnet_inference_free(&r);

@@ -1,0 +1,116 @@
+/* eisnet/posterior.h: the exact Bayes cell posterior of the missing
+ * parameters, given a measured spectrum and the known parameters at their
+ * continuous values.
+ *
+ * Model (see eisnet/simulate.h): relative complex Gaussian noise
+ *     Z_meas(w) = Z(theta, w) (1 + sigma (n1 + i n2)),
+ * so each frequency contributes
+ *     log p = -|Z_meas - Z|^2 / (2 sigma^2 |Z|^2) - log(2 pi sigma^2 |Z|^2);
+ * the prior is log-uniform inside each range. The probability of a cell
+ * (the log10-interval around a grid value, clipped to the range) is the
+ * posterior integrated over it.
+ *
+ * Integration: adaptive midpoint rule in log10 of the missing parameters.
+ * Every combination of the missing parameters' cells (a "cell tuple",
+ * n_grid^m of them for m missing) starts as one box, integrated with q
+ * sub-points per dimension (q = 4 for m <= 2, 2 for m = 3-4, 1 beyond).
+ * Each round splits boxes into 2^m halves: boxes never split whose mass is
+ * within e^-25 of the largest box; split boxes whose error estimate
+ * (|parent mass - sum of its children's|) exceeds 1e-6 of the total; and,
+ * until the peak is resolved, the neighbours of the boxes holding more than
+ * 1e-4 of the largest mass (a peak sharper than the sub-point spacing may
+ * sit next to the box that caught it). The peak counts as resolved when
+ * the largest box outweighs none of its face neighbours by more than 10
+ * nats. It stops, converged, when a round changes no marginal by tol or
+ * more, the peak is resolved and the effective sub-points per cell and
+ * dimension reach min_sub; or, not converged, when the next round would
+ * exceed the resolution cap max_sub or the budget max_evals. More cell
+ * tuples than EISNET_POSTERIOR_MAX_TUPLES is refused with an error, never
+ * silently approximated. Sums are log-sum-exp; with OpenMP the boxes of a
+ * round are shared among threads. The series circuit R-p(R,C)-p(R,C) and
+ * the parallel one p(R,p(R,C)-p(R,C)) have closed-form fast paths, other
+ * circuits use the generic evaluator. */
+#ifndef EISNET_POSTERIOR_H
+#define EISNET_POSTERIOR_H
+
+#include "eisnet/grid.h"
+
+#include <complex.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define EISNET_POSTERIOR_SIGMA 0.01
+#define EISNET_POSTERIOR_TOL 1e-3
+#define EISNET_POSTERIOR_MIN_SUB 8
+#define EISNET_POSTERIOR_MAX_SUB 4096
+#define EISNET_POSTERIOR_MAX_EVALS 5e6
+/* Largest number of cell tuples enumerated (12^6 would be 2,985,984). */
+#define EISNET_POSTERIOR_MAX_TUPLES 3000000
+
+typedef struct {
+    double sigma;  /* relative noise per real/imaginary component (0.01) */
+    double tol;    /* convergence: max abs change of a marginal (1e-3) */
+    int min_sub;   /* sub-points per cell and dimension before convergence may be declared (8) */
+    int max_sub;   /* cap on effective sub-points per cell and dimension, a power of 2 (4096) */
+    double max_evals; /* budget of spectrum evaluations (5e6, about a second) */
+    int threads;   /* OpenMP threads; 0 = all */
+} eisnet_posterior_options;
+
+void eisnet_posterior_options_default(eisnet_posterior_options *o);
+
+typedef struct {
+    int n_params, n_grid, n_missing;
+    int missing[EISNET_MAX_PARAMS]; /* missing parameter indices, file order */
+    double *marginal;     /* n_params x n_grid; rows of known parameters are 0 */
+    double *joint;        /* n_grid x n_grid: P(first missing in cell i, second in cell j);
+                             NULL with one missing parameter */
+    int sub_used;         /* effective sub-points per cell and dimension of the finest box */
+    int sub_cap;          /* the resolution cap that applied */
+    int converged;        /* 1 when the last round changed no marginal by tol or more */
+    double change;        /* that largest change (NaN when no round was made) */
+    double n_evals;       /* spectra evaluated: the cost */
+    double n_boxes;       /* boxes at the end */
+    double log_evidence;  /* log p(Z_meas | known), natural log, densities per unit of Re, Im */
+    /* Misfit m(theta) = sqrt(sum_f |Z_meas - Z|^2 / |Z|^2 / (2 n_freq)): about sigma when
+     * the spectrum fits the model within the noise. */
+    double best_rel_rms;  /* the smallest over all evaluated sub-points */
+    int argmin[EISNET_MAX_PARAMS];  /* grid brute force: the grid completion (grid values of the
+                                       missing parameters, known ones at their values) of least
+                                       misfit; grid index per parameter, -1 for known ones */
+    double argmin_rel_rms;          /* its misfit */
+} eisnet_posterior;
+
+/* z: the measured spectrum on g's frequencies. values: file order, read for
+ * known parameters (positive, finite; outside the range is allowed).
+ * known[p] 0/1; at least one parameter missing. o NULL = defaults.
+ * Returns 0, or -1 with a message (nothing allocated in out). */
+int eisnet_posterior_compute(const eisnet_grid *g, const double complex *z, const double *values,
+                             const uint8_t *known, const eisnet_posterior_options *o, eisnet_posterior *out);
+void eisnet_posterior_free(eisnet_posterior *r);
+
+/* The misfit m(theta) above of one parameter vector (file order). */
+double eisnet_posterior_rel_rms(const eisnet_grid *g, const double complex *z, const double *values);
+
+/* The smallest misfit with the known parameters fixed, without the
+ * posterior: a compass search in log10 inside the ranges from each of the 8
+ * best grid completions (n_grid^m + a few thousand spectra; local minima,
+ * so an upper bound of the true smallest; on 1200 simulated consistent
+ * spectra at sigma 1 % none came out above 3 sigma). known may mark every
+ * parameter missing. Returns the misfit, or NaN on bad input (message set). */
+double eisnet_best_misfit(const eisnet_grid *g, const double complex *z, const double *values, const uint8_t *known);
+
+/* Grid brute force alone (n_grid^m spectra): argmin (n_params; grid index of
+ * each missing parameter in the least-misfit grid completion, -1 for known
+ * ones), profile (n_params x n_grid or NULL: per missing parameter and cell
+ * the least misfit of the completions with that cell; NaN rows for known
+ * parameters) and misfit (or NULL). threads 0 = all. Returns 0 or -1. */
+int eisnet_grid_brute_force(const eisnet_grid *g, const double complex *z, const double *values,
+                            const uint8_t *known, int threads, int *argmin, double *profile, double *misfit);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
