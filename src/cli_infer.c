@@ -241,28 +241,43 @@ static double scale_option(const char *text)
     return k;
 }
 
-/* Warns (stderr) when the measured points fail the Kramers-Kronig test, also
- * with a series capacitor allowed (data without a low-frequency intercept). */
-static void kk_warning(const cli_options *o, const eisnet_spectrum *raw, const char *source)
+/* Warns (stderr) when the measured points fail the Kramers-Kronig test in
+ * every variant: the real fit (impedance.py's default), then the complex fit
+ * (the real fit's mu criterion can stop at too few RC elements on clean data
+ * with well separated arcs), each also with a series capacitor (data without
+ * a low-frequency intercept). A warning then means no variant explains the
+ * data, not that one fit stopped early. */
+static void kk_warning(const eisnet_spectrum *raw, const char *source)
 {
     if (!raw || raw->n < 8) return; /* too few points to tell */
+    static const eisnet_kk_fit fits[2] = {EISNET_KK_REAL, EISNET_KK_COMPLEX};
     eisnet_kk_options ko;
+    eisnet_kk_result r, first;
+    int have_first = 0;
+    for (int v = 0; v < 4; v++) {
+        eisnet_kk_options_default(&ko);
+        ko.fit = fits[v / 2];
+        ko.add_cap = v % 2;
+        if (eisnet_kk_test(raw->freq, raw->z, raw->n, &ko, &r) != 0) continue;
+        if (r.pass) {
+            eisnet_kk_result_free(&r);
+            if (have_first) eisnet_kk_result_free(&first);
+            return;
+        }
+        if (!have_first) {
+            first = r;
+            have_first = 1;
+        } else {
+            eisnet_kk_result_free(&r);
+        }
+    }
+    if (!have_first) return;
     eisnet_kk_options_default(&ko);
-    eisnet_kk_result r;
-    if (eisnet_kk_test(raw->freq, raw->z, raw->n, &ko, &r) != 0) return;
-    if (!r.pass) {
-        eisnet_kk_result_free(&r);
-        ko.add_cap = 1;
-        if (eisnet_kk_test(raw->freq, raw->z, raw->n, &ko, &r) != 0) return;
-    }
-    if (!r.pass) {
-        char v[768];
-        eisnet_kk_verdict(&r, &ko, raw->freq, v, sizeof v);
-        (void)o;
-        fprintf(stderr, "eisnet infer: warning: %s fails the Kramers-Kronig test (%s); details: eisnet kk --spectrum %s\n",
-                source, v, source);
-    }
-    eisnet_kk_result_free(&r);
+    char verdict[768];
+    eisnet_kk_verdict(&first, &ko, raw->freq, verdict, sizeof verdict);
+    fprintf(stderr, "eisnet infer: warning: %s fails the Kramers-Kronig test (%s); details: eisnet kk --spectrum %s\n",
+            source, verdict, source);
+    eisnet_kk_result_free(&first);
 }
 
 /* Adds the scale to a JSON text (one object); returns a malloc'ed text. */
@@ -321,7 +336,7 @@ static int infer_one(const cli_options *o, const eisnet_predictor *pr, const dou
         char note[1024];
         eisnet_scale_describe(&sc, note, sizeof note);
         if (note[0]) fprintf(stderr, "eisnet infer: %s: %s\n", source, note);
-        kk_warning(o, raw, source);
+        kk_warning(raw, source);
         for (int p = 0; p < g->n_params; p++)
             if (known[p]) values[p] /= sc.factor[p];
         for (int i = 0; i < g->n_freq; i++) zb[i] = z[i] / sc.k;
@@ -394,6 +409,11 @@ int cli_infer(cli_options *o)
     }
     if (o->top_k < 1) {
         fprintf(stderr, "eisnet infer: --top_k must be at least 1 (got %d)\n", o->top_k);
+        free(default_model);
+        return 2;
+    }
+    if (o->sigma != 0 && (!(o->sigma > 0) || !isfinite(o->sigma))) {
+        fprintf(stderr, "eisnet infer: --sigma must be positive (got %g)\n", o->sigma);
         free(default_model);
         return 2;
     }
