@@ -34,6 +34,7 @@ typedef struct {
 #define ALL (CMD_GENERATE | CMD_TRAIN | CMD_INFER | CMD_FULL | CMD_BENCH | CMD_UPDATE | CMD_REFERENCE)
 #define GEN (CMD_GENERATE | CMD_FULL | CMD_REFERENCE)
 #define TRN (CMD_TRAIN | CMD_FULL | CMD_REFERENCE)
+#define GRD (GEN | CMD_TRAIN) /* the grid: generate's, and train's when training by simulation */
 
 static const option_spec options[] = {
     {"data_dir", ARG_STR, ALL & ~CMD_BENCH, OFF(data_dir), "DIR", "dataset directory (./eis_training_data)"},
@@ -42,12 +43,12 @@ static const option_spec options[] = {
     {"n_workers", ARG_INT, GEN | CMD_BENCH, OFF(n_workers), "N", "worker threads (all cores)"},
     {"backend", ARG_STR, ALL, OFF(backend), "NAME", "cpu, cuda or auto (auto)"},
     {"n_ground_truths", ARG_INT, GEN | CMD_BENCH, OFF(n_ground_truths), "N", "ground truths to draw (100)"},
-    {"circuit", ARG_STR, GEN, OFF(circuit), "C", "series, parallel or a circuit string (series)"},
-    {"range", ARG_RANGE, GEN, 0, "NAME=MIN:MAX", "parameter range (repeatable; required for custom circuits)"},
-    {"grid_points", ARG_INT, GEN, OFF(grid_points), "N", "grid points per parameter (12)"},
-    {"n_freq", ARG_INT, GEN, OFF(n_freq), "N", "number of frequencies (50)"},
-    {"f_min", ARG_DOUBLE, GEN, OFF(f_min), "HZ", "lowest frequency (1)"},
-    {"f_max", ARG_DOUBLE, GEN, OFF(f_max), "HZ", "highest frequency (1e6)"},
+    {"circuit", ARG_STR, GRD, OFF(circuit), "C", "series, parallel or a circuit string (series)"},
+    {"range", ARG_RANGE, GRD, 0, "NAME=MIN:MAX", "parameter range (repeatable; required for custom circuits)"},
+    {"grid_points", ARG_INT, GRD, OFF(grid_points), "N", "grid points per parameter (12)"},
+    {"n_freq", ARG_INT, GRD, OFF(n_freq), "N", "number of frequencies (50)"},
+    {"f_min", ARG_DOUBLE, GRD, OFF(f_min), "HZ", "lowest frequency (1)"},
+    {"f_max", ARG_DOUBLE, GRD, OFF(f_max), "HZ", "highest frequency (1e6)"},
     {"csv", ARG_NONE, GEN, OFF(csv), NULL, "also write the reference's combined_dataset_{N}gt.csv"},
     {"ground_truths", ARG_STR, GEN, OFF(ground_truths_file), "FILE", "use these ground truths (reference JSON) instead of drawing"},
     {"n_epochs", ARG_INT, TRN | CMD_BENCH, OFF(n_epochs), "N", "training epochs (100)"},
@@ -74,7 +75,12 @@ static const option_spec options[] = {
     {"hidden_dim", ARG_INT, TRN | CMD_BENCH, OFF(hidden_dim), "H", "hidden width of the encoder (512)"},
     {"lr", ARG_DOUBLE, TRN | CMD_UPDATE, OFF(lr), "LR", "learning rate (1e-3)"},
     {"features", ARG_STR, TRN, OFF(features), "KIND", "spectrum (default) or params (the reference's input)"},
-    {"sampling", ARG_STR, TRN, OFF(sampling), "KIND", "topk (default) or uniform (the reference's rows)"},
+    {"sampling", ARG_STR, TRN, OFF(sampling), "KIND", "simulate (default: fresh simulations), topk or uniform (rows of a dataset; uniform: the reference's)"},
+    {"sigma", ARG_DOUBLE, TRN, OFF(sigma), "S", "simulate: relative noise of the simulated spectra (0.01)"},
+    {"samples_per_epoch", ARG_INT, TRN, OFF(samples_per_epoch), "N", "simulate: fresh simulations per epoch (500000)"},
+    {"val_samples", ARG_INT, TRN, OFF(val_samples), "N", "simulate: held-out simulations for validation (20000)"},
+    {"dropout", ARG_DOUBLE, TRN, OFF(dropout), "P", "dropout of every layer (simulate: 0; topk/uniform: the reference's 0.3/0.2/0.1)"},
+    {"lr_decay", ARG_DOUBLE, TRN, OFF(lr_decay), "F", "simulate: cosine decay of the rate to 0 over this last share of the steps (0.4)"},
     {"noise", ARG_DOUBLE, TRN, OFF(noise), "SIGMA", "relative spectrum noise added in training (0)"},
     {"resume", ARG_NONE, TRN, OFF(resume), NULL, "continue the last run (weights and optimizer state)"},
     {"threads", ARG_INT, TRN | CMD_INFER | CMD_BENCH | CMD_UPDATE, OFF(threads), "N", "CPU threads (all cores)"},
@@ -168,6 +174,9 @@ static int parse_args(cli_options *o, int bit, int argc, char **argv, int *help)
         if (spec->offset == OFF(n_ground_truths)) o->n_ground_truths_given = 1;
         if (spec->offset == OFF(n_epochs)) o->n_epochs_given = 1;
         if (spec->offset == OFF(samples_per_gt)) o->samples_per_gt_given = 1;
+        if (spec->offset == OFF(circuit) || spec->kind == ARG_RANGE || spec->offset == OFF(grid_points) ||
+            spec->offset == OFF(n_freq) || spec->offset == OFF(f_min) || spec->offset == OFF(f_max))
+            o->grid_given = 1;
         switch (spec->kind) {
         case ARG_NONE: *(int *)field = 1; break;
         case ARG_INT:
@@ -240,7 +249,15 @@ static void defaults(cli_options *o)
     o->val_fraction = 0.15;
     o->lr = 1e-3;
     o->features = "spectrum";
-    o->sampling = "topk";
+    /* training by simulation: the library's defaults */
+    eisnet_train_options td;
+    eisnet_train_options_default(&td);
+    o->sampling = td.simulate ? "simulate" : "topk";
+    o->sigma = td.sigma;
+    o->samples_per_epoch = td.samples_per_epoch;
+    o->val_samples = td.val_samples;
+    o->dropout = td.dropout;
+    o->lr_decay = td.lr_decay;
 }
 
 static int check_backend(const char *b)
@@ -290,7 +307,7 @@ static void on_interrupt(int sig)
     eisnet_train_request_stop();
 }
 
-int cli_train_options(const cli_options *o, eisnet_train_options *t)
+int cli_train_options(cli_options *o, eisnet_train_options *t)
 {
     eisnet_train_options_default(t);
     t->data_dir = o->data_dir;
@@ -314,11 +331,41 @@ int cli_train_options(const cli_options *o, eisnet_train_options *t)
         fprintf(stderr, "eisnet %s: --features must be spectrum or params (got '%s')\n", o->name, o->features);
         return -1;
     }
-    if (strcmp(o->sampling, "topk") == 0) t->uniform = 0;
-    else if (strcmp(o->sampling, "uniform") == 0) t->uniform = 1;
+    if (strcmp(o->sampling, "simulate") == 0) t->simulate = 1;
+    else if (strcmp(o->sampling, "topk") == 0) t->simulate = 0, t->uniform = 0;
+    else if (strcmp(o->sampling, "uniform") == 0) t->simulate = 0, t->uniform = 1;
     else {
-        fprintf(stderr, "eisnet %s: --sampling must be topk or uniform (got '%s')\n", o->name, o->sampling);
+        fprintf(stderr, "eisnet %s: --sampling must be simulate, topk or uniform (got '%s')\n", o->name, o->sampling);
         return -1;
+    }
+    t->sigma = o->sigma;
+    t->samples_per_epoch = o->samples_per_epoch;
+    t->val_samples = o->val_samples;
+    t->dropout = o->dropout;
+    t->lr_decay = o->lr_decay;
+    if (t->simulate) {
+        if (!t->features) {
+            fprintf(stderr, "eisnet %s: --features params needs --sampling uniform or topk (training by simulation "
+                            "learns from the spectrum)\n", o->name);
+            return -1;
+        }
+        if (o->known) {
+            fprintf(stderr, "eisnet %s: --known applies to --sampling topk or uniform; training by simulation "
+                            "learns every subset of known parameters\n", o->name);
+            return -1;
+        }
+        /* full trains on the grid it generates; train on the one asked for, if any */
+        if (o->grid_given || o->command == CMD_FULL) {
+            eisnet_grid_options_default(&o->train_grid);
+            o->train_grid.circuit = o->circuit;
+            o->train_grid.ranges = o->ranges;
+            o->train_grid.n_ranges = o->n_ranges;
+            o->train_grid.n_grid = o->grid_points;
+            o->train_grid.n_freq = o->n_freq;
+            o->train_grid.f_min = o->f_min;
+            o->train_grid.f_max = o->f_max;
+            t->grid = &o->train_grid;
+        }
     }
     return 0;
 }
@@ -355,17 +402,29 @@ int cli_train(cli_options *o)
         eisnet_train_result_free(&r);
         return 130;
     }
-    printf("trained on %d ground truths (%d rows), validated on %d (%d rows)\n", r.n_train_gt, r.n_train_rows,
-           r.n_val_gt, r.n_val_rows);
+    if (t.simulate)
+        printf("trained by simulation on %.0f fresh spectra (sigma %g), validated on %d held-out simulations\n",
+               (double)r.n_history * t.samples_per_epoch, t.sigma, r.n_val_rows);
+    else
+        printf("trained on %d ground truths (%d rows), validated on %d (%d rows)\n", r.n_train_gt, r.n_train_rows,
+               r.n_val_gt, r.n_val_rows);
     if (r.n_history > 0) {
         const eisnet_epoch_record *e = &r.history[r.n_history - 1];
-        printf("last epoch %d: train loss %.4f, %.0f samples/s\n", e->epoch, e->train_loss, e->samples_per_s);
+        printf("last epoch %d: train loss %.4f, %.0f samples/s", e->epoch, e->train_loss, e->samples_per_s);
+        if (t.simulate) printf(" (simulating: %.0f%% of the epoch)", 100 * r.sim_share);
+        printf("\n");
     }
-    if (r.n_val_gt > 0 && r.best_epoch > 0) {
+    if ((r.n_val_gt > 0 || (t.simulate && r.n_val_rows > 0)) && r.best_epoch > 0) {
         printf("best epoch %d: validation loss %.4f\n", r.best_epoch, r.best_val_loss);
         printf("held-out accuracy per missing parameter: top-1 %.3f (uniform %.3f), top-3 %.3f (uniform %.3f)\n", r.top1,
                r.uniform_top1, r.top3, r.uniform_top3);
         if (r.mean_kl == r.mean_kl) printf("mean KL(exact grid distribution || predicted marginal): %.3f nats\n", r.mean_kl);
+        if (t.simulate) {
+            printf("held-out top-1 by number of missing parameters:");
+            for (int m = 1; m <= EISNET_MAX_PARAMS; m++)
+                if (r.top1_by_missing[m] == r.top1_by_missing[m]) printf(" %d: %.3f", m, r.top1_by_missing[m]);
+            printf("\n");
+        }
     }
     printf("model: %s (and .npz), last: %s\n", r.best_path, r.last_path);
     eisnet_train_result_free(&r);

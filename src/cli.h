@@ -17,6 +17,8 @@ enum {
 };
 
 #define CLI_MAX_RANGES 64
+/* epochs of `eisnet full` unless --n_epochs is given */
+#define CLI_FULL_EPOCHS 16
 
 typedef struct {
     int command;
@@ -57,6 +59,9 @@ typedef struct {
     const char *bench_out;
     double val_fraction, lr, noise;
     const char *features, *sampling;
+    double sigma, dropout, lr_decay;
+    int samples_per_epoch, val_samples, grid_given;
+    eisnet_grid_options train_grid; /* filled by cli_train_options when training by simulation */
     int n_ground_truths_given;
     /* the raw rest for commands that parse more themselves */
     int argc;
@@ -66,7 +71,7 @@ typedef struct {
 int cli_generate(cli_options *o);
 int cli_train(cli_options *o);
 /* The train options of the command line (also used by full); -1 after printing an error. */
-int cli_train_options(const cli_options *o, eisnet_train_options *t);
+int cli_train_options(cli_options *o, eisnet_train_options *t);
 /* Ctrl-C / SIGTERM ask a running training to stop and save (on = 1), or restore the defaults. */
 void cli_catch_interrupts(int on);
 int cli_infer(cli_options *o);

@@ -72,6 +72,7 @@ static int train_epochs(const char *dir, int K, int mode, int n_epochs, int thre
     t.val_fraction = 0;
     t.features = mode;
     t.uniform = !mode;
+    t.simulate = 0; /* rows of the bench dataset in both modes */
     t.quiet = 1;
     t.threads = threads;
     eisnet_train_result r;
