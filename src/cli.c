@@ -6,6 +6,7 @@
 #include "cli.h"
 #include "eisnet/dataset.h"
 #include "eisnet/error.h"
+#include "eisnet/posterior.h"
 #include "eisnet/train.h"
 
 #include <signal.h>
@@ -61,8 +62,8 @@ static const option_spec options[] = {
     {"ground_truth", ARG_STR, CMD_INFER | CMD_REFERENCE, OFF(ground_truth), "ID", "use a ground truth of --data_dir as the spectrum"},
     {"top_k", ARG_INT, CMD_INFER | CMD_REFERENCE | CMD_FULL, OFF(top_k), "K", "completions to list (10)"},
     {"json", ARG_NONE, CMD_INFER, OFF(json), NULL, "JSON output (the reference's keys; one line per spectrum for several)"},
-    {"exact", ARG_NONE, CMD_INFER, OFF(exact), NULL, "also the exact grid distribution for this spectrum, and KL"},
-    {"exact_k", ARG_INT, CMD_INFER, OFF(exact_k), "K", "best grid models the exact distribution uses (5000)"},
+    {"exact", ARG_NONE, CMD_INFER, OFF(exact), NULL, "also the exact Bayes cell posterior for this spectrum, and KL"},
+    {"sigma", ARG_DOUBLE, CMD_INFER, OFF(sigma), "S", "relative noise of the spectrum, for --exact and the checks (0.01)"},
     {"plots", ARG_STR, CMD_INFER | CMD_FULL | CMD_REFERENCE, OFF(plots), "DIR", "write SVG plots there"},
     {"input", ARG_STR, CMD_UPDATE, OFF(input), "FILE", "new labelled examples, JSON lines ('-' = stdin, the default)"},
     {"replay", ARG_INT, CMD_UPDATE, OFF(replay), "N", "mix N original training rows into each update (needs --data_dir)"},
@@ -243,7 +244,7 @@ static void defaults(cli_options *o)
     o->samples_per_gt = 5000;
     o->known = NULL;
     o->top_k = 10;
-    o->exact_k = 5000;
+    o->sigma = EISNET_POSTERIOR_SIGMA;
     o->checkpoint_every = 30;
     o->hidden_dim = 512;
     o->val_fraction = 0.15;

@@ -47,7 +47,8 @@ typedef struct {
     const char *spectra[CLI_MAX_RANGES];
     int n_spectra;
     const char *ground_truth, *plots;
-    int top_k, json, exact, exact_k, extrapolate;
+    int top_k, json, exact, extrapolate;
+    double sigma;
     int n_epochs_given, samples_per_gt_given;
     /* update */
     const char *input;

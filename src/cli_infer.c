@@ -126,7 +126,7 @@ static int write_plots(const char *dir, const eisnet_predictor *pr, const eisnet
         snprintf(title, sizeof title, "Marginal distribution of %s (%s)", g->names[p], label);
         path = eisnet_path_join(dir, name);
         rc = path ? eisnet_plot_bars(path, title, unit_label(g, p), "probability", tick_ptr[p], r->probs + (size_t)p * G,
-                                     r->has_exact ? r->exact + (size_t)p * G : NULL, "network", "exact (grid)", G, hi)
+                                     r->has_exact ? r->exact + (size_t)p * G : NULL, "network", "exact posterior", G, hi)
                   : -1;
         free(path);
         if (rc != 0) return rc;
@@ -142,16 +142,16 @@ static int write_plots(const char *dir, const eisnet_predictor *pr, const eisnet
         size_t L = strlen(comp);
         snprintf(comp + L, sizeof comp - L, " %s=%.3g", g->names[r->missing[i]], v[r->missing[i]]);
     }
-    /* with --exact, also the completion with the lowest actual resnorm */
+    /* with --exact, also the grid completion of least misfit (known values as given) */
     double complex *zb = malloc(sizeof(double complex) * (size_t)g->n_freq);
-    char best[256] = "lowest resnorm on the grid:";
+    char best[256] = "best grid completion:";
     int n_series = 2;
-    if (zb && r->has_exact && r->n_best > 0) {
+    if (zb && r->has_exact) {
         double vb[EISNET_MAX_PARAMS];
-        for (int p = 0; p < g->n_params; p++) vb[p] = r->known[p] ? g->values[(size_t)p * G + r->known_idx[p]] : 0;
+        for (int p = 0; p < g->n_params; p++) vb[p] = r->values[p];
         for (int i = 0; i < m; i++) {
             int p = r->missing[i];
-            vb[p] = g->values[(size_t)p * G + r->best_idx[i]];
+            vb[p] = g->values[(size_t)p * G + r->post.argmin[p]];
             size_t L = strlen(best);
             snprintf(best + L, sizeof best - L, " %s=%.3g", g->names[p], vb[p]);
         }
@@ -184,7 +184,7 @@ static int infer_one(const cli_options *o, const eisnet_predictor *pr, const dou
     uint8_t known[EISNET_MAX_PARAMS];
     if (eisnet_parse_known(&pr->grid, known_text, values, known) != 0) return -1;
     eisnet_inference r;
-    if (eisnet_infer(pr, z, values, known, o->top_k, o->exact ? o->exact_k : 0, &r) != 0) return -1;
+    if (eisnet_infer(pr, z, values, known, o->top_k, o->sigma, o->exact, &r) != 0) return -1;
     int rc = 0;
     if (o->json) {
         char *s = eisnet_inference_json(pr, &r, source, !many);

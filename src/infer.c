@@ -1,13 +1,14 @@
-/* Inference: distributions, top-k completions, uncertainty, the exact grid
+/* Inference: distributions, top-k completions, uncertainty, the exact Bayes
  * distribution, JSON and table output. */
 #include "eisnet/infer.h"
 #include "eisnet/error.h"
 #include "eisnet/fmt.h"
-#include "eisnet/resnorm.h"
 #include "eisnet/train.h"
 
 #include <cjson/cJSON.h>
 #include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -167,119 +168,87 @@ void eisnet_inference_free(eisnet_inference *r)
     free(r->top_idx);
     free(r->top_p);
     free(r->top_conf);
-    free(r->exact);
-    free(r->best_idx);
-    free(r->best_resnorm);
+    eisnet_posterior_free(&r->post);
     memset(r, 0, sizeof *r);
 }
 
-static int nearest_index(const eisnet_grid *g, int p, double v)
-{
-    int best = 0;
-    double bd = INFINITY;
-    for (int i = 0; i < g->n_grid; i++) {
-        double d = fabs(log(g->values[(size_t)p * g->n_grid + i]) - log(v));
-        if (d < bd) {
-            bd = d;
-            best = i;
-        }
-    }
-    return best;
-}
+/* Network probabilities below this count as this in KL: one confident miss
+ * costs at most ln(1e12) = 27.6 nats instead of infinity. */
+#define KL_FLOOR 1e-12
 
-static int exact_part(const eisnet_predictor *pr, const double complex *z, int exact_k, eisnet_inference *r)
+static int exact_part(const eisnet_predictor *pr, const double complex *z, eisnet_inference *r)
 {
-    const eisnet_grid *g = &pr->grid;
-    int P = g->n_params, G = g->n_grid, m = r->n_missing;
-    if ((uint64_t)exact_k > g->n_models) exact_k = (int)g->n_models;
-    double *res = malloc(sizeof(double) * g->n_models);
-    uint32_t *top = malloc(sizeof(uint32_t) * (size_t)exact_k);
-    eisnet_resnorm_plan *plan = eisnet_resnorm_plan_new(g);
-    r->exact = calloc((size_t)P * G, sizeof(double));
-    int rc = -1;
-    if (!res || !top || !plan || !r->exact) {
-        eisnet_set_error("out of memory");
-        goto out;
-    }
-    eisnet_resnorm_all(plan, z, res);
-    if (eisnet_select_smallest(res, (uint32_t)g->n_models, (uint32_t)exact_k, top) != 0) goto out;
-    for (int p = 0; p < P; p++) r->known_idx[p] = r->known[p] ? nearest_index(g, p, r->values[p]) : -1;
-    int idx[EISNET_MAX_PARAMS];
-    r->exact_k = exact_k;
-    r->exact_members = 0;
-    for (int k = 0; k < exact_k; k++) {
-        eisnet_grid_model_indices(g, top[k], idx);
-        int same = 1;
-        for (int p = 0; p < P && same; p++)
-            if (r->known[p] && idx[p] != r->known_idx[p]) same = 0;
-        if (!same) continue;
-        r->exact_members++;
-        for (int i = 0; i < m; i++) r->exact[(size_t)r->missing[i] * G + idx[r->missing[i]]] += 1.0;
-    }
-    for (int i = 0; i < m; i++) {
+    eisnet_posterior_options o;
+    eisnet_posterior_options_default(&o);
+    o.sigma = r->sigma;
+    if (eisnet_posterior_compute(&pr->grid, z, r->values, r->known, &o, &r->post) != 0) return -1;
+    int G = pr->grid.n_grid;
+    r->exact = r->post.marginal;
+    for (int i = 0; i < r->n_missing; i++) {
         int p = r->missing[i];
         double kl = 0;
         for (int c = 0; c < G; c++) {
-            double e = r->exact_members ? r->exact[(size_t)p * G + c] / r->exact_members : 0;
-            r->exact[(size_t)p * G + c] = e;
-            if (e > 0) kl += e * log(e / fmax(r->probs[(size_t)p * G + c], 1e-300));
+            double e = r->exact[(size_t)p * G + c];
+            if (e > 0) kl += e * log(e / fmax(r->probs[(size_t)p * G + c], KL_FLOOR));
         }
-        r->kl[p] = r->exact_members ? kl : NAN;
+        r->kl[p] = kl;
     }
-    /* completions of the known grid indices, by actual resnorm */
-    uint64_t n_comp = 1;
-    for (int i = 0; i < m; i++) n_comp *= (uint64_t)G;
-    int want = r->k < (int)n_comp ? r->k : (int)n_comp;
-    double *cr = malloc(sizeof(double) * n_comp);
-    uint32_t *order = malloc(sizeof(uint32_t) * (size_t)want);
-    r->best_idx = malloc(sizeof(int) * (size_t)want * (m ? m : 1));
-    r->best_resnorm = malloc(sizeof(double) * (size_t)want);
-    if (!cr || !order || !r->best_idx || !r->best_resnorm) {
-        free(cr);
-        free(order);
-        eisnet_set_error("out of memory");
-        goto out;
-    }
-    for (uint64_t c = 0; c < n_comp; c++) {
-        uint64_t rest = c, model = 0;
-        for (int i = m - 1; i >= 0; i--) {
-            idx[r->missing[i]] = (int)(rest % (uint64_t)G);
-            rest /= (uint64_t)G;
-        }
-        for (int p = 0; p < P; p++) {
-            int v = r->known[p] ? r->known_idx[p] : idx[p];
-            model = model * (uint64_t)G + (uint64_t)v;
-        }
-        cr[c] = res[model];
-    }
-    eisnet_select_smallest(cr, (uint32_t)n_comp, (uint32_t)want, order);
-    for (int b = 0; b < want; b++) {
-        uint64_t rest = order[b];
-        for (int i = m - 1; i >= 0; i--) {
-            r->best_idx[b * m + i] = (int)(rest % (uint64_t)G);
-            rest /= (uint64_t)G;
-        }
-        r->best_resnorm[b] = cr[order[b]];
-    }
-    r->n_best = want;
-    free(cr);
-    free(order);
+    if (r->post.best_rel_rms < r->misfit) r->misfit = r->post.best_rel_rms;
     r->has_exact = 1;
-    rc = 0;
-out:
-    free(res);
-    free(top);
-    eisnet_resnorm_plan_free(plan);
-    return rc;
+    return 0;
+}
+
+static void add_warning(eisnet_inference *r, const char *fmt, ...)
+{
+    if (r->n_warnings >= (int)(sizeof r->warnings / sizeof r->warnings[0])) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->warnings[r->n_warnings++], sizeof r->warnings[0], fmt, ap);
+    va_end(ap);
+}
+
+/* The honesty checks: misfit with the known values fixed (and, when it is
+ * large, with everything free), and the spectrum features' distance from
+ * the training normalisation. */
+static void checks(const eisnet_predictor *pr, const double complex *z, const float *feats, eisnet_inference *r)
+{
+    const eisnet_grid *g = &pr->grid;
+    r->feature_z = 0;
+    for (int i = 0; i < pr->n_features; i++) r->feature_z = fmax(r->feature_z, fabs((double)feats[i]));
+    r->misfit_free = NAN;
+    double limit = EISNET_MISFIT_WARN * r->sigma;
+    if (r->misfit > limit) {
+        uint8_t none[EISNET_MAX_PARAMS] = {0};
+        double tuples = pow((double)g->n_grid, g->n_params);
+        if (tuples <= 3e5) r->misfit_free = eisnet_best_misfit(g, z, r->values, none);
+        if (isfinite(r->misfit_free) && r->misfit_free > limit)
+            add_warning(r,
+                        "the spectrum does not fit the circuit with any parameters in the model's ranges (best "
+                        "relative misfit %.3g, %.1f x sigma %.3g): the answer is outside what the model was trained on",
+                        r->misfit_free, r->misfit_free / r->sigma, r->sigma);
+        else
+            add_warning(r,
+                        "the known values contradict the spectrum: with them fixed the best relative misfit is %.3g "
+                        "(%.1f x sigma %.3g); check the known values and their units",
+                        r->misfit, r->misfit / r->sigma, r->sigma);
+    }
+    if (r->feature_z > EISNET_FEATURE_WARN)
+        add_warning(r,
+                    "the spectrum lies outside what the model was trained on (a spectrum feature is %.1f standard "
+                    "deviations from the training mean); its probabilities are extrapolations",
+                    r->feature_z);
 }
 
 int eisnet_infer(const eisnet_predictor *pr, const double complex *z, const double *values, const uint8_t *known,
-                 int top_k, int exact_k, eisnet_inference *r)
+                 int top_k, double sigma, int exact, eisnet_inference *r)
 {
     memset(r, 0, sizeof *r);
     const eisnet_grid *g = &pr->grid;
     int P = g->n_params, G = g->n_grid;
     if (top_k < 1) return eisnet_set_error("--top_k must be at least 1 (got %d)", top_k);
+    if (sigma == 0) sigma = EISNET_POSTERIOR_SIGMA;
+    if (!(sigma > 0) || !isfinite(sigma)) return eisnet_set_error("--sigma must be positive (got %g)", sigma);
+    r->sigma = sigma;
     if (top_k > 10000) top_k = 10000;
     for (int f = 0; f < g->n_freq; f++)
         if (!isfinite(creal(z[f])) || !isfinite(cimag(z[f]))) return eisnet_set_error("the spectrum contains NaN or infinity");
@@ -329,7 +298,10 @@ int eisnet_infer(const eisnet_predictor *pr, const double complex *z, const doub
     }
     r->k = eisnet_top_k_product(d, r->n_missing, G, top_k, r->top_idx, r->top_p);
     for (int k = 0; k < r->k; k++) r->top_conf[k] = r->n_missing == 1 ? r->top_p[k] : r->top_p[k] * penalty;
-    if (exact_k > 0 && exact_part(pr, z, exact_k, r) != 0) goto out;
+    r->misfit = eisnet_best_misfit(g, z, r->values, r->known);
+    if (!isfinite(r->misfit)) goto out;
+    if (exact && exact_part(pr, z, r) != 0) goto out;
+    checks(pr, z, feats, r);
     rc = 0;
 out:
     free(x);
@@ -350,11 +322,7 @@ void eisnet_inference_completion(const eisnet_predictor *p, const eisnet_inferen
 
 /* ---- output ---------------------------------------------------------------------- */
 
-static const char *confidence_label(double joint_p)
-{
-    /* the reference: high above joint p 0.01, medium above 0.005 */
-    return joint_p > 0.01 ? "high" : joint_p > 0.005 ? "medium" : "low";
-}
+const char *eisnet_confidence_word(double p) { return p >= 0.9 ? "high" : p >= 0.5 ? "medium" : "low"; }
 
 static cJSON *number_array(const double *v, int n)
 {
@@ -413,7 +381,7 @@ char *eisnet_inference_json(const eisnet_predictor *pr, const eisnet_inference *
             for (int i = 0; i < m; i++) cJSON_AddItemToArray(gi, cJSON_CreateNumber(r->top_idx[k * m + i]));
         }
         cJSON_AddNumberToObject(e, "confidence_score", r->top_conf[k]);
-        cJSON_AddStringToObject(e, "confidence", confidence_label(r->top_p[k]));
+        cJSON_AddStringToObject(e, "confidence", eisnet_confidence_word(r->top_p[k]));
         cJSON_AddItemToArray(tk, e);
     }
     cJSON *u = cJSON_AddObjectToObject(j, "uncertainty");
@@ -426,29 +394,42 @@ char *eisnet_inference_json(const eisnet_predictor *pr, const eisnet_inference *
         cJSON_AddNumberToObject(e, "normalized_entropy", r->norm_entropy[p]);
     }
     cJSON_AddItemToObject(j, "grid_values", gv);
+    cJSON *ck = cJSON_AddObjectToObject(j, "consistency");
+    cJSON_AddNumberToObject(ck, "sigma", r->sigma);
+    cJSON_AddNumberToObject(ck, "best_relative_misfit", r->misfit);
+    if (isfinite(r->misfit_free)) cJSON_AddNumberToObject(ck, "best_relative_misfit_all_free", r->misfit_free);
+    cJSON_AddNumberToObject(ck, "max_feature_z", r->feature_z);
+    cJSON *wa = cJSON_AddArrayToObject(j, "warnings");
+    for (int i = 0; i < r->n_warnings; i++) cJSON_AddItemToArray(wa, cJSON_CreateString(r->warnings[i]));
     if (r->has_exact) {
+        const eisnet_posterior *ps = &r->post;
         cJSON *x = cJSON_AddObjectToObject(j, "exact");
-        cJSON_AddNumberToObject(x, "k_best_models", r->exact_k);
-        cJSON_AddNumberToObject(x, "agreeing_with_known", r->exact_members);
+        cJSON_AddStringToObject(x, "method", "Bayes cell posterior, adaptive midpoint rule");
+        cJSON_AddNumberToObject(x, "sigma", r->sigma);
         cJSON *xm = cJSON_AddObjectToObject(x, "marginal_distributions");
         cJSON *kl = cJSON_AddObjectToObject(x, "kl_divergence");
         for (int i = 0; i < m; i++) {
             int p = r->missing[i];
             cJSON_AddItemToObject(xm, g->names[p], number_array(r->exact + (size_t)p * G, G));
-            if (isfinite(r->kl[p])) cJSON_AddNumberToObject(kl, g->names[p], r->kl[p]);
-            else cJSON_AddNullToObject(kl, g->names[p]);
+            cJSON_AddNumberToObject(kl, g->names[p], r->kl[p]);
         }
-        cJSON *bc = cJSON_AddArrayToObject(x, "best_completions");
-        for (int b = 0; b < r->n_best; b++) {
-            cJSON *e = cJSON_CreateObject();
-            cJSON_AddNumberToObject(e, "rank", b + 1);
-            for (int i = 0; i < m; i++) {
-                int p = r->missing[i];
-                cJSON_AddNumberToObject(e, g->names[p], g->values[(size_t)p * G + r->best_idx[b * m + i]]);
-            }
-            cJSON_AddNumberToObject(e, "resnorm", r->best_resnorm[b]);
-            cJSON_AddItemToArray(bc, e);
+        if (ps->joint) {
+            cJSON *jd = cJSON_AddArrayToObject(x, "joint_distribution");
+            for (int a = 0; a < G; a++) cJSON_AddItemToArray(jd, number_array(ps->joint + (size_t)a * G, G));
         }
+        cJSON_AddNumberToObject(x, "sub_points", ps->sub_used);
+        cJSON_AddBoolToObject(x, "converged", ps->converged);
+        if (isfinite(ps->change)) cJSON_AddNumberToObject(x, "last_change", ps->change);
+        else cJSON_AddNullToObject(x, "last_change");
+        cJSON_AddNumberToObject(x, "evaluations", ps->n_evals);
+        cJSON_AddNumberToObject(x, "log_evidence", ps->log_evidence);
+        cJSON_AddNumberToObject(x, "best_relative_misfit", ps->best_rel_rms);
+        cJSON *ga = cJSON_AddObjectToObject(x, "grid_argmin");
+        for (int i = 0; i < m; i++) {
+            int p = r->missing[i];
+            cJSON_AddNumberToObject(ga, g->names[p], g->values[(size_t)p * G + ps->argmin[p]]);
+        }
+        cJSON_AddNumberToObject(ga, "relative_misfit", ps->argmin_rel_rms);
     }
     char *s = pretty ? cJSON_Print(j) : cJSON_PrintUnformatted(j);
     cJSON_Delete(j);
@@ -486,7 +467,7 @@ void eisnet_inference_print(FILE *fp, const eisnet_predictor *pr, const eisnet_i
             fmt_value(v, sizeof v, g->values[(size_t)r->missing[i] * G + r->top_idx[k * m + i]]);
             fprintf(fp, "%14s", v);
         }
-        fprintf(fp, "  %11.4f  %.4f (%s)\n", r->top_p[k], r->top_conf[k], confidence_label(r->top_p[k]));
+        fprintf(fp, "  %11.4f  %.4f (%s)\n", r->top_p[k], r->top_conf[k], eisnet_confidence_word(r->top_p[k]));
     }
     fprintf(fp, "\nuncertainty (entropy in nats; uniform = %.3f):\n", log((double)G));
     for (int i = 0; i < m; i++) {
@@ -509,21 +490,21 @@ void eisnet_inference_print(FILE *fp, const eisnet_predictor *pr, const eisnet_i
         }
     }
     if (r->has_exact) {
-        fprintf(fp, "\nexact grid distribution: %d of the %d best-fitting grid models agree with the known values\n",
-                r->exact_members, r->exact_k);
+        const eisnet_posterior *ps = &r->post;
+        fprintf(fp, "\nexact Bayes cell posterior (sigma %.3g): %d sub-points per cell and dimension, %s, %.0f spectra "
+                    "evaluated\n",
+                r->sigma, ps->sub_used, ps->converged ? "converged" : "NOT converged (budget or resolution cap reached)",
+                ps->n_evals);
         for (int i = 0; i < m; i++)
-            if (isfinite(r->kl[r->missing[i]]))
-                fprintf(fp, "  KL(exact || network) for %s: %.3f nats\n", g->names[r->missing[i]], r->kl[r->missing[i]]);
-        fprintf(fp, "best completions by actual resnorm (known values snapped to the grid):\nrank ");
-        for (int i = 0; i < m; i++) fprintf(fp, "%14s", g->names[r->missing[i]]);
-        fprintf(fp, "  resnorm (\xce\xa9)\n");
-        for (int b = 0; b < r->n_best; b++) {
-            fprintf(fp, "%4d ", b + 1);
-            for (int i = 0; i < m; i++) {
-                fmt_value(v, sizeof v, g->values[(size_t)r->missing[i] * G + r->best_idx[b * m + i]]);
-                fprintf(fp, "%14s", v);
-            }
-            fprintf(fp, "  %.4g\n", r->best_resnorm[b]);
+            fprintf(fp, "  KL(exact || network) for %s: %.3f nats\n", g->names[r->missing[i]], r->kl[r->missing[i]]);
+        fprintf(fp, "best grid completion (known values as given):");
+        for (int i = 0; i < m; i++) {
+            int p = r->missing[i];
+            fmt_value(v, sizeof v, g->values[(size_t)p * G + ps->argmin[p]]);
+            fprintf(fp, " %s = %s", g->names[p], v);
         }
+        fprintf(fp, ", relative misfit %.3g\n", ps->argmin_rel_rms);
     }
+    fprintf(fp, "\nconsistency: best relative misfit with the known values %.3g (sigma %.3g)\n", r->misfit, r->sigma);
+    for (int i = 0; i < r->n_warnings; i++) fprintf(fp, "WARNING: %s\n", r->warnings[i]);
 }

@@ -104,7 +104,7 @@ static void test_formulas_and_json(void **state)
     assert_int_equal(eisnet_parse_known(&pr.grid, "Rsh=460, ra=4820,Rb=2210", values, known), 0);
     assert_true(known[0] && known[1] && known[2] && !known[3] && !known[4]);
     eisnet_inference r;
-    assert_int_equal(eisnet_infer(&pr, z, values, known, 10, 0, &r), 0);
+    assert_int_equal(eisnet_infer(&pr, z, values, known, 10, 0.01, 0, &r), 0);
     assert_int_equal(r.n_missing, 2);
     assert_int_equal(r.k, 10);
     /* the marginals are the heads' distributions (float precision) */
@@ -156,7 +156,7 @@ static void test_formulas_and_json(void **state)
 
     /* one missing parameter: probability / grid_index, confidence = p */
     assert_int_equal(eisnet_parse_known(&pr.grid, "Rsh=460,Ra=4820,Rb=2210,Ca=3.7e-6", values, known), 0);
-    assert_int_equal(eisnet_infer(&pr, z, values, known, 3, 2000, &r), 0);
+    assert_int_equal(eisnet_infer(&pr, z, values, known, 3, 0.01, 1, &r), 0);
     assert_true(fabs(r.top_conf[0] - r.top_p[0]) < 1e-15);
     s = eisnet_inference_json(&pr, &r, NULL, 1);
     j = cJSON_Parse(s);
@@ -164,16 +164,53 @@ static void test_formulas_and_json(void **state)
     assert_non_null(cJSON_GetObjectItem(t0, "probability"));
     assert_non_null(cJSON_GetObjectItem(t0, "grid_index"));
     assert_null(cJSON_GetObjectItem(j, "joint_distribution"));
-    /* --exact: the true Cb's neighbourhood; members agree with the known values */
+    /* --exact: the Bayes posterior puts the noiseless truth's cell (Cb = 3.4e-6 is in cell 6)
+     * first; KL(exact || network) by its definition; the spectrum fits the known values */
     cJSON *x = cJSON_GetObjectItem(j, "exact");
     assert_non_null(x);
-    assert_true(r.exact_members > 0);
-    double sum = 0;
-    for (int c = 0; c < 12; c++) sum += r.exact[4 * 12 + c];
+    assert_non_null(cJSON_GetObjectItem(x, "sub_points"));
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(x, "converged")));
+    assert_true(r.exact[4 * 12 + 6] > 0.99);
+    double sum = 0, kl = 0;
+    for (int c = 0; c < 12; c++) {
+        double e = r.exact[4 * 12 + c];
+        sum += e;
+        if (e > 0) kl += e * log(e / d[4][c]);
+    }
     assert_true(fabs(sum - 1) < 1e-12);
-    assert_true(r.best_resnorm[0] <= r.best_resnorm[1]);
+    assert_true(fabs(r.kl[4] - kl) < 1e-5);
+    assert_true(fabs(cJSON_GetObjectItem(cJSON_GetObjectItem(x, "kl_divergence"), "Cb")->valuedouble - kl) < 1e-5);
+    assert_int_equal(r.post.argmin[4], 6);
+    assert_true(r.misfit < 0.003);
+    assert_int_equal(r.n_warnings, 0);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(j, "warnings")), 0);
+    assert_string_equal(eisnet_confidence_word(0.95), "high");
+    assert_string_equal(eisnet_confidence_word(0.6), "medium");
+    assert_string_equal(eisnet_confidence_word(0.035), "low");
     cJSON_Delete(j);
     free(s);
+    eisnet_inference_free(&r);
+
+    /* known values that contradict the spectrum: a warning that says so */
+    assert_int_equal(eisnet_parse_known(&pr.grid, "Rsh=1380,Ra=4820,Rb=2210", values, known), 0);
+    assert_int_equal(eisnet_infer(&pr, z, values, known, 3, 0.01, 0, &r), 0);
+    assert_true(r.misfit > 0.1);
+    assert_int_equal(r.n_warnings, 1);
+    assert_non_null(strstr(r.warnings[0], "known values contradict"));
+    s = eisnet_inference_json(&pr, &r, NULL, 1);
+    j = cJSON_Parse(s);
+    assert_non_null(strstr(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "warnings"), 0)->valuestring, "contradict"));
+    cJSON_Delete(j);
+    free(s);
+    eisnet_inference_free(&r);
+
+    /* a spectrum no parameters in the ranges fit (ten times every impedance: Rsh alone is
+     * then above its range at high frequency) */
+    for (int f = 0; f < pr.grid.n_freq; f++) z[f] *= 10;
+    assert_int_equal(eisnet_parse_known(&pr.grid, "Rsh=460,Ra=4820,Rb=2210", values, known), 0);
+    assert_int_equal(eisnet_infer(&pr, z, values, known, 3, 0.01, 0, &r), 0);
+    assert_true(r.n_warnings >= 1);
+    assert_non_null(strstr(r.warnings[0], "does not fit the circuit"));
     eisnet_inference_free(&r);
     eisnet_predictor_free(&pr);
 }
@@ -257,7 +294,7 @@ static void test_end_to_end(void **state)
         for (int f = 0; f < 50; f++) assert_true(cabs(z[f] - ds.spectra[(size_t)g * 50 + f]) < 1e-9 * cabs(z[f]));
         uint8_t known[5] = {1, 1, 1, 0, 0};
         eisnet_inference r;
-        assert_int_equal(eisnet_infer(&pr, z, ds.gt[g].values, known, 5, 0, &r), 0);
+        assert_int_equal(eisnet_infer(&pr, z, ds.gt[g].values, known, 5, 0.01, 0, &r), 0);
         /* probability of the grid cells nearest the true Ca and Cb */
         double m = 1;
         for (int q = 3; q < 5; q++) {

@@ -1,5 +1,5 @@
 /* eisnet/infer.h: what the network says about the parameters a scientist did
- * not measure (SPEC 1.9), and what the grid itself says (--exact).
+ * not measure and what the exact Bayes posterior says (--exact).
  *
  * For the missing parameters, with p the softmax of a head over its grid:
  *   marginals; the joint as the product of the marginals; the top-k joint
@@ -8,10 +8,14 @@
  *   normalised entropy H/ln(n_grid);
  *   confidence = prod_i p_i[j_i] * (prod_i (1 - H_i/ln n_grid))^(1/m)
  *   (m = 2: p1[i] p2[j] sqrt((1-H1/ln12)(1-H2/ln12)), the reference's;
- *    m = 1: p[i]). */
+ *    m = 1: p[i]).
+ * Warnings: known values that contradict the spectrum (the best misfit with
+ * them fixed is far beyond sigma), a spectrum no parameter values in the
+ * ranges fit, spectrum features far outside the training normalisation. */
 #ifndef EISNET_INFER_H
 #define EISNET_INFER_H
 
+#include "eisnet/posterior.h"
 #include "eisnet/predictor.h"
 
 #include <stdio.h>
@@ -31,16 +35,21 @@ typedef struct {
         norm_entropy[EISNET_MAX_PARAMS];   /* by parameter index */
     int *top_idx;                     /* k x n_missing grid indices */
     double *top_p, *top_conf;         /* k */
-    /* --exact */
+    /* honesty checks */
+    double sigma;                     /* noise level the checks and --exact assume */
+    double misfit;                    /* smallest relative misfit with the known values fixed
+                                         (see eisnet_best_misfit; about sigma when consistent) */
+    double misfit_free;               /* the same with every parameter free (NaN unless misfit is
+                                         large: it tells contradicting known values from a
+                                         spectrum the circuit cannot fit) */
+    double feature_z;                 /* largest |standardised spectrum feature| (0 without features) */
+    int n_warnings;
+    char warnings[4][256];
+    /* --exact: the Bayes cell posterior (eisnet/posterior.h) */
     int has_exact;
-    int exact_k;                      /* the K best grid models considered */
-    int exact_members;                /* of them, those agreeing with the known values */
-    int known_idx[EISNET_MAX_PARAMS]; /* nearest grid index of each known value */
-    double *exact;                    /* n_params x n_grid exact marginals (missing rows) */
+    eisnet_posterior post;            /* marginals, joint, convergence, cost, grid argmin */
+    double *exact;                    /* = post.marginal: n_params x n_grid (missing rows) */
     double kl[EISNET_MAX_PARAMS];     /* KL(exact || network) per missing parameter, nats */
-    int n_best;
-    int *best_idx;                    /* n_best x n_missing: completions by actual resnorm */
-    double *best_resnorm;             /* n_best, Ω */
 } eisnet_inference;
 
 /* Parses "Rsh=460,Ra=4820" against the grid's names (display or circuit
@@ -48,10 +57,21 @@ typedef struct {
  * parameter's range; at least one parameter known and one missing. */
 int eisnet_parse_known(const eisnet_grid *g, const char *text, double *values, uint8_t *known);
 
-/* z: the spectrum on the predictor's frequencies. exact_k > 0 adds the exact
- * grid distribution over the exact_k best grid models. */
+/* z: the spectrum on the predictor's frequencies. sigma: the relative noise
+ * assumed by the consistency warnings and the exact posterior (0 = the
+ * default 0.01). exact != 0 adds the Bayes cell posterior and KL. */
 int eisnet_infer(const eisnet_predictor *p, const double complex *z, const double *values, const uint8_t *known,
-                 int top_k, int exact_k, eisnet_inference *out);
+                 int top_k, double sigma, int exact, eisnet_inference *out);
+
+/* Confidence word of a probability: "high" (>= 0.9), "medium" (>= 0.5),
+ * "low" (below). */
+const char *eisnet_confidence_word(double p);
+
+/* Misfits above this many sigma make infer warn. */
+#define EISNET_MISFIT_WARN 3.0
+/* A standardised spectrum feature beyond this makes infer warn that the
+ * spectrum lies outside what the model was trained on. */
+#define EISNET_FEATURE_WARN 6.0
 void eisnet_inference_free(eisnet_inference *r);
 
 /* Entropy (nats), max, top-5 mass of a distribution. */

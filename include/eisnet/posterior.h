@@ -1,0 +1,104 @@
+/* eisnet/posterior.h: the exact Bayes cell posterior of the missing
+ * parameters, given a measured spectrum and the known parameters at their
+ * continuous values.
+ *
+ * Model (see eisnet/simulate.h): relative complex Gaussian noise
+ *     Z_meas(w) = Z(theta, w) (1 + sigma (n1 + i n2)),
+ * so each frequency contributes
+ *     log p = -|Z_meas - Z|^2 / (2 sigma^2 |Z|^2) - log(2 pi sigma^2 |Z|^2);
+ * the prior is log-uniform inside each range. The probability of a cell
+ * (the log10-interval around a grid value, clipped to the range) is the
+ * posterior integrated over it.
+ *
+ * Integration: adaptive midpoint rule in log10 of the missing parameters.
+ * Every combination of the missing parameters' cells (a "cell tuple",
+ * n_grid^m of them for m missing) starts as one box, integrated with q
+ * sub-points per dimension (q = 4 for m <= 2, 2 for m = 3-4, 1 beyond).
+ * Each round splits into 2^m halves the boxes that hold mass (within a
+ * factor e^-25 of the largest box) and the neighbours of those holding more
+ * than 1e-4 of it (a peak sharper than the sub-point spacing may sit in the
+ * neighbour of the box that caught it), so sharp peaks are resolved where
+ * they are and nowhere else. It stops when the largest change of any
+ * marginal over a round is below tol (with at least min_sub effective
+ * sub-points per cell and dimension), or when the next round would exceed
+ * the resolution cap max_sub or the budget max_evals; `converged` says
+ * which. More cell tuples than EISNET_POSTERIOR_MAX_TUPLES is refused with
+ * an error, never silently approximated. Sums are log-sum-exp; with OpenMP
+ * the boxes of a round are shared among threads. The series circuit
+ * R-p(R,C)-p(R,C) has a closed-form fast path, other circuits use the
+ * generic evaluator. */
+#ifndef EISNET_POSTERIOR_H
+#define EISNET_POSTERIOR_H
+
+#include "eisnet/grid.h"
+
+#include <complex.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define EISNET_POSTERIOR_SIGMA 0.01
+#define EISNET_POSTERIOR_TOL 1e-3
+#define EISNET_POSTERIOR_MIN_SUB 8
+#define EISNET_POSTERIOR_MAX_SUB 1024
+#define EISNET_POSTERIOR_MAX_EVALS 5e6
+/* Largest number of cell tuples enumerated (12^6 would be 2,985,984). */
+#define EISNET_POSTERIOR_MAX_TUPLES 3000000
+
+typedef struct {
+    double sigma;  /* relative noise per real/imaginary component (0.01) */
+    double tol;    /* convergence: max abs change of a marginal (1e-3) */
+    int min_sub;   /* sub-points per cell and dimension before convergence may be declared (8) */
+    int max_sub;   /* cap on effective sub-points per cell and dimension, a power of 2 (1024) */
+    double max_evals; /* budget of spectrum evaluations (5e6, about a second) */
+    int threads;   /* OpenMP threads; 0 = all */
+} eisnet_posterior_options;
+
+void eisnet_posterior_options_default(eisnet_posterior_options *o);
+
+typedef struct {
+    int n_params, n_grid, n_missing;
+    int missing[EISNET_MAX_PARAMS]; /* missing parameter indices, file order */
+    double *marginal;     /* n_params x n_grid; rows of known parameters are 0 */
+    double *joint;        /* n_grid x n_grid: P(first missing in cell i, second in cell j);
+                             NULL with one missing parameter */
+    int sub_used;         /* effective sub-points per cell and dimension of the finest box */
+    int sub_cap;          /* the resolution cap that applied */
+    int converged;        /* 1 when the last round changed no marginal by tol or more */
+    double change;        /* that largest change (NaN when no round was made) */
+    double n_evals;       /* spectra evaluated: the cost */
+    double n_boxes;       /* boxes at the end */
+    double log_evidence;  /* log p(Z_meas | known), natural log, densities per unit of Re, Im */
+    /* Misfit m(theta) = sqrt(sum_f |Z_meas - Z|^2 / |Z|^2 / (2 n_freq)): about sigma when
+     * the spectrum fits the model within the noise. */
+    double best_rel_rms;  /* the smallest over all evaluated sub-points */
+    int argmin[EISNET_MAX_PARAMS];  /* grid brute force: the grid completion (grid values of the
+                                       missing parameters, known ones at their values) of least
+                                       misfit; grid index per parameter, -1 for known ones */
+    double argmin_rel_rms;          /* its misfit */
+} eisnet_posterior;
+
+/* z: the measured spectrum on g's frequencies. values: file order, read for
+ * known parameters (positive, finite; outside the range is allowed).
+ * known[p] 0/1; at least one parameter missing. o NULL = defaults.
+ * Returns 0, or -1 with a message (nothing allocated in out). */
+int eisnet_posterior_compute(const eisnet_grid *g, const double complex *z, const double *values,
+                             const uint8_t *known, const eisnet_posterior_options *o, eisnet_posterior *out);
+void eisnet_posterior_free(eisnet_posterior *r);
+
+/* The misfit m(theta) above of one parameter vector (file order). */
+double eisnet_posterior_rel_rms(const eisnet_grid *g, const double complex *z, const double *values);
+
+/* The smallest misfit with the known parameters fixed, without the
+ * posterior: the best grid completion, then a compass search from it in
+ * log10 inside the ranges (n_grid^m + a few hundred spectra; a local
+ * minimum, so an upper bound of the true smallest). known may mark every
+ * parameter missing. Returns the misfit, or NaN on bad input (message set). */
+double eisnet_best_misfit(const eisnet_grid *g, const double complex *z, const double *values, const uint8_t *known);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
