@@ -32,6 +32,8 @@ typedef struct {
 } option_spec;
 
 #define OFF(f) offsetof(cli_options, f)
+#define CLI_STR_(x) #x
+#define CLI_STR(x) CLI_STR_(x)
 #define ALL (CMD_GENERATE | CMD_TRAIN | CMD_INFER | CMD_FULL | CMD_BENCH | CMD_UPDATE | CMD_REFERENCE)
 #define GEN (CMD_GENERATE | CMD_FULL | CMD_REFERENCE)
 #define TRN (CMD_TRAIN | CMD_FULL | CMD_REFERENCE)
@@ -52,18 +54,18 @@ static const option_spec options[] = {
     {"f_max", ARG_DOUBLE, GRD, OFF(f_max), "HZ", "highest frequency (1e6)"},
     {"csv", ARG_NONE, GEN, OFF(csv), NULL, "also write the reference's combined_dataset_{N}gt.csv"},
     {"ground_truths", ARG_STR, GEN, OFF(ground_truths_file), "FILE", "use these ground truths (reference JSON) instead of drawing"},
-    {"n_epochs", ARG_INT, TRN | CMD_BENCH, OFF(n_epochs), "N", "training epochs (100)"},
+    {"n_epochs", ARG_INT, TRN | CMD_BENCH, OFF(n_epochs), "N", "training epochs (100; full: " CLI_STR(CLI_FULL_EPOCHS) ")"},
     {"batch_size", ARG_INT, TRN | CMD_BENCH | CMD_UPDATE, OFF(batch_size), "N", "batch size (512)"},
     {"model_path", ARG_STR, TRN | CMD_INFER | CMD_UPDATE, OFF(model_path), "FILE", "checkpoint path (DATA_DIR/model.safetensors)"},
-    {"samples_per_gt", ARG_INT, TRN | CMD_BENCH | CMD_UPDATE, OFF(samples_per_gt), "K", "rows per ground truth: its K best grid models (5000)"},
-    {"known", ARG_STR, TRN | CMD_INFER, OFF(known), "K", "train: parameters known per row (3); infer: NAME=VALUE,..."},
+    {"samples_per_gt", ARG_INT, TRN | CMD_BENCH | CMD_UPDATE, OFF(samples_per_gt), "K", "topk/uniform: rows per ground truth: its K best grid models (5000)"},
+    {"known", ARG_STR, TRN | CMD_INFER, OFF(known), "K", "train (topk/uniform): parameters known per row (3); infer: NAME=VALUE,..."},
     {"model", ARG_STR, CMD_INFER | CMD_UPDATE, OFF(model_path), "FILE", "model checkpoint (.safetensors or .npz)"},
     {"spectrum", ARG_SPECTRUM, CMD_INFER, 0, "FILE", "measured spectrum CSV freq,Re,Im (repeatable; a directory: every *.csv)"},
     {"ground_truth", ARG_STR, CMD_INFER | CMD_REFERENCE, OFF(ground_truth), "ID", "use a ground truth of --data_dir as the spectrum"},
     {"top_k", ARG_INT, CMD_INFER | CMD_REFERENCE | CMD_FULL, OFF(top_k), "K", "completions to list (10)"},
     {"json", ARG_NONE, CMD_INFER, OFF(json), NULL, "JSON output (the reference's keys; one line per spectrum for several)"},
     {"exact", ARG_NONE, CMD_INFER, OFF(exact), NULL, "also the exact Bayes cell posterior for this spectrum, and KL"},
-    {"sigma", ARG_DOUBLE, CMD_INFER, OFF(sigma), "S", "relative noise of the spectrum, for --exact and the checks (0.01)"},
+    {"sigma", ARG_DOUBLE, CMD_INFER | TRN, OFF(sigma), "S", "relative noise (0.01); train: of the simulated spectra, stored in the model; infer: for --exact and the checks (default: the model's)"},
     {"plots", ARG_STR, CMD_INFER | CMD_FULL | CMD_REFERENCE, OFF(plots), "DIR", "write SVG plots there"},
     {"input", ARG_STR, CMD_UPDATE, OFF(input), "FILE", "new labelled examples, JSON lines ('-' = stdin, the default)"},
     {"replay", ARG_INT, CMD_UPDATE, OFF(replay), "N", "mix N original training rows into each update (needs --data_dir)"},
@@ -72,17 +74,16 @@ static const option_spec options[] = {
     {"quick", ARG_NONE, CMD_BENCH, OFF(quick), NULL, "a one-minute version"},
     {"out", ARG_STR, CMD_BENCH, OFF(bench_out), "FILE", "also write the Markdown table there"},
     {"extrapolate", ARG_NONE, CMD_INFER, OFF(extrapolate), NULL, "allow a spectrum that does not cover the model's frequencies"},
-    {"val_fraction", ARG_DOUBLE, TRN | CMD_UPDATE, OFF(val_fraction), "F", "share of ground truths held out for validation (0.15)"},
+    {"val_fraction", ARG_DOUBLE, TRN | CMD_UPDATE, OFF(val_fraction), "F", "topk/uniform: share of ground truths held out for validation (0.15)"},
     {"hidden_dim", ARG_INT, TRN | CMD_BENCH, OFF(hidden_dim), "H", "hidden width of the encoder (512)"},
     {"lr", ARG_DOUBLE, TRN | CMD_UPDATE, OFF(lr), "LR", "learning rate (1e-3)"},
     {"features", ARG_STR, TRN, OFF(features), "KIND", "spectrum (default) or params (the reference's input)"},
     {"sampling", ARG_STR, TRN, OFF(sampling), "KIND", "simulate (default: fresh simulations), topk or uniform (rows of a dataset; uniform: the reference's)"},
-    {"sigma", ARG_DOUBLE, TRN, OFF(sigma), "S", "simulate: relative noise of the simulated spectra (0.01)"},
     {"samples_per_epoch", ARG_INT, TRN, OFF(samples_per_epoch), "N", "simulate: fresh simulations per epoch (500000)"},
     {"val_samples", ARG_INT, TRN, OFF(val_samples), "N", "simulate: held-out simulations for validation (20000)"},
     {"dropout", ARG_DOUBLE, TRN, OFF(dropout), "P", "dropout of every layer (simulate: 0; topk/uniform: the reference's 0.3/0.2/0.1)"},
     {"lr_decay", ARG_DOUBLE, TRN, OFF(lr_decay), "F", "simulate: cosine decay of the rate to 0 over this last share of the steps (0.4)"},
-    {"noise", ARG_DOUBLE, TRN, OFF(noise), "SIGMA", "relative spectrum noise added in training (0)"},
+    {"noise", ARG_DOUBLE, TRN, OFF(noise), "SIGMA", "topk/uniform: relative spectrum noise added to the rows (0)"},
     {"resume", ARG_NONE, TRN, OFF(resume), NULL, "continue the last run (weights and optimizer state)"},
     {"threads", ARG_INT, TRN | CMD_INFER | CMD_BENCH | CMD_UPDATE, OFF(threads), "N", "CPU threads (all cores)"},
 };
@@ -175,6 +176,7 @@ static int parse_args(cli_options *o, int bit, int argc, char **argv, int *help)
         if (spec->offset == OFF(n_ground_truths)) o->n_ground_truths_given = 1;
         if (spec->offset == OFF(n_epochs)) o->n_epochs_given = 1;
         if (spec->offset == OFF(samples_per_gt)) o->samples_per_gt_given = 1;
+        if (spec->offset == OFF(sigma)) o->sigma_given = 1;
         if (spec->offset == OFF(circuit) || spec->kind == ARG_RANGE || spec->offset == OFF(grid_points) ||
             spec->offset == OFF(n_freq) || spec->offset == OFF(f_min) || spec->offset == OFF(f_max))
             o->grid_given = 1;
@@ -254,7 +256,6 @@ static void defaults(cli_options *o)
     eisnet_train_options td;
     eisnet_train_options_default(&td);
     o->sampling = td.simulate ? "simulate" : "topk";
-    o->sigma = td.sigma;
     o->samples_per_epoch = td.samples_per_epoch;
     o->val_samples = td.val_samples;
     o->dropout = td.dropout;

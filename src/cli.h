@@ -60,8 +60,8 @@ typedef struct {
     const char *bench_out;
     double val_fraction, lr, noise;
     const char *features, *sampling;
-    double sigma, dropout, lr_decay;
-    int samples_per_epoch, val_samples, grid_given;
+    double dropout, lr_decay;
+    int samples_per_epoch, val_samples, grid_given, sigma_given;
     eisnet_grid_options train_grid; /* filled by cli_train_options when training by simulation */
     int n_ground_truths_given;
     /* the raw rest for commands that parse more themselves */

@@ -184,7 +184,16 @@ static int infer_one(const cli_options *o, const eisnet_predictor *pr, const dou
     uint8_t known[EISNET_MAX_PARAMS];
     if (eisnet_parse_known(&pr->grid, known_text, values, known) != 0) return -1;
     eisnet_inference r;
-    if (eisnet_infer(pr, z, values, known, o->top_k, o->sigma, o->exact, &r) != 0) return -1;
+    /* a model trained by simulation answers for the noise it was trained at */
+    double sigma = o->sigma;
+    static int warned;
+    if (pr->sigma > 0 && !o->sigma_given) sigma = pr->sigma;
+    else if (pr->sigma > 0 && fabs(sigma - pr->sigma) > 1e-9 * pr->sigma && !warned) {
+        warned = 1;
+        fprintf(stderr, "eisnet infer: warning: the model was trained for sigma %g, not --sigma %g: the network's "
+                        "probabilities are for %g (--exact and the checks use %g)\n", pr->sigma, sigma, pr->sigma, sigma);
+    }
+    if (eisnet_infer(pr, z, values, known, o->top_k, sigma, o->exact, &r) != 0) return -1;
     int rc = 0;
     if (o->json) {
         char *s = eisnet_inference_json(pr, &r, source, !many);

@@ -6,6 +6,7 @@
 #include "eisnet/npy.h"
 #include "eisnet/optim.h"
 #include "eisnet/plot.h"
+#include "eisnet/posterior.h"
 #include "eisnet/progress.h"
 #include "eisnet/rng.h"
 #include "eisnet/safetensors.h"
@@ -40,7 +41,7 @@ void eisnet_train_options_default(eisnet_train_options *o)
     o->features = 1;
     o->seed = 42;
     o->simulate = 1;
-    o->sigma = 0.01;
+    o->sigma = EISNET_POSTERIOR_SIGMA; /* the noise the exact posterior assumes by default */
     o->samples_per_epoch = 500000;
     o->val_samples = 20000;
     o->dropout = -1;

@@ -18,6 +18,7 @@
 #include "eisnet/fileio.h"
 #include "eisnet/kernels.h"
 #include "eisnet/optim.h"
+#include "eisnet/posterior.h"
 #include "eisnet/progress.h"
 #include "eisnet/rng.h"
 #include "eisnet/simulate.h"
@@ -101,22 +102,16 @@ static void sim_draw(const eisnet_grid *g, double sigma, uint64_t seed, uint64_t
     for (int p = 0; p < P; p++) s->known[p] = (uint8_t)((bits >> p) & 1u);
 }
 
-/* Relative rms misfit between the measured spectrum and the spectrum of the
- * truth's grid completion (known values as given, missing ones at the grid
- * value of their cell): what plugging the right cells' grid values into the
+/* The misfit of the truth's grid completion (known values as given, missing
+ * ones at the grid value of their cell) to the measured spectrum, as
+ * eisnet_posterior_rel_rms measures it (about sigma for a spectrum the
+ * parameters fit): what plugging the right cells' grid values into the
  * circuit leaves unexplained. log10 of it is the resnorm head's target. */
 static double completion_misfit(const eisnet_grid *g, scratch *s)
 {
-    int P = g->n_params, F = g->n_freq;
+    int P = g->n_params;
     for (int p = 0; p < P; p++) s->vc[p] = s->known[p] ? s->v[p] : g->values[(size_t)p * g->n_grid + s->cells[p]];
-    eisnet_grid_spectrum(g, s->vc, s->zc);
-    double sum = 0;
-    for (int k = 0; k < F; k++) {
-        double complex d = s->z[k] - s->zc[k];
-        double a2 = creal(s->z[k]) * creal(s->z[k]) + cimag(s->z[k]) * cimag(s->z[k]);
-        sum += (creal(d) * creal(d) + cimag(d) * cimag(d)) / (a2 > 1e-300 ? a2 : 1e-300);
-    }
-    return sqrt(sum / F);
+    return eisnet_posterior_rel_rms(g, s->z, s->vc);
 }
 
 /* Input row, targets and resnorm target of example `stream`. */
