@@ -1,6 +1,6 @@
 /* eisnet: command line front end.
  *
- *   eisnet generate|train|infer|full|bench|update [options]
+ *   eisnet generate|train|infer|full|bench|update|evaluate [options]
  *   eisnet --mode generate|train|inference|full [the reference's flags]
  */
 #include "cli.h"
@@ -100,6 +100,7 @@ static const struct {
     {"full", CMD_FULL, "generate, train and infer on a small default"},
     {"bench", CMD_BENCH, "measure speed against the seed's scenarios"},
     {"update", CMD_UPDATE, "continue training from a stream of new measurements"},
+    {"evaluate", 0, "score a model on fresh simulations against the exact posterior"}, /* own parser */
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
@@ -463,6 +464,7 @@ int main(int argc, char **argv)
         printf("eisnet %s\n", EISNET_VERSION);
         return 0;
     }
+    if (strcmp(argv[1], "evaluate") == 0) return cli_evaluate_main(argc - 2, argv + 2);
     int help = 0;
     if (strncmp(argv[1], "--", 2) == 0) {
         /* the reference's form: --mode M anywhere among its flags */

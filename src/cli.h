@@ -79,6 +79,7 @@ int cli_infer(cli_options *o);
 int cli_full(cli_options *o);
 int cli_update(cli_options *o); /* src/cli_update.c */
 int cli_bench(cli_options *o);  /* src/cli_bench.c */
+int cli_evaluate_main(int argc, char **argv); /* src/cli_evaluate.c: parses its own flags */
 int cli_parse_int(const char *flag, const char *s, int *out);
 
 #endif

@@ -1,5 +1,5 @@
 /* Inference: distributions, top-k completions, uncertainty, the exact Bayes
- * distribution, JSON and table output. */
+ * cell posterior, consistency warnings, JSON and table output. */
 #include "eisnet/infer.h"
 #include "eisnet/error.h"
 #include "eisnet/fmt.h"

@@ -25,6 +25,9 @@
 #define CORE 9.2
 #define MAX_SUB_LIMIT 4096
 #define RES 10.0
+/* A split box whose error estimate exceeds this share of the total mass is
+ * split again. */
+#define EPS 1e-6
 
 void eisnet_posterior_options_default(eisnet_posterior_options *o)
 {
@@ -194,6 +197,8 @@ typedef struct {
     uint8_t *lvl;
     uint16_t *k;
     double *L;
+    double *E;  /* log of the box's share of its parent's error estimate (-inf: none) */
+    double *PL; /* log mass of the parent, while the box is new */
     int m;
 } boxes;
 
@@ -210,7 +215,11 @@ static int boxes_reserve(boxes *b, int64_t need)
     if (k) b->k = k;
     double *L = realloc(b->L, sizeof(double) * (size_t)cap);
     if (L) b->L = L;
-    if (!t || !l || !k || !L) return -1;
+    double *E = realloc(b->E, sizeof(double) * (size_t)cap);
+    if (E) b->E = E;
+    double *PL = realloc(b->PL, sizeof(double) * (size_t)cap);
+    if (PL) b->PL = PL;
+    if (!t || !l || !k || !L || !E || !PL) return -1;
     b->cap = cap;
     return 0;
 }
@@ -221,6 +230,8 @@ static void boxes_free(boxes *b)
     free(b->lvl);
     free(b->k);
     free(b->L);
+    free(b->E);
+    free(b->PL);
 }
 
 /* Log-mass of box i by the midpoint rule with q sub-points per dimension;
@@ -341,6 +352,25 @@ static void polish(const post_ctx *c, double step, double *best_chi, double *the
     work_free(&w);
 }
 
+/* Error estimates of the new boxes [from, n): per group of 2^m children,
+ * |parent mass - children's mass|, shared equally. */
+static void error_estimates(boxes *b, int64_t from)
+{
+    int64_t per = (int64_t)1 << b->m;
+    for (int64_t g0 = from; g0 + per <= b->n; g0 += per) {
+        double mx = -INFINITY, s = 0;
+        for (int64_t i = g0; i < g0 + per; i++) mx = fmax(mx, b->L[i]);
+        if (mx > -INFINITY)
+            for (int64_t i = g0; i < g0 + per; i++) s += exp(b->L[i] - mx);
+        double lc = mx > -INFINITY ? mx + log(s) : -INFINITY, lp = b->PL[g0], e;
+        double hi = fmax(lc, lp), lo = fmin(lc, lp);
+        if (hi == -INFINITY) e = -INFINITY;
+        else if (lo == -INFINITY) e = hi;
+        else e = hi + log1p(-exp(lo - hi)); /* log |e^lp - e^lc| */
+        for (int64_t i = g0; i < g0 + per; i++) b->E[i] = e - log((double)per);
+    }
+}
+
 /* Normalised marginals (m x G) and joint of the first two (G x G, or NULL)
  * from the box masses; returns log of the total mass. */
 static double marginals(const post_ctx *c, const boxes *b, double *marg, double *joint)
@@ -453,20 +483,27 @@ static int resolved(const post_ctx *c, const boxes *b, box_index *x)
     return 1;
 }
 
-/* Marks the boxes to split: mass within e^-CUT of the largest box, and the
- * neighbours of those within e^-CORE. Returns how many, or -1. */
-static int64_t mark_boxes(const post_ctx *c, const boxes *b, box_index *x, int max_lvl, uint8_t *flag)
+/* Marks the boxes to split: boxes never split yet whose mass is within
+ * e^-CUT of the largest; split boxes whose error estimate exceeds EPS of the
+ * total mass; and, while the peak is not resolved, the neighbours of the
+ * boxes within e^-CORE of the largest. Returns how many, or -1. */
+static int64_t mark_boxes(const post_ctx *c, const boxes *b, box_index *x, int max_lvl, int peak_resolved,
+                          uint8_t *flag)
 {
     int m = c->m, off[EISNET_MAX_PARAMS];
-    double mx = -INFINITY;
+    double mx = -INFINITY, s = 0;
     for (int64_t i = 0; i < b->n; i++)
         if (b->L[i] > mx) mx = b->L[i];
+    for (int64_t i = 0; i < b->n; i++)
+        if (b->L[i] > mx - 700) s += exp(b->L[i] - mx);
+    double limit = mx + log(s) + log(EPS);
+    if (b->n <= 0) return 0;
     memset(flag, 0, (size_t)b->n);
-    if (index_build(x, b) != 0) return -1;
+    if (!peak_resolved && index_build(x, b) != 0) return -1;
     for (int64_t i = 0; i < b->n; i++) {
-        if (!(b->L[i] >= mx - CUT)) continue;
+        if (b->lvl[i] == 0 ? b->L[i] >= mx - CUT : b->E[i] >= limit) flag[i] = 1;
+        if (peak_resolved || !(b->L[i] >= mx - CORE)) continue;
         flag[i] = 1;
-        if (!(b->L[i] >= mx - CORE)) continue;
         for (int d = 0; d < m; d++) off[d] = -1;
         for (;;) {
             int64_t j = neighbour(c, b, x, i, off);
@@ -495,6 +532,7 @@ static int64_t split_boxes(boxes *b, const uint8_t *flag, int64_t n_flag)
     for (int64_t i = 0; i < n0; i++) {
         if (!flag[i]) continue;
         for (int64_t ch = 0; ch < per; ch++, at++) {
+            b->PL[at] = b->L[i];
             b->t[at] = b->t[i];
             b->lvl[at] = (uint8_t)(b->lvl[i] + 1);
             for (int d = 0; d < m; d++)
@@ -508,6 +546,8 @@ static int64_t split_boxes(boxes *b, const uint8_t *flag, int64_t n_flag)
             b->t[w] = b->t[i];
             b->lvl[w] = b->lvl[i];
             b->L[w] = b->L[i];
+            b->E[w] = b->E[i];
+            b->PL[w] = b->PL[i];
             memcpy(b->k + w * m, b->k + i * m, sizeof(uint16_t) * (size_t)m);
         }
         w++;
@@ -516,13 +556,17 @@ static int64_t split_boxes(boxes *b, const uint8_t *flag, int64_t n_flag)
     return w - n_flag * per;
 }
 
-/* The grid completion of least misfit (grid brute force). */
+/* The grid completion of least chi (grid brute force); profile (m x G, or
+ * NULL) gets, per missing parameter and cell, the least chi of the
+ * completions with that cell. */
 static int grid_argmin(const post_ctx *c, const eisnet_posterior_options *o, uint64_t n, int *best_cell,
-                       double *best_chi)
+                       double *best_chi, double *profile)
 {
     double bc = INFINITY;
     uint64_t bt = 0;
-    int failed = 0;
+    int failed = 0, mG = c->m * c->G;
+    if (profile)
+        for (int i = 0; i < mG; i++) profile[i] = INFINITY;
 #ifdef EISNET_HAVE_OPENMP
 #pragma omp parallel num_threads(n_threads(o)) reduction(| : failed)
 #else
@@ -531,9 +575,12 @@ static int grid_argmin(const post_ctx *c, const eisnet_posterior_options *o, uin
     {
         post_work w;
         double my = INFINITY, theta[EISNET_MAX_PARAMS];
+        double *prof = profile ? malloc(sizeof(double) * (size_t)mG) : NULL;
         uint64_t mt = 0;
         int cell[EISNET_MAX_PARAMS];
-        if (work_init(&w, c->F) != 0) failed = 1;
+        if (work_init(&w, c->F) != 0 || (profile && !prof)) failed = 1;
+        if (prof)
+            for (int i = 0; i < mG; i++) prof[i] = INFINITY;
         memcpy(theta, c->base, sizeof theta);
 #ifdef EISNET_HAVE_OPENMP
 #pragma omp for schedule(static)
@@ -549,14 +596,23 @@ static int grid_argmin(const post_ctx *c, const eisnet_posterior_options *o, uin
                 my = chi;
                 mt = t;
             }
+            if (prof)
+                for (int d = 0; d < c->m; d++)
+                    if (chi < prof[d * c->G + cell[d]]) prof[d * c->G + cell[d]] = chi;
         }
 #ifdef EISNET_HAVE_OPENMP
 #pragma omp critical
 #endif
-        if (my < bc || (my == bc && mt < bt)) {
-            bc = my;
-            bt = mt;
+        {
+            if (my < bc || (my == bc && mt < bt)) {
+                bc = my;
+                bt = mt;
+            }
+            if (prof && !failed)
+                for (int i = 0; i < mG; i++)
+                    if (prof[i] < profile[i]) profile[i] = prof[i];
         }
+        free(prof);
         work_free(&w);
     }
     decode(c, bt, best_cell);
@@ -676,6 +732,7 @@ int eisnet_posterior_compute(const eisnet_grid *g, const double complex *z, cons
     for (uint64_t t = 0; t < n; t++) {
         b.t[t] = t;
         b.lvl[t] = 0;
+        b.E[t] = -INFINITY;
         memset(b.k + t * m, 0, sizeof(uint16_t) * (size_t)m);
     }
     b.n = (int64_t)n;
@@ -687,13 +744,13 @@ int eisnet_posterior_compute(const eisnet_grid *g, const double complex *z, cons
     if (compute_boxes(&c, &o, &b, 0, q, &best_chi, best_theta) != 0) goto oom;
     r->n_evals = (double)n * qm;
     double logz = marginals(&c, &b, prev, r->joint);
-    int lvl = 0;
+    int lvl = 0, peak = 0;
     r->change = NAN;
     for (;;) {
         if (lvl >= max_lvl) break;
         flag = realloc(flag, (size_t)b.n);
         if (!flag) goto oom;
-        int64_t nf = mark_boxes(&c, &b, &x, max_lvl, flag);
+        int64_t nf = mark_boxes(&c, &b, &x, max_lvl, peak, flag);
         if (nf < 0) goto oom;
         if (nf == 0) break;
         double cost = (double)nf * (double)((int64_t)1 << m) * qm;
@@ -701,6 +758,7 @@ int eisnet_posterior_compute(const eisnet_grid *g, const double complex *z, cons
         int64_t from = split_boxes(&b, flag, nf);
         if (from < 0) goto oom;
         if (compute_boxes(&c, &o, &b, from, q, &best_chi, best_theta) != 0) goto oom;
+        error_estimates(&b, from);
         r->n_evals += cost;
         lvl = 0;
         for (int64_t i = 0; i < b.n; i++)
@@ -710,7 +768,8 @@ int eisnet_posterior_compute(const eisnet_grid *g, const double complex *z, cons
         for (int i = 0; i < m * G; i++) ch = fmax(ch, fabs(marg[i] - prev[i]));
         memcpy(prev, marg, sizeof(double) * (size_t)m * G);
         r->change = ch;
-        if ((q << lvl) >= o.min_sub && ch < o.tol && resolved(&c, &b, &x)) {
+        peak = resolved(&c, &b, &x);
+        if ((q << lvl) >= o.min_sub && ch < o.tol && peak) {
             r->converged = 1;
             break;
         }
@@ -727,7 +786,7 @@ int eisnet_posterior_compute(const eisnet_grid *g, const double complex *z, cons
     r->best_rel_rms = sqrt(best_chi / (2.0 * c.F));
     int cell[EISNET_MAX_PARAMS];
     double achi;
-    if (grid_argmin(&c, &o, n, cell, &achi) != 0) goto oom;
+    if (grid_argmin(&c, &o, n, cell, &achi, NULL) != 0) goto oom;
     r->n_evals += (double)n;
     for (int p = 0; p < g->n_params; p++) r->argmin[p] = -1;
     for (int d = 0; d < m; d++) r->argmin[c.miss[d]] = cell[d];
@@ -776,7 +835,7 @@ double eisnet_best_misfit(const eisnet_grid *g, const double complex *z, const d
         double chi, theta[EISNET_MAX_PARAMS];
         uint64_t n = 1;
         for (int d = 0; d < m; d++) n *= (uint64_t)g->n_grid;
-        if (grid_argmin(&c, &o, n, cell, &chi) == 0) {
+        if (grid_argmin(&c, &o, n, cell, &chi, NULL) == 0) {
             memcpy(theta, c.base, sizeof theta);
             for (int d = 0; d < m; d++) theta[c.miss[d]] = g->values[(size_t)c.miss[d] * g->n_grid + cell[d]];
             polish(&c, 0.5 * (c.hi[0] - c.lo[0]), &chi, theta);
@@ -787,4 +846,38 @@ double eisnet_best_misfit(const eisnet_grid *g, const double complex *z, const d
     }
     free_ctx(&c);
     return out;
+}
+
+int eisnet_grid_brute_force(const eisnet_grid *g, const double complex *z, const double *values,
+                            const uint8_t *known, int threads, int *argmin, double *profile, double *misfit)
+{
+    eisnet_posterior_options o;
+    eisnet_posterior_options_default(&o);
+    o.threads = threads;
+    int m = 0, rc = -1, G = g ? g->n_grid : 0;
+    if (check_input(g, z, values, known, &o, &m) != 0) return -1;
+    post_ctx c;
+    double *prof = malloc(sizeof(double) * (size_t)m * G);
+    if (setup_ctx(&c, g, z, values, known, o.sigma) == 0 && prof) {
+        int cell[EISNET_MAX_PARAMS];
+        double chi;
+        uint64_t n = 1;
+        for (int d = 0; d < m; d++) n *= (uint64_t)G;
+        if (grid_argmin(&c, &o, n, cell, &chi, prof) == 0) {
+            for (int p = 0; p < g->n_params; p++) argmin[p] = -1;
+            if (profile)
+                for (int i = 0; i < g->n_params * G; i++) profile[i] = NAN;
+            for (int d = 0; d < m; d++) {
+                argmin[c.miss[d]] = cell[d];
+                if (profile)
+                    for (int k = 0; k < G; k++) profile[(size_t)c.miss[d] * G + k] = sqrt(prof[d * G + k] / (2.0 * c.F));
+            }
+            if (misfit) *misfit = sqrt(chi / (2.0 * c.F));
+            rc = 0;
+        }
+    }
+    if (rc != 0) eisnet_set_error("out of memory");
+    free_ctx(&c);
+    free(prof);
+    return rc;
 }

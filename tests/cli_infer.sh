@@ -58,5 +58,16 @@ expect_error "not an eisnet model" infer --model "$T/nothing.safetensors" --spec
 expect_error "no ground truth 'zzz'" infer --model "$M" --ground_truth zzz --data_dir "$D"
 expect_error "--top_k must be at least 1" infer --model "$M" --spectrum "$T/meas.csv" $K --top_k 0
 expect_error "cannot open" infer --model "$M" --spectrum "$T/none.csv" $K
+expect_error "--sigma must be positive" infer --model "$M" --spectrum "$T/meas.csv" $K --sigma -0.1
+
+# --exact: the Bayes posterior (converged) and no contradiction warning for consistent known values (this
+# tiny model, normalised on six spectra, may still warn that the spectrum lies outside its training)
+"$BIN" infer --model "$M" --spectrum "$T/meas.csv" --known Rsh=460,Ra=4820,Rb=2210 --exact --json >"$T/x.json" 2>"$T/err" \
+  && grep -Eq '"converged":[[:space:]]*true' "$T/x.json" && ! grep -q 'contradict' "$T/x.json" \
+  && grep -q '"kl_divergence"' "$T/x.json" && grep -q '"best_relative_misfit"' "$T/x.json" \
+  && ok || bad "--exact JSON: $(head -c 400 "$T/x.json") $(cat "$T/err")"
+# known values that contradict the spectrum: a warning in the table
+"$BIN" infer --model "$M" --spectrum "$T/meas.csv" --known Rsh=1500,Ra=4820,Rb=2210 >"$T/w.txt" 2>"$T/err" \
+  && grep -q "WARNING: the known values contradict the spectrum" "$T/w.txt" && ok || bad "no contradiction warning: $(tail -3 "$T/w.txt")"
 
 finish

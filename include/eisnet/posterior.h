@@ -14,19 +14,21 @@
  * Every combination of the missing parameters' cells (a "cell tuple",
  * n_grid^m of them for m missing) starts as one box, integrated with q
  * sub-points per dimension (q = 4 for m <= 2, 2 for m = 3-4, 1 beyond).
- * Each round splits into 2^m halves the boxes that hold mass (within a
- * factor e^-25 of the largest box) and the neighbours of those holding more
- * than 1e-4 of it (a peak sharper than the sub-point spacing may sit in the
- * neighbour of the box that caught it), so sharp peaks are resolved where
- * they are and nowhere else. It stops when the largest change of any
- * marginal over a round is below tol (with at least min_sub effective
- * sub-points per cell and dimension), or when the next round would exceed
- * the resolution cap max_sub or the budget max_evals; `converged` says
- * which. More cell tuples than EISNET_POSTERIOR_MAX_TUPLES is refused with
- * an error, never silently approximated. Sums are log-sum-exp; with OpenMP
- * the boxes of a round are shared among threads. The series circuit
- * R-p(R,C)-p(R,C) has a closed-form fast path, other circuits use the
- * generic evaluator. */
+ * Each round splits boxes into 2^m halves: boxes never split whose mass is
+ * within e^-25 of the largest box; split boxes whose error estimate
+ * (|parent mass - sum of its children's|) exceeds 1e-6 of the total; and,
+ * until the peak is resolved, the neighbours of the boxes holding more than
+ * 1e-4 of the largest mass (a peak sharper than the sub-point spacing may
+ * sit next to the box that caught it). The peak counts as resolved when
+ * the largest box outweighs none of its face neighbours by more than 10
+ * nats. It stops, converged, when a round changes no marginal by tol or
+ * more, the peak is resolved and the effective sub-points per cell and
+ * dimension reach min_sub; or, not converged, when the next round would
+ * exceed the resolution cap max_sub or the budget max_evals. More cell
+ * tuples than EISNET_POSTERIOR_MAX_TUPLES is refused with an error, never
+ * silently approximated. Sums are log-sum-exp; with OpenMP the boxes of a
+ * round are shared among threads. The series circuit R-p(R,C)-p(R,C) has a
+ * closed-form fast path, other circuits use the generic evaluator. */
 #ifndef EISNET_POSTERIOR_H
 #define EISNET_POSTERIOR_H
 
@@ -42,7 +44,7 @@ extern "C" {
 #define EISNET_POSTERIOR_SIGMA 0.01
 #define EISNET_POSTERIOR_TOL 1e-3
 #define EISNET_POSTERIOR_MIN_SUB 8
-#define EISNET_POSTERIOR_MAX_SUB 1024
+#define EISNET_POSTERIOR_MAX_SUB 4096
 #define EISNET_POSTERIOR_MAX_EVALS 5e6
 /* Largest number of cell tuples enumerated (12^6 would be 2,985,984). */
 #define EISNET_POSTERIOR_MAX_TUPLES 3000000
@@ -51,7 +53,7 @@ typedef struct {
     double sigma;  /* relative noise per real/imaginary component (0.01) */
     double tol;    /* convergence: max abs change of a marginal (1e-3) */
     int min_sub;   /* sub-points per cell and dimension before convergence may be declared (8) */
-    int max_sub;   /* cap on effective sub-points per cell and dimension, a power of 2 (1024) */
+    int max_sub;   /* cap on effective sub-points per cell and dimension, a power of 2 (4096) */
     double max_evals; /* budget of spectrum evaluations (5e6, about a second) */
     int threads;   /* OpenMP threads; 0 = all */
 } eisnet_posterior_options;
@@ -97,6 +99,14 @@ double eisnet_posterior_rel_rms(const eisnet_grid *g, const double complex *z, c
  * minimum, so an upper bound of the true smallest). known may mark every
  * parameter missing. Returns the misfit, or NaN on bad input (message set). */
 double eisnet_best_misfit(const eisnet_grid *g, const double complex *z, const double *values, const uint8_t *known);
+
+/* Grid brute force alone (n_grid^m spectra): argmin (n_params; grid index of
+ * each missing parameter in the least-misfit grid completion, -1 for known
+ * ones), profile (n_params x n_grid or NULL: per missing parameter and cell
+ * the least misfit of the completions with that cell; NaN rows for known
+ * parameters) and misfit (or NULL). threads 0 = all. Returns 0 or -1. */
+int eisnet_grid_brute_force(const eisnet_grid *g, const double complex *z, const double *values,
+                            const uint8_t *known, int threads, int *argmin, double *profile, double *misfit);
 
 #ifdef __cplusplus
 }
