@@ -6,6 +6,7 @@
 #include "cli.h"
 #include "eisnet/dataset.h"
 #include "eisnet/error.h"
+#include "eisnet/evaluate.h"
 #include "eisnet/posterior.h"
 #include "eisnet/train.h"
 
@@ -82,6 +83,7 @@ static const option_spec options[] = {
     {"samples_per_epoch", ARG_INT, TRN, OFF(samples_per_epoch), "N", "simulate: fresh simulations per epoch (500000)"},
     {"val_samples", ARG_INT, TRN, OFF(val_samples), "N", "simulate: held-out simulations for validation (20000)"},
     {"dropout", ARG_DOUBLE, TRN, OFF(dropout), "P", "dropout of every layer (simulate: 0; topk/uniform: the reference's 0.3/0.2/0.1)"},
+    {"evaluate", ARG_INT, TRN, OFF(eval_n), "N", "simulate: spectra per mask in the closing evaluation, a tenth also against the exact posterior (train: " CLI_STR(CLI_TRAIN_EVAL_N) ", full: " CLI_STR(CLI_FULL_EVAL_N) "; 0: none)"},
     {"lr_decay", ARG_DOUBLE, TRN, OFF(lr_decay), "F", "simulate: cosine decay of the rate to 0 over this last share of the steps (0.4)"},
     {"noise", ARG_DOUBLE, TRN, OFF(noise), "SIGMA", "topk/uniform: relative spectrum noise added to the rows (0)"},
     {"resume", ARG_NONE, TRN, OFF(resume), NULL, "continue the last run (weights and optimizer state)"},
@@ -261,6 +263,7 @@ static void defaults(cli_options *o)
     o->val_samples = td.val_samples;
     o->dropout = td.dropout;
     o->lr_decay = td.lr_decay;
+    o->eval_n = -1; /* the command's default */
 }
 
 static int check_backend(const char *b)
@@ -430,8 +433,27 @@ int cli_train(cli_options *o)
         }
     }
     printf("model: %s (and .npz), last: %s\n", r.best_path, r.last_path);
+    int erc = t.simulate ? cli_closing_evaluation(o, &t, r.best_path, CLI_TRAIN_EVAL_N) : 0;
     eisnet_train_result_free(&r);
-    return 0;
+    return erc ? 1 : 0;
+}
+
+int cli_closing_evaluation(const cli_options *o, const eisnet_train_options *t, const char *model, int default_n)
+{
+    int n = o->eval_n >= 0 ? o->eval_n : default_n;
+    if (n <= 0) return 0;
+    eisnet_predictor p;
+    if (eisnet_predictor_load(&p, model) != 0) {
+        fprintf(stderr, "eisnet %s: %s\n", o->name, eisnet_last_error());
+        return -1;
+    }
+    printf("\n== evaluation on %d fresh simulations per mask (exact posterior on %d of them; eisnet evaluate --model %s) ==\n",
+           n, (n + 9) / 10, model);
+    fflush(stdout);
+    int rc = eisnet_evaluate_summary(&p, stdout, n, (n + 9) / 10, t->sigma, t->seed, t->quiet);
+    if (rc != 0) fprintf(stderr, "eisnet %s: %s\n", o->name, eisnet_last_error());
+    eisnet_predictor_free(&p);
+    return rc;
 }
 
 static int run(cli_options *o)

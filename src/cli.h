@@ -19,6 +19,9 @@ enum {
 #define CLI_MAX_RANGES 64
 /* epochs of `eisnet full` unless --n_epochs is given */
 #define CLI_FULL_EPOCHS 16
+/* spectra per mask of the evaluation that ends `train` and `full` */
+#define CLI_TRAIN_EVAL_N 1000
+#define CLI_FULL_EVAL_N 200
 
 typedef struct {
     int command;
@@ -61,7 +64,7 @@ typedef struct {
     double val_fraction, lr, noise;
     const char *features, *sampling;
     double dropout, lr_decay;
-    int samples_per_epoch, val_samples, grid_given, sigma_given;
+    int samples_per_epoch, val_samples, grid_given, sigma_given, eval_n;
     eisnet_grid_options train_grid; /* filled by cli_train_options when training by simulation */
     int n_ground_truths_given;
     /* the raw rest for commands that parse more themselves */
@@ -75,6 +78,9 @@ int cli_train(cli_options *o);
 int cli_train_options(cli_options *o, eisnet_train_options *t);
 /* Ctrl-C / SIGTERM ask a running training to stop and save (on = 1), or restore the defaults. */
 void cli_catch_interrupts(int on);
+/* The evaluation that ends training by simulation: --evaluate N spectra per
+ * mask with 1 to 3 missing (default_n when not given; 0: none). 0 / -1. */
+int cli_closing_evaluation(const cli_options *o, const eisnet_train_options *t, const char *model, int default_n);
 int cli_infer(cli_options *o);
 int cli_full(cli_options *o);
 int cli_update(cli_options *o); /* src/cli_update.c */

@@ -385,6 +385,10 @@ int cli_full(cli_options *o)
            t.simulate ? " by simulation" : "", tr.top1, tr.top3, tr.uniform_top1, tr.uniform_top3);
     if (tr.mean_kl == tr.mean_kl) printf(", mean KL to the exact grid distribution %.3f nats", tr.mean_kl);
     printf(" ==\n");
+    if (t.simulate && cli_closing_evaluation(o, &t, tr.best_path, CLI_FULL_EVAL_N) != 0) {
+        eisnet_train_result_free(&tr);
+        return 1;
+    }
     /* demonstration on a held-out ground truth, through a CSV as a user would */
     eisnet_dataset ds;
     if (eisnet_dataset_open(&ds, o->data_dir) != 0) {

@@ -3,9 +3,12 @@
 # dataset (the default), the reference's command and rows, errors, Ctrl-C
 # leaving a loadable checkpoint, --resume. Usage: cli_train.sh eisnet
 . "$(dirname "$0")/lib.sh"
-S="--samples_per_epoch 3000 --val_samples 500 --hidden_dim 32"
+S="--samples_per_epoch 3000 --val_samples 500 --hidden_dim 32 --evaluate 0"
 # the default: by simulation, no `generate` needed; the directory holds just the model
-"$BIN" train --data_dir "$T/sim" --n_epochs 2 $S --quiet >"$T/out" 2>"$T/err" && ok || bad "train: $(cat "$T/err")"
+"$BIN" train --data_dir "$T/sim" --n_epochs 2 $S --evaluate 10 --quiet >"$T/out" 2>"$T/err" && ok || bad "train: $(cat "$T/err")"
+# it ends with the evaluation against the exact posterior
+grep -q "== evaluation on 10 fresh simulations per mask (exact posterior on 1 of them" "$T/out" && ok \
+  || bad "no closing evaluation: $(cat "$T/out")"
 grep -q "trained by simulation on 6000 fresh spectra (sigma 0.01)" "$T/out" && ok || bad "no simulation report: $(cat "$T/out")"
 grep -q "held-out accuracy" "$T/out" && grep -q "by number of missing parameters: 1:" "$T/out" && ok \
   || bad "no accuracy report: $(cat "$T/out")"
