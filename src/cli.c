@@ -56,7 +56,7 @@ static const option_spec options[] = {
     {"csv", ARG_NONE, GEN, OFF(csv), NULL, "also write the reference's combined_dataset_{N}gt.csv"},
     {"ground_truths", ARG_STR, GEN, OFF(ground_truths_file), "FILE", "use these ground truths (reference JSON) instead of drawing"},
     {"n_epochs", ARG_INT, TRN | CMD_BENCH, OFF(n_epochs), "N", "training epochs (100; full: " CLI_STR(CLI_FULL_EPOCHS) ")"},
-    {"batch_size", ARG_INT, TRN | CMD_BENCH | CMD_UPDATE, OFF(batch_size), "N", "batch size (512)"},
+    {"batch_size", ARG_INT, TRN | CMD_BENCH | CMD_UPDATE, OFF(batch_size), "N", "batch size (train: " CLI_STR(EISNET_TRAIN_BATCH_SIM) " by simulation, " CLI_STR(EISNET_TRAIN_BATCH_ROWS) " for rows of a dataset; update: 1)"},
     {"model_path", ARG_STR, TRN | CMD_INFER | CMD_UPDATE, OFF(model_path), "FILE", "checkpoint path (DATA_DIR/model.safetensors)"},
     {"samples_per_gt", ARG_INT, TRN | CMD_BENCH | CMD_UPDATE, OFF(samples_per_gt), "K", "topk/uniform: rows per ground truth: its K best grid models (5000)"},
     {"known", ARG_STR, TRN | CMD_INFER, OFF(known), "K", "train (topk/uniform): parameters known per row (3); infer: NAME=VALUE,..."},
@@ -245,7 +245,7 @@ static void defaults(cli_options *o)
     o->f_min = 1.0;
     o->f_max = 1e6;
     o->n_epochs = 100;
-    o->batch_size = 512;
+    o->batch_size = -1; /* the command's default */
     o->samples_per_gt = 5000;
     o->known = NULL;
     o->top_k = 10;

@@ -34,7 +34,7 @@ int cli_update(cli_options *o)
     u.data_dir = o->data_dir;
     u.lr = o->lr;
     /* the global default 512 means "not given": update steps on each example */
-    u.batch_size = o->batch_size == 512 ? 1 : o->batch_size;
+    u.batch_size = o->batch_size == -1 ? 1 : o->batch_size;
     u.replay = o->replay;
     u.samples_per_gt = o->samples_per_gt;
     u.val_fraction = o->val_fraction;

@@ -30,7 +30,7 @@ void eisnet_train_options_default(eisnet_train_options *o)
     memset(o, 0, sizeof *o);
     o->data_dir = "./eis_training_data";
     o->n_epochs = 100;
-    o->batch_size = 512;
+    o->batch_size = -1;
     o->samples_per_gt = 5000;
     o->known = 3;
     o->hidden = 512;
@@ -450,6 +450,9 @@ int eisnet_train(const eisnet_train_options *o, eisnet_train_result *res)
     res->best_val_loss = NAN;
     res->mean_kl = NAN;
     stop_requested = 0;
+    eisnet_train_options resolved = *o;
+    if (resolved.batch_size == -1) resolved.batch_size = o->simulate ? EISNET_TRAIN_BATCH_SIM : EISNET_TRAIN_BATCH_ROWS;
+    o = &resolved;
     if (o->batch_size < 1) return eisnet_set_error("--batch_size must be at least 1 (got %d)", o->batch_size);
     if (o->batch_size > 1 << 20) return eisnet_set_error("--batch_size is too large (got %d)", o->batch_size);
     if (o->n_epochs < 1) return eisnet_set_error("--n_epochs must be at least 1 (got %d)", o->n_epochs);

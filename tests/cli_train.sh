@@ -35,6 +35,16 @@ cfg_has "$D/model.safetensors" '"training":"uniform"' && cfg_has "$D/model.safet
   || bad "reference mode not recorded"
 [ "$(wc -l <"$D/model.history.csv")" -eq 3 ] && ok || bad "history has $(wc -l <"$D/model.history.csv") lines"
 
+# infer answers for the model's sigma, and warns when told another
+"$BIN" infer --model "$T/sim/model.safetensors" --data_dir "$D" --ground_truth lhs_0000 --known Rsh=460,Ra=4820 \
+  --sigma 0.02 >"$T/out" 2>"$T/err"
+grep -q "warning: the model was trained for sigma 0.01, not --sigma 0.02" "$T/err" && ok || bad "no sigma warning: $(cat "$T/err")"
+"$BIN" infer --model "$T/sim/model.safetensors" --data_dir "$D" --ground_truth lhs_0000 --known Rsh=460,Ra=4820 \
+  >"$T/out" 2>"$T/err"
+grep -q "trained for sigma" "$T/err" && bad "sigma warning without --sigma" || ok
+grep -q "predicted misfit of the most probable grid values" "$T/out" && grep -q "(sigma 0.01)" "$T/out" && ok \
+  || bad "infer of a simulation model: $(cat "$T/out")"
+
 expect_error "run \`eisnet generate" train --sampling topk --data_dir "$T/none"
 expect_error "has 6 ground truths, not 100" --mode train --sampling topk --n_ground_truths 100 --data_dir "$D"
 expect_error "--batch_size must be at least 1" train --data_dir "$D" --batch_size 0

@@ -25,11 +25,17 @@
 extern "C" {
 #endif
 
+/* Default batch sizes: by simulation (more, smaller steps learned more per
+ * example in a measured comparison) and for rows of a dataset (the
+ * reference's). */
+#define EISNET_TRAIN_BATCH_SIM 256
+#define EISNET_TRAIN_BATCH_ROWS 512
+
 typedef struct {
     const char *data_dir;
     const char *model_path; /* default DATA_DIR/model.safetensors */
     int n_epochs;           /* 100 */
-    int batch_size;         /* 512 */
+    int batch_size;         /* -1: the mode's default (EISNET_TRAIN_BATCH_SIM / _ROWS) */
     int samples_per_gt;     /* 5000 */
     int known;              /* 3 */
     int hidden;             /* 512 */
