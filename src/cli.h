@@ -20,7 +20,7 @@ enum {
 /* epochs of `eisnet full` unless --n_epochs is given */
 #define CLI_FULL_EPOCHS 16
 /* spectra per mask of the evaluation that ends `train` and `full` */
-#define CLI_TRAIN_EVAL_N 500
+#define CLI_TRAIN_EVAL_N 300
 #define CLI_FULL_EVAL_N 50
 
 typedef struct {
