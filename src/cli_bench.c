@@ -332,7 +332,7 @@ int cli_bench(cli_options *o)
     char spe[24];
     snprintf(spe, sizeof spe, "%d", n_gt * K);
     char *full_argv[] = {"eisnet", "full", "--n_ground_truths", ngt, "--samples_per_epoch", spe, "--n_epochs", "1",
-                         "--data_dir", fdir, "--threads", th, "--quiet", NULL};
+                         "--data_dir", fdir, "--threads", th, "--evaluate", "0", "--quiet", NULL};
     if (run_child(full_argv, &full_s, &full_mb) != 0) goto fail;
 
     /* training end to end on the dataset: the reference's input (like for like) and eisnet's */
