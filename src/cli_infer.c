@@ -188,7 +188,7 @@ static int infer_one(const cli_options *o, const eisnet_predictor *pr, const dou
     double sigma = o->sigma;
     static int warned;
     if (pr->sigma > 0 && !o->sigma_given) sigma = pr->sigma;
-    else if (pr->sigma > 0 && fabs(sigma - pr->sigma) > 1e-9 * pr->sigma && !warned) {
+    else if (pr->sigma > 0 && sigma > 0 && isfinite(sigma) && fabs(sigma - pr->sigma) > 1e-9 * pr->sigma && !warned) {
         warned = 1;
         fprintf(stderr, "eisnet infer: warning: the model was trained for sigma %g, not --sigma %g: the network's "
                         "probabilities are for %g (--exact and the checks use %g)\n", pr->sigma, sigma, pr->sigma, sigma);

@@ -26,6 +26,7 @@
 
 #include <complex.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -523,10 +524,11 @@ int eisnet_train_sim(const eisnet_train_options *o, eisnet_train_result *res)
     res->uniform_top3 = 3.0 / T.G;
     res->best_epoch = rs.best_epoch;
     res->best_val_loss = rs.best_val;
-    res->n_train_rows = (int)(rs.epoch > 0 ? (int64_t)rs.epoch * o->samples_per_epoch > 2000000000
-                                                 ? 2000000000
-                                                 : (int64_t)rs.epoch * o->samples_per_epoch
-                                           : 0);
+    {
+        /* simulations trained on, capped to fit the int field */
+        int64_t seen_all = (int64_t)rs.epoch * o->samples_per_epoch;
+        res->n_train_rows = (int)(seen_all < INT32_MAX ? seen_all : INT32_MAX);
+    }
     res->first_val_gt = -1;
     if (T.n_val && rs.best_epoch > 0) {
         eisnet_predictor best;
