@@ -2,6 +2,7 @@
  * cell posterior, consistency warnings, JSON and table output. */
 #include "eisnet/infer.h"
 #include "eisnet/error.h"
+#include "eisnet/evaluate.h"
 #include "eisnet/fmt.h"
 #include "eisnet/train.h"
 
@@ -172,9 +173,8 @@ void eisnet_inference_free(eisnet_inference *r)
     memset(r, 0, sizeof *r);
 }
 
-/* Network probabilities below this count as this in KL: one confident miss
- * costs at most ln(1e12) = 27.6 nats instead of infinity. */
-#define KL_FLOOR 1e-12
+/* About 0.1 s of spectra. */
+#define MISFIT_MAX_COMPLETIONS 3e5
 
 static int exact_part(const eisnet_predictor *pr, const double complex *z, eisnet_inference *r)
 {
@@ -186,14 +186,9 @@ static int exact_part(const eisnet_predictor *pr, const double complex *z, eisne
     r->exact = r->post.marginal;
     for (int i = 0; i < r->n_missing; i++) {
         int p = r->missing[i];
-        double kl = 0;
-        for (int c = 0; c < G; c++) {
-            double e = r->exact[(size_t)p * G + c];
-            if (e > 0) kl += e * log(e / fmax(r->probs[(size_t)p * G + c], KL_FLOOR));
-        }
-        r->kl[p] = kl;
+        r->kl[p] = eisnet_kl(r->exact + (size_t)p * G, r->probs + (size_t)p * G, G);
     }
-    if (r->post.best_rel_rms < r->misfit) r->misfit = r->post.best_rel_rms;
+    if (!(r->misfit <= r->post.best_rel_rms)) r->misfit = r->post.best_rel_rms;
     r->has_exact = 1;
     return 0;
 }
@@ -298,8 +293,13 @@ int eisnet_infer(const eisnet_predictor *pr, const double complex *z, const doub
     }
     r->k = eisnet_top_k_product(d, r->n_missing, G, top_k, r->top_idx, r->top_p);
     for (int k = 0; k < r->k; k++) r->top_conf[k] = r->n_missing == 1 ? r->top_p[k] : r->top_p[k] * penalty;
-    r->misfit = eisnet_best_misfit(g, z, r->values, r->known);
-    if (!isfinite(r->misfit)) goto out;
+    /* the consistency check enumerates the grid completions: skipped (NaN)
+     * beyond MISFIT_MAX_COMPLETIONS of them */
+    r->misfit = NAN;
+    if (pow((double)G, r->n_missing) <= MISFIT_MAX_COMPLETIONS) {
+        r->misfit = eisnet_best_misfit(g, z, r->values, r->known);
+        if (!isfinite(r->misfit)) goto out;
+    }
     if (exact && exact_part(pr, z, r) != 0) goto out;
     checks(pr, z, feats, r);
     rc = 0;
@@ -396,7 +396,8 @@ char *eisnet_inference_json(const eisnet_predictor *pr, const eisnet_inference *
     cJSON_AddItemToObject(j, "grid_values", gv);
     cJSON *ck = cJSON_AddObjectToObject(j, "consistency");
     cJSON_AddNumberToObject(ck, "sigma", r->sigma);
-    cJSON_AddNumberToObject(ck, "best_relative_misfit", r->misfit);
+    if (isfinite(r->misfit)) cJSON_AddNumberToObject(ck, "best_relative_misfit", r->misfit);
+    else cJSON_AddNullToObject(ck, "best_relative_misfit");
     if (isfinite(r->misfit_free)) cJSON_AddNumberToObject(ck, "best_relative_misfit_all_free", r->misfit_free);
     cJSON_AddNumberToObject(ck, "max_feature_z", r->feature_z);
     cJSON *wa = cJSON_AddArrayToObject(j, "warnings");
@@ -509,6 +510,9 @@ void eisnet_inference_print(FILE *fp, const eisnet_predictor *pr, const eisnet_i
         }
         fprintf(fp, ", relative misfit %.3g\n", ps->argmin_rel_rms);
     }
-    fprintf(fp, "\nconsistency: best relative misfit with the known values %.3g (sigma %.3g)\n", r->misfit, r->sigma);
+    if (isfinite(r->misfit))
+        fprintf(fp, "\nconsistency: best relative misfit with the known values %.3g (sigma %.3g)\n", r->misfit, r->sigma);
+    else
+        fprintf(fp, "\nconsistency: not checked (too many grid completions of the missing parameters)\n");
     for (int i = 0; i < r->n_warnings; i++) fprintf(fp, "WARNING: %s\n", r->warnings[i]);
 }

@@ -1,5 +1,6 @@
 /* Evaluation metrics on hand-made cases, and an evaluation of a network
  * whose answer is known (uniform) against a recomputation by hand. */
+#define _GNU_SOURCE /* open_memstream */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -195,6 +196,20 @@ static void test_evaluate_uniform_network(void **state)
     assert_int_equal(eisnet_evaluate(&pr, &o, &e2), 0);
     assert_true(e2.mask[0].par[1].kl != m->par[1].kl);
     eisnet_evaluation_free(&e2);
+
+    /* the summary for the end of training: the 25 masks with 1 to 3 missing, one line per
+     * missing parameter (5 + 20 + 30) besides the header and totals */
+    char *text = NULL;
+    size_t len = 0;
+    FILE *fp = open_memstream(&text, &len);
+    assert_non_null(fp);
+    assert_int_equal(eisnet_evaluate_summary(&pr, fp, 8, 0, 0.01, 1, 1), 0);
+    fclose(fp);
+    int lines = 0;
+    for (char *c = text; *c; c++) lines += *c == '\n';
+    assert_int_equal(lines, 3 + 55 + 1);
+    assert_non_null(strstr(text, "Rsh,Ra,Rb"));
+    free(text);
 
     /* bad input */
     o.n = 0;

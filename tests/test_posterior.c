@@ -203,6 +203,17 @@ static void test_one_missing_direct(void **state)
     double truth2[5] = {120, 900, 3000, 2e-6, 8e-6};
     check_one_missing(&grid, 0, truth2, 8);
 
+    /* the parallel preset's fast path */
+    eisnet_grid gp;
+    eisnet_grid_options op;
+    eisnet_grid_options_default(&op);
+    op.circuit = "parallel";
+    assert_int_equal(eisnet_grid_init(&gp, &op), 0);
+    assert_int_equal(gp.kernel, EISNET_KERNEL_PARALLEL_RC2);
+    double tp[5] = {3000, 900, 300, 2e-6, 8e-6};
+    check_one_missing(&gp, 3, tp, 10);
+    eisnet_grid_free(&gp);
+
     eisnet_grid g2;
     eisnet_grid_options o;
     eisnet_grid_options_default(&o);
@@ -231,10 +242,15 @@ static void test_normalisation(void **state)
         int cells[EISNET_MAX_PARAMS];
         double complex z[64];
         eisnet_simulate(&grid, &rng, 0.01, v, cells, z);
-        uint8_t known[5] = {1, 0, 0, 0, 0};
-        if (trial % 2) known[0] = 0, known[1] = 1, known[2] = 1; /* two missing: Rsh, Ca, Cb minus one */
+        /* three missing (Rb, Ca, Cb), then two (Ra, Rb) */
+        uint8_t known[5] = {1, 1, 0, 0, 0};
+        if (trial % 2) known[1] = 0, known[3] = 1, known[4] = 1;
+        eisnet_posterior_options o;
+        eisnet_posterior_options_default(&o);
+        o.max_evals = 1e6;
         eisnet_posterior r;
-        assert_int_equal(eisnet_posterior_compute(&grid, z, v, known, NULL, &r), 0);
+        assert_int_equal(eisnet_posterior_compute(&grid, z, v, known, &o, &r), 0);
+        assert_int_equal(r.n_missing, trial % 2 ? 2 : 3);
         assert_true(r.joint != NULL);
         for (int i = 0; i < r.n_missing; i++) {
             double s = 0;
@@ -280,6 +296,26 @@ static void test_argmin(void **state)
     assert_int_equal(r.argmin[0], -1);
     double direct = eisnet_posterior_rel_rms(&grid, z, v);
     assert_true(fabs(r.argmin_rel_rms - direct) < 1e-12 + 1e-9 * direct);
+    /* the parallel preset's fast path against the generic evaluator too */
+    {
+        eisnet_grid gp;
+        eisnet_grid_options op;
+        eisnet_grid_options_default(&op);
+        op.circuit = "parallel";
+        assert_int_equal(eisnet_grid_init(&gp, &op), 0);
+        double vp[5];
+        for (int p = 0; p < 5; p++) vp[p] = gp.values[p * G + idx[p]];
+        double complex zp[64];
+        eisnet_grid_spectrum(&gp, vp, zp);
+        for (int f = 0; f < gp.n_freq; f++) zp[f] *= 1.0 + 0.002 * cos(f);
+        eisnet_posterior rp;
+        assert_int_equal(eisnet_posterior_compute(&gp, zp, vp, known, NULL, &rp), 0);
+        assert_int_equal(rp.argmin[1], 9);
+        double dp = eisnet_posterior_rel_rms(&gp, zp, vp);
+        assert_true(fabs(rp.argmin_rel_rms - dp) < 1e-12 + 1e-9 * dp);
+        eisnet_posterior_free(&rp);
+        eisnet_grid_free(&gp);
+    }
     assert_true(r.best_rel_rms <= r.argmin_rel_rms);
     assert_true(r.marginal[1 * G + 9] > 0.5 && r.marginal[3 * G + 7] > 0.5);
     eisnet_posterior_free(&r);

@@ -80,7 +80,7 @@ void eisnet_distribution_stats(const double *p, int n, double *entropy, double *
  * idx[k*m], prob[k]; returns the number found (<= k). */
 int eisnet_top_k_product(const double *const *dists, int m, int n, int k, int *idx, double *prob);
 
-/* The reference's JSON (key names of SPEC 1.9) plus eisnet's extras;
+/* The reference's JSON (its key names) plus eisnet's extras;
  * malloc'ed; pretty = 0 gives one line. source may be NULL. */
 char *eisnet_inference_json(const eisnet_predictor *p, const eisnet_inference *r, const char *source, int pretty);
 /* A human-readable table. */
