@@ -6,6 +6,7 @@
 #include "cli.h"
 #include "eisnet/dataset.h"
 #include "eisnet/error.h"
+#include "eisnet/evaluate.h"
 #include "eisnet/fit.h"
 #include "eisnet/posterior.h"
 #include "eisnet/train.h"
@@ -33,9 +34,12 @@ typedef struct {
 } option_spec;
 
 #define OFF(f) offsetof(cli_options, f)
+#define CLI_STR_(x) #x
+#define CLI_STR(x) CLI_STR_(x)
 #define ALL (CMD_GENERATE | CMD_TRAIN | CMD_INFER | CMD_FULL | CMD_BENCH | CMD_UPDATE | CMD_REFERENCE)
 #define GEN (CMD_GENERATE | CMD_FULL | CMD_REFERENCE)
 #define TRN (CMD_TRAIN | CMD_FULL | CMD_REFERENCE)
+#define GRD (GEN | CMD_TRAIN) /* the grid: generate's, and train's when training by simulation */
 
 static const option_spec options[] = {
     {"data_dir", ARG_STR, ALL & ~CMD_BENCH, OFF(data_dir), "DIR", "dataset directory (./eis_training_data)"},
@@ -44,21 +48,21 @@ static const option_spec options[] = {
     {"n_workers", ARG_INT, GEN | CMD_BENCH, OFF(n_workers), "N", "worker threads (all cores)"},
     {"backend", ARG_STR, ALL, OFF(backend), "NAME", "cpu, cuda or auto (auto)"},
     {"n_ground_truths", ARG_INT, GEN | CMD_BENCH, OFF(n_ground_truths), "N", "ground truths to draw (100)"},
-    {"circuit", ARG_STR, GEN | CMD_FIT, OFF(circuit), "C", "series, parallel or a circuit string (series)"},
-    {"range", ARG_RANGE, GEN | CMD_FIT, 0, "NAME=MIN:MAX", "parameter range (repeatable; generate: required for custom circuits; fit: replaces the derived box)"},
-    {"grid_points", ARG_INT, GEN, OFF(grid_points), "N", "grid points per parameter (12)"},
-    {"n_freq", ARG_INT, GEN, OFF(n_freq), "N", "number of frequencies (50)"},
-    {"f_min", ARG_DOUBLE, GEN, OFF(f_min), "HZ", "lowest frequency (1)"},
-    {"f_max", ARG_DOUBLE, GEN, OFF(f_max), "HZ", "highest frequency (1e6)"},
+    {"circuit", ARG_STR, GRD | CMD_FIT, OFF(circuit), "C", "series, parallel or a circuit string (series)"},
+    {"range", ARG_RANGE, GRD | CMD_FIT, 0, "NAME=MIN:MAX", "parameter range (repeatable; generate: required for custom circuits; fit: replaces the derived box)"},
+    {"grid_points", ARG_INT, GRD, OFF(grid_points), "N", "grid points per parameter (12)"},
+    {"n_freq", ARG_INT, GRD, OFF(n_freq), "N", "number of frequencies (50)"},
+    {"f_min", ARG_DOUBLE, GRD, OFF(f_min), "HZ", "lowest frequency (1)"},
+    {"f_max", ARG_DOUBLE, GRD, OFF(f_max), "HZ", "highest frequency (1e6)"},
     {"csv", ARG_NONE, GEN, OFF(csv), NULL, "also write the reference's combined_dataset_{N}gt.csv"},
     {"ground_truths", ARG_STR, GEN, OFF(ground_truths_file), "FILE", "use these ground truths (reference JSON) instead of drawing"},
     {"n_epochs", ARG_INT, TRN, OFF(n_epochs), "N", "training epochs (100)"},
-    {"batch_size", ARG_INT, TRN | CMD_UPDATE, OFF(batch_size), "N", "batch size (512)"},
+    {"batch_size", ARG_INT, TRN | CMD_UPDATE, OFF(batch_size), "N", "batch size (" CLI_STR(EISNET_TRAIN_BATCH_SIM) " by simulation, " CLI_STR(EISNET_TRAIN_BATCH_ROWS) " for rows of a dataset)"},
     {"model_path", ARG_STR, TRN, OFF(model_path), "FILE", "checkpoint path (DATA_DIR/model.safetensors)"},
     /* infer and update document --model; --model_path stays accepted there */
     {"model_path", ARG_STR, CMD_INFER | CMD_UPDATE, OFF(model_path), "FILE", NULL},
-    {"samples_per_gt", ARG_INT, TRN | CMD_BENCH | CMD_UPDATE, OFF(samples_per_gt), "K", "rows per ground truth: its K best grid models (5000)"},
-    {"known", ARG_STR, TRN | CMD_INFER | CMD_FIT, OFF(known), "K", "train: parameters known per row (3); infer, fit: NAME=VALUE,..."},
+    {"samples_per_gt", ARG_INT, TRN | CMD_BENCH | CMD_UPDATE, OFF(samples_per_gt), "K", "topk/uniform: rows per ground truth: its K best grid models (5000)"},
+    {"known", ARG_STR, TRN | CMD_INFER | CMD_FIT, OFF(known), "K", "train (topk/uniform): parameters known per row (3); infer, fit: NAME=VALUE,..."},
     {"model", ARG_STR, CMD_INFER | CMD_UPDATE | CMD_FIT, OFF(model_path), "FILE", "model checkpoint, .safetensors or .npz (DATA_DIR/model.safetensors; alias --model_path); fit: start from its best completions"},
     {"spectrum", ARG_SPECTRUM, CMD_INFER | CMD_KK | CMD_FIT, 0, "FILE", "measured spectrum: CSV or an instrument file (repeatable; a directory: its .csv .txt .dta .mpt .z .par files)"},
     {"format", ARG_STR, CMD_INFER | CMD_KK | CMD_FIT, OFF(format), "NAME", "spectrum format (auto: by content; csv, gamry, biologic, autolab, parstat, zplot, versastudio, powersuite, chinstruments)"},
@@ -76,7 +80,7 @@ static const option_spec options[] = {
     {"top_k", ARG_INT, CMD_INFER | CMD_REFERENCE | CMD_FULL, OFF(top_k), "K", "completions to list (10)"},
     {"json", ARG_NONE, CMD_INFER | CMD_KK | CMD_FIT, OFF(json), NULL, "JSON output (the reference's keys; one line per spectrum for several)"},
     {"exact", ARG_NONE, CMD_INFER, OFF(exact), NULL, "also the exact Bayes cell posterior for this spectrum, and KL"},
-    {"sigma", ARG_DOUBLE, CMD_INFER, OFF(sigma), "S", "relative noise of the spectrum, for --exact and the checks (0.01)"},
+    {"sigma", ARG_DOUBLE, CMD_INFER | TRN, OFF(sigma), "S", "relative noise (0.01); train: of the simulated spectra, stored in the model; infer: for --exact and the checks (default: the model's)"},
     {"plots", ARG_STR, CMD_INFER | CMD_FULL | CMD_REFERENCE | CMD_KK | CMD_FIT, OFF(plots), "DIR", "write SVG plots there"},
     {"input", ARG_STR, CMD_UPDATE, OFF(input), "FILE", "new labelled examples, JSON lines ('-' = stdin, the default)"},
     {"replay", ARG_INT, CMD_UPDATE, OFF(replay), "N", "mix N original training rows into each update (needs --data_dir)"},
@@ -85,12 +89,17 @@ static const option_spec options[] = {
     {"quick", ARG_NONE, CMD_BENCH, OFF(quick), NULL, "a shorter run (about 15 s instead of about 40 s on an idle 2-core machine)"},
     {"out", ARG_STR, CMD_BENCH, OFF(bench_out), "FILE", "also write the Markdown table there"},
     {"extrapolate", ARG_NONE, CMD_INFER, OFF(extrapolate), NULL, "allow a spectrum that does not cover the model's frequencies"},
-    {"val_fraction", ARG_DOUBLE, TRN | CMD_UPDATE, OFF(val_fraction), "F", "share of ground truths held out for validation (0.15)"},
+    {"val_fraction", ARG_DOUBLE, TRN | CMD_UPDATE, OFF(val_fraction), "F", "topk/uniform: share of ground truths held out for validation (0.15)"},
     {"hidden_dim", ARG_INT, TRN, OFF(hidden_dim), "H", "hidden width of the encoder (512)"},
     {"lr", ARG_DOUBLE, TRN | CMD_UPDATE, OFF(lr), "LR", "learning rate (1e-3)"},
     {"features", ARG_STR, TRN, OFF(features), "KIND", "spectrum (default) or params (the reference's input)"},
-    {"sampling", ARG_STR, TRN, OFF(sampling), "KIND", "topk (default) or uniform (the reference's rows)"},
-    {"noise", ARG_DOUBLE, TRN, OFF(noise), "SIGMA", "relative spectrum noise added in training (0)"},
+    {"sampling", ARG_STR, TRN, OFF(sampling), "KIND", "simulate (default: fresh simulations), topk or uniform (rows of a dataset; uniform: the reference's)"},
+    {"samples_per_epoch", ARG_INT, TRN, OFF(samples_per_epoch), "N", "simulate: fresh simulations per epoch (500000)"},
+    {"val_samples", ARG_INT, TRN, OFF(val_samples), "N", "simulate: held-out simulations for validation (20000)"},
+    {"dropout", ARG_DOUBLE, TRN, OFF(dropout), "P", "dropout of every layer (simulate: 0; topk/uniform: the reference's 0.3/0.2/0.1)"},
+    {"evaluate", ARG_INT, TRN, OFF(eval_n), "N", "simulate: spectra per mask in the closing evaluation, a tenth also against the exact posterior (train: " CLI_STR(CLI_TRAIN_EVAL_N) ", full: " CLI_STR(CLI_FULL_EVAL_N) "; 0: none)"},
+    {"lr_decay", ARG_DOUBLE, TRN, OFF(lr_decay), "F", "simulate: cosine decay of the rate to 0 over this last share of the steps (0.4)"},
+    {"noise", ARG_DOUBLE, TRN, OFF(noise), "SIGMA", "topk/uniform: relative spectrum noise added to the rows (0)"},
     {"resume", ARG_NONE, TRN, OFF(resume), NULL, "continue the last run (weights and optimizer state)"},
     {"sigma", ARG_DOUBLE, CMD_FIT, OFF(fit_sigma), "S", "fit: noise level of the weighted residuals; 0 = estimate it (0)"},
     {"weighting", ARG_STR, CMD_FIT, OFF(fit_weighting), "W", "fit: modulus, unit or proportional (modulus)"},
@@ -133,7 +142,7 @@ static const struct {
     int commands;
     const char *name, *dflt;
 } command_defaults[] = {
-    {CMD_FULL, "n_epochs", STR(CLI_FULL_N_EPOCHS)},
+    {CMD_FULL, "n_epochs", STR(CLI_FULL_EPOCHS)},
     {CMD_UPDATE, "batch_size", STR(CLI_UPDATE_BATCH)},
     {CMD_UPDATE, "threads", "1"},
     {CMD_INFER, "threads", "all cores"},
@@ -226,6 +235,10 @@ static int parse_args(cli_options *o, int bit, int argc, char **argv, int *help)
         if (spec->offset == OFF(n_ground_truths)) o->n_ground_truths_given = 1;
         if (spec->offset == OFF(n_epochs)) o->n_epochs_given = 1;
         if (spec->offset == OFF(samples_per_gt)) o->samples_per_gt_given = 1;
+        if (spec->offset == OFF(sigma)) o->sigma_given = 1;
+        if (spec->offset == OFF(circuit) || spec->kind == ARG_RANGE || spec->offset == OFF(grid_points) ||
+            spec->offset == OFF(n_freq) || spec->offset == OFF(f_min) || spec->offset == OFF(f_max))
+            o->grid_given = 1;
         switch (spec->kind) {
         case ARG_NONE: *(int *)field = 1; break;
         case ARG_INT:
@@ -288,7 +301,7 @@ static void defaults(cli_options *o)
     o->f_min = 1.0;
     o->f_max = 1e6;
     o->n_epochs = 100;
-    o->batch_size = 512;
+    o->batch_size = -1; /* the command's default */
     o->samples_per_gt = 5000;
     o->known = NULL;
     o->top_k = 10;
@@ -298,7 +311,15 @@ static void defaults(cli_options *o)
     o->val_fraction = 0.15;
     o->lr = 1e-3;
     o->features = "spectrum";
-    o->sampling = "topk";
+    /* training by simulation: the library's defaults */
+    eisnet_train_options td;
+    eisnet_train_options_default(&td);
+    o->sampling = td.simulate ? "simulate" : "topk";
+    o->samples_per_epoch = td.samples_per_epoch;
+    o->val_samples = td.val_samples;
+    o->dropout = td.dropout;
+    o->lr_decay = td.lr_decay;
+    o->eval_n = -1; /* the command's default */
     eisnet_fit_options fo;
     eisnet_fit_options_default(&fo);
     o->fit_sigma = fo.sigma;
@@ -360,7 +381,7 @@ static void on_interrupt(int sig)
     eisnet_train_request_stop();
 }
 
-int cli_train_options(const cli_options *o, eisnet_train_options *t)
+int cli_train_options(cli_options *o, eisnet_train_options *t)
 {
     eisnet_train_options_default(t);
     t->data_dir = o->data_dir;
@@ -384,11 +405,41 @@ int cli_train_options(const cli_options *o, eisnet_train_options *t)
         fprintf(stderr, "eisnet %s: --features must be spectrum or params (got '%s')\n", o->name, o->features);
         return -1;
     }
-    if (strcmp(o->sampling, "topk") == 0) t->uniform = 0;
-    else if (strcmp(o->sampling, "uniform") == 0) t->uniform = 1;
+    if (strcmp(o->sampling, "simulate") == 0) t->simulate = 1;
+    else if (strcmp(o->sampling, "topk") == 0) t->simulate = 0, t->uniform = 0;
+    else if (strcmp(o->sampling, "uniform") == 0) t->simulate = 0, t->uniform = 1;
     else {
-        fprintf(stderr, "eisnet %s: --sampling must be topk or uniform (got '%s')\n", o->name, o->sampling);
+        fprintf(stderr, "eisnet %s: --sampling must be simulate, topk or uniform (got '%s')\n", o->name, o->sampling);
         return -1;
+    }
+    t->sigma = o->sigma;
+    t->samples_per_epoch = o->samples_per_epoch;
+    t->val_samples = o->val_samples;
+    t->dropout = o->dropout;
+    t->lr_decay = o->lr_decay;
+    if (t->simulate) {
+        if (!t->features) {
+            fprintf(stderr, "eisnet %s: --features params needs --sampling uniform or topk (training by simulation "
+                            "learns from the spectrum)\n", o->name);
+            return -1;
+        }
+        if (o->known) {
+            fprintf(stderr, "eisnet %s: --known applies to --sampling topk or uniform; training by simulation "
+                            "learns every subset of known parameters\n", o->name);
+            return -1;
+        }
+        /* full trains on the grid it generates; train on the one asked for, if any */
+        if (o->grid_given || o->command == CMD_FULL) {
+            eisnet_grid_options_default(&o->train_grid);
+            o->train_grid.circuit = o->circuit;
+            o->train_grid.ranges = o->ranges;
+            o->train_grid.n_ranges = o->n_ranges;
+            o->train_grid.n_grid = o->grid_points;
+            o->train_grid.n_freq = o->n_freq;
+            o->train_grid.f_min = o->f_min;
+            o->train_grid.f_max = o->f_max;
+            t->grid = &o->train_grid;
+        }
     }
     return 0;
 }
@@ -425,21 +476,52 @@ int cli_train(cli_options *o)
         eisnet_train_result_free(&r);
         return 130;
     }
-    printf("trained on %d ground truths (%d rows), validated on %d (%d rows)\n", r.n_train_gt, r.n_train_rows,
-           r.n_val_gt, r.n_val_rows);
+    if (t.simulate)
+        printf("trained by simulation on %.0f fresh spectra (sigma %g), validated on %d held-out simulations\n",
+               (double)r.n_history * t.samples_per_epoch, t.sigma, r.n_val_rows);
+    else
+        printf("trained on %d ground truths (%d rows), validated on %d (%d rows)\n", r.n_train_gt, r.n_train_rows,
+               r.n_val_gt, r.n_val_rows);
     if (r.n_history > 0) {
         const eisnet_epoch_record *e = &r.history[r.n_history - 1];
-        printf("last epoch %d: train loss %.4f, %.0f samples/s\n", e->epoch, e->train_loss, e->samples_per_s);
+        printf("last epoch %d: train loss %.4f, %.0f samples/s", e->epoch, e->train_loss, e->samples_per_s);
+        if (t.simulate) printf(" (simulating: %.0f%% of the epoch)", 100 * r.sim_share);
+        printf("\n");
     }
-    if (r.n_val_gt > 0 && r.best_epoch > 0) {
+    if ((r.n_val_gt > 0 || (t.simulate && r.n_val_rows > 0)) && r.best_epoch > 0) {
         printf("best epoch %d: validation loss %.4f\n", r.best_epoch, r.best_val_loss);
         printf("held-out accuracy per missing parameter: top-1 %.3f (uniform %.3f), top-3 %.3f (uniform %.3f)\n", r.top1,
                r.uniform_top1, r.top3, r.uniform_top3);
         if (r.mean_kl == r.mean_kl) printf("mean KL(exact grid distribution || predicted marginal): %.3f nats\n", r.mean_kl);
+        if (t.simulate) {
+            printf("held-out top-1 by number of missing parameters:");
+            for (int m = 1; m <= EISNET_MAX_PARAMS; m++)
+                if (r.top1_by_missing[m] == r.top1_by_missing[m]) printf(" %d: %.3f", m, r.top1_by_missing[m]);
+            printf("\n");
+        }
     }
     printf("model: %s (and .npz), last: %s\n", r.best_path, r.last_path);
+    int erc = t.simulate ? cli_closing_evaluation(o, &t, r.best_path, CLI_TRAIN_EVAL_N) : 0;
     eisnet_train_result_free(&r);
-    return 0;
+    return erc ? 1 : 0;
+}
+
+int cli_closing_evaluation(const cli_options *o, const eisnet_train_options *t, const char *model, int default_n)
+{
+    int n = o->eval_n >= 0 ? o->eval_n : default_n;
+    if (n <= 0) return 0;
+    eisnet_predictor p;
+    if (eisnet_predictor_load(&p, model) != 0) {
+        fprintf(stderr, "eisnet %s: %s\n", o->name, eisnet_last_error());
+        return -1;
+    }
+    printf("\n== evaluation on %d fresh simulations per mask (exact posterior on %d of them; eisnet evaluate --model %s) ==\n",
+           n, (n + 9) / 10, model);
+    fflush(stdout);
+    int rc = eisnet_evaluate_summary(&p, stdout, n, (n + 9) / 10, t->sigma, t->seed, t->quiet);
+    if (rc != 0) fprintf(stderr, "eisnet %s: %s\n", o->name, eisnet_last_error());
+    eisnet_predictor_free(&p);
+    return rc;
 }
 
 static int run(cli_options *o)

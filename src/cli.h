@@ -20,10 +20,14 @@ enum {
 };
 
 #define CLI_MAX_RANGES 64
+/* epochs of `eisnet full` unless --n_epochs is given */
+#define CLI_FULL_EPOCHS 16
+/* spectra per mask of the evaluation that ends `train` and `full` */
+#define CLI_TRAIN_EVAL_N 300
+#define CLI_FULL_EVAL_N 50
 
 /* Defaults of one command that differ from the option's general default
  * (the help text reads these too). */
-#define CLI_FULL_N_EPOCHS 12
 #define CLI_UPDATE_BATCH 1
 
 typedef struct {
@@ -66,6 +70,9 @@ typedef struct {
     const char *bench_out;
     double val_fraction, lr, noise;
     const char *features, *sampling;
+    double dropout, lr_decay;
+    int samples_per_epoch, val_samples, grid_given, sigma_given, eval_n;
+    eisnet_grid_options train_grid; /* filled by cli_train_options when training by simulation */
     int n_ground_truths_given;
     /* fit */
     double fit_sigma;
@@ -89,9 +96,12 @@ typedef struct {
 int cli_generate(cli_options *o);
 int cli_train(cli_options *o);
 /* The train options of the command line (also used by full); -1 after printing an error. */
-int cli_train_options(const cli_options *o, eisnet_train_options *t);
+int cli_train_options(cli_options *o, eisnet_train_options *t);
 /* Ctrl-C / SIGTERM ask a running training to stop and save (on = 1), or restore the defaults. */
 void cli_catch_interrupts(int on);
+/* The evaluation that ends training by simulation: --evaluate N spectra per
+ * mask with 1 to 3 missing (default_n when not given; 0: none). 0 / -1. */
+int cli_closing_evaluation(const cli_options *o, const eisnet_train_options *t, const char *model, int default_n);
 int cli_infer(cli_options *o);
 int cli_full(cli_options *o);
 int cli_update(cli_options *o); /* src/cli_update.c */

@@ -57,9 +57,10 @@ static void random_batch(eisnet_rng *r, int B, int n_in, float *x, int32_t *t, u
 }
 
 /* n_epochs of eisnet_train on the bench dataset (mode 0: the reference's
- * input and rows; 1: eisnet's spectrum input); *best = max(*best, the best
- * epoch's samples/s). */
-static int train_epochs(const char *dir, int K, int mode, int n_epochs, int threads, double *best)
+ * input and rows; 1: eisnet's spectrum input; 2: training by simulation,
+ * epochs of as many fresh simulations as the dataset has rows, the simulator
+ * included); *best = max(*best, the best epoch's samples/s). */
+static int train_epochs(const char *dir, int n_gt, int K, int mode, int n_epochs, int threads, double *best)
 {
     eisnet_train_options t;
     eisnet_train_options_default(&t);
@@ -72,6 +73,10 @@ static int train_epochs(const char *dir, int K, int mode, int n_epochs, int thre
     t.val_fraction = 0;
     t.features = mode;
     t.uniform = !mode;
+    t.simulate = mode == 2;
+    t.features = mode != 0;
+    t.samples_per_epoch = n_gt * K;
+    t.val_samples = 0;
     t.quiet = 1;
     t.threads = threads;
     eisnet_train_result r;
@@ -313,9 +318,8 @@ int cli_bench(cli_options *o)
         fprintf(stderr, "eisnet bench: cannot create a temporary directory\n");
         return 1;
     }
-    char ngt[16], kk[16], th[16];
+    char ngt[16], th[16];
     snprintf(ngt, sizeof ngt, "%d", n_gt);
-    snprintf(kk, sizeof kk, "%d", K);
     snprintf(th, sizeof th, "%d", threads);
     int rc = 1;
     double gen_s = 0, gen_mb = 0, full_s = 0, full_mb = 0;
@@ -325,15 +329,19 @@ int cli_bench(cli_options *o)
     if (!o->quiet) fprintf(stderr, "bench: eisnet full (1 epoch) for its peak memory...\n");
     char fdir[64];
     snprintf(fdir, sizeof fdir, "%s/full", dir);
-    char *full_argv[] = {"eisnet", "full", "--n_ground_truths", ngt, "--samples_per_gt", kk, "--n_epochs", "1", "--data_dir",
-                         fdir, "--threads", th, "--quiet", NULL};
+    char spe[24];
+    snprintf(spe, sizeof spe, "%d", n_gt * K);
+    char *full_argv[] = {"eisnet", "full", "--n_ground_truths", ngt, "--samples_per_epoch", spe, "--n_epochs", "1",
+                         "--data_dir", fdir, "--threads", th, "--evaluate", "0", "--quiet", NULL};
     if (run_child(full_argv, &full_s, &full_mb) != 0) goto fail;
 
     /* training end to end on the dataset: the reference's input (like for like) and eisnet's */
-    double epoch_sps[2] = {0, 0};
-    for (int mode = 0; mode < 2; mode++) {
-        if (!o->quiet) fprintf(stderr, "bench: training epochs, %s input...\n", mode ? "spectrum" : "reference");
-        if (train_epochs(dir, K, mode, quick ? 1 : 2, threads, &epoch_sps[mode]) != 0) goto fail;
+    double epoch_sps[3] = {0, 0, 0};
+    for (int mode = 0; mode < 3; mode++) {
+        if (!o->quiet)
+            fprintf(stderr, "bench: training epochs, %s...\n",
+                    mode == 2 ? "by simulation" : mode ? "spectrum input" : "reference input");
+        if (train_epochs(dir, n_gt, K, mode, quick ? 1 : 2, threads, &epoch_sps[mode]) != 0) goto fail;
     }
     if (!o->quiet) fprintf(stderr, "bench: network kernels...\n");
     nn_figures f10, f110;
@@ -353,7 +361,7 @@ int cli_bench(cli_options *o)
         /* one more epoch after PyTorch's runs: on a shared machine both sides
          * then get their best over several periods of the run */
         if (!o->quiet) fprintf(stderr, "bench: training epoch, reference input, again...\n");
-        if (train_epochs(dir, K, 0, 1, threads, &epoch_sps[0]) != 0) goto fail;
+        if (train_epochs(dir, n_gt, K, 0, 1, threads, &epoch_sps[0]) != 0) goto fail;
     }
 
     double np_ms = NAN;
@@ -425,6 +433,9 @@ int cli_bench(cli_options *o)
     fmt_time(b, sizeof b, 500000 / epoch_sps[1]);
     OUT("| time per 500k-sample epoch, eisnet's input (+100 spectrum features) | | %s (%.0fk samples/s) | |\n", b,
         epoch_sps[1] / 1000);
+    fmt_time(b, sizeof b, 500000 / epoch_sps[2]);
+    OUT("| time per 500k-sample epoch, training by simulation (simulator included) | | %s (%.0fk samples/s) | |\n", b,
+        epoch_sps[2] / 1000);
     OUT("| training samples/s, 1 thread (network only) | %s | %.0fk | %s |\n", CELL(p1, "%.0fk", pt_sps1 / 1000),
         f10.train_sps[1] / 1000, CELL(r, "%.1f×", f10.train_sps[1] / pt_sps1));
     if (threads >= 2)

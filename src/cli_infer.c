@@ -342,7 +342,16 @@ static int infer_one(const cli_options *o, const eisnet_predictor *pr, const dou
         for (int i = 0; i < g->n_freq; i++) zb[i] = z[i] / sc.k;
     }
     eisnet_inference r;
-    if (rc == 0 && eisnet_infer(pr, zb, values, known, o->top_k, o->sigma, o->exact, &r) != 0) rc = -1;
+    /* a model trained by simulation answers for the noise it was trained at */
+    double sigma = o->sigma;
+    static int warned;
+    if (pr->sigma > 0 && !o->sigma_given) sigma = pr->sigma;
+    else if (pr->sigma > 0 && sigma > 0 && isfinite(sigma) && fabs(sigma - pr->sigma) > 1e-9 * pr->sigma && !warned) {
+        warned = 1;
+        fprintf(stderr, "eisnet infer: warning: the model was trained for sigma %g, not --sigma %g: the network's "
+                        "probabilities are for %g (--exact and the checks use %g)\n", pr->sigma, sigma, pr->sigma, sigma);
+    }
+    if (rc == 0 && eisnet_infer(pr, zb, values, known, o->top_k, sigma, o->exact, &r) != 0) rc = -1;
     free(zb);
     if (rc != 0) {
         if (sc.k != 1) eisnet_scale_grid_free(&shown.grid);
@@ -350,7 +359,8 @@ static int infer_one(const cli_options *o, const eisnet_predictor *pr, const dou
     }
     for (int p = 0; p < g->n_params; p++)
         if (r.known[p]) r.values[p] *= sc.factor[p];
-    r.predicted_resnorm *= sc.k;
+    /* a dataset model predicts the resnorm in ohms; a simulation model a relative misfit */
+    if (!(pr->sigma > 0)) r.predicted_resnorm *= sc.k;
     if (o->json) {
         char *s = eisnet_inference_json(&shown, &r, source, !many);
         if (s) s = json_with_scale(s, &sc, !many);
@@ -533,9 +543,9 @@ int cli_infer(cli_options *o)
 
 int cli_full(cli_options *o)
 {
-    /* a small default that finishes in about two minutes on 2 cores */
+    /* a small default that finishes within three minutes on 2 cores */
     if (!o->n_ground_truths_given) o->n_ground_truths = 100;
-    if (!o->n_epochs_given) o->n_epochs = CLI_FULL_N_EPOCHS;
+    if (!o->n_epochs_given) o->n_epochs = CLI_FULL_EPOCHS;
     if (!o->samples_per_gt_given) o->samples_per_gt = 5000;
     if (o->n_ground_truths < 2) {
         fprintf(stderr, "eisnet full: --n_ground_truths must be at least 2 (one is held out for the demonstration)\n");
@@ -560,9 +570,14 @@ int cli_full(cli_options *o)
         fprintf(stderr, "eisnet full: %s\n", eisnet_last_error());
         return 1;
     }
-    printf("== trained: held-out top-1 %.3f, top-3 %.3f per missing parameter (uniform %.3f, %.3f), "
-           "mean KL to the exact grid distribution %.3f nats ==\n",
-           tr.top1, tr.top3, tr.uniform_top1, tr.uniform_top3, tr.mean_kl);
+    printf("== trained%s: held-out top-1 %.3f, top-3 %.3f per missing parameter (uniform %.3f, %.3f)",
+           t.simulate ? " by simulation" : "", tr.top1, tr.top3, tr.uniform_top1, tr.uniform_top3);
+    if (tr.mean_kl == tr.mean_kl) printf(", mean KL to the exact grid distribution %.3f nats", tr.mean_kl);
+    printf(" ==\n");
+    if (t.simulate && cli_closing_evaluation(o, &t, tr.best_path, CLI_FULL_EVAL_N) != 0) {
+        eisnet_train_result_free(&tr);
+        return 1;
+    }
     /* demonstration on a held-out ground truth, through a CSV as a user would */
     eisnet_dataset ds;
     if (eisnet_dataset_open(&ds, o->data_dir) != 0) {

@@ -33,8 +33,8 @@ int cli_update(cli_options *o)
     u.model_path = o->model_path ? o->model_path : default_model;
     u.data_dir = o->data_dir;
     u.lr = o->lr;
-    /* the global default 512 means "not given": update steps on each example */
-    u.batch_size = o->batch_size == 512 ? CLI_UPDATE_BATCH : o->batch_size;
+    /* not given (-1): update steps on each example */
+    u.batch_size = o->batch_size == -1 ? CLI_UPDATE_BATCH : o->batch_size;
     u.replay = o->replay;
     u.samples_per_gt = o->samples_per_gt;
     u.val_fraction = o->val_fraction;

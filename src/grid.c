@@ -244,9 +244,23 @@ void eisnet_grid_model_values(const eisnet_grid *g, uint64_t model, double *valu
     for (int i = 0; i < g->n_params; i++) values[i] = g->values[(size_t)i * g->n_grid + idx[i]];
 }
 
+/* R0 + R1/(1 + j w R1 C1) + R2/(1 + j w R2 C2) in real arithmetic (circuit
+ * order R0, R1, C1, R2, C2): equal to the generic evaluation up to rounding
+ * and ~20 times faster, which training by simulation needs (one spectrum per
+ * example). */
+static void series_rc2(const double *cp, const double *omega, int n, double complex *z)
+{
+    for (int k = 0; k < n; k++) {
+        double x1 = omega[k] * cp[1] * cp[2], x2 = omega[k] * cp[3] * cp[4];
+        double a1 = cp[1] / (1.0 + x1 * x1), a2 = cp[3] / (1.0 + x2 * x2);
+        z[k] = CMPLX(cp[0] + a1 + a2, -(a1 * x1 + a2 * x2));
+    }
+}
+
 void eisnet_grid_spectrum(const eisnet_grid *g, const double *values, double complex *z)
 {
     double cp[EISNET_MAX_PARAMS];
     for (int i = 0; i < g->n_params; i++) cp[g->circuit_index[i]] = values[i];
-    eisnet_circuit_eval(g->circuit, cp, g->omega, (size_t)g->n_freq, z);
+    if (g->kernel == EISNET_KERNEL_SERIES_RC2) series_rc2(cp, g->omega, g->n_freq, z);
+    else eisnet_circuit_eval(g->circuit, cp, g->omega, (size_t)g->n_freq, z);
 }

@@ -453,7 +453,11 @@ void eisnet_inference_print(FILE *fp, const eisnet_predictor *pr, const eisnet_i
         }
     fprintf(fp, "\nmissing:  ");
     for (int i = 0; i < m; i++) fprintf(fp, "%s%s", g->names[r->missing[i]], i + 1 < m ? ", " : "\n");
-    fprintf(fp, "predicted resnorm of the best fit: %.4g \xce\xa9\n\n", r->predicted_resnorm);
+    if (strcmp(pr->training, "simulation") == 0) /* the head's target: see docs/train.md */
+        fprintf(fp, "predicted misfit of the most probable grid values: %.3g (relative; about sigma %g would be a "
+                    "perfect fit)\n\n", r->predicted_resnorm, r->sigma);
+    else
+        fprintf(fp, "predicted resnorm of the best fit: %.4g \xce\xa9\n\n", r->predicted_resnorm);
     fprintf(fp, "rank ");
     for (int i = 0; i < m; i++) {
         char h[48];

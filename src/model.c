@@ -250,6 +250,16 @@ void eisnet_model_free(eisnet_model *m)
 }
 
 const eisnet_model_config *eisnet_model_get_config(const eisnet_model *m) { return &m->cfg; }
+
+int eisnet_model_set_dropout(eisnet_model *m, float d1, float d2, float dh)
+{
+    if (!(d1 >= 0 && d1 < 1 && d2 >= 0 && d2 < 1 && dh >= 0 && dh < 1))
+        return eisnet_set_error("dropout probabilities must be in [0, 1) (got %g, %g, %g)", d1, d2, dh);
+    m->cfg.dropout1 = d1;
+    m->cfg.dropout2 = d2;
+    m->cfg.dropout_head = dh;
+    return 0;
+}
 size_t eisnet_model_n_params(const eisnet_model *m) { return m->n_params; }
 float *eisnet_model_params(eisnet_model *m) { return m->params; }
 float *eisnet_model_grads(eisnet_model *m) { return m->grads; }

@@ -24,6 +24,7 @@ int eisnet_predictor_init(eisnet_predictor *p, const eisnet_grid_options *go, in
     p->n_features = features ? 2 * p->grid.n_freq : 0;
     p->known = known;
     p->resnorm_floor = 1e-6f;
+    snprintf(p->training, sizeof p->training, "topk");
     p->epoch = 0;
     p->val_loss = NAN;
     if (p->n_features) {
@@ -61,7 +62,8 @@ void eisnet_predictor_free(eisnet_predictor *p)
 void eisnet_spectrum_raw_features(const double complex *z, int n_freq, float *out)
 {
     for (int f = 0; f < n_freq; f++) {
-        out[2 * f] = (float)log10(cabs(z[f]));
+        /* log10|Z| without the hypot: |Z|^2 of an impedance cannot overflow */
+        out[2 * f] = (float)(0.5 * log10(creal(z[f]) * creal(z[f]) + cimag(z[f]) * cimag(z[f])));
         out[2 * f + 1] = (float)carg(z[f]);
     }
 }
@@ -78,7 +80,12 @@ void eisnet_predictor_input(const eisnet_predictor *p, const double *values, con
 {
     int P = p->grid.n_params;
     for (int i = 0; i < P; i++) {
-        x[i] = known[i] ? (float)log10(values[i]) : 0.0f;
+        double v = log10(values[i]);
+        if (p->known_unit) {
+            double l0 = log10(p->grid.lo[i]), l1 = log10(p->grid.hi[i]);
+            v = l1 > l0 ? (v - l0) / (l1 - l0) : 0.5;
+        }
+        x[i] = known[i] ? (float)v : 0.0f;
         x[P + i] = known[i] ? 1.0f : 0.0f;
     }
     if (p->n_features) memcpy(x + 2 * P, feats, sizeof(float) * (size_t)p->n_features);
@@ -120,6 +127,9 @@ static char *config_json(const eisnet_predictor *p)
     }
     cJSON_AddNumberToObject(j, "known", p->known);
     cJSON_AddNumberToObject(j, "resnorm_floor", p->resnorm_floor);
+    cJSON_AddStringToObject(j, "known_scaling", p->known_unit ? "unit" : "log10");
+    cJSON_AddStringToObject(j, "training", p->training);
+    if (p->sigma > 0) cJSON_AddNumberToObject(j, "sigma", p->sigma);
     cJSON *m = cJSON_AddObjectToObject(j, "model");
     cJSON_AddNumberToObject(m, "n_in", mc->n_in);
     cJSON_AddNumberToObject(m, "n_params", mc->n_params);
@@ -245,6 +255,32 @@ static int from_config(eisnet_predictor *p, const char *path, const char *text, 
         goto out;
     }
     p->resnorm_floor = (float)floor_v;
+    /* fields added with training by simulation: absent in older checkpoints */
+    const cJSON *ks = cJSON_GetObjectItemCaseSensitive(j, "known_scaling");
+    const cJSON *tr = cJSON_GetObjectItemCaseSensitive(j, "training");
+    if (cJSON_IsString(ks) && strcmp(ks->valuestring, "unit") == 0) p->known_unit = 1;
+    else if (ks && !(cJSON_IsString(ks) && strcmp(ks->valuestring, "log10") == 0)) {
+        eisnet_set_error("%s: unknown known_scaling in the model configuration", path);
+        eisnet_predictor_free(p);
+        goto out;
+    }
+    if (cJSON_IsString(tr)) snprintf(p->training, sizeof p->training, "%s", tr->valuestring);
+    double sg;
+    if (json_num(j, "sigma", &sg) == 0) {
+        if (!(sg > 0 && sg < 1)) {
+            eisnet_set_error("%s: sigma %g in the model configuration is not in (0, 1)", path, sg);
+            eisnet_predictor_free(p);
+            goto out;
+        }
+        p->sigma = sg;
+    }
+    float dr[3];
+    const cJSON *dj = cJSON_GetObjectItemCaseSensitive(m, "dropout");
+    if (dj && (json_floats(dj, dr, 3) != 0 || eisnet_model_set_dropout(p->model, dr[0], dr[1], dr[2]) != 0)) {
+        eisnet_set_error("%s: bad dropout in the model configuration", path);
+        eisnet_predictor_free(p);
+        goto out;
+    }
     if (p->n_features &&
         (json_floats(cJSON_GetObjectItemCaseSensitive(j, "feat_mean"), p->feat_mean, p->n_features) ||
          json_floats(cJSON_GetObjectItemCaseSensitive(j, "feat_std"), p->feat_std, p->n_features))) {

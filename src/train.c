@@ -6,10 +6,12 @@
 #include "eisnet/npy.h"
 #include "eisnet/optim.h"
 #include "eisnet/plot.h"
+#include "eisnet/posterior.h"
 #include "eisnet/progress.h"
 #include "eisnet/rng.h"
 #include "eisnet/safetensors.h"
 #include "eisnet/train_state.h"
+#include "train_internal.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -28,7 +30,7 @@ void eisnet_train_options_default(eisnet_train_options *o)
     memset(o, 0, sizeof *o);
     o->data_dir = "./eis_training_data";
     o->n_epochs = 100;
-    o->batch_size = 512;
+    o->batch_size = -1;
     o->samples_per_gt = 5000;
     o->known = 3;
     o->hidden = 512;
@@ -38,6 +40,12 @@ void eisnet_train_options_default(eisnet_train_options *o)
     o->resnorm_weight = 0.5;
     o->features = 1;
     o->seed = 42;
+    o->simulate = 1;
+    o->sigma = EISNET_POSTERIOR_SIGMA; /* the noise the exact posterior assumes by default */
+    o->samples_per_epoch = 500000;
+    o->val_samples = 20000;
+    o->dropout = -1;
+    o->lr_decay = 0.4;
 }
 
 void eisnet_train_result_free(eisnet_train_result *r)
@@ -321,10 +329,7 @@ static double mean_kl(trainer *t, int max_rows)
 
 /* ---- checkpoints and training state ----------------------------------------- */
 
-typedef struct {
-    char *best, *last, *state, *hist_csv, *hist_json, *hist_svg;
-    double uniform_top1;
-} paths;
+int eisnet_train_stop_pending(void) { return stop_requested != 0; }
 
 static char *with_suffix(const char *stem, const char *suffix)
 {
@@ -334,7 +339,7 @@ static char *with_suffix(const char *stem, const char *suffix)
     return s;
 }
 
-static int history_write(const paths *pp, const eisnet_epoch_record *h, int n)
+int eisnet_train_history_write(const eisnet_train_paths *pp, const eisnet_epoch_record *h, int n)
 {
     size_t cap = 256 + (size_t)n * 256;
     char *buf = malloc(cap);
@@ -433,6 +438,41 @@ static int history_write(const paths *pp, const eisnet_epoch_record *h, int n)
     return rc;
 }
 
+int eisnet_train_paths_make(eisnet_train_paths *pp, const eisnet_train_options *o, int n_grid, eisnet_train_result *res)
+{
+    memset(pp, 0, sizeof *pp);
+    char *mp = o->model_path ? NULL : eisnet_path_join(o->data_dir, "model.safetensors");
+    char *stem = eisnet_checkpoint_stem(o->model_path ? o->model_path : mp);
+    free(mp);
+    if (!stem) return eisnet_set_error("out of memory");
+    pp->best = with_suffix(stem, ".safetensors");
+    pp->last = with_suffix(stem, ".last.safetensors");
+    pp->state = with_suffix(stem, ".state.safetensors");
+    pp->hist_csv = with_suffix(stem, ".history.csv");
+    pp->hist_json = with_suffix(stem, ".history.json");
+    pp->hist_svg = with_suffix(stem, ".history.svg");
+    pp->uniform_top1 = 1.0 / n_grid;
+    free(stem);
+    if (!pp->best || !pp->last || !pp->state || !pp->hist_csv || !pp->hist_json || !pp->hist_svg) {
+        eisnet_train_paths_free(pp);
+        return eisnet_set_error("out of memory");
+    }
+    snprintf(res->best_path, sizeof res->best_path, "%s", pp->best);
+    snprintf(res->last_path, sizeof res->last_path, "%s", pp->last);
+    return 0;
+}
+
+void eisnet_train_paths_free(eisnet_train_paths *pp)
+{
+    free(pp->best);
+    free(pp->last);
+    free(pp->state);
+    free(pp->hist_csv);
+    free(pp->hist_json);
+    free(pp->hist_svg);
+    memset(pp, 0, sizeof *pp);
+}
+
 /* ---- main entry --------------------------------------------------------------- */
 
 static int cmp_u32(const void *a, const void *b)
@@ -447,6 +487,9 @@ int eisnet_train(const eisnet_train_options *o, eisnet_train_result *res)
     res->best_val_loss = NAN;
     res->mean_kl = NAN;
     stop_requested = 0;
+    eisnet_train_options resolved = *o;
+    if (resolved.batch_size == -1) resolved.batch_size = o->simulate ? EISNET_TRAIN_BATCH_SIM : EISNET_TRAIN_BATCH_ROWS;
+    o = &resolved;
     if (o->batch_size < 1) return eisnet_set_error("--batch_size must be at least 1 (got %d)", o->batch_size);
     if (o->batch_size > 1 << 20) return eisnet_set_error("--batch_size is too large (got %d)", o->batch_size);
     if (o->n_epochs < 1) return eisnet_set_error("--n_epochs must be at least 1 (got %d)", o->n_epochs);
@@ -455,12 +498,13 @@ int eisnet_train(const eisnet_train_options *o, eisnet_train_result *res)
         return eisnet_set_error("--val_fraction must be in [0, 1) (got %g)", o->val_fraction);
     if (!(o->lr > 0) || !isfinite(o->lr)) return eisnet_set_error("--lr must be positive (got %g)", o->lr);
     if (!(o->noise >= 0) || !isfinite(o->noise)) return eisnet_set_error("--noise must be >= 0 (got %g)", o->noise);
+    if (o->simulate) return eisnet_train_sim(o, res);
+    if (o->dropout >= 1) return eisnet_set_error("--dropout must be in [0, 1) (got %g)", o->dropout);
 
     trainer T;
     memset(&T, 0, sizeof T);
     T.o = o;
-    paths pp = {0};
-    char *stem = NULL;
+    eisnet_train_paths pp = {0};
     eisnet_adamw opt = {0};
     int rc = -1, opt_ready = 0;
     double *resrow = NULL;
@@ -490,6 +534,10 @@ int eisnet_train(const eisnet_train_options *o, eisnet_train_result *res)
         eisnet_grid_options_of(dg, &go, &rs);
         int r = eisnet_predictor_init(&T.pred, &go, o->features, o->hidden, o->known, o->seed ^ 0x1417ULL);
         if (r != 0) goto out;
+        snprintf(T.pred.training, sizeof T.pred.training, "%s", o->uniform ? "uniform" : "topk");
+        if (o->dropout >= 0 && eisnet_model_set_dropout(T.pred.model, (float)o->dropout, (float)o->dropout,
+                                                        (float)o->dropout) != 0)
+            goto out;
     }
     eisnet_grid *g = &T.pred.grid;
     int P = g->n_params, N = T.ds.n, K = o->samples_per_gt, nf = T.pred.n_features;
@@ -611,30 +659,9 @@ int eisnet_train(const eisnet_train_options *o, eisnet_train_result *res)
         goto out;
     }
 
-    /* paths */
-    {
-        char *mp = o->model_path ? NULL : eisnet_path_join(o->data_dir, "model.safetensors");
-        stem = eisnet_checkpoint_stem(o->model_path ? o->model_path : mp);
-        free(mp);
-        if (!stem) {
-            free(batch_rows);
-            eisnet_set_error("out of memory");
-            goto out;
-        }
-        pp.best = with_suffix(stem, ".safetensors");
-        pp.last = with_suffix(stem, ".last.safetensors");
-        pp.state = with_suffix(stem, ".state.safetensors");
-        pp.hist_csv = with_suffix(stem, ".history.csv");
-        pp.hist_json = with_suffix(stem, ".history.json");
-        pp.hist_svg = with_suffix(stem, ".history.svg");
-        pp.uniform_top1 = 1.0 / g->n_grid;
-        if (!pp.best || !pp.last || !pp.state || !pp.hist_csv || !pp.hist_json || !pp.hist_svg) {
-            free(batch_rows);
-            eisnet_set_error("out of memory");
-            goto out;
-        }
-        snprintf(res->best_path, sizeof res->best_path, "%s", pp.best);
-        snprintf(res->last_path, sizeof res->last_path, "%s", pp.last);
+    if (eisnet_train_paths_make(&pp, o, g->n_grid, res) != 0) {
+        free(batch_rows);
+        goto out;
     }
 
     eisnet_adamw_config ac = eisnet_adamw_config_default();
@@ -752,7 +779,7 @@ int eisnet_train(const eisnet_train_options *o, eisnet_train_result *res)
         eisnet_plateau_step(&rs.plateau, metric, &rs.lr);
         hist[n_hist++] = rec;
         if (eisnet_predictor_save(&T.pred, pp.last) != 0 || eisnet_train_state_save(pp.state, &opt, &rs, hist, n_hist, NULL, NULL) != 0 ||
-            history_write(&pp, hist, n_hist) != 0) {
+            eisnet_train_history_write(&pp, hist, n_hist) != 0) {
             free(batch_rows);
             goto out;
         }
@@ -798,13 +825,7 @@ int eisnet_train(const eisnet_train_options *o, eisnet_train_result *res)
 out:
     free(hist);
     if (opt_ready) eisnet_adamw_free(&opt);
-    free(pp.best);
-    free(pp.last);
-    free(pp.state);
-    free(pp.hist_csv);
-    free(pp.hist_json);
-    free(pp.hist_svg);
-    free(stem);
+    eisnet_train_paths_free(&pp);
     free(resrow);
     free(sel);
     free(order);

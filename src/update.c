@@ -399,18 +399,21 @@ static uint64_t weights_hash(const eisnet_model *m, const float *params)
 static int masks_make(eisnet_updater *u)
 {
     int P = u->pred.grid.n_params, K = u->pred.known;
-    if (K < 1 || K >= P || P > 20) return eisnet_set_error("the model's known count (%d) does not fit its %d parameters", K, P);
+    /* known 0: a model trained by simulation, on every subset with a missing parameter */
+    if (K < 0 || K >= P || P > 20) return eisnet_set_error("the model's known count (%d) does not fit its %d parameters", K, P);
+#define MASK_FITS(b) (K ? __builtin_popcount(b) == K : __builtin_popcount(b) < P)
     u->n_masks = 0;
     for (uint32_t b = 0; b < (1u << P); b++)
-        if (__builtin_popcount(b) == K) u->n_masks++;
+        if (MASK_FITS(b)) u->n_masks++;
     u->masks = malloc((size_t)u->n_masks * P);
     if (!u->masks) return eisnet_set_error("out of memory");
     int k = 0;
     for (uint32_t b = 0; b < (1u << P); b++) {
-        if (__builtin_popcount(b) != K) continue;
+        if (!MASK_FITS(b)) continue;
         for (int p = 0; p < P; p++) u->masks[k * P + p] = (uint8_t)((b >> (P - 1 - p)) & 1u);
         k++;
     }
+#undef MASK_FITS
     return 0;
 }
 

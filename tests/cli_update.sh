@@ -64,7 +64,7 @@ gen() { awk -v N="$1" -v BAD="$2" -v SEED="$3" -f "$T/gen.awk"; }
 
 D=$T/data
 "$BIN" generate --n_ground_truths 6 --data_dir "$D" --quiet || { echo "generate failed"; exit 1; }
-"$BIN" train --data_dir "$D" --n_epochs 2 --samples_per_gt 300 --hidden_dim 32 --threads 2 --quiet >/dev/null \
+"$BIN" train --sampling topk --data_dir "$D" --n_epochs 2 --samples_per_gt 300 --hidden_dim 32 --threads 2 --quiet >/dev/null \
   || { echo "train failed"; exit 1; }
 
 # a file with rejects: every line answered, the stream goes on, counts on stderr

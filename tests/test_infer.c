@@ -266,6 +266,7 @@ static void test_end_to_end(void **state)
     to.hidden = 128;
     to.batch_size = 256;
     to.val_fraction = 0.25;
+    to.simulate = 0; /* rows of the dataset */
     to.quiet = 1;
     eisnet_train_result tr;
     assert_int_equal(eisnet_train(&to, &tr), 0);

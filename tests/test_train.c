@@ -53,6 +53,7 @@ static void small(eisnet_train_options *o, const char *model)
     o->samples_per_gt = 400;
     o->hidden = 64;
     o->val_fraction = 0.25;
+    o->simulate = 0; /* rows of the dataset */
     o->threads = 2;
     o->quiet = 1;
 }

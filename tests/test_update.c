@@ -50,6 +50,7 @@ static int setup(void **state)
     o.batch_size = 128;
     o.samples_per_gt = 300;
     o.hidden = 32;
+    o.simulate = 0; /* rows of the dataset */
     o.threads = 2;
     o.quiet = 1;
     eisnet_train_result r;

@@ -53,6 +53,9 @@ eisnet_model *eisnet_model_new(const eisnet_model_config *cfg, uint64_t seed);
 void eisnet_model_free(eisnet_model *m);
 
 const eisnet_model_config *eisnet_model_get_config(const eisnet_model *m);
+/* Changes the dropout probabilities of later training passes (each in
+ * [0, 1)); the parameters and their layout do not change. 0 / -1. */
+int eisnet_model_set_dropout(eisnet_model *m, float d1, float d2, float dh);
 size_t eisnet_model_n_params(const eisnet_model *m);
 float *eisnet_model_params(eisnet_model *m); /* n_params floats */
 float *eisnet_model_grads(eisnet_model *m);  /* n_params floats, same layout */

@@ -4,11 +4,14 @@
  * checkpoint alone is enough to run inference.
  *
  * Input row of the network (width n_in):
- *   [ log10(v_p) * known_p  (P) | known_p (P) | spectrum features (2F) ]
- * known_p is 1 for a known parameter. Spectrum features (features = 1): per
- * frequency log10|Z| and phase(Z) in radians, each standardised with the
- * training set's mean and standard deviation. features = 0 is the
- * reference's input (no spectrum).
+ *   [ s(v_p) * known_p  (P) | known_p (P) | spectrum features (2F) ]
+ * known_p is 1 for a known parameter. s(v) is log10(v) (known_unit = 0, the
+ * reference's input) or, for models trained by simulation (known_unit = 1),
+ * the position of log10(v) inside the parameter's range, 0 at its lower and
+ * 1 at its upper end (outside values extrapolate linearly). Spectrum
+ * features (features = 1): per frequency log10|Z| and phase(Z) in radians,
+ * each standardised with the training set's mean and standard deviation.
+ * features = 0 is the reference's input (no spectrum).
  *
  * Checkpoint files (written atomically):
  *   NAME.safetensors  the PyTorch state dict (float32) + metadata
@@ -31,7 +34,10 @@ typedef struct {
     int n_features;    /* 2 * n_freq or 0 */
     float *feat_mean;  /* n_features */
     float *feat_std;   /* n_features */
-    int known;         /* number of known parameters it was trained with */
+    int known;         /* number of known parameters it was trained with; 0: any subset */
+    int known_unit;    /* known values as their position in the range (see above) */
+    double sigma;      /* relative noise it was trained for; 0 when not trained by simulation */
+    char training[16]; /* "simulation", "topk" or "uniform": how its rows were made */
     float resnorm_floor; /* log10 targets use max(resnorm, floor) */
     eisnet_model *model;
     /* training record (informational) */

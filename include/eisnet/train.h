@@ -1,7 +1,15 @@
 /* eisnet/train.h: `eisnet train`: the probabilistic predictor on a question
- * it can answer (SPEC 2.5).
+ * it can answer.
  *
- * Rows: for each ground truth, the samples_per_gt grid models with the lowest
+ * Default (simulate = 1): training by simulation (neural posterior
+ * estimation), src/train_sim.c. Every sample is a fresh simulation: a truth
+ * drawn log-uniform inside the ranges, its spectrum with relative complex
+ * noise sigma, a mask over all subsets of known parameters (0 to n-1 known),
+ * the known values at their true values; label = the grid cell of each
+ * missing truth. No dataset is needed. An epoch is samples_per_epoch fresh
+ * simulations; validation uses val_samples fixed held-out simulations.
+ *
+ * Dataset modes (simulate = 0), src/train.c: for each ground truth, the samples_per_gt grid models with the lowest
  * resnorm (sampling "topk"), or that many drawn uniformly with replacement
  * (sampling "uniform", the reference). Each row gets a random mask that knows
  * `known` parameters (redrawn every epoch for training rows, fixed for
@@ -17,11 +25,17 @@
 extern "C" {
 #endif
 
+/* Default batch sizes: by simulation (more, smaller steps learned more per
+ * example in a measured comparison) and for rows of a dataset (the
+ * reference's). */
+#define EISNET_TRAIN_BATCH_SIM 256
+#define EISNET_TRAIN_BATCH_ROWS 512
+
 typedef struct {
     const char *data_dir;
     const char *model_path; /* default DATA_DIR/model.safetensors */
     int n_epochs;           /* 100 */
-    int batch_size;         /* 512 */
+    int batch_size;         /* -1: the mode's default (EISNET_TRAIN_BATCH_SIM / _ROWS) */
     int samples_per_gt;     /* 5000 */
     int known;              /* 3 */
     int hidden;             /* 512 */
@@ -38,6 +52,14 @@ typedef struct {
     int quiet;
     int expect_n_gt;        /* > 0: the dataset must have this many ground truths */
     int max_epochs_this_run; /* > 0: stop after this many epochs (tests) */
+    /* training by simulation */
+    int simulate;           /* 1 (default): train by simulation; 0: rows of a dataset */
+    double sigma;           /* relative noise of the simulated spectra (0.01) */
+    int samples_per_epoch;  /* fresh simulations per epoch (500000) */
+    int val_samples;        /* held-out simulations (20000) */
+    double dropout;         /* < 0: the mode's default (0 by simulation, 0.3/0.2/0.1 otherwise) */
+    double lr_decay;        /* by simulation: cosine decay to 0 over this last share of the steps (0.4) */
+    const eisnet_grid_options *grid; /* by simulation: the grid; NULL: a dataset's in data_dir, else the default */
 } eisnet_train_options;
 
 void eisnet_train_options_default(eisnet_train_options *o);
@@ -56,6 +78,10 @@ typedef struct {
     double top1, top3;          /* per missing parameter */
     double uniform_top1, uniform_top3;
     double mean_kl;             /* KL(exact grid distribution || predicted marginal), nats; NaN if n/a */
+    /* by simulation: held-out top-1 per number of missing parameters (index
+     * 1..n_params; NaN where none), and simulations per second */
+    double top1_by_missing[EISNET_MAX_PARAMS + 1];
+    double sim_share;           /* share of the last epoch's time spent simulating */
     int n_train_rows, n_val_rows, n_train_gt, n_val_gt;
     int first_val_gt;           /* index of the first held-out ground truth, -1 if none */
     char best_path[1024], last_path[1024];
