@@ -253,7 +253,7 @@ static void series_rc2(const double *cp, const double *omega, int n, double comp
     for (int k = 0; k < n; k++) {
         double x1 = omega[k] * cp[1] * cp[2], x2 = omega[k] * cp[3] * cp[4];
         double a1 = cp[1] / (1.0 + x1 * x1), a2 = cp[3] / (1.0 + x2 * x2);
-        z[k] = CMPLX(cp[0] + a1 + a2, -(a1 * x1 + a2 * x2));
+        z[k] = (cp[0] + a1 + a2) - (a1 * x1 + a2 * x2) * I; /* finite: no CMPLX needed (clang lacks it) */
     }
 }
 

@@ -84,7 +84,7 @@ static void sim_noise(eisnet_rng *r, double sigma, double complex *z, int n)
         double u1 = 1.0 - eisnet_rng_uniform(r); /* (0, 1] */
         double u2 = eisnet_rng_uniform(r);
         double rad = sigma * sqrt(-2.0 * log(u1)), ang = 6.283185307179586 * u2;
-        z[k] *= CMPLX(1.0 + rad * cos(ang), rad * sin(ang));
+        z[k] *= (1.0 + rad * cos(ang)) + rad * sin(ang) * I; /* finite: no CMPLX needed */
     }
 }
 

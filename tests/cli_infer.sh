@@ -4,7 +4,8 @@
 . "$(dirname "$0")/lib.sh"
 D=$T/data
 "$BIN" generate --n_ground_truths 6 --data_dir "$D" --quiet || bad "generate"
-"$BIN" train --data_dir "$D" --n_epochs 1 --samples_per_gt 300 --hidden_dim 32 --quiet >/dev/null || bad "train"
+"$BIN" train --data_dir "$D" --n_epochs 1 --samples_per_epoch 20000 --val_samples 1000 --hidden_dim 32 --evaluate 0 --quiet \
+  >/dev/null || bad "train"
 M=$D/model.safetensors
 
 # a spectrum file from the dataset's first ground truth (via numpy-free awk: use the demo of full instead)
