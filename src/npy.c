@@ -440,7 +440,9 @@ int eisnet_npy_read(const char *path, eisnet_array *out)
         return eisnet_set_error("%s: out of memory (%zu bytes)", path, a.nbytes);
     }
     size_t d = extra < a.nbytes ? extra : a.nbytes;
-    memcpy(a.data, pre + ((size_t)pl + hl), d);
+    /* Only form the pointer into pre[] when bytes were read past the header:
+     * with a normal header it would point beyond the 12-byte array. */
+    if (d) memcpy(a.data, pre + ((size_t)pl + hl), d);
     if (extra > a.nbytes) {
         free(a.data);
         free(hb);
