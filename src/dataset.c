@@ -44,7 +44,7 @@ int eisnet_ground_truths_load(const eisnet_grid *g, const char *path, eisnet_gro
     *n_out = 0;
     char *text;
     size_t len;
-    if (eisnet_read_file(path, 64u << 20, &text, &len) != 0) return -1;
+    if (eisnet_read_regular_file(path, EISNET_GROUND_TRUTHS_MAX_BYTES, &text, &len) != 0) return -1;
     cJSON *root = cJSON_ParseWithLength(text, len);
     free(text);
     if (!root) return eisnet_set_error("%s: not valid JSON", path);

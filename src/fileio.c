@@ -3,6 +3,7 @@
 #include "eisnet/error.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -93,12 +94,33 @@ int eisnet_write_file_atomic(const char *path, const void *data, size_t n)
     return eisnet_atomic_commit(&af);
 }
 
-int eisnet_read_file(const char *path, size_t max_bytes, char **data, size_t *n)
+static int read_file_impl(const char *path, size_t max_bytes, int regular_only, char **data, size_t *n)
 {
     *data = NULL;
     *n = 0;
     FILE *fp = fopen(path, "rb");
     if (!fp) return eisnet_set_error("cannot open %s: %s", path, strerror(errno));
+    /* Decide from what the file really is before reading: a directory, a
+     * device such as /dev/zero or a file over the limit is refused at once. */
+    struct stat st;
+    if (fstat(fileno(fp), &st) != 0) {
+        int e = errno;
+        fclose(fp);
+        return eisnet_set_error("cannot read %s: %s", path, strerror(e));
+    }
+    if (S_ISDIR(st.st_mode)) {
+        fclose(fp);
+        return eisnet_set_error("cannot read %s: %s", path, strerror(EISDIR));
+    }
+    if (regular_only && !S_ISREG(st.st_mode)) {
+        fclose(fp);
+        return eisnet_set_error("cannot read %s: not a regular file", path);
+    }
+    if (S_ISREG(st.st_mode) && (uintmax_t)st.st_size > (uintmax_t)max_bytes) {
+        fclose(fp);
+        return eisnet_set_error("%s: file too large (%jd bytes; the limit is %zu)", path, (intmax_t)st.st_size,
+                                max_bytes);
+    }
     size_t cap = 1 << 16, len = 0;
     char *buf = malloc(cap + 1);
     if (!buf) {
@@ -125,16 +147,26 @@ int eisnet_read_file(const char *path, size_t max_bytes, char **data, size_t *n)
         len += got;
         if (got == 0) break;
     }
-    int bad = ferror(fp);
+    int bad = ferror(fp), e = errno;
     fclose(fp);
     if (bad) {
         free(buf);
-        return eisnet_set_error("cannot read %s", path);
+        return eisnet_set_error("cannot read %s: %s", path, strerror(e ? e : EIO));
     }
     buf[len] = '\0';
     *data = buf;
     *n = len;
     return 0;
+}
+
+int eisnet_read_file(const char *path, size_t max_bytes, char **data, size_t *n)
+{
+    return read_file_impl(path, max_bytes, 0, data, n);
+}
+
+int eisnet_read_regular_file(const char *path, size_t max_bytes, char **data, size_t *n)
+{
+    return read_file_impl(path, max_bytes, 1, data, n);
 }
 
 int eisnet_ensure_dir(const char *path)

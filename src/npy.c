@@ -1126,7 +1126,7 @@ int eisnet_npz_read(const char *path, eisnet_array **arrays, size_t *count)
     *count = 0;
     char *data;
     size_t n;
-    if (eisnet_read_file(path, (size_t)1 << 36, &data, &n) != 0) return -1;
+    if (eisnet_read_regular_file(path, EISNET_MAX_ARRAY_FILE, &data, &n) != 0) return -1;
     int rc = eisnet_npz_parse(data, n, arrays, count);
     free(data);
     if (rc != 0) prefix_error(path);

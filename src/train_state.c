@@ -50,6 +50,13 @@ int eisnet_train_state_save(const char *path, const eisnet_adamw *opt, const eis
     return rc;
 }
 
+/* A whole number in [lo, hi]: a state file cannot smuggle in a value whose
+ * conversion to an integer overflows. */
+static int whole_in(const cJSON *x, double lo, double hi)
+{
+    return cJSON_IsNumber(x) && x->valuedouble >= lo && x->valuedouble <= hi && x->valuedouble == floor(x->valuedouble);
+}
+
 int eisnet_train_state_load(const char *path, eisnet_adamw *opt, eisnet_train_run_state *rs, eisnet_epoch_record **h,
                             int *nh, const char *extra_key, char **extra_json)
 {
@@ -75,9 +82,11 @@ int eisnet_train_state_load(const char *path, eisnet_adamw *opt, eisnet_train_ru
     const cJSON *bv = cJSON_GetObjectItem(j, "best_val"), *be = cJSON_GetObjectItem(j, "best_epoch");
     const cJSON *pb = cJSON_GetObjectItem(j, "plateau_best"), *pn = cJSON_GetObjectItem(j, "plateau_bad");
     const cJSON *pc = cJSON_GetObjectItem(j, "plateau_cooldown"), *hist = cJSON_GetObjectItem(j, "history");
-    if (!cJSON_IsNumber(e) || !cJSON_IsNumber(st) || !cJSON_IsNumber(lr) || !cJSON_IsNumber(bv) || !cJSON_IsNumber(be) ||
-        !cJSON_IsNumber(pb) || !cJSON_IsNumber(pn) || !cJSON_IsNumber(pc) || !cJSON_IsArray(hist)) {
-        eisnet_set_error("cannot resume: %s is corrupt", path);
+    if (!whole_in(e, 0, 1e9) || !whole_in(st, 0, 9007199254740992.0) || !cJSON_IsNumber(lr) ||
+        !(lr->valuedouble >= 0 && lr->valuedouble < 1e30) || !cJSON_IsNumber(bv) || !(bv->valuedouble == bv->valuedouble) ||
+        !whole_in(be, 0, 1e9) || !cJSON_IsNumber(pb) || !(pb->valuedouble == pb->valuedouble) || !whole_in(pn, 0, 1e9) ||
+        !whole_in(pc, 0, 1e9) || !cJSON_IsArray(hist) || cJSON_GetArraySize(hist) > 100000000) {
+        eisnet_set_error("cannot resume: %s is corrupt (a counter or the learning rate is out of range)", path);
         goto out;
     }
     memcpy(opt->m, m->data, opt->n * sizeof(float));
@@ -101,6 +110,7 @@ int eisnet_train_state_load(const char *path, eisnet_adamw *opt, eisnet_train_ru
         for (int i = 0; i < 10; i++) {
             const cJSON *x = cJSON_GetArrayItem(row, i);
             v10[i] = cJSON_IsNumber(x) ? x->valuedouble : -1;
+            if (i == 0 && !whole_in(x, -1, 1e9)) v10[i] = -1; /* the epoch column becomes an int */
             if (i >= 3 && i <= 6 && v10[i] == -1) v10[i] = NAN;
         }
         eisnet_epoch_record r = {(int)v10[0], v10[1], v10[2], v10[3], v10[4], v10[5], v10[6], v10[7], v10[8], v10[9]};

@@ -21,6 +21,10 @@
 extern "C" {
 #endif
 
+/* A --ground_truths file is a short list, not a dataset: larger files are
+ * refused before parsing (the JSON tree takes ~40 times the text). */
+#define EISNET_GROUND_TRUTHS_MAX_BYTES ((size_t)4 << 20)
+
 typedef struct {
     eisnet_grid_options grid;
     int n_ground_truths;

@@ -42,6 +42,15 @@ int eisnet_write_file_atomic(const char *path, const void *data, size_t n);
  * *n excludes the NUL). Refuses files larger than max_bytes. */
 int eisnet_read_file(const char *path, size_t max_bytes, char **data, size_t *n);
 
+/* Whole-file reads of .npz and .safetensors files (checkpoints, optimizer
+ * state, dataset.npz) stop here; the largest checkpoint eisnet can write is
+ * 512 MiB of weights (EISNET_MODEL_MAX_PARAMS). */
+#define EISNET_MAX_ARRAY_FILE ((size_t)4 << 30)
+
+/* The same for a file that must be a regular file (checkpoints, arrays): a
+ * device, FIFO or directory is refused before anything is read. */
+int eisnet_read_regular_file(const char *path, size_t max_bytes, char **data, size_t *n);
+
 /* Creates a directory (and parents) if missing; checks it is writable. */
 int eisnet_ensure_dir(const char *path);
 

@@ -1,0 +1,179 @@
+/* Reliability: hostile or careless inputs are refused with a clear error
+ * before anything large is allocated, and never reach undefined behaviour. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "test_util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "eisnet/error.h"
+#include "eisnet/fileio.h"
+#include "eisnet/model.h"
+#include "eisnet/npy.h"
+#include "eisnet/optim.h"
+#include "eisnet/predictor.h"
+#include "eisnet/safetensors.h"
+#include "eisnet/train_state.h"
+
+static int setup(void **state)
+{
+    (void)state;
+    return test_dir_make("reliab");
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    return test_dir_remove();
+}
+
+static void error_contains(const char *what)
+{
+    const char *e = eisnet_last_error();
+    if (!strstr(e, what)) fail_msg("error '%s' does not contain '%s'", e, what);
+}
+
+/* A configuration asking for more parameters than the cap is refused before
+ * any allocation (it used to try 34 GB and, on failure, read freed memory). */
+static void model_too_large_is_refused(void **state)
+{
+    (void)state;
+    eisnet_model_config c = eisnet_model_config_default(1 << 20, 4, 12);
+    c.hidden = EISNET_MODEL_MAX_HIDDEN;
+    assert_true(eisnet_model_config_n_params(&c) > EISNET_MODEL_MAX_PARAMS);
+    assert_null(eisnet_model_new(&c, 1));
+    error_contains("too large");
+    c.hidden = 2 * EISNET_MODEL_MAX_HIDDEN;
+    assert_null(eisnet_model_new(&c, 1));
+    error_contains("at most");
+}
+
+/* The parameter count computed without allocating equals the real one. */
+static void model_param_count_matches(void **state)
+{
+    (void)state;
+    eisnet_model_config c = eisnet_model_config_default(37, 3, 9);
+    c.hidden = 20;
+    eisnet_model *m = eisnet_model_new(&c, 1);
+    assert_non_null(m);
+    assert_int_equal(eisnet_model_n_params(m), eisnet_model_config_n_params(&c));
+    eisnet_model_free(m);
+}
+
+/* A checkpoint whose configuration claims a wider network than its tensors
+ * hold is refused by comparing sizes, before the network is built. */
+static void checkpoint_config_checked_against_tensors(void **state)
+{
+    (void)state;
+    eisnet_predictor p;
+    eisnet_grid_options go;
+    eisnet_grid_options_default(&go);
+    assert_int_equal(eisnet_predictor_init(&p, &go, 1, 16, 3, 7), 0);
+    const char *path = test_path("small.safetensors");
+    assert_int_equal(eisnet_predictor_save(&p, path), 0);
+    eisnet_predictor_free(&p);
+
+    eisnet_array *a;
+    size_t n, nm;
+    char **mk, **mv;
+    assert_int_equal(eisnet_safetensors_read(path, &a, &n, &mk, &mv, &nm), 0);
+    const char *cfg = eisnet_safetensors_meta_get(mk, mv, nm, "eisnet_config");
+    assert_non_null(cfg);
+    const char *h = strstr(cfg, "\"hidden\":16");
+    assert_non_null(h);
+    char *big = malloc(strlen(cfg) + 8);
+    memcpy(big, cfg, (size_t)(h - cfg));
+    sprintf(big + (h - cfg), "\"hidden\":8192%s", h + strlen("\"hidden\":16"));
+    const char *keys[1] = {"eisnet_config"}, *vals[1] = {big};
+    const char *bad = test_path("claims_big.safetensors");
+    assert_int_equal(eisnet_safetensors_write(bad, a, n, keys, vals, 1), 0);
+    free(big);
+    eisnet_arrays_free(a, n);
+    eisnet_safetensors_free_meta(mk, mv, nm);
+
+    assert_int_not_equal(eisnet_predictor_load(&p, bad), 0);
+    error_contains("does not match the tensors");
+    assert_int_equal(eisnet_predictor_load(&p, path), 0);
+    eisnet_predictor_free(&p);
+}
+
+/* Devices and directories are refused before reading: /dev/zero used to be
+ * read until memory ran out, a directory gave "cannot read" with no reason. */
+static void non_regular_files_refused(void **state)
+{
+    (void)state;
+    eisnet_predictor p;
+    assert_int_not_equal(eisnet_predictor_load(&p, "/dev/zero"), 0);
+    error_contains("not a regular file");
+    char *d;
+    size_t n;
+    assert_int_not_equal(eisnet_read_file("/tmp", 1 << 20, &d, &n), 0);
+    error_contains("Is a directory");
+}
+
+/* A state file with counters far outside any int range is corrupt (the
+ * conversion used to be undefined behaviour and resumed at epoch -2^31). */
+static void state_with_huge_counters_refused(void **state)
+{
+    (void)state;
+    eisnet_adamw opt;
+    eisnet_adamw_config ac = eisnet_adamw_config_default();
+    assert_int_equal(eisnet_adamw_init(&opt, 4, &ac), 0);
+    float z[4] = {0};
+    eisnet_array a[2];
+    memset(a, 0, sizeof a);
+    for (int i = 0; i < 2; i++) {
+        snprintf(a[i].name, sizeof a[i].name, i ? "adamw.v" : "adamw.m");
+        a[i].dtype = EISNET_F32;
+        a[i].ndim = 1;
+        a[i].shape[0] = 4;
+        a[i].data = z;
+        a[i].nbytes = sizeof z;
+    }
+    const char *texts[3] = {
+        "{\"epoch\":3,\"step\":1e300,\"lr\":0.001,\"best_val\":1,\"best_epoch\":1,\"plateau_best\":1,"
+        "\"plateau_bad\":0,\"plateau_cooldown\":0,\"history\":[]}",
+        "{\"epoch\":1e300,\"step\":10,\"lr\":0.001,\"best_val\":1,\"best_epoch\":1,\"plateau_best\":1,"
+        "\"plateau_bad\":0,\"plateau_cooldown\":0,\"history\":[]}",
+        "{\"epoch\":3,\"step\":10,\"lr\":0.001,\"best_val\":1,\"best_epoch\":1,\"plateau_best\":1,"
+        "\"plateau_bad\":0,\"plateau_cooldown\":0,\"history\":[[1e300,1,1,1,1,1,1,1,1,1]]}"};
+    for (int t = 0; t < 3; t++) {
+        const char *keys[1] = {"eisnet_train_state"}, *vals[1] = {texts[t]};
+        const char *path = test_path("bad.state.safetensors");
+        assert_int_equal(eisnet_safetensors_write(path, a, 2, keys, vals, 1), 0);
+        eisnet_train_run_state rs;
+        memset(&rs, 0, sizeof rs);
+        eisnet_epoch_record *h = NULL;
+        int nh = 0;
+        int rc = eisnet_train_state_load(path, &opt, &rs, &h, &nh, NULL, NULL);
+        if (t < 2) {
+            assert_int_not_equal(rc, 0);
+            error_contains("corrupt");
+        } else {
+            /* a bad history row is dropped to -1, the state itself loads */
+            assert_int_equal(rc, 0);
+            assert_int_equal(nh, 1);
+            assert_int_equal(h[0].epoch, -1);
+            assert_int_equal(rs.epoch, 3);
+        }
+        free(h);
+    }
+    eisnet_adamw_free(&opt);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(model_too_large_is_refused),
+        cmocka_unit_test(model_param_count_matches),
+        cmocka_unit_test(checkpoint_config_checked_against_tensors),
+        cmocka_unit_test(non_regular_files_refused),
+        cmocka_unit_test(state_with_huge_counters_refused),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
