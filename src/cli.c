@@ -4,6 +4,7 @@
  *   eisnet --mode generate|train|inference|full [the reference's flags]
  */
 #include "cli.h"
+#include "cli_validate.h"
 #include "eisnet/dataset.h"
 #include "eisnet/error.h"
 #include "eisnet/train.h"
@@ -375,6 +376,7 @@ int cli_train(cli_options *o)
 static int run(cli_options *o)
 {
     if (check_backend(o->backend) != 0) return 2;
+    if (cli_validate(o) != 0) return 2;
     switch (o->command) {
     case CMD_GENERATE: return cli_generate(o);
     case CMD_TRAIN: return cli_train(o);
