@@ -8,6 +8,7 @@
 #include "eisnet/dataset.h"
 #include "eisnet/error.h"
 #include "eisnet/train.h"
+#include "eisnet/tmpfile.h"
 
 #include <signal.h>
 
@@ -377,6 +378,7 @@ static int run(cli_options *o)
 {
     if (check_backend(o->backend) != 0) return 2;
     if (cli_validate(o) != 0) return 2;
+    eisnet_tmp_install_signal_cleanup(); /* Ctrl-C leaves no temporary file */
     switch (o->command) {
     case CMD_GENERATE: return cli_generate(o);
     case CMD_TRAIN: return cli_train(o);

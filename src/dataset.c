@@ -5,12 +5,14 @@
 #include "eisnet/fmt.h"
 #include "eisnet/npy.h"
 #include "eisnet/progress.h"
+#include "eisnet/tmpfile.h"
 #include "eisnet/resnorm.h"
 #include "grid_json.h"
 
 #include <cjson/cJSON.h>
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -649,6 +651,40 @@ static int write_dataset_json(const char *path, const eisnet_generate_options *o
     return rc;
 }
 
+/* Moves a complete staged dataset into data_dir. dataset.json goes away
+ * first and comes back last, so that no moment shows the old dataset.json
+ * beside new arrays; a crash in between leaves a directory without
+ * dataset.json, which every reader calls incomplete. */
+static int publish_staged(const char *staging, const char *data_dir, const char *p_csv)
+{
+    const char *names[5] = {"resnorm.npy", "dataset.npz", "ground_truth_metadata.json", "dataset_summary.txt",
+                            "dataset.json"};
+    char *old_json = eisnet_path_join(data_dir, "dataset.json");
+    if (!old_json) return eisnet_set_error("out of memory");
+    int rc = 0;
+    if (unlink(old_json) != 0 && errno != ENOENT) rc = eisnet_set_error("cannot replace %s: %s", old_json, strerror(errno));
+    free(old_json);
+    if (rc == 0 && p_csv) {
+        const char *b = strrchr(p_csv, '/');
+        char *to = eisnet_path_join(data_dir, b ? b + 1 : p_csv);
+        if (!to || rename(p_csv, to) != 0) rc = eisnet_set_error("cannot move %s into %s: %s", p_csv, data_dir, strerror(errno));
+        free(to);
+    }
+    for (int k = 0; k < 5 && rc == 0; k++) {
+        char *from = eisnet_path_join(staging, names[k]), *to = eisnet_path_join(data_dir, names[k]);
+        if (!from || !to) rc = eisnet_set_error("out of memory");
+        else if (rename(from, to) != 0) rc = eisnet_set_error("cannot move %s into %s: %s", from, data_dir, strerror(errno));
+        free(from);
+        free(to);
+    }
+    int fd = open(data_dir, O_RDONLY | O_DIRECTORY);
+    if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+    }
+    return rc;
+}
+
 int eisnet_generate(const eisnet_generate_options *o)
 {
     if (o->n_workers < 1) return eisnet_set_error("--n_workers must be at least 1 (got %d)", o->n_workers);
@@ -670,21 +706,26 @@ int eisnet_generate(const eisnet_generate_options *o)
     int n_threads = 0, sync_ready = 0;
     stats_acc stats = {0};
     char *p_resnorm = NULL, *p_npz = NULL, *p_json = NULL, *p_meta = NULL, *p_summary = NULL, *p_csv = NULL;
+    char *staging = NULL;
 
     if (eisnet_ensure_dir(o->data_dir) != 0) goto out;
-    p_resnorm = eisnet_path_join(o->data_dir, "resnorm.npy");
-    p_npz = eisnet_path_join(o->data_dir, "dataset.npz");
-    p_json = eisnet_path_join(o->data_dir, "dataset.json");
-    p_meta = eisnet_path_join(o->data_dir, "ground_truth_metadata.json");
-    p_summary = eisnet_path_join(o->data_dir, "dataset_summary.txt");
+    /* The new dataset is built in a staging directory inside data_dir and
+     * moved in only once complete: until then the old dataset stays whole
+     * and usable, and a failure or a kill leaves it untouched. */
+    staging = eisnet_tmp_mkdir(o->data_dir, "eisnet-staging");
+    if (!staging) goto out;
+    p_resnorm = eisnet_path_join(staging, "resnorm.npy");
+    p_npz = eisnet_path_join(staging, "dataset.npz");
+    p_json = eisnet_path_join(staging, "dataset.json");
+    p_meta = eisnet_path_join(staging, "ground_truth_metadata.json");
+    p_summary = eisnet_path_join(staging, "dataset_summary.txt");
     if (!p_resnorm || !p_npz || !p_json || !p_meta || !p_summary) {
         eisnet_set_error("out of memory");
         goto out;
     }
-    /* The old dataset stops being a dataset now: dataset.json comes back last. */
-    if (unlink(p_json) != 0 && errno != ENOENT) {
-        eisnet_set_error("cannot replace %s: %s", p_json, strerror(errno));
-        goto out;
+    {
+        const char *staged[5] = {p_resnorm, p_npz, p_json, p_meta, p_summary};
+        for (int k = 0; k < 5; k++) eisnet_tmp_register(staged[k], 0);
     }
 
     if (o->ground_truths_file) {
@@ -714,8 +755,10 @@ int eisnet_generate(const eisnet_generate_options *o)
     if (o->csv) {
         char name[64];
         snprintf(name, sizeof name, "combined_dataset_%dgt.csv", n);
-        p_csv = eisnet_path_join(o->data_dir, name);
-        if (!p_csv || eisnet_atomic_open(&csv, p_csv) != 0) goto out;
+        p_csv = eisnet_path_join(staging, name);
+        if (!p_csv) goto out;
+        eisnet_tmp_register(p_csv, 0);
+        if (eisnet_atomic_open(&csv, p_csv) != 0) goto out;
         char *h = csv_header(&g);
         if (!h || eisnet_atomic_write(&csv, h, strlen(h)) != 0) {
             free(h);
@@ -852,6 +895,7 @@ int eisnet_generate(const eisnet_generate_options *o)
     if (stats_finish(p_resnorm, &stats, (uint64_t)n, &st) != 0) goto out;
     if (write_summary(p_summary, &g, gt, n, &st) != 0) goto out;
     if (write_dataset_json(p_json, o, &g, n) != 0) goto out;
+    if (publish_staged(staging, o->data_dir, p_csv) != 0) goto out;
     if (!o->quiet) fprintf(stderr, "generate: %d ground truths x %llu grid models written to %s\n", n,
                            (unsigned long long)g.n_models, o->data_dir);
     rc = 0;
@@ -882,6 +926,18 @@ out:
     eisnet_resnorm_plan_free(plan);
     free(spectra);
     free(gt);
+    if (staging) {
+        /* after a failure: the staged files (after success: the empty directory) */
+        const char *staged[6] = {p_resnorm, p_npz, p_json, p_meta, p_summary, p_csv};
+        for (int k = 0; k < 6; k++)
+            if (staged[k]) {
+                unlink(staged[k]);
+                eisnet_tmp_forget_path(staged[k]);
+            }
+        rmdir(staging);
+        eisnet_tmp_forget_path(staging);
+        free(staging);
+    }
     free(p_resnorm);
     free(p_npz);
     free(p_json);

@@ -1,8 +1,10 @@
 /* Atomic output files, whole-file reads, directories. */
 #include "eisnet/fileio.h"
 #include "eisnet/error.h"
+#include "eisnet/tmpfile.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,15 +37,39 @@ int eisnet_atomic_open(eisnet_atomic_file *af, const char *path)
         release(af);
         return eisnet_set_error("out of memory");
     }
-    snprintf(af->tmp_path, n, "%s.tmp.%ld", path, (long)getpid());
-    af->fp = fopen(af->tmp_path, "wb");
+    free(af->tmp_path);
+    af->tmp_path = NULL;
+    int fd = eisnet_tmp_create(path, &af->tmp_path);
+    if (fd < 0) {
+        release(af);
+        return -1;
+    }
+    af->fp = fdopen(fd, "wb");
     if (!af->fp) {
         int e = errno;
+        close(fd);
+        unlink(af->tmp_path);
+        eisnet_tmp_forget_path(af->tmp_path);
         eisnet_set_error("cannot write %s: %s", path, strerror(e));
         release(af);
         return -1;
     }
     return 0;
+}
+
+/* After a rename, the directory entry itself must reach the disk for the new
+ * file to survive a power cut. */
+static void fsync_dir_of(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    char dir[4096];
+    if (!slash) snprintf(dir, sizeof dir, ".");
+    else snprintf(dir, sizeof dir, "%.*s", slash == path ? 1 : (int)(slash - path), path);
+    int fd = open(dir, O_RDONLY | O_DIRECTORY);
+    if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+    }
 }
 
 int eisnet_atomic_write(eisnet_atomic_file *af, const void *data, size_t n)
@@ -68,10 +94,13 @@ int eisnet_atomic_commit(eisnet_atomic_file *af)
     if (!err && rename(af->tmp_path, af->final_path) != 0) err = errno;
     if (err) {
         unlink(af->tmp_path);
+        eisnet_tmp_forget_path(af->tmp_path);
         eisnet_set_error("cannot write %s: %s", af->final_path, strerror(err));
         release(af);
         return -1;
     }
+    eisnet_tmp_forget_path(af->tmp_path);
+    fsync_dir_of(af->final_path);
     release(af);
     return 0;
 }
@@ -79,7 +108,10 @@ int eisnet_atomic_commit(eisnet_atomic_file *af)
 void eisnet_atomic_abort(eisnet_atomic_file *af)
 {
     if (af->fp) fclose(af->fp);
-    if (af->tmp_path) unlink(af->tmp_path);
+    if (af->tmp_path) {
+        unlink(af->tmp_path);
+        eisnet_tmp_forget_path(af->tmp_path);
+    }
     release(af);
 }
 

@@ -41,4 +41,24 @@ printf 'freq,re,im\n1,2,3\n\033[2J\377x,1,1\n' >"$T/ctl.csv"
 if LC_ALL=C grep -q $'\033' "$T/err" || LC_ALL=C grep -q $'\377' "$T/err"; then bad "raw bytes echoed: $(od -c "$T/err" | head -3)"
 else grep -qF '[2J\xFFx' "$T/err" && ok || bad "escaped form missing: $(cat "$T/err")"; fi
 
+# --- temporary files and replacing a dataset ---
+# leftovers of a killed run (a PID that no longer runs) are removed by the next run
+sh -c 'exit 0' & dead=$!; wait $dead
+: >"$D/resnorm.npy.tmp.$dead"; : >"$D/.dataset.npz.tmp-$dead-Ab12Cd"; mkdir "$D/.eisnet-staging-$dead-Zz99Yy"
+: >"$D/.eisnet-staging-$dead-Zz99Yy/resnorm.npy"
+cp "$D/dataset.json" "$T/old_dataset.json"
+# a failing generate leaves the old dataset whole (it used to delete dataset.json first)
+printf '[{"id": "x"}]' >"$T/bad_gt.json"
+"$BIN" generate --data_dir "$D" --ground_truths "$T/bad_gt.json" --quiet 2>/dev/null && bad "bad --ground_truths accepted"
+cmp -s "$D/dataset.json" "$T/old_dataset.json" && ok || bad "a failed generate changed dataset.json"
+[ -z "$(ls -A "$D" | grep -E 'tmp|staging')" ] && ok || bad "leftovers after a failed generate: $(ls -A "$D")"
+"$BIN" infer --model "$M" --ground_truth lhs_0000 --data_dir "$D" --json >/dev/null 2>"$T/err" && ok || bad "old dataset unusable: $(cat "$T/err")"
+# SIGTERM (as Ctrl-C, which a background job of a script ignores) in the middle of a generate: nothing temporary left, the old dataset intact
+"$BIN" generate --data_dir "$D" --n_ground_truths 100000 --grid_points 6 --quiet & gpid=$!
+for i in $(seq 50); do ls -A "$D" | grep -q staging && break; sleep 0.05; done
+sleep 0.3; kill -TERM $gpid; wait $gpid; rc=$?
+[ $rc -ne 0 ] && ok || bad "interrupted generate exited 0"
+[ -z "$(ls -A "$D" | grep -E 'tmp|staging')" ] && ok || bad "leftovers after SIGTERM: $(ls -A "$D")"
+cmp -s "$D/dataset.json" "$T/old_dataset.json" && ok || bad "an interrupted generate changed dataset.json"
+
 finish

@@ -18,7 +18,11 @@
 #include "eisnet/optim.h"
 #include "eisnet/predictor.h"
 #include "eisnet/safetensors.h"
+#include "eisnet/tmpfile.h"
 #include "eisnet/train_state.h"
+
+#include <sys/wait.h>
+#include <unistd.h>
 
 static int setup(void **state)
 {
@@ -166,6 +170,68 @@ static void state_with_huge_counters_refused(void **state)
     eisnet_adamw_free(&opt);
 }
 
+/* A symlink planted where the old predictable temporary name would be is
+ * neither followed nor overwritten; nothing temporary is left behind. */
+static void atomic_write_ignores_planted_symlink(void **state)
+{
+    (void)state;
+    const char *victim = test_path("victim.txt"), *target = test_path("out.json");
+    FILE *fp = fopen(victim, "w");
+    fputs("precious", fp);
+    fclose(fp);
+    char planted[1200];
+    snprintf(planted, sizeof planted, "%s.tmp.%ld", target, (long)getpid());
+    assert_int_equal(symlink(victim, planted), 0);
+    assert_int_equal(eisnet_write_file_atomic(target, "{}", 2), 0);
+    char *d;
+    size_t n;
+    assert_int_equal(eisnet_read_file(victim, 100, &d, &n), 0);
+    assert_string_equal(d, "precious");
+    free(d);
+    assert_int_equal(eisnet_read_file(target, 100, &d, &n), 0);
+    assert_string_equal(d, "{}");
+    free(d);
+    unlink(planted);
+    /* exactly victim.txt and out.json remain among the test's files */
+    char cmd[1400];
+    snprintf(cmd, sizeof cmd, "test $(ls -A '%s' | grep -c 'tmp') -eq 0", test_dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+/* Temporary files of dead processes are recognised by name and removed;
+ * those of a live process (this one) and unrelated files are kept. */
+static void stale_temporaries_removed(void **state)
+{
+    (void)state;
+    assert_int_equal(eisnet_ensure_dir(test_path("stale")), 0);
+    pid_t dead = fork();
+    if (dead == 0) _exit(0);
+    waitpid(dead, NULL, 0);
+    char names[5][200];
+    snprintf(names[0], 200, "stale/.model.safetensors.tmp-%ld-abcdef", (long)dead);
+    snprintf(names[1], 200, "stale/resnorm.npy.tmp.%ld", (long)dead);
+    snprintf(names[2], 200, "stale/.model.safetensors.tmp-%ld-abcdef", (long)getpid());
+    snprintf(names[3], 200, "stale/notes.tmp.%ld", (long)dead);
+    snprintf(names[4], 200, "stale/.eisnet-staging-%ld-qwerty", (long)dead);
+    for (int i = 0; i < 4; i++) {
+        FILE *fp = fopen(test_path(names[i]), "w");
+        assert_non_null(fp);
+        fclose(fp);
+    }
+    assert_int_equal(eisnet_ensure_dir(test_path(names[4])), 0);
+    char inner[260];
+    snprintf(inner, sizeof inner, "%s/resnorm.npy", names[4]);
+    FILE *fp = fopen(test_path(inner), "w");
+    assert_non_null(fp);
+    fclose(fp);
+    assert_int_equal(eisnet_tmp_remove_stale(test_path("stale")), 3);
+    assert_int_not_equal(access(test_path(names[0]), F_OK), 0);
+    assert_int_not_equal(access(test_path(names[1]), F_OK), 0);
+    assert_int_equal(access(test_path(names[2]), F_OK), 0);
+    assert_int_equal(access(test_path(names[3]), F_OK), 0);
+    assert_int_not_equal(access(test_path(names[4]), F_OK), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -174,6 +240,8 @@ int main(void)
         cmocka_unit_test(checkpoint_config_checked_against_tensors),
         cmocka_unit_test(non_regular_files_refused),
         cmocka_unit_test(state_with_huge_counters_refused),
+        cmocka_unit_test(atomic_write_ignores_planted_symlink),
+        cmocka_unit_test(stale_temporaries_removed),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,8 +1,10 @@
 /* eisnet/fileio.h: files that appear whole or not at all.
  *
- * Every output file is written to "<path>.tmp.<pid>" and renamed onto its
- * final name only after all writes, the flush and fsync succeeded, so a crash,
- * a full disk or Ctrl-C never leaves a half-written file under a final name. */
+ * Every output file is written to a temporary file beside it (created
+ * exclusively, see eisnet/tmpfile.h) and renamed onto its final name only
+ * after all writes, the flush and fsync succeeded (the directory is fsynced
+ * after the rename), so a crash, a full disk or Ctrl-C never leaves a
+ * half-written file under a final name. */
 #ifndef EISNET_FILEIO_H
 #define EISNET_FILEIO_H
 
