@@ -4,6 +4,7 @@
  *   eisnet --mode generate|train|inference|full [the reference's flags]
  */
 #include "cli.h"
+#include "cli_lock.h"
 #include "cli_validate.h"
 #include "eisnet/dataset.h"
 #include "eisnet/error.h"
@@ -379,15 +380,20 @@ static int run(cli_options *o)
     if (check_backend(o->backend) != 0) return 2;
     if (cli_validate(o) != 0) return 2;
     eisnet_tmp_install_signal_cleanup(); /* Ctrl-C leaves no temporary file */
+    eisnet_lock locks[2];
+    if (cli_lock_take(o, locks) != 0) return 1;
+    int rc = 2;
     switch (o->command) {
-    case CMD_GENERATE: return cli_generate(o);
-    case CMD_TRAIN: return cli_train(o);
-    case CMD_INFER: return cli_infer(o);
-    case CMD_FULL: return cli_full(o);
-    case CMD_UPDATE: return cli_update(o);
-    case CMD_BENCH: return cli_bench(o);
-    default: return 2;
+    case CMD_GENERATE: rc = cli_generate(o); break;
+    case CMD_TRAIN: rc = cli_train(o); break;
+    case CMD_INFER: rc = cli_infer(o); break;
+    case CMD_FULL: rc = cli_full(o); break;
+    case CMD_UPDATE: rc = cli_update(o); break;
+    case CMD_BENCH: rc = cli_bench(o); break;
+    default: break;
     }
+    cli_lock_release(locks);
+    return rc;
 }
 
 int main(int argc, char **argv)

@@ -1,0 +1,12 @@
+/* The locks of a command's run (src/cli_lock.c). */
+#ifndef EISNET_CLI_LOCK_H
+#define EISNET_CLI_LOCK_H
+
+#include "cli.h"
+#include "eisnet/lock.h"
+
+/* 0, or -1 after printing one line (another run holds a lock). */
+int cli_lock_take(const cli_options *o, eisnet_lock locks[2]);
+void cli_lock_release(eisnet_lock locks[2]);
+
+#endif
