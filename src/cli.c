@@ -392,7 +392,7 @@ static int run(cli_options *o)
     case CMD_BENCH: rc = cli_bench(o); break;
     default: break;
     }
-    cli_lock_release(locks);
+    cli_lock_release(locks, rc != 0);
     return rc;
 }
 

@@ -7,6 +7,7 @@
 
 /* 0, or -1 after printing one line (another run holds a lock). */
 int cli_lock_take(const cli_options *o, eisnet_lock locks[2]);
-void cli_lock_release(eisnet_lock locks[2]);
+/* failed: the run failed; a data directory created for the lock goes too. */
+void cli_lock_release(eisnet_lock locks[2], int failed);
 
 #endif
