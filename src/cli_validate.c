@@ -158,8 +158,8 @@ int cli_validate(const cli_options *o)
     }
     if (c & CMD_UPDATE) {
         if (check_fraction_lr(o) != 0) return -1;
-        if (!(o->checkpoint_every > 0 && isfinite(o->checkpoint_every))) {
-            fprintf(stderr, "eisnet %s: --checkpoint_every must be a positive number of seconds (got %g)\n", o->name,
+        if (!(o->checkpoint_every >= 0 && isfinite(o->checkpoint_every))) {
+            fprintf(stderr, "eisnet %s: --checkpoint_every must be a number of seconds >= 0 (got %g)\n", o->name,
                     o->checkpoint_every);
             return -1;
         }

@@ -129,6 +129,7 @@ static char *config_json(const eisnet_predictor *p)
     float d[3] = {mc->dropout1, mc->dropout2, mc->dropout_head};
     cJSON_AddItemToObject(m, "dropout", cJSON_CreateFloatArray(d, 3));
     cJSON_AddNumberToObject(j, "epoch", p->epoch);
+    if (p->generation > 0) cJSON_AddNumberToObject(j, "generation", (double)p->generation);
     if (isfinite(p->val_loss)) cJSON_AddNumberToObject(j, "val_loss", p->val_loss);
     char *s = cJSON_PrintUnformatted(j);
     cJSON_Delete(j);
@@ -268,6 +269,11 @@ static int from_config(eisnet_predictor *p, const char *path, const char *text, 
         goto out;
     }
     json_int(j, "epoch", &p->epoch);
+    {
+        const cJSON *gen = cJSON_GetObjectItemCaseSensitive(j, "generation");
+        if (cJSON_IsNumber(gen) && gen->valuedouble >= 0 && gen->valuedouble < 9e15)
+            p->generation = (int64_t)gen->valuedouble;
+    }
     double vl;
     if (json_num(j, "val_loss", &vl) == 0) p->val_loss = vl;
     rc = 0;

@@ -33,6 +33,10 @@ int eisnet_train_state_save(const char *path, const eisnet_adamw *opt, const eis
     cJSON_AddNumberToObject(j, "plateau_best", isfinite(rs->plateau.best) ? rs->plateau.best : 1e308);
     cJSON_AddNumberToObject(j, "plateau_bad", rs->plateau.num_bad_epochs);
     cJSON_AddNumberToObject(j, "plateau_cooldown", rs->plateau.cooldown_counter);
+    if (rs->generation > 0) {
+        cJSON_AddNumberToObject(j, "generation", (double)rs->generation);
+        cJSON_AddStringToObject(j, "pair", rs->pair);
+    }
     cJSON *hist = cJSON_AddArrayToObject(j, "history");
     for (int i = 0; i < nh; i++) {
         double v[10] = {h[i].epoch,    h[i].train_loss, h[i].train_ce, h[i].val_loss,      h[i].val_ce,
@@ -99,6 +103,11 @@ int eisnet_train_state_load(const char *path, eisnet_adamw *opt, eisnet_train_ru
     rs->plateau.best = pb->valuedouble >= 1e308 ? INFINITY : pb->valuedouble;
     rs->plateau.num_bad_epochs = pn->valueint;
     rs->plateau.cooldown_counter = pc->valueint;
+    {
+        const cJSON *gen = cJSON_GetObjectItem(j, "generation"), *pair = cJSON_GetObjectItem(j, "pair");
+        rs->generation = whole_in(gen, 0, 9e15) ? (int64_t)gen->valuedouble : 0;
+        snprintf(rs->pair, sizeof rs->pair, "%s", cJSON_IsString(pair) ? pair->valuestring : "");
+    }
     int k = cJSON_GetArraySize(hist);
     *h = calloc((size_t)k + 1, sizeof **h);
     if (!*h) goto out;

@@ -9,6 +9,7 @@
 #include "eisnet/rng.h"
 #include "eisnet/spectrum.h"
 #include "eisnet/train.h"
+#include "eisnet/pair.h"
 #include "eisnet/train_state.h"
 
 #include <cjson/cJSON.h>
@@ -612,9 +613,12 @@ eisnet_updater *eisnet_updater_open(const eisnet_update_options *o)
     u->rs.best_val = INFINITY;
     u->rs.lr = (float)o->lr;
     eisnet_plateau_init(&u->rs.plateau);
+    if (eisnet_pair_recover(o->model_path, u->state_path, u->pred.generation) != 0) goto fail;
     if (stat(u->state_path, &st) == 0) {
         char *extra = NULL;
-        if (eisnet_train_state_load(u->state_path, &u->opt, &u->rs, &u->hist, &u->n_hist, STATE_KEY, &extra) != 0) {
+        if (eisnet_train_state_load(u->state_path, &u->opt, &u->rs, &u->hist, &u->n_hist, STATE_KEY, &extra) != 0 ||
+            eisnet_pair_check(o->model_path, u->pred.generation, u->state_path, &u->rs) != 0) {
+            free(extra);
             char why[512];
             snprintf(why, sizeof why, "%s", eisnet_last_error());
             eisnet_set_error("cannot read the optimizer state %s: %s (remove it to start a fresh one)", u->state_path, why);
@@ -726,12 +730,15 @@ int eisnet_updater_apply(eisnet_updater *u, float *loss_each)
 
 int eisnet_updater_save(eisnet_updater *u)
 {
-    if (eisnet_predictor_save(&u->pred, u->o.model_path) != 0) return -1;
     char extra[256];
     snprintf(extra, sizeof extra,
              "{\"updates\":%" PRId64 ",\"examples\":%" PRId64 ",\"seed\":%" PRIu64 ",\"weights_fnv1a\":\"%016" PRIx64 "\"}",
              u->updates, u->examples, u->o.seed, weights_hash(u->pred.model, eisnet_model_params(u->pred.model)));
-    return eisnet_train_state_save(u->state_path, &u->opt, &u->rs, u->hist, u->n_hist, STATE_KEY, extra);
+    /* The generation counts updates, so the same lines give the same files
+     * however the runs were cut; offset by 2^40 so that it never equals the
+     * generation train wrote into the model an update starts from. */
+    return eisnet_pair_save(&u->pred, u->o.model_path, u->state_path, &u->opt, &u->rs, u->hist, u->n_hist, STATE_KEY,
+                            extra, ((int64_t)1 << 40) + u->updates);
 }
 
 int eisnet_updater_evaluate(eisnet_updater *u, eisnet_update_eval *ev)

@@ -16,6 +16,7 @@
 #include "eisnet/model.h"
 #include "eisnet/npy.h"
 #include "eisnet/optim.h"
+#include "eisnet/pair.h"
 #include "eisnet/predictor.h"
 #include "eisnet/safetensors.h"
 #include "eisnet/tmpfile.h"
@@ -232,6 +233,72 @@ static void stale_temporaries_removed(void **state)
     assert_int_not_equal(access(test_path(names[4]), F_OK), 0);
 }
 
+static int64_t load_state_gen(const char *path, eisnet_adamw *opt, eisnet_train_run_state *rs)
+{
+    eisnet_epoch_record *h = NULL;
+    int nh = 0;
+    memset(rs, 0, sizeof *rs);
+    if (eisnet_train_state_load(path, opt, rs, &h, &nh, NULL, NULL) != 0) return -1;
+    free(h);
+    return rs->generation;
+}
+
+/* Weights and optimizer state: a save interrupted between its steps is
+ * completed or discarded on the next load, and a pair that was not saved
+ * together is refused (a killed train once resumed epoch-130 weights with
+ * epoch-129 moments silently). */
+static void pair_save_recover_check(void **state)
+{
+    (void)state;
+    eisnet_predictor p, q;
+    eisnet_grid_options go;
+    eisnet_grid_options_default(&go);
+    assert_int_equal(eisnet_predictor_init(&p, &go, 1, 8, 3, 7), 0);
+    eisnet_adamw opt;
+    eisnet_adamw_config ac = eisnet_adamw_config_default();
+    assert_int_equal(eisnet_adamw_init(&opt, eisnet_model_n_params(p.model), &ac), 0);
+    eisnet_train_run_state rs;
+    memset(&rs, 0, sizeof rs);
+    rs.lr = 1e-3f;
+    const char *w = test_path("pair.safetensors"), *st = test_path("pair.state.safetensors");
+    char next[1200];
+    snprintf(next, sizeof next, "%s.next", st);
+    assert_int_equal(eisnet_pair_save(&p, w, st, &opt, &rs, NULL, 0, NULL, NULL, 1), 0);
+    assert_int_equal(eisnet_pair_save(&p, w, st, &opt, &rs, NULL, 0, NULL, NULL, 2), 0);
+    eisnet_train_run_state got;
+    assert_int_equal(load_state_gen(st, &opt, &got), 2);
+    assert_string_equal(got.pair, "model");
+
+    /* killed after the weights were renamed: STATE.next holds their generation */
+    rs.generation = p.generation = 3;
+    assert_int_equal(eisnet_train_state_save(next, &opt, &rs, NULL, 0, NULL, NULL), 0);
+    assert_int_equal(eisnet_predictor_save(&p, w), 0);
+    assert_int_equal(eisnet_predictor_load(&q, w), 0);
+    assert_int_equal(q.generation, 3);
+    assert_int_equal(load_state_gen(st, &opt, &got), 2);
+    assert_int_not_equal(eisnet_pair_check(w, q.generation, st, &got), 0);
+    error_contains("were not saved together");
+    assert_int_equal(eisnet_pair_recover(w, st, q.generation), 0);
+    assert_int_equal(load_state_gen(st, &opt, &got), 3);
+    assert_int_equal(eisnet_pair_check(w, q.generation, st, &got), 0);
+    assert_int_not_equal(access(next, F_OK), 0);
+
+    /* killed before the weights were renamed: STATE.next is discarded */
+    rs.generation = 4;
+    assert_int_equal(eisnet_train_state_save(next, &opt, &rs, NULL, 0, NULL, NULL), 0);
+    assert_int_equal(eisnet_pair_recover(w, st, q.generation), 0);
+    assert_int_not_equal(access(next, F_OK), 0);
+    assert_int_equal(load_state_gen(st, &opt, &got), 3);
+    eisnet_predictor_free(&q);
+
+    /* a state saved for other weights (train's state beside the best model) is not checked */
+    snprintf(got.pair, sizeof got.pair, "last");
+    got.generation = 99;
+    assert_int_equal(eisnet_pair_check(w, 3, st, &got), 0);
+    eisnet_adamw_free(&opt);
+    eisnet_predictor_free(&p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -242,6 +309,7 @@ int main(void)
         cmocka_unit_test(state_with_huge_counters_refused),
         cmocka_unit_test(atomic_write_ignores_planted_symlink),
         cmocka_unit_test(stale_temporaries_removed),
+        cmocka_unit_test(pair_save_recover_check),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
