@@ -82,4 +82,28 @@ expect_error "data directory $D is in use by eisnet train (pid $tpid)" generate 
 kill -TERM $tpid; wait $tpid
 cmp -s "$D/dataset.json" "$T/old_dataset.json" && ok || bad "refused generate changed the dataset"
 
+# --- durable acknowledgements: what update answered "ok" survives kill -9 ---
+for s in safetensors npz state.safetensors; do cp "$D/model.$s" "$T/j.$s"; done
+awk -v N=25 -v SEED=3 -f "$(dirname "$0")/update_lines.awk" >"$T/l25.jsonl"
+mkfifo "$T/jfifo"
+"$BIN" update --model "$T/j.safetensors" --input "$T/jfifo" --checkpoint_every 1000 >"$T/acks" 2>/dev/null & jpid=$!
+exec 8>"$T/jfifo"
+head -n 20 "$T/l25.jsonl" >&8
+for i in $(seq 200); do [ "$(grep -c '"ok":true' "$T/acks")" -ge 20 ] && break; sleep 0.05; done
+kill -9 $jpid; wait $jpid 2>/dev/null; exec 8>&-
+acked=$(grep -c '"ok":true' "$T/acks")
+[ "$acked" -eq 20 ] && ok || bad "$acked lines acknowledged before the kill, expected 20"
+[ -s "$T/j.journal" ] && ok || bad "no journal beside the killed update's model"
+"$BIN" update --model "$T/j.safetensors" --input /dev/null >/dev/null 2>"$T/err" || bad "restart after kill: $(cat "$T/err")"
+grep -q "replayed 20 acknowledged lines" "$T/err" && grep -q "(20 in all)" "$T/err" && ok || bad "replay: $(cat "$T/err")"
+[ ! -e "$T/j.journal" ] && ok || bad "journal left after a clean end"
+# the replayed model is the model of an uninterrupted run over the same lines
+for s in safetensors npz state.safetensors; do cp "$D/model.$s" "$T/k.$s"; done
+head -n 20 "$T/l25.jsonl" | "$BIN" update --model "$T/k.safetensors" --quiet >/dev/null 2>&1
+cmp -s "$T/j.safetensors" "$T/k.safetensors" && ok || bad "replayed weights differ from an uninterrupted run"
+# a torn record at the end of the journal (a kill in the middle of an append) was never acknowledged: dropped
+printf 'G 99 1\n5\nabc' >"$T/k.journal"
+"$BIN" update --model "$T/k.safetensors" --input /dev/null >/dev/null 2>"$T/err" && grep -q "(20 in all)" "$T/err" \
+  && ok || bad "torn journal: $(cat "$T/err")"
+
 finish
