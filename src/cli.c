@@ -53,6 +53,7 @@ static const option_spec options[] = {
     {"f_max", ARG_DOUBLE, GEN, OFF(f_max), "HZ", "highest frequency (1e6)"},
     {"csv", ARG_NONE, GEN, OFF(csv), NULL, "also write the reference's combined_dataset_{N}gt.csv"},
     {"ground_truths", ARG_STR, GEN, OFF(ground_truths_file), "FILE", "use these ground truths (reference JSON) instead of drawing"},
+    {"force", ARG_NONE, GEN, OFF(force), NULL, "allow a dataset over 50 M grid models per ground truth or 2 GB"},
     {"n_epochs", ARG_INT, TRN | CMD_BENCH, OFF(n_epochs), "N", "training epochs (100)"},
     {"batch_size", ARG_INT, TRN | CMD_BENCH | CMD_UPDATE, OFF(batch_size), "N", "batch size (512)"},
     {"model_path", ARG_STR, TRN | CMD_INFER | CMD_UPDATE, OFF(model_path), "FILE", "checkpoint path (DATA_DIR/model.safetensors)"},
@@ -280,6 +281,7 @@ int cli_generate(cli_options *o)
     g.csv = o->csv;
     g.quiet = o->quiet;
     g.ground_truths_file = o->ground_truths_file;
+    g.force = o->force;
     if (eisnet_generate(&g) != 0) {
         fprintf(stderr, "eisnet generate: %s\n", eisnet_last_error());
         return 1;

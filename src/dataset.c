@@ -15,9 +15,12 @@
 #include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 void eisnet_generate_options_default(eisnet_generate_options *o)
@@ -577,6 +580,8 @@ typedef struct {
     const double complex *spectra;
     const csv_cells *cells;
     int n, n_slots, next, written, stop;
+    /* grid models computed so far, for progress inside long rows */
+    _Atomic uint64_t models_done;
     slot *slots;
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -597,7 +602,19 @@ static void *worker(void *arg)
         slot *s = &pl->slots[i % pl->n_slots];
         pthread_mutex_unlock(&pl->mu);
 
-        eisnet_resnorm_all(pl->plan, pl->spectra + (size_t)i * pl->g->n_freq, s->res);
+        const double complex *zref = pl->spectra + (size_t)i * pl->g->n_freq;
+        if (pl->g->kernel == EISNET_KERNEL_GENERIC) {
+            /* the slow generic kernel in chunks, each one counted for the progress line */
+            const uint64_t chunk = 1 << 14;
+            for (uint64_t m0 = 0; m0 < pl->g->n_models && !pl->stop; m0 += chunk) {
+                uint64_t m1 = m0 + chunk < pl->g->n_models ? m0 + chunk : pl->g->n_models;
+                eisnet_resnorm_range(pl->plan, zref, m0, m1, s->res + m0);
+                atomic_fetch_add(&pl->models_done, m1 - m0);
+            }
+        } else {
+            eisnet_resnorm_all(pl->plan, zref, s->res);
+            atomic_fetch_add(&pl->models_done, pl->g->n_models);
+        }
         if (s->csv) s->csv_len = csv_format_gt(pl->g, pl->cells, &pl->gt[i], s->res, s->csv);
 
         pthread_mutex_lock(&pl->mu);
@@ -693,6 +710,16 @@ int eisnet_generate(const eisnet_generate_options *o)
     if (o->n_ground_truths > 1000000) return eisnet_set_error("--n_ground_truths is too large (at most 1000000)");
     eisnet_grid g;
     if (eisnet_grid_init(&g, &o->grid) != 0) return -1;
+    if (!o->ground_truths_file) {
+        struct stat dst;
+        eisnet_generate_options oo = *o;
+        /* the free space is checked where the directory exists already */
+        if (stat(o->data_dir, &dst) != 0) oo.data_dir = NULL;
+        if (eisnet_generate_check_size(&g, o->n_ground_truths, &oo) != 0) {
+            eisnet_grid_free(&g);
+            return -1;
+        }
+    }
     int rc = -1, n = 0;
     eisnet_ground_truth *gt = NULL;
     double complex *spectra = NULL;
@@ -730,6 +757,7 @@ int eisnet_generate(const eisnet_generate_options *o)
 
     if (o->ground_truths_file) {
         if (eisnet_ground_truths_load(&g, o->ground_truths_file, &gt, &n) != 0) goto out;
+        if (eisnet_generate_check_size(&g, n, o) != 0) goto out;
     } else {
         n = o->n_ground_truths;
         gt = calloc((size_t)n, sizeof *gt);
@@ -823,11 +851,31 @@ int eisnet_generate(const eisnet_generate_options *o)
 
     if (stats_acc_init(&stats) != 0) goto out;
     eisnet_progress prog;
-    eisnet_progress_begin(&prog, "generate", "gt", (uint64_t)n, o->quiet);
+    /* Rows of over a million models report progress in models, from inside
+     * each row; smaller ones in ground truths. */
+    int by_model = g.n_models >= (1u << 20);
+    eisnet_progress_begin(&prog, "generate", by_model ? "models" : "gt", by_model ? (uint64_t)n * g.n_models : (uint64_t)n,
+                          o->quiet);
     for (int i = 0; i < n; i++) {
         slot *s = &pl.slots[i % pl.n_slots];
         pthread_mutex_lock(&pl.mu);
-        while (!(s->ready && s->gt == i)) pthread_cond_wait(&pl.cv, &pl.mu);
+        while (!(s->ready && s->gt == i)) {
+            if (!by_model) {
+                pthread_cond_wait(&pl.cv, &pl.mu);
+                continue;
+            }
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += 500000000L;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&pl.cv, &pl.mu, &ts);
+            pthread_mutex_unlock(&pl.mu);
+            eisnet_progress_update(&prog, atomic_load(&pl.models_done));
+            pthread_mutex_lock(&pl.mu);
+        }
         pthread_mutex_unlock(&pl.mu);
         int bad = 0;
         for (uint64_t m = 0; m < g.n_models; m++)
@@ -845,7 +893,7 @@ int eisnet_generate(const eisnet_generate_options *o)
         pl.written = i + 1;
         pthread_cond_broadcast(&pl.cv);
         pthread_mutex_unlock(&pl.mu);
-        eisnet_progress_update(&prog, (uint64_t)i + 1);
+        eisnet_progress_update(&prog, by_model ? (uint64_t)(i + 1) * g.n_models : (uint64_t)i + 1);
     }
     eisnet_progress_end(&prog);
     int close_rc = eisnet_npy_writer_close(npy);

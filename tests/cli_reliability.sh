@@ -27,6 +27,16 @@ expect_error "--out $T/nonexistent/x" bench --out "$T/nonexistent/x"
 expect_error "--model_path $T/nodir/m.safetensors" train --data_dir "$D" --model_path "$T/nodir/m.safetensors" --n_epochs 1
 expect_error "--data_dir: cannot create directory $D/dataset.json/sub: Not a directory" generate --data_dir "$D/dataset.json/sub"
 
+# --- generate: the size is estimated first; too large is refused naming the flag ---
+expect_error "--grid_points 80 over 5 parameters) is over the limit" generate --grid_points 80 --data_dir "$T/g80"
+[ ! -e "$T/g80" ] && ok || bad "a refused generate created its directory"
+C7="--circuit R0-p(R1,C1)-p(R2,C2)-p(R3,C3) --range R0=1:10 --range R1=1:10 --range R2=1:10 --range R3=1:10 --range C1=1e-6:1e-5 --range C2=1e-6:1e-5 --range C3=1e-6:1e-5"
+expect_error "resnorm.npy would take 3.8 GB (100 ground truths x 4782969 grid models: --grid_points 9 over 7 parameters), over the limit of 2.0 GB" generate $C7 --grid_points 9 --data_dir "$T/g7"
+expect_error "over the largest array eisnet writes (8.6 GB)" generate $C7 --grid_points 9 --n_ground_truths 300 --force --data_dir "$T/g7"
+"$BIN" generate --n_ground_truths 2 --grid_points 3 --data_dir "$T/g3" 2>"$T/err" >/dev/null
+grep -q "generate: 2 ground truths x 243 grid models (5 parameters x 3 grid points) = 4.0 kB in resnorm.npy" "$T/err" \
+  && ok || bad "size estimate: $(cat "$T/err")"
+
 # --- files: what a file really is decides, before reading or allocating ---
 expect_error "not a regular file" infer --model /dev/zero --ground_truth lhs_0000 --data_dir "$D"
 expect_error "cannot read /tmp: Is a directory" generate --data_dir "$T/g2" --ground_truths /tmp
@@ -54,7 +64,7 @@ cmp -s "$D/dataset.json" "$T/old_dataset.json" && ok || bad "a failed generate c
 [ -z "$(ls -A "$D" | grep -E 'tmp|staging')" ] && ok || bad "leftovers after a failed generate: $(ls -A "$D")"
 "$BIN" infer --model "$M" --ground_truth lhs_0000 --data_dir "$D" --json >/dev/null 2>"$T/err" && ok || bad "old dataset unusable: $(cat "$T/err")"
 # SIGTERM (as Ctrl-C, which a background job of a script ignores) in the middle of a generate: nothing temporary left, the old dataset intact
-"$BIN" generate --data_dir "$D" --n_ground_truths 100000 --grid_points 6 --quiet & gpid=$!
+"$BIN" generate --data_dir "$D" --n_ground_truths 30000 --grid_points 6 --quiet & gpid=$!
 for i in $(seq 50); do ls -A "$D" | grep -q staging && break; sleep 0.05; done
 sleep 0.3; kill -TERM $gpid; wait $gpid; rc=$?
 [ $rc -ne 0 ] && ok || bad "interrupted generate exited 0"
