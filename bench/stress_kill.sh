@@ -22,8 +22,10 @@ fail() { echo "VIOLATION: $*"; fails=$((fails + 1)); }
 # a random delay between $1 and $2 seconds (tenths)
 delay() { awk -v a="$1" -v b="$2" -v r="$RANDOM" 'BEGIN { printf "%.2f", a + (b - a) * r / 32767 }'; }
 
-D=$T/data
+D=$T/data   # train and update read this one
+G=$T/gen    # generate replaces this one (a smaller grid, so that runs finish sometimes)
 "$BIN" generate --n_ground_truths 6 --data_dir "$D" --quiet || exit 1
+"$BIN" generate --n_ground_truths 6 --grid_points 6 --data_dir "$G" --quiet || exit 1
 awk -v N=4000 -v SEED=5 -f "$HERE/tests/update_lines.awk" >"$T/lines.jsonl"
 
 n_train=0; n_update=0; n_gen=0; acked_total=0; sent=0
@@ -73,20 +75,20 @@ for k in $(seq 1 "$KILLS"); do
     ;;
   0) # generate replacing the dataset, killed at a random moment
     n_gen=$((n_gen + 1))
-    "$BIN" generate --data_dir "$D" --n_ground_truths $((100 + RANDOM % 2900)) --grid_points 6 --quiet &
+    "$BIN" generate --data_dir "$G" --n_ground_truths $((100 + RANDOM % 2900)) --grid_points 6 --quiet &
     p=$!; sleep "$(delay 0.05 1.5)"; kill -9 $p 2>/dev/null; wait $p 2>/dev/null
-    [ -s "$D/dataset.json" ] || fail "generate kill $k: dataset.json is missing"
-    "$BIN" train --data_dir "$D" --model_path "$T/g.safetensors" --n_epochs 1 --samples_per_gt 20 --hidden_dim 4 \
+    [ -s "$G/dataset.json" ] || fail "generate kill $k: dataset.json is missing"
+    "$BIN" train --data_dir "$G" --model_path "$T/g.safetensors" --n_epochs 1 --samples_per_gt 20 --hidden_dim 4 \
       --quiet >/dev/null 2>"$T/g.err" || fail "generate kill $k: the dataset does not load: $(cat "$T/g.err")"
-    left=$(ls -A "$D" | grep -cE 'tmp|staging')
-    n=$(tr -d "\t\n " <"$D/dataset.json" | sed -n "s/.*\"n_ground_truths\":\([0-9]*\).*/\1/p")
+    left=$(ls -A "$G" | grep -cE 'tmp|staging')
+    n=$(tr -d "\t\n " <"$G/dataset.json" | sed -n "s/.*\"n_ground_truths\":\([0-9]*\).*/\1/p")
     echo "kill $k (generate): dataset of ${n:-?} ground truths loads; $left leftovers of the killed run (removed by the next)"
     ;;
   esac
 done
 # the next generate removes what the killed ones left
-"$BIN" generate --data_dir "$D" --n_ground_truths 6 --quiet || fail "final generate"
-left=$(ls -A "$D" | grep -cE 'tmp|staging')
-[ "$left" -eq 0 ] || fail "leftovers after the next generate: $(ls -A "$D")"
+"$BIN" generate --data_dir "$G" --n_ground_truths 6 --grid_points 6 --quiet || fail "final generate"
+left=$(ls -A "$G" | grep -cE 'tmp|staging')
+[ "$left" -eq 0 ] || fail "leftovers after the next generate: $(ls -A "$G")"
 echo "stress_kill: $KILLS kills ($n_train train, $n_update update, $n_gen generate), $acked_total acknowledged update lines, $fails violations"
 [ $fails -eq 0 ]

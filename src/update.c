@@ -855,8 +855,8 @@ static int flush_group(stream_ctx *c)
     double t0 = eisnet_now();
     int64_t index = u->updates;
     if (eisnet_updater_apply(u, c->loss) != 0) return -1;
-    if (c->jr && eisnet_journal_append(c->jr, index, c->raw, c->raw_len, n) != 0) return -1;
     double step = eisnet_now() - t0, parse = 0;
+    if (c->jr && eisnet_journal_append(c->jr, index, c->raw, c->raw_len, n) != 0) return -1;
     for (int b = 0; b < n; b++) parse += c->parse_s[b];
     double lat = step + parse;
     c->busy_s += lat;
