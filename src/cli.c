@@ -4,12 +4,15 @@
  *   eisnet --mode generate|train|inference|full [the reference's flags]
  */
 #include "cli.h"
+#include "cli_lock.h"
+#include "cli_validate.h"
 #include "eisnet/dataset.h"
 #include "eisnet/error.h"
 #include "eisnet/evaluate.h"
 #include "eisnet/fit.h"
 #include "eisnet/posterior.h"
 #include "eisnet/train.h"
+#include "eisnet/tmpfile.h"
 
 #include <signal.h>
 
@@ -56,6 +59,7 @@ static const option_spec options[] = {
     {"f_max", ARG_DOUBLE, GRD, OFF(f_max), "HZ", "highest frequency (1e6)"},
     {"csv", ARG_NONE, GEN, OFF(csv), NULL, "also write the reference's combined_dataset_{N}gt.csv"},
     {"ground_truths", ARG_STR, GEN, OFF(ground_truths_file), "FILE", "use these ground truths (reference JSON) instead of drawing"},
+    {"force", ARG_NONE, GEN, OFF(force), NULL, "allow a dataset over 50 M grid models per ground truth or 2 GB"},
     {"n_epochs", ARG_INT, TRN, OFF(n_epochs), "N", "training epochs (100)"},
     {"batch_size", ARG_INT, TRN | CMD_UPDATE, OFF(batch_size), "N", "batch size (" CLI_STR(EISNET_TRAIN_BATCH_SIM) " by simulation, " CLI_STR(EISNET_TRAIN_BATCH_ROWS) " for rows of a dataset)"},
     {"model_path", ARG_STR, TRN, OFF(model_path), "FILE", "checkpoint path (DATA_DIR/model.safetensors)"},
@@ -368,6 +372,7 @@ int cli_generate(cli_options *o)
     g.csv = o->csv;
     g.quiet = o->quiet;
     g.ground_truths_file = o->ground_truths_file;
+    g.force = o->force;
     if (eisnet_generate(&g) != 0) {
         fprintf(stderr, "eisnet generate: %s\n", eisnet_last_error());
         return 1;
@@ -527,17 +532,24 @@ int cli_closing_evaluation(const cli_options *o, const eisnet_train_options *t, 
 static int run(cli_options *o)
 {
     if (check_backend(o->backend) != 0) return 2;
+    if (cli_validate(o) != 0) return 2;
+    eisnet_tmp_install_signal_cleanup(); /* Ctrl-C leaves no temporary file */
+    eisnet_lock locks[2];
+    if (cli_lock_take(o, locks) != 0) return 1;
+    int rc = 2;
     switch (o->command) {
-    case CMD_GENERATE: return cli_generate(o);
-    case CMD_TRAIN: return cli_train(o);
-    case CMD_INFER: return cli_infer(o);
-    case CMD_FULL: return cli_full(o);
-    case CMD_UPDATE: return cli_update(o);
-    case CMD_BENCH: return cli_bench(o);
-    case CMD_FIT: return cli_fit(o);
-    case CMD_KK: return cli_kk(o);
-    default: return 2;
+    case CMD_GENERATE: rc = cli_generate(o); break;
+    case CMD_TRAIN: rc = cli_train(o); break;
+    case CMD_INFER: rc = cli_infer(o); break;
+    case CMD_FULL: rc = cli_full(o); break;
+    case CMD_UPDATE: rc = cli_update(o); break;
+    case CMD_BENCH: rc = cli_bench(o); break;
+    case CMD_FIT: rc = cli_fit(o); break;
+    case CMD_KK: rc = cli_kk(o); break;
+    default: break;
     }
+    cli_lock_release(locks, rc != 0);
+    return rc;
 }
 
 int main(int argc, char **argv)

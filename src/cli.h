@@ -48,6 +48,7 @@ typedef struct {
     double f_min, f_max;
     int csv;
     const char *ground_truths_file;
+    int force; /* generate: allow a dataset over the size limits */
     /* train */
     int n_epochs, batch_size;
     const char *model_path;

@@ -5,17 +5,22 @@
 #include "eisnet/fmt.h"
 #include "eisnet/npy.h"
 #include "eisnet/progress.h"
+#include "eisnet/tmpfile.h"
 #include "eisnet/resnorm.h"
 #include "grid_json.h"
 
 #include <cjson/cJSON.h>
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 void eisnet_generate_options_default(eisnet_generate_options *o)
@@ -44,7 +49,7 @@ int eisnet_ground_truths_load(const eisnet_grid *g, const char *path, eisnet_gro
     *n_out = 0;
     char *text;
     size_t len;
-    if (eisnet_read_file(path, 64u << 20, &text, &len) != 0) return -1;
+    if (eisnet_read_regular_file(path, EISNET_GROUND_TRUTHS_MAX_BYTES, &text, &len) != 0) return -1;
     cJSON *root = cJSON_ParseWithLength(text, len);
     free(text);
     if (!root) return eisnet_set_error("%s: not valid JSON", path);
@@ -575,6 +580,8 @@ typedef struct {
     const double complex *spectra;
     const csv_cells *cells;
     int n, n_slots, next, written, stop;
+    /* grid models computed so far, for progress inside long rows */
+    _Atomic uint64_t models_done;
     slot *slots;
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -595,7 +602,19 @@ static void *worker(void *arg)
         slot *s = &pl->slots[i % pl->n_slots];
         pthread_mutex_unlock(&pl->mu);
 
-        eisnet_resnorm_all(pl->plan, pl->spectra + (size_t)i * pl->g->n_freq, s->res);
+        const double complex *zref = pl->spectra + (size_t)i * pl->g->n_freq;
+        if (pl->g->kernel == EISNET_KERNEL_GENERIC) {
+            /* the slow generic kernel in chunks, each one counted for the progress line */
+            const uint64_t chunk = 1 << 14;
+            for (uint64_t m0 = 0; m0 < pl->g->n_models && !pl->stop; m0 += chunk) {
+                uint64_t m1 = m0 + chunk < pl->g->n_models ? m0 + chunk : pl->g->n_models;
+                eisnet_resnorm_range(pl->plan, zref, m0, m1, s->res + m0);
+                atomic_fetch_add(&pl->models_done, m1 - m0);
+            }
+        } else {
+            eisnet_resnorm_all(pl->plan, zref, s->res);
+            atomic_fetch_add(&pl->models_done, pl->g->n_models);
+        }
         if (s->csv) s->csv_len = csv_format_gt(pl->g, pl->cells, &pl->gt[i], s->res, s->csv);
 
         pthread_mutex_lock(&pl->mu);
@@ -649,6 +668,40 @@ static int write_dataset_json(const char *path, const eisnet_generate_options *o
     return rc;
 }
 
+/* Moves a complete staged dataset into data_dir. dataset.json goes away
+ * first and comes back last, so that no moment shows the old dataset.json
+ * beside new arrays; a crash in between leaves a directory without
+ * dataset.json, which every reader calls incomplete. */
+static int publish_staged(const char *staging, const char *data_dir, const char *p_csv)
+{
+    const char *names[5] = {"resnorm.npy", "dataset.npz", "ground_truth_metadata.json", "dataset_summary.txt",
+                            "dataset.json"};
+    char *old_json = eisnet_path_join(data_dir, "dataset.json");
+    if (!old_json) return eisnet_set_error("out of memory");
+    int rc = 0;
+    if (unlink(old_json) != 0 && errno != ENOENT) rc = eisnet_set_error("cannot replace %s: %s", old_json, strerror(errno));
+    free(old_json);
+    if (rc == 0 && p_csv) {
+        const char *b = strrchr(p_csv, '/');
+        char *to = eisnet_path_join(data_dir, b ? b + 1 : p_csv);
+        if (!to || rename(p_csv, to) != 0) rc = eisnet_set_error("cannot move %s into %s: %s", p_csv, data_dir, strerror(errno));
+        free(to);
+    }
+    for (int k = 0; k < 5 && rc == 0; k++) {
+        char *from = eisnet_path_join(staging, names[k]), *to = eisnet_path_join(data_dir, names[k]);
+        if (!from || !to) rc = eisnet_set_error("out of memory");
+        else if (rename(from, to) != 0) rc = eisnet_set_error("cannot move %s into %s: %s", from, data_dir, strerror(errno));
+        free(from);
+        free(to);
+    }
+    int fd = open(data_dir, O_RDONLY | O_DIRECTORY);
+    if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+    }
+    return rc;
+}
+
 int eisnet_generate(const eisnet_generate_options *o)
 {
     if (o->n_workers < 1) return eisnet_set_error("--n_workers must be at least 1 (got %d)", o->n_workers);
@@ -657,6 +710,16 @@ int eisnet_generate(const eisnet_generate_options *o)
     if (o->n_ground_truths > 1000000) return eisnet_set_error("--n_ground_truths is too large (at most 1000000)");
     eisnet_grid g;
     if (eisnet_grid_init(&g, &o->grid) != 0) return -1;
+    if (!o->ground_truths_file) {
+        struct stat dst;
+        eisnet_generate_options oo = *o;
+        /* the free space is checked where the directory exists already */
+        if (stat(o->data_dir, &dst) != 0) oo.data_dir = NULL;
+        if (eisnet_generate_check_size(&g, o->n_ground_truths, &oo) != 0) {
+            eisnet_grid_free(&g);
+            return -1;
+        }
+    }
     int rc = -1, n = 0;
     eisnet_ground_truth *gt = NULL;
     double complex *spectra = NULL;
@@ -670,25 +733,31 @@ int eisnet_generate(const eisnet_generate_options *o)
     int n_threads = 0, sync_ready = 0;
     stats_acc stats = {0};
     char *p_resnorm = NULL, *p_npz = NULL, *p_json = NULL, *p_meta = NULL, *p_summary = NULL, *p_csv = NULL;
+    char *staging = NULL;
 
     if (eisnet_ensure_dir(o->data_dir) != 0) goto out;
-    p_resnorm = eisnet_path_join(o->data_dir, "resnorm.npy");
-    p_npz = eisnet_path_join(o->data_dir, "dataset.npz");
-    p_json = eisnet_path_join(o->data_dir, "dataset.json");
-    p_meta = eisnet_path_join(o->data_dir, "ground_truth_metadata.json");
-    p_summary = eisnet_path_join(o->data_dir, "dataset_summary.txt");
+    /* The new dataset is built in a staging directory inside data_dir and
+     * moved in only once complete: until then the old dataset stays whole
+     * and usable, and a failure or a kill leaves it untouched. */
+    staging = eisnet_tmp_mkdir(o->data_dir, "eisnet-staging");
+    if (!staging) goto out;
+    p_resnorm = eisnet_path_join(staging, "resnorm.npy");
+    p_npz = eisnet_path_join(staging, "dataset.npz");
+    p_json = eisnet_path_join(staging, "dataset.json");
+    p_meta = eisnet_path_join(staging, "ground_truth_metadata.json");
+    p_summary = eisnet_path_join(staging, "dataset_summary.txt");
     if (!p_resnorm || !p_npz || !p_json || !p_meta || !p_summary) {
         eisnet_set_error("out of memory");
         goto out;
     }
-    /* The old dataset stops being a dataset now: dataset.json comes back last. */
-    if (unlink(p_json) != 0 && errno != ENOENT) {
-        eisnet_set_error("cannot replace %s: %s", p_json, strerror(errno));
-        goto out;
+    {
+        const char *staged[5] = {p_resnorm, p_npz, p_json, p_meta, p_summary};
+        for (int k = 0; k < 5; k++) eisnet_tmp_register(staged[k], 0);
     }
 
     if (o->ground_truths_file) {
         if (eisnet_ground_truths_load(&g, o->ground_truths_file, &gt, &n) != 0) goto out;
+        if (eisnet_generate_check_size(&g, n, o) != 0) goto out;
     } else {
         n = o->n_ground_truths;
         gt = calloc((size_t)n, sizeof *gt);
@@ -714,8 +783,10 @@ int eisnet_generate(const eisnet_generate_options *o)
     if (o->csv) {
         char name[64];
         snprintf(name, sizeof name, "combined_dataset_%dgt.csv", n);
-        p_csv = eisnet_path_join(o->data_dir, name);
-        if (!p_csv || eisnet_atomic_open(&csv, p_csv) != 0) goto out;
+        p_csv = eisnet_path_join(staging, name);
+        if (!p_csv) goto out;
+        eisnet_tmp_register(p_csv, 0);
+        if (eisnet_atomic_open(&csv, p_csv) != 0) goto out;
         char *h = csv_header(&g);
         if (!h || eisnet_atomic_write(&csv, h, strlen(h)) != 0) {
             free(h);
@@ -780,11 +851,31 @@ int eisnet_generate(const eisnet_generate_options *o)
 
     if (stats_acc_init(&stats) != 0) goto out;
     eisnet_progress prog;
-    eisnet_progress_begin(&prog, "generate", "gt", (uint64_t)n, o->quiet);
+    /* Rows of over a million models report progress in models, from inside
+     * each row; smaller ones in ground truths. */
+    int by_model = g.n_models >= (1u << 20);
+    eisnet_progress_begin(&prog, "generate", by_model ? "models" : "gt", by_model ? (uint64_t)n * g.n_models : (uint64_t)n,
+                          o->quiet);
     for (int i = 0; i < n; i++) {
         slot *s = &pl.slots[i % pl.n_slots];
         pthread_mutex_lock(&pl.mu);
-        while (!(s->ready && s->gt == i)) pthread_cond_wait(&pl.cv, &pl.mu);
+        while (!(s->ready && s->gt == i)) {
+            if (!by_model) {
+                pthread_cond_wait(&pl.cv, &pl.mu);
+                continue;
+            }
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += 500000000L;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&pl.cv, &pl.mu, &ts);
+            pthread_mutex_unlock(&pl.mu);
+            eisnet_progress_update(&prog, atomic_load(&pl.models_done));
+            pthread_mutex_lock(&pl.mu);
+        }
         pthread_mutex_unlock(&pl.mu);
         int bad = 0;
         for (uint64_t m = 0; m < g.n_models; m++)
@@ -802,7 +893,7 @@ int eisnet_generate(const eisnet_generate_options *o)
         pl.written = i + 1;
         pthread_cond_broadcast(&pl.cv);
         pthread_mutex_unlock(&pl.mu);
-        eisnet_progress_update(&prog, (uint64_t)i + 1);
+        eisnet_progress_update(&prog, by_model ? (uint64_t)(i + 1) * g.n_models : (uint64_t)i + 1);
     }
     eisnet_progress_end(&prog);
     int close_rc = eisnet_npy_writer_close(npy);
@@ -852,6 +943,7 @@ int eisnet_generate(const eisnet_generate_options *o)
     if (stats_finish(p_resnorm, &stats, (uint64_t)n, &st) != 0) goto out;
     if (write_summary(p_summary, &g, gt, n, &st) != 0) goto out;
     if (write_dataset_json(p_json, o, &g, n) != 0) goto out;
+    if (publish_staged(staging, o->data_dir, p_csv) != 0) goto out;
     if (!o->quiet) fprintf(stderr, "generate: %d ground truths x %llu grid models written to %s\n", n,
                            (unsigned long long)g.n_models, o->data_dir);
     rc = 0;
@@ -882,6 +974,18 @@ out:
     eisnet_resnorm_plan_free(plan);
     free(spectra);
     free(gt);
+    if (staging) {
+        /* after a failure: the staged files (after success: the empty directory) */
+        const char *staged[6] = {p_resnorm, p_npz, p_json, p_meta, p_summary, p_csv};
+        for (int k = 0; k < 6; k++)
+            if (staged[k]) {
+                unlink(staged[k]);
+                eisnet_tmp_forget_path(staged[k]);
+            }
+        rmdir(staging);
+        eisnet_tmp_forget_path(staging);
+        free(staging);
+    }
     free(p_resnorm);
     free(p_npz);
     free(p_json);

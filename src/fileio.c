@@ -1,8 +1,11 @@
 /* Atomic output files, whole-file reads, directories. */
 #include "eisnet/fileio.h"
 #include "eisnet/error.h"
+#include "eisnet/tmpfile.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -34,15 +37,39 @@ int eisnet_atomic_open(eisnet_atomic_file *af, const char *path)
         release(af);
         return eisnet_set_error("out of memory");
     }
-    snprintf(af->tmp_path, n, "%s.tmp.%ld", path, (long)getpid());
-    af->fp = fopen(af->tmp_path, "wb");
+    free(af->tmp_path);
+    af->tmp_path = NULL;
+    int fd = eisnet_tmp_create(path, &af->tmp_path);
+    if (fd < 0) {
+        release(af);
+        return -1;
+    }
+    af->fp = fdopen(fd, "wb");
     if (!af->fp) {
         int e = errno;
+        close(fd);
+        unlink(af->tmp_path);
+        eisnet_tmp_forget_path(af->tmp_path);
         eisnet_set_error("cannot write %s: %s", path, strerror(e));
         release(af);
         return -1;
     }
     return 0;
+}
+
+/* After a rename, the directory entry itself must reach the disk for the new
+ * file to survive a power cut. */
+static void fsync_dir_of(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    char dir[4096];
+    if (!slash) snprintf(dir, sizeof dir, ".");
+    else snprintf(dir, sizeof dir, "%.*s", slash == path ? 1 : (int)(slash - path), path);
+    int fd = open(dir, O_RDONLY | O_DIRECTORY);
+    if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+    }
 }
 
 int eisnet_atomic_write(eisnet_atomic_file *af, const void *data, size_t n)
@@ -67,10 +94,13 @@ int eisnet_atomic_commit(eisnet_atomic_file *af)
     if (!err && rename(af->tmp_path, af->final_path) != 0) err = errno;
     if (err) {
         unlink(af->tmp_path);
+        eisnet_tmp_forget_path(af->tmp_path);
         eisnet_set_error("cannot write %s: %s", af->final_path, strerror(err));
         release(af);
         return -1;
     }
+    eisnet_tmp_forget_path(af->tmp_path);
+    fsync_dir_of(af->final_path);
     release(af);
     return 0;
 }
@@ -78,7 +108,10 @@ int eisnet_atomic_commit(eisnet_atomic_file *af)
 void eisnet_atomic_abort(eisnet_atomic_file *af)
 {
     if (af->fp) fclose(af->fp);
-    if (af->tmp_path) unlink(af->tmp_path);
+    if (af->tmp_path) {
+        unlink(af->tmp_path);
+        eisnet_tmp_forget_path(af->tmp_path);
+    }
     release(af);
 }
 
@@ -93,12 +126,33 @@ int eisnet_write_file_atomic(const char *path, const void *data, size_t n)
     return eisnet_atomic_commit(&af);
 }
 
-int eisnet_read_file(const char *path, size_t max_bytes, char **data, size_t *n)
+static int read_file_impl(const char *path, size_t max_bytes, int regular_only, char **data, size_t *n)
 {
     *data = NULL;
     *n = 0;
     FILE *fp = fopen(path, "rb");
     if (!fp) return eisnet_set_error("cannot open %s: %s", path, strerror(errno));
+    /* Decide from what the file really is before reading: a directory, a
+     * device such as /dev/zero or a file over the limit is refused at once. */
+    struct stat st;
+    if (fstat(fileno(fp), &st) != 0) {
+        int e = errno;
+        fclose(fp);
+        return eisnet_set_error("cannot read %s: %s", path, strerror(e));
+    }
+    if (S_ISDIR(st.st_mode)) {
+        fclose(fp);
+        return eisnet_set_error("cannot read %s: %s", path, strerror(EISDIR));
+    }
+    if (regular_only && !S_ISREG(st.st_mode)) {
+        fclose(fp);
+        return eisnet_set_error("cannot read %s: not a regular file", path);
+    }
+    if (S_ISREG(st.st_mode) && (uintmax_t)st.st_size > (uintmax_t)max_bytes) {
+        fclose(fp);
+        return eisnet_set_error("%s: file too large (%jd bytes; the limit is %zu)", path, (intmax_t)st.st_size,
+                                max_bytes);
+    }
     size_t cap = 1 << 16, len = 0;
     char *buf = malloc(cap + 1);
     if (!buf) {
@@ -125,16 +179,26 @@ int eisnet_read_file(const char *path, size_t max_bytes, char **data, size_t *n)
         len += got;
         if (got == 0) break;
     }
-    int bad = ferror(fp);
+    int bad = ferror(fp), e = errno;
     fclose(fp);
     if (bad) {
         free(buf);
-        return eisnet_set_error("cannot read %s", path);
+        return eisnet_set_error("cannot read %s: %s", path, strerror(e ? e : EIO));
     }
     buf[len] = '\0';
     *data = buf;
     *n = len;
     return 0;
+}
+
+int eisnet_read_file(const char *path, size_t max_bytes, char **data, size_t *n)
+{
+    return read_file_impl(path, max_bytes, 0, data, n);
+}
+
+int eisnet_read_regular_file(const char *path, size_t max_bytes, char **data, size_t *n)
+{
+    return read_file_impl(path, max_bytes, 1, data, n);
 }
 
 int eisnet_ensure_dir(const char *path)

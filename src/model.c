@@ -165,6 +165,18 @@ static void init_norm(eisnet_model *m, norm_p l)
     }
 }
 
+size_t eisnet_model_config_n_params(const eisnet_model_config *cfg)
+{
+    const eisnet_model_config c = *cfg;
+    if (c.n_in < 1 || c.n_params < 1 || c.n_grid < 1 || c.hidden < 2 || c.n_params > 1000 || c.n_in > 1 << 20 ||
+        c.hidden > EISNET_MODEL_MAX_HIDDEN || c.n_grid > 1 << 16)
+        return 0;
+    size_t in = (size_t)c.n_in, H = (size_t)c.hidden, H2 = H / 2, P = (size_t)c.n_params, G = (size_t)c.n_grid;
+    size_t enc = in * H + H + 2 * H + H * H2 + H2 + 2 * H2 + H2 * LAT + LAT;
+    size_t head = LAT * HH + HH + HH * G + G;
+    return enc + P * head + LAT * HH + HH + HH + 1;
+}
+
 eisnet_model *eisnet_model_new(const eisnet_model_config *cfg, uint64_t seed)
 {
     if (!cfg) {
@@ -173,9 +185,15 @@ eisnet_model *eisnet_model_new(const eisnet_model_config *cfg, uint64_t seed)
     }
     const eisnet_model_config c = *cfg;
     if (c.n_in < 1 || c.n_params < 1 || c.n_grid < 1 || c.hidden < 2 || c.hidden % 2 ||
-        c.n_params > 1000 || c.n_in > 1 << 20 || c.hidden > 1 << 16 || c.n_grid > 1 << 16) {
+        c.n_params > 1000 || c.n_in > 1 << 20 || c.hidden > EISNET_MODEL_MAX_HIDDEN || c.n_grid > 1 << 16) {
         eisnet_set_error("model: bad config (n_in %d, n_params %d, n_grid %d, hidden %d; "
-                         "hidden must be even)", c.n_in, c.n_params, c.n_grid, c.hidden);
+                         "hidden must be even and at most %d)", c.n_in, c.n_params, c.n_grid, c.hidden,
+                         EISNET_MODEL_MAX_HIDDEN);
+        return NULL;
+    }
+    size_t want = eisnet_model_config_n_params(&c);
+    if (want > EISNET_MODEL_MAX_PARAMS) {
+        eisnet_set_error("model: too large (%zu parameters; the limit is %zu)", want, EISNET_MODEL_MAX_PARAMS);
         return NULL;
     }
     if (!(c.dropout1 >= 0 && c.dropout1 < 1 && c.dropout2 >= 0 && c.dropout2 < 1 &&
@@ -218,8 +236,9 @@ eisnet_model *eisnet_model_new(const eisnet_model_config *cfg, uint64_t seed)
     m->params = calloc(m->n_params, sizeof(float));
     m->grads = calloc(m->n_params, sizeof(float));
     if (!m->params || !m->grads) {
+        size_t n = m->n_params; /* read before the free below */
         eisnet_model_free(m);
-        eisnet_set_error("model: out of memory for %zu parameters", m->n_params);
+        eisnet_set_error("model: out of memory for %zu parameters", n);
         return NULL;
     }
     uint64_t s = seed;

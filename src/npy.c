@@ -440,7 +440,9 @@ int eisnet_npy_read(const char *path, eisnet_array *out)
         return eisnet_set_error("%s: out of memory (%zu bytes)", path, a.nbytes);
     }
     size_t d = extra < a.nbytes ? extra : a.nbytes;
-    memcpy(a.data, pre + ((size_t)pl + hl), d);
+    /* Only form the pointer into pre[] when bytes were read past the header:
+     * with a normal header it would point beyond the 12-byte array. */
+    if (d) memcpy(a.data, pre + ((size_t)pl + hl), d);
     if (extra > a.nbytes) {
         free(a.data);
         free(hb);
@@ -1124,7 +1126,7 @@ int eisnet_npz_read(const char *path, eisnet_array **arrays, size_t *count)
     *count = 0;
     char *data;
     size_t n;
-    if (eisnet_read_file(path, (size_t)1 << 36, &data, &n) != 0) return -1;
+    if (eisnet_read_regular_file(path, EISNET_MAX_ARRAY_FILE, &data, &n) != 0) return -1;
     int rc = eisnet_npz_parse(data, n, arrays, count);
     free(data);
     if (rc != 0) prefix_error(path);

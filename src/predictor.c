@@ -36,9 +36,10 @@ int eisnet_predictor_init(eisnet_predictor *p, const eisnet_grid_options *go, in
         }
         for (int i = 0; i < p->n_features; i++) p->feat_std[i] = 1.0f;
     }
-    if (hidden < 2 || hidden % 2 != 0 || hidden > 65536) {
+    if (hidden < 2 || hidden % 2 != 0 || hidden > EISNET_MODEL_MAX_HIDDEN) {
         eisnet_predictor_free(p);
-        return eisnet_set_error("--hidden_dim must be an even number from 2 to 65536 (got %d)", hidden);
+        return eisnet_set_error("--hidden_dim must be an even number from 2 to %d (got %d)", EISNET_MODEL_MAX_HIDDEN,
+                                hidden);
     }
     eisnet_model_config mc = eisnet_model_config_default(eisnet_predictor_n_in(p), p->grid.n_params, p->grid.n_grid);
     mc.hidden = hidden;
@@ -138,6 +139,7 @@ static char *config_json(const eisnet_predictor *p)
     float d[3] = {mc->dropout1, mc->dropout2, mc->dropout_head};
     cJSON_AddItemToObject(m, "dropout", cJSON_CreateFloatArray(d, 3));
     cJSON_AddNumberToObject(j, "epoch", p->epoch);
+    if (p->generation > 0) cJSON_AddNumberToObject(j, "generation", (double)p->generation);
     if (isfinite(p->val_loss)) cJSON_AddNumberToObject(j, "val_loss", p->val_loss);
     char *s = cJSON_PrintUnformatted(j);
     cJSON_Delete(j);
@@ -218,7 +220,7 @@ static int json_floats(const cJSON *a, float *out, int n)
     return 0;
 }
 
-static int from_config(eisnet_predictor *p, const char *path, const char *text, size_t len)
+static int from_config(eisnet_predictor *p, const char *path, const char *text, size_t len, size_t file_floats)
 {
     cJSON *j = cJSON_ParseWithLength(text, len);
     if (!j) return eisnet_set_error("%s: the model configuration is not valid JSON", path);
@@ -241,6 +243,20 @@ static int from_config(eisnet_predictor *p, const char *path, const char *text, 
     if (!features && strcmp(feats->valuestring, "params") != 0) {
         eisnet_set_error("%s: unknown features '%s'", path, feats->valuestring);
         goto out;
+    }
+    {
+        /* The configuration may not ask for more than the file holds: a
+         * large network is not allocated for a small file. Small mismatches
+         * go on to the tensor-by-tensor check, whose messages name the
+         * tensor. */
+        eisnet_model_config mc = eisnet_model_config_default(n_in, g.n_params, g.n_grid);
+        mc.hidden = hidden;
+        size_t want = eisnet_model_config_n_params(&mc);
+        if (want == 0 || (want > file_floats && want > ((size_t)1 << 24))) {
+            eisnet_set_error("%s: the model configuration (hidden %d, %d inputs) does not match the tensors in the "
+                             "file (%zu float32 values)", path, hidden, n_in, file_floats);
+            goto out;
+        }
     }
     eisnet_grid_options go;
     eisnet_range_strings rs;
@@ -289,6 +305,11 @@ static int from_config(eisnet_predictor *p, const char *path, const char *text, 
         goto out;
     }
     json_int(j, "epoch", &p->epoch);
+    {
+        const cJSON *gen = cJSON_GetObjectItemCaseSensitive(j, "generation");
+        if (cJSON_IsNumber(gen) && gen->valuedouble >= 0 && gen->valuedouble < 9e15)
+            p->generation = (int64_t)gen->valuedouble;
+    }
     double vl;
     if (json_num(j, "val_loss", &vl) == 0) p->val_loss = vl;
     rc = 0;
@@ -331,7 +352,10 @@ int eisnet_predictor_load(eisnet_predictor *p, const char *path)
         eisnet_set_error("%s: no eisnet configuration in the file (not written by eisnet train?)", path);
         goto out;
     }
-    if (from_config(p, path, cfg, cfg_len) != 0) goto out;
+    size_t file_floats = 0;
+    for (size_t i = 0; i < n; i++)
+        if (arr[i].dtype == EISNET_F32) file_floats += (size_t)eisnet_array_count(&arr[i]);
+    if (from_config(p, path, cfg, cfg_len, file_floats) != 0) goto out;
     int nt = eisnet_model_n_tensors(p->model);
     float *params = eisnet_model_params(p->model);
     size_t matched = 0;

@@ -407,6 +407,16 @@ static void series_fast(const eisnet_resnorm_plan *p, const double complex *zref
             }
 }
 
+void eisnet_resnorm_range(const eisnet_resnorm_plan *p, const double complex *zref, uint64_t m0, uint64_t m1,
+                          double *out)
+{
+    double v[EISNET_MAX_PARAMS];
+    for (uint64_t m = m0; m < m1 && m < p->g->n_models; m++) {
+        eisnet_grid_model_values(p->g, m, v);
+        out[m - m0] = eisnet_resnorm_one(p->g, v, zref);
+    }
+}
+
 void eisnet_resnorm_all(const eisnet_resnorm_plan *p, const double complex *zref, double *out)
 {
     const eisnet_grid *g = p->g;

@@ -510,7 +510,7 @@ int eisnet_safetensors_read(const char *path, eisnet_array **arrays, size_t *cou
     *count = 0;
     char *data;
     size_t n;
-    if (eisnet_read_file(path, (size_t)1 << 36, &data, &n) != 0) return -1;
+    if (eisnet_read_regular_file(path, EISNET_MAX_ARRAY_FILE, &data, &n) != 0) return -1;
     int rc = eisnet_safetensors_parse(data, n, arrays, count, meta_keys, meta_values, n_meta);
     free(data);
     if (rc != 0) {

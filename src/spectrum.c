@@ -198,6 +198,16 @@ int eisnet_spectrum_read_csv(const char *path, eisnet_spectrum *out)
         eisnet_set_error("%s: %d data row%s, need at least 3 (freq, Re(Z), Im(Z))", path, nrows, nrows == 1 ? "" : "s");
         goto done;
     }
+    {
+        /* an all-zero impedance carries no information and has no scale */
+        int nonzero = 0;
+        for (int i = 0; i < nrows && !nonzero; i++) nonzero = rows[i].re != 0 || rows[i].im != 0;
+        if (!nonzero) {
+            eisnet_set_error("%s: every impedance is zero (Re and Im are 0 on all %d rows): not a measured spectrum",
+                             path, nrows);
+            goto done;
+        }
+    }
     qsort(rows, (size_t)nrows, sizeof *rows, cmp_row);
     for (int i = 1; i < nrows; i++) {
         if (rows[i].f == rows[i - 1].f) {

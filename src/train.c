@@ -10,6 +10,7 @@
 #include "eisnet/progress.h"
 #include "eisnet/rng.h"
 #include "eisnet/safetensors.h"
+#include "eisnet/pair.h"
 #include "eisnet/train_state.h"
 #include "train_internal.h"
 
@@ -693,8 +694,11 @@ int eisnet_train(const eisnet_train_options *o, eisnet_train_result *res)
         }
         memcpy(eisnet_model_params(T.pred.model), eisnet_model_params(last.model),
                sizeof(float) * eisnet_model_n_params(last.model));
+        T.pred.generation = last.generation;
         eisnet_predictor_free(&last);
-        if (eisnet_train_state_load(pp.state, &opt, &rs, &hist, &n_hist, NULL, NULL) != 0) {
+        if (eisnet_pair_recover(pp.last, pp.state, T.pred.generation) != 0 ||
+            eisnet_train_state_load(pp.state, &opt, &rs, &hist, &n_hist, NULL, NULL) != 0 ||
+            eisnet_pair_check(pp.last, T.pred.generation, pp.state, &rs) != 0) {
             free(batch_rows);
             goto out;
         }
@@ -778,7 +782,7 @@ int eisnet_train(const eisnet_train_options *o, eisnet_train_result *res)
         }
         eisnet_plateau_step(&rs.plateau, metric, &rs.lr);
         hist[n_hist++] = rec;
-        if (eisnet_predictor_save(&T.pred, pp.last) != 0 || eisnet_train_state_save(pp.state, &opt, &rs, hist, n_hist, NULL, NULL) != 0 ||
+        if (eisnet_pair_save(&T.pred, pp.last, pp.state, &opt, &rs, hist, n_hist, NULL, NULL, 2 * (int64_t)rs.epoch + 2) != 0 ||
             eisnet_train_history_write(&pp, hist, n_hist) != 0) {
             free(batch_rows);
             goto out;
@@ -800,7 +804,7 @@ int eisnet_train(const eisnet_train_options *o, eisnet_train_result *res)
         /* the last checkpoint holds the state at the interruption */
         res->interrupted = 1;
         T.pred.epoch = rs.epoch;
-        if (eisnet_predictor_save(&T.pred, pp.last) != 0 || eisnet_train_state_save(pp.state, &opt, &rs, hist, n_hist, NULL, NULL) != 0) goto out;
+        if (eisnet_pair_save(&T.pred, pp.last, pp.state, &opt, &rs, hist, n_hist, NULL, NULL, 2 * (int64_t)rs.epoch + 3) != 0) goto out;
     }
 
     /* held-out evaluation of the best checkpoint */

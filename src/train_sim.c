@@ -19,6 +19,7 @@
 #include "eisnet/kernels.h"
 #include "eisnet/optim.h"
 #include "eisnet/posterior.h"
+#include "eisnet/pair.h"
 #include "eisnet/progress.h"
 #include "eisnet/rng.h"
 #include "eisnet/simulate.h"
@@ -369,12 +370,18 @@ static int sim_resume(sim_trainer *t, const eisnet_train_paths *pp, eisnet_adamw
     int same = eisnet_model_n_params(last.model) == eisnet_model_n_params(t->pred.model) &&
                last.n_features == t->pred.n_features && last.known_unit && strcmp(last.training, "simulation") == 0 &&
                last.sigma == t->pred.sigma;
-    if (same)
+    if (same) {
         memcpy(eisnet_model_params(t->pred.model), eisnet_model_params(last.model),
                sizeof(float) * eisnet_model_n_params(last.model));
+        t->pred.generation = last.generation;
+    }
     eisnet_predictor_free(&last);
     if (!same) return eisnet_set_error("cannot resume: %s was trained with other settings", pp->last);
-    return eisnet_train_state_load(pp->state, opt, rs, hist, n_hist, NULL, NULL);
+    /* the weights and the optimizer state must be one saved pair */
+    if (eisnet_pair_recover(pp->last, pp->state, t->pred.generation) != 0 ||
+        eisnet_train_state_load(pp->state, opt, rs, hist, n_hist, NULL, NULL) != 0)
+        return -1;
+    return eisnet_pair_check(pp->last, t->pred.generation, pp->state, rs);
 }
 
 int eisnet_train_sim(const eisnet_train_options *o, eisnet_train_result *res)
@@ -495,8 +502,8 @@ int eisnet_train_sim(const eisnet_train_options *o, eisnet_train_result *res)
             if (eisnet_predictor_save(&T.pred, pp.best) != 0) goto out;
         }
         hist[n_hist++] = rec;
-        if (eisnet_predictor_save(&T.pred, pp.last) != 0 ||
-            eisnet_train_state_save(pp.state, &opt, &rs, hist, n_hist, NULL, NULL) != 0 ||
+        if (eisnet_pair_save(&T.pred, pp.last, pp.state, &opt, &rs, hist, n_hist, NULL, NULL,
+                             2 * (int64_t)rs.epoch + 2) != 0 ||
             eisnet_train_history_write(&pp, hist, n_hist) != 0)
             goto out;
         epochs_run++;
@@ -514,8 +521,8 @@ int eisnet_train_sim(const eisnet_train_options *o, eisnet_train_result *res)
         /* the last checkpoint holds the state at the interruption */
         res->interrupted = 1;
         T.pred.epoch = rs.epoch;
-        if (eisnet_predictor_save(&T.pred, pp.last) != 0 ||
-            eisnet_train_state_save(pp.state, &opt, &rs, hist, n_hist, NULL, NULL) != 0)
+        if (eisnet_pair_save(&T.pred, pp.last, pp.state, &opt, &rs, hist, n_hist, NULL, NULL,
+                             2 * (int64_t)rs.epoch + 3) != 0)
             goto out;
     }
 

@@ -33,6 +33,10 @@ int eisnet_train_state_save(const char *path, const eisnet_adamw *opt, const eis
     cJSON_AddNumberToObject(j, "plateau_best", isfinite(rs->plateau.best) ? rs->plateau.best : 1e308);
     cJSON_AddNumberToObject(j, "plateau_bad", rs->plateau.num_bad_epochs);
     cJSON_AddNumberToObject(j, "plateau_cooldown", rs->plateau.cooldown_counter);
+    if (rs->generation > 0) {
+        cJSON_AddNumberToObject(j, "generation", (double)rs->generation);
+        cJSON_AddStringToObject(j, "pair", rs->pair);
+    }
     cJSON *hist = cJSON_AddArrayToObject(j, "history");
     for (int i = 0; i < nh; i++) {
         double v[10] = {h[i].epoch,    h[i].train_loss, h[i].train_ce, h[i].val_loss,      h[i].val_ce,
@@ -48,6 +52,13 @@ int eisnet_train_state_save(const char *path, const eisnet_adamw *opt, const eis
     int rc = eisnet_safetensors_write(path, a, 2, keys, vals, extra_key && extra_json ? 2 : 1);
     free(text);
     return rc;
+}
+
+/* A whole number in [lo, hi]: a state file cannot smuggle in a value whose
+ * conversion to an integer overflows. */
+static int whole_in(const cJSON *x, double lo, double hi)
+{
+    return cJSON_IsNumber(x) && x->valuedouble >= lo && x->valuedouble <= hi && x->valuedouble == floor(x->valuedouble);
 }
 
 int eisnet_train_state_load(const char *path, eisnet_adamw *opt, eisnet_train_run_state *rs, eisnet_epoch_record **h,
@@ -75,9 +86,11 @@ int eisnet_train_state_load(const char *path, eisnet_adamw *opt, eisnet_train_ru
     const cJSON *bv = cJSON_GetObjectItem(j, "best_val"), *be = cJSON_GetObjectItem(j, "best_epoch");
     const cJSON *pb = cJSON_GetObjectItem(j, "plateau_best"), *pn = cJSON_GetObjectItem(j, "plateau_bad");
     const cJSON *pc = cJSON_GetObjectItem(j, "plateau_cooldown"), *hist = cJSON_GetObjectItem(j, "history");
-    if (!cJSON_IsNumber(e) || !cJSON_IsNumber(st) || !cJSON_IsNumber(lr) || !cJSON_IsNumber(bv) || !cJSON_IsNumber(be) ||
-        !cJSON_IsNumber(pb) || !cJSON_IsNumber(pn) || !cJSON_IsNumber(pc) || !cJSON_IsArray(hist)) {
-        eisnet_set_error("cannot resume: %s is corrupt", path);
+    if (!whole_in(e, 0, 1e9) || !whole_in(st, 0, 9007199254740992.0) || !cJSON_IsNumber(lr) ||
+        !(lr->valuedouble >= 0 && lr->valuedouble < 1e30) || !cJSON_IsNumber(bv) || !(bv->valuedouble == bv->valuedouble) ||
+        !whole_in(be, 0, 1e9) || !cJSON_IsNumber(pb) || !(pb->valuedouble == pb->valuedouble) || !whole_in(pn, 0, 1e9) ||
+        !whole_in(pc, 0, 1e9) || !cJSON_IsArray(hist) || cJSON_GetArraySize(hist) > 100000000) {
+        eisnet_set_error("cannot resume: %s is corrupt (a counter or the learning rate is out of range)", path);
         goto out;
     }
     memcpy(opt->m, m->data, opt->n * sizeof(float));
@@ -90,6 +103,11 @@ int eisnet_train_state_load(const char *path, eisnet_adamw *opt, eisnet_train_ru
     rs->plateau.best = pb->valuedouble >= 1e308 ? INFINITY : pb->valuedouble;
     rs->plateau.num_bad_epochs = pn->valueint;
     rs->plateau.cooldown_counter = pc->valueint;
+    {
+        const cJSON *gen = cJSON_GetObjectItem(j, "generation"), *pair = cJSON_GetObjectItem(j, "pair");
+        rs->generation = whole_in(gen, 0, 9e15) ? (int64_t)gen->valuedouble : 0;
+        snprintf(rs->pair, sizeof rs->pair, "%s", cJSON_IsString(pair) ? pair->valuestring : "");
+    }
     int k = cJSON_GetArraySize(hist);
     *h = calloc((size_t)k + 1, sizeof **h);
     if (!*h) goto out;
@@ -101,6 +119,7 @@ int eisnet_train_state_load(const char *path, eisnet_adamw *opt, eisnet_train_ru
         for (int i = 0; i < 10; i++) {
             const cJSON *x = cJSON_GetArrayItem(row, i);
             v10[i] = cJSON_IsNumber(x) ? x->valuedouble : -1;
+            if (i == 0 && !whole_in(x, -1, 1e9)) v10[i] = -1; /* the epoch column becomes an int */
             if (i >= 3 && i <= 6 && v10[i] == -1) v10[i] = NAN;
         }
         eisnet_epoch_record r = {(int)v10[0], v10[1], v10[2], v10[3], v10[4], v10[5], v10[6], v10[7], v10[8], v10[9]};

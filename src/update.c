@@ -2,6 +2,7 @@
 #include "eisnet/update.h"
 #include "eisnet/dataset.h"
 #include "eisnet/error.h"
+#include "eisnet/journal.h"
 #include "eisnet/fileio.h"
 #include "eisnet/kernels.h"
 #include "eisnet/progress.h"
@@ -9,6 +10,7 @@
 #include "eisnet/rng.h"
 #include "eisnet/spectrum.h"
 #include "eisnet/train.h"
+#include "eisnet/pair.h"
 #include "eisnet/train_state.h"
 
 #include <cjson/cJSON.h>
@@ -615,9 +617,12 @@ eisnet_updater *eisnet_updater_open(const eisnet_update_options *o)
     u->rs.best_val = INFINITY;
     u->rs.lr = (float)o->lr;
     eisnet_plateau_init(&u->rs.plateau);
+    if (eisnet_pair_recover(o->model_path, u->state_path, u->pred.generation) != 0) goto fail;
     if (stat(u->state_path, &st) == 0) {
         char *extra = NULL;
-        if (eisnet_train_state_load(u->state_path, &u->opt, &u->rs, &u->hist, &u->n_hist, STATE_KEY, &extra) != 0) {
+        if (eisnet_train_state_load(u->state_path, &u->opt, &u->rs, &u->hist, &u->n_hist, STATE_KEY, &extra) != 0 ||
+            eisnet_pair_check(o->model_path, u->pred.generation, u->state_path, &u->rs) != 0) {
+            free(extra);
             char why[512];
             snprintf(why, sizeof why, "%s", eisnet_last_error());
             eisnet_set_error("cannot read the optimizer state %s: %s (remove it to start a fresh one)", u->state_path, why);
@@ -729,12 +734,15 @@ int eisnet_updater_apply(eisnet_updater *u, float *loss_each)
 
 int eisnet_updater_save(eisnet_updater *u)
 {
-    if (eisnet_predictor_save(&u->pred, u->o.model_path) != 0) return -1;
     char extra[256];
     snprintf(extra, sizeof extra,
              "{\"updates\":%" PRId64 ",\"examples\":%" PRId64 ",\"seed\":%" PRIu64 ",\"weights_fnv1a\":\"%016" PRIx64 "\"}",
              u->updates, u->examples, u->o.seed, weights_hash(u->pred.model, eisnet_model_params(u->pred.model)));
-    return eisnet_train_state_save(u->state_path, &u->opt, &u->rs, u->hist, u->n_hist, STATE_KEY, extra);
+    /* The generation counts updates, so the same lines give the same files
+     * however the runs were cut; offset by 2^40 so that it never equals the
+     * generation train wrote into the model an update starts from. */
+    return eisnet_pair_save(&u->pred, u->o.model_path, u->state_path, &u->opt, &u->rs, u->hist, u->n_hist, STATE_KEY,
+                            extra, ((int64_t)1 << 40) + u->updates);
 }
 
 int eisnet_updater_evaluate(eisnet_updater *u, eisnet_update_eval *ev)
@@ -817,7 +825,30 @@ typedef struct {
     size_t n_lat, cap_lat;
     double busy_s;
     int dirty;
+    /* Durable acknowledgements: the answers wait in `out` (a memory stream)
+     * until the journal holds their groups on disk; then they go to
+     * real_out. raw/raw_len: the pending group's lines, for the journal. */
+    FILE *real_out;
+    char *ans_buf;
+    size_t ans_len;
+    eisnet_journal *jr;
+    char **raw;
+    size_t *raw_len;
 } stream_ctx;
+
+/* Makes the journal durable, then prints the answers waiting for it. */
+static int commit_answers(stream_ctx *c)
+{
+    if (c->jr && eisnet_journal_sync(c->jr) != 0) return -1;
+    fflush(c->out);
+    if (c->ans_len) {
+        fwrite(c->ans_buf, 1, c->ans_len, c->real_out);
+        fflush(c->real_out);
+    }
+    fseeko(c->out, 0, SEEK_SET);
+    fflush(c->out);
+    return 0;
+}
 
 static int flush_group(stream_ctx *c)
 {
@@ -825,8 +856,10 @@ static int flush_group(stream_ctx *c)
     int n = u->pending;
     if (n == 0) return 0;
     double t0 = eisnet_now();
+    int64_t index = u->updates;
     if (eisnet_updater_apply(u, c->loss) != 0) return -1;
     double step = eisnet_now() - t0, parse = 0;
+    if (c->jr && eisnet_journal_append(c->jr, index, c->raw, c->raw_len, n) != 0) return -1;
     for (int b = 0; b < n; b++) parse += c->parse_s[b];
     double lat = step + parse;
     c->busy_s += lat;
@@ -890,6 +923,11 @@ static int handle_line(stream_ctx *c, long line, char *s, size_t len, int too_lo
     }
     c->parse_s[b] = eisnet_now() - t0;
     c->line_no[b] = line;
+    free(c->raw[b]);
+    c->raw[b] = malloc(len - i + 1);
+    if (!c->raw[b]) return eisnet_set_error("out of memory");
+    memcpy(c->raw[b], s + i, len - i);
+    c->raw_len[b] = len - i;
     snprintf(c->ids[b], sizeof c->ids[b], "%s", u->last_id);
     c->st->accepted++;
     if (u->pending == u->o.batch_size) return flush_group(c);
@@ -898,28 +936,88 @@ static int handle_line(stream_ctx *c, long line, char *s, size_t len, int too_lo
 
 static int checkpoint(stream_ctx *c)
 {
+    if (commit_answers(c) != 0) return -1;
     if (!c->dirty) return 0;
     if (eisnet_updater_save(c->u) != 0) return -1;
+    /* the checkpoint holds every journaled group now */
+    if (c->jr && eisnet_journal_clear(c->jr) != 0) return -1;
     c->dirty = 0;
     c->st->checkpoints++;
+    return 0;
+}
+
+typedef struct {
+    eisnet_updater *u;
+    int64_t base;
+    long lines;
+} replay_ctx;
+
+/* One journaled group of a run that ended before its checkpoint: applied
+ * again unless the checkpoint already holds it. Update k draws from stream k
+ * of the seed, so the replay gives the weights the lost run had. */
+static int replay_group(void *ctx, int64_t index, char **lines, size_t *lens, int n)
+{
+    replay_ctx *r = ctx;
+    if (index < r->base) return 0;
+    for (int i = 0; i < n; i++) {
+        if (eisnet_updater_push_line(r->u, lines[i], lens[i]) != 0) {
+            eisnet_prefix_error("journal: a journaled line no longer parses: ");
+            return -1;
+        }
+        r->lines++;
+        if (r->u->pending == r->u->o.batch_size && eisnet_updater_apply(r->u, NULL) != 0) return -1;
+    }
+    return eisnet_updater_apply(r->u, NULL);
+}
+
+/* Replays the journal beside the checkpoint and saves the result. */
+static int journal_start(stream_ctx *c)
+{
+    eisnet_updater *u = c->u;
+    char *jp = u->stem ? with_suffix(u->stem, ".journal") : NULL;
+    if (!jp) return eisnet_set_error("out of memory");
+    c->jr = eisnet_journal_open(jp);
+    free(jp);
+    if (!c->jr) return -1;
+    replay_ctx r = {u, u->updates, 0};
+    long groups = eisnet_journal_replay(c->jr, replay_group, &r);
+    if (groups < 0) return -1;
+    if (r.lines > 0) {
+        if (eisnet_updater_save(u) != 0 || eisnet_journal_clear(c->jr) != 0) return -1;
+        if (!u->o.quiet)
+            fprintf(c->err, "update: replayed %ld acknowledged lines from the journal of an interrupted run (%lld "
+                            "updates in all)\n", r.lines, (long long)u->updates);
+    } else if (groups > 0 && eisnet_journal_clear(c->jr) != 0) {
+        return -1;
+    }
     return 0;
 }
 
 int eisnet_update_stream(eisnet_updater *u, int fd, const char *name, FILE *out, FILE *err, eisnet_update_stats *st)
 {
     memset(st, 0, sizeof *st);
-    stream_ctx c = {u, name ? name : "input", out, err, st, NULL, NULL, NULL, NULL, NULL, 0, 0, 0, 0};
-    int B = u->o.batch_size, rc = -1;
+    stream_ctx c;
+    memset(&c, 0, sizeof c);
+    c.u = u;
+    c.name = name ? name : "input";
+    c.err = err;
+    c.st = st;
+    int B = u->o.batch_size, rc = -1, clean = 0;
+    c.real_out = out;
+    c.out = open_memstream(&c.ans_buf, &c.ans_len);
     c.line_no = malloc(sizeof(long) * (size_t)B);
     c.parse_s = malloc(sizeof(double) * (size_t)B);
     c.ids = malloc(sizeof *c.ids * (size_t)B);
     c.loss = malloc(sizeof(float) * (size_t)B);
+    c.raw = calloc((size_t)B, sizeof *c.raw);
+    c.raw_len = calloc((size_t)B, sizeof *c.raw_len);
     size_t cap = 1 << 16, have = 0;
     char *buf = malloc(cap + 1);
-    if (!c.line_no || !c.parse_s || !c.ids || !c.loss || !buf) {
+    if (!c.out || !c.line_no || !c.parse_s || !c.ids || !c.loss || !c.raw || !c.raw_len || !buf) {
         eisnet_set_error("out of memory");
         goto out;
     }
+    if (journal_start(&c) != 0) goto out;
     long line = 0;
     int skipping = 0, eof = 0;
     double every = u->o.checkpoint_every, next = eisnet_now() + every;
@@ -987,6 +1085,8 @@ int eisnet_update_stream(eisnet_updater *u, int fd, const char *name, FILE *out,
         memmove(buf, buf + start, have - start);
         have -= start;
         if (eof && have) have = 0;
+        /* one flush to the disk answers every line of this read */
+        if (commit_answers(&c) != 0) goto out;
     }
     st->stopped = stop_requested ? 1 : 0;
     if (flush_group(&c) != 0 || checkpoint(&c) != 0) goto out;
@@ -998,7 +1098,25 @@ int eisnet_update_stream(eisnet_updater *u, int fd, const char *name, FILE *out,
         st->updates_per_s = c.busy_s > 0 ? (double)st->updates / c.busy_s : 0;
     }
     rc = st->stopped ? 1 : 0;
+    clean = 1;
 out:
+    if (!clean && c.out) {
+        /* answers whose groups are journaled may still go out; the rest of
+         * the group was never applied and gets no answer */
+        if (!c.jr || eisnet_journal_sync(c.jr) == 0) {
+            fflush(c.out);
+            fwrite(c.ans_buf, 1, c.ans_len, c.real_out);
+            fflush(c.real_out);
+        }
+    }
+    /* after a clean end the checkpoint holds everything: no journal left */
+    eisnet_journal_close(c.jr, clean);
+    if (c.out) fclose(c.out);
+    free(c.ans_buf);
+    if (c.raw)
+        for (int b = 0; b < B; b++) free(c.raw[b]);
+    free(c.raw);
+    free(c.raw_len);
     free(c.line_no);
     free(c.parse_s);
     free(c.ids);

@@ -21,6 +21,17 @@
 extern "C" {
 #endif
 
+/* A --ground_truths file is a short list, not a dataset: larger files are
+ * refused before parsing (the JSON tree takes ~40 times the text). */
+#define EISNET_GROUND_TRUTHS_MAX_BYTES ((size_t)4 << 20)
+
+/* Without force, generate refuses more grid models per ground truth than
+ * this (each worker holds one ground truth's resnorm row, 8 bytes a model)
+ * and a resnorm.npy over this many bytes. With force the limit is the
+ * largest array eisnet writes (EISNET_MAX_ARRAY_BYTES). */
+#define EISNET_GENERATE_MAX_MODELS 50000000
+#define EISNET_GENERATE_MAX_BYTES ((double)2e9)
+
 typedef struct {
     eisnet_grid_options grid;
     int n_ground_truths;
@@ -29,10 +40,15 @@ typedef struct {
     uint64_t seed;
     int csv;
     int quiet;
+    int force; /* allow datasets over the size limits below */
     const char *ground_truths_file; /* optional JSON list in the reference's format */
 } eisnet_generate_options;
 
 void eisnet_generate_options_default(eisnet_generate_options *o);
+/* Prints the size of the dataset (unless quiet) and refuses one over the
+ * limits or larger than the free space of data_dir: 0, or -1 with a message
+ * naming the flags to change. */
+int eisnet_generate_check_size(const eisnet_grid *g, int n, const eisnet_generate_options *o);
 int eisnet_generate(const eisnet_generate_options *o);
 
 /* Reads a ground-truth list in the reference's JSON format (keys "id" and the

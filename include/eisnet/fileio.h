@@ -1,8 +1,10 @@
 /* eisnet/fileio.h: files that appear whole or not at all.
  *
- * Every output file is written to "<path>.tmp.<pid>" and renamed onto its
- * final name only after all writes, the flush and fsync succeeded, so a crash,
- * a full disk or Ctrl-C never leaves a half-written file under a final name. */
+ * Every output file is written to a temporary file beside it (created
+ * exclusively, see eisnet/tmpfile.h) and renamed onto its final name only
+ * after all writes, the flush and fsync succeeded (the directory is fsynced
+ * after the rename), so a crash, a full disk or Ctrl-C never leaves a
+ * half-written file under a final name. */
 #ifndef EISNET_FILEIO_H
 #define EISNET_FILEIO_H
 
@@ -41,6 +43,15 @@ int eisnet_write_file_atomic(const char *path, const void *data, size_t n);
 /* Reads a whole file into a malloc'ed buffer (NUL-terminated for convenience;
  * *n excludes the NUL). Refuses files larger than max_bytes. */
 int eisnet_read_file(const char *path, size_t max_bytes, char **data, size_t *n);
+
+/* Whole-file reads of .npz and .safetensors files (checkpoints, optimizer
+ * state, dataset.npz) stop here; the largest checkpoint eisnet can write is
+ * 512 MiB of weights (EISNET_MODEL_MAX_PARAMS). */
+#define EISNET_MAX_ARRAY_FILE ((size_t)4 << 30)
+
+/* The same for a file that must be a regular file (checkpoints, arrays): a
+ * device, FIFO or directory is refused before anything is read. */
+int eisnet_read_regular_file(const char *path, size_t max_bytes, char **data, size_t *n);
 
 /* Creates a directory (and parents) if missing; checks it is writable. */
 int eisnet_ensure_dir(const char *path);

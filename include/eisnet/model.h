@@ -46,6 +46,17 @@ eisnet_model_config eisnet_model_config_default(int n_in, int n_params, int n_gr
 typedef struct eisnet_model eisnet_model;
 typedef struct eisnet_workspace eisnet_workspace;
 
+/* Caps checked before any allocation, so that a configuration (from a flag
+ * or a checkpoint) cannot ask for more memory than a sane network needs:
+ * 8192 hidden units, 2^27 parameters (512 MiB of weights; training holds
+ * four such arrays: weights, gradients and the two AdamW moments). */
+#define EISNET_MODEL_MAX_HIDDEN 8192
+#define EISNET_MODEL_MAX_PARAMS ((size_t)1 << 27)
+
+/* The parameter count a configuration implies (no allocation); 0 when a
+ * dimension is out of range. */
+size_t eisnet_model_config_n_params(const eisnet_model_config *cfg);
+
 /* PyTorch-default init, deterministic from seed: Linear weight and bias
  * U(-1/sqrt(in), 1/sqrt(in)); LayerNorm weight 1, bias 0. Grads zeroed.
  * Uses eisnet_kernels_cpu; NULL on a bad config or out of memory. */

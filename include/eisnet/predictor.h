@@ -21,6 +21,8 @@
 #ifndef EISNET_PREDICTOR_H
 #define EISNET_PREDICTOR_H
 
+#include <stdint.h>
+
 #include "eisnet/grid.h"
 #include "eisnet/model.h"
 
@@ -43,6 +45,9 @@ typedef struct {
     /* training record (informational) */
     int epoch;
     double val_loss;
+    /* Incremented by every save of a weights + optimizer-state pair
+     * (eisnet/pair.h); 0 in files written before pairs were checked. */
+    int64_t generation;
 } eisnet_predictor;
 
 /* Builds the grid from options and a fresh model (features: 1/0). */

@@ -26,6 +26,12 @@ void eisnet_resnorm_plan_free(eisnet_resnorm_plan *p);
  * several threads may share one plan. */
 void eisnet_resnorm_all(const eisnet_resnorm_plan *p, const double complex *zref, double *out);
 
+/* out[m - m0] for the models m0 <= m < m1 of a generic circuit (the kernel
+ * eisnet_resnorm_all uses for it), so that long rows can report progress.
+ * Other kernels compute whole rows only: call eisnet_resnorm_all. */
+void eisnet_resnorm_range(const eisnet_resnorm_plan *p, const double complex *zref, uint64_t m0, uint64_t m1,
+                          double *out);
+
 /* The plain reference path for one model (tests, generic circuits). */
 double eisnet_resnorm_one(const eisnet_grid *g, const double *values, const double complex *zref);
 

@@ -24,6 +24,11 @@ typedef struct {
     int best_epoch;
     eisnet_plateau plateau;
     float lr;
+    /* The pair this state belongs to (eisnet/pair.h): the kind of weights
+     * file ("last" or "model") and the generation both carry; "" and 0 in
+     * state files written before pairs were checked. */
+    char pair[128];
+    int64_t generation;
 } eisnet_train_run_state;
 
 /* Writes the state atomically. extra_key/extra_json: an optional second
