@@ -116,6 +116,9 @@ int cli_kk(cli_options *o); /* src/cli_kk.c */
  * --drop_inductive/--im_sign (src/cli_spectrum.c): 0, or -1 with the error
  * set; prints what was detected or dropped on stderr unless --quiet. */
 int cli_read_spectrum(const cli_options *o, const char *path, eisnet_spectrum *s, eisnet_read_info *info);
+/* A warning on stderr, "eisnet COMMAND: warning: ...", when the measured points
+ * fail the linear Kramers-Kronig test in every variant (src/cli_spectrum.c). */
+void cli_kk_warning(const char *command, const eisnet_spectrum *raw, const char *source);
 /* The --spectrum arguments with directories expanded to their spectrum files
  * (sorted; src/cli_infer.c). 0 or -1 with the error set; free each and the list. */
 int cli_collect_spectra(const cli_options *o, char ***out, int *n);

@@ -241,6 +241,7 @@ static int fit_file(const cli_options *cli, const char *path, const eisnet_fit_o
 {
     eisnet_spectrum s = {0};
     if (cli_read_spectrum(cli, path, &s, NULL) != 0) return -1;
+    if (!cli->quiet) cli_kk_warning("fit", &s, path);
     eisnet_fit_options o = *fo;
     double pts[64 * EISNET_MAX_PARAMS];
     int rc = 0;

@@ -241,45 +241,6 @@ static double scale_option(const char *text)
     return k;
 }
 
-/* Warns (stderr) when the measured points fail the Kramers-Kronig test in
- * every variant: the real fit (impedance.py's default), then the complex fit
- * (the real fit's mu criterion can stop at too few RC elements on clean data
- * with well separated arcs), each also with a series capacitor (data without
- * a low-frequency intercept). A warning then means no variant explains the
- * data, not that one fit stopped early. */
-static void kk_warning(const eisnet_spectrum *raw, const char *source)
-{
-    if (!raw || raw->n < 8) return; /* too few points to tell */
-    static const eisnet_kk_fit fits[2] = {EISNET_KK_REAL, EISNET_KK_COMPLEX};
-    eisnet_kk_options ko;
-    eisnet_kk_result r, first;
-    int have_first = 0;
-    for (int v = 0; v < 4; v++) {
-        eisnet_kk_options_default(&ko);
-        ko.fit = fits[v / 2];
-        ko.add_cap = v % 2;
-        if (eisnet_kk_test(raw->freq, raw->z, raw->n, &ko, &r) != 0) continue;
-        if (r.pass) {
-            eisnet_kk_result_free(&r);
-            if (have_first) eisnet_kk_result_free(&first);
-            return;
-        }
-        if (!have_first) {
-            first = r;
-            have_first = 1;
-        } else {
-            eisnet_kk_result_free(&r);
-        }
-    }
-    if (!have_first) return;
-    eisnet_kk_options_default(&ko);
-    char verdict[768];
-    eisnet_kk_verdict(&first, &ko, raw->freq, verdict, sizeof verdict);
-    fprintf(stderr, "eisnet infer: warning: %s fails the Kramers-Kronig test (%s); details: eisnet kk --spectrum %s\n",
-            source, verdict, source);
-    eisnet_kk_result_free(&first);
-}
-
 /* Adds the scale to a JSON text (one object); returns a malloc'ed text. */
 static char *json_with_scale(char *text, const eisnet_scale *sc, int pretty)
 {
@@ -336,7 +297,7 @@ static int infer_one(const cli_options *o, const eisnet_predictor *pr, const dou
         char note[1024];
         eisnet_scale_describe(&sc, note, sizeof note);
         if (note[0]) fprintf(stderr, "eisnet infer: %s: %s\n", source, note);
-        kk_warning(raw, source);
+        cli_kk_warning("infer", raw, source);
         for (int p = 0; p < g->n_params; p++)
             if (known[p]) values[p] /= sc.factor[p];
         for (int i = 0; i < g->n_freq; i++) zb[i] = z[i] / sc.k;

@@ -3,6 +3,7 @@
 #include "cli.h"
 
 #include "eisnet/error.h"
+#include "eisnet/kk.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -47,4 +48,43 @@ int cli_read_spectrum(const cli_options *o, const char *path, eisnet_spectrum *s
                 s->n, info->n_read, s->freq[0], s->freq[s->n - 1], dropped, info->note[0] ? "; " : "", info->note);
     }
     return 0;
+}
+
+/* Warns (stderr) when the measured points fail the Kramers-Kronig test in
+ * every variant: the real fit (impedance.py's default), then the complex fit
+ * (the real fit's mu criterion can stop at too few RC elements on clean data
+ * with well separated arcs), each also with a series capacitor (data without
+ * a low-frequency intercept). A warning then means no variant explains the
+ * data, not that one fit stopped early. */
+void cli_kk_warning(const char *command, const eisnet_spectrum *raw, const char *source)
+{
+    if (!raw || raw->n < 8) return; /* too few points to tell */
+    static const eisnet_kk_fit fits[2] = {EISNET_KK_REAL, EISNET_KK_COMPLEX};
+    eisnet_kk_options ko;
+    eisnet_kk_result r, first;
+    int have_first = 0;
+    for (int v = 0; v < 4; v++) {
+        eisnet_kk_options_default(&ko);
+        ko.fit = fits[v / 2];
+        ko.add_cap = v % 2;
+        if (eisnet_kk_test(raw->freq, raw->z, raw->n, &ko, &r) != 0) continue;
+        if (r.pass) {
+            eisnet_kk_result_free(&r);
+            if (have_first) eisnet_kk_result_free(&first);
+            return;
+        }
+        if (!have_first) {
+            first = r;
+            have_first = 1;
+        } else {
+            eisnet_kk_result_free(&r);
+        }
+    }
+    if (!have_first) return;
+    eisnet_kk_options_default(&ko);
+    char verdict[768];
+    eisnet_kk_verdict(&first, &ko, raw->freq, verdict, sizeof verdict);
+    fprintf(stderr, "eisnet %s: warning: %s fails the Kramers-Kronig test (%s); details: eisnet kk --spectrum %s\n",
+            command, source, verdict, source);
+    eisnet_kk_result_free(&first);
 }

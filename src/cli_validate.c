@@ -148,7 +148,11 @@ int cli_validate(const cli_options *o)
     if (c & (CMD_INFER | CMD_FULL | CMD_REFERENCE)) {
         if (bad_int(o, "top_k", o->top_k, 1, 1000000) != 0) return -1;
     }
-    if ((c & (CMD_INFER | CMD_TRAIN | CMD_FULL)) && !(o->sigma > 0 && isfinite(o->sigma))) {
+    if ((c & (CMD_TRAIN | CMD_FULL)) && !(o->sigma > 0 && o->sigma < 1)) {
+        fprintf(stderr, "eisnet %s: --sigma must be in (0, 1) (got %g)\n", o->name, o->sigma);
+        return -1;
+    }
+    if ((c & CMD_INFER) && !(o->sigma > 0 && isfinite(o->sigma))) {
         fprintf(stderr, "eisnet %s: --sigma must be positive (got %g)\n", o->name, o->sigma);
         return -1;
     }

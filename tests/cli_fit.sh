@@ -15,6 +15,14 @@ awk 'BEGIN { pi = atan2(0, -1); print "freq,Re(Z),Im(Z)";
 "$BIN" fit --spectrum "$T/series.csv" --quiet >"$T/x" 2>"$T/err"
 if grep -q "built without GSL" "$T/err"; then echo "cli_fit: skipped, eisnet was built without GSL"; exit 77; fi
 
+# data that fail the Kramers-Kronig test (a drift below 10 Hz) get a warning; clean data none
+awk -F, 'NR == 1 { print; next } { g = ($1 < 10) ? 1 + 0.3 * (1 - log($1) / log(10)) : 1; printf "%s,%.15g,%s\n", $1, $2 * g, $3 }' \
+  "$T/series.csv" >"$T/drift.csv"
+"$BIN" fit --spectrum "$T/drift.csv" >/dev/null 2>"$T/err" && ok || bad "fit drift: $(cat "$T/err")"
+grep -q "eisnet fit: warning: .*fails the Kramers-Kronig test" "$T/err" && ok || bad "no KK warning in fit: $(cat "$T/err")"
+"$BIN" fit --spectrum "$T/series.csv" >/dev/null 2>"$T/err"
+grep -q "Kramers-Kronig" "$T/err" && bad "KK warning on clean data: $(cat "$T/err")" || ok
+
 # table: every parameter, the symmetry named, residuals
 "$BIN" fit --spectrum "$T/series.csv" --plots "$T/plots" --quiet >"$T/table" 2>"$T/err" && ok || bad "fit table: $(cat "$T/err")"
 for w in Rsh Ra Ca Rb Cb "95 % interval" "reduced chi2" "correlation" "equivalent to 1 (Ra<->Rb, Ca<->Cb)" "residuals"; do
@@ -77,7 +85,7 @@ printf 'freq,re,im\n1,2,-3\n2,nan,-4\n3,4,-5\n' >"$T/many/c.csv"
 # starts from a (tiny) network's completions given the known values
 D=$T/model
 if "$BIN" generate --n_ground_truths 6 --data_dir "$D" --quiet &&
-   "$BIN" train --data_dir "$D" --n_epochs 1 --samples_per_gt 300 --hidden_dim 32 --quiet >/dev/null; then
+   "$BIN" train --data_dir "$D" --n_epochs 1 --samples_per_epoch 20000 --val_samples 1000 --evaluate 0 --hidden_dim 32 --quiet >/dev/null; then
   M=$D/model.safetensors
   "$BIN" fit --spectrum "$T/series.csv" --model "$M" --known Rsh=460,Ra=4820,Rb=2210 >"$T/m.txt" 2>"$T/err" \
     && grep -q "reached from the network's completion" "$T/m.txt" && ok || bad "fit --model: $(cat "$T/err") $(head -12 "$T/m.txt")"

@@ -6,7 +6,7 @@
 command -v python3 >/dev/null || { echo "python3 missing: skipped"; exit 77; }
 D=$T/data
 "$BIN" generate --n_ground_truths 6 --data_dir "$D" --quiet || bad "generate"
-"$BIN" train --data_dir "$D" --n_epochs 1 --samples_per_gt 300 --hidden_dim 32 --quiet >/dev/null || bad "train"
+"$BIN" train --data_dir "$D" --n_epochs 1 --samples_per_epoch 20000 --val_samples 1000 --evaluate 0 --hidden_dim 32 --quiet >/dev/null || bad "train"
 M=$D/model.safetensors
 # the series circuit (Rsh=460, Ra=4820, Ca=3.7 uF, Rb=2210, Cb=3.4 uF) over the model's band,
 # and the same circuit at 1/1000 of the impedance (mOhm-level: R/1000, C*1000)
@@ -75,7 +75,7 @@ grep -q "Kramers-Kronig" "$T/err" && bad "KK warning on clean data: $(cat "$T/er
 # Li-ion data: no band refusal; scaled from mOhm; the diffusion tail's peak at the band's edge is flagged
 L=$T/li
 "$BIN" generate --n_ground_truths 4 --f_min 0.0031623 --f_max 1258.9 --data_dir "$L" --quiet || bad "generate li"
-"$BIN" train --data_dir "$L" --n_epochs 1 --samples_per_gt 200 --hidden_dim 16 --quiet >/dev/null || bad "train li"
+"$BIN" train --data_dir "$L" --n_epochs 1 --samples_per_epoch 20000 --val_samples 1000 --evaluate 0 --hidden_dim 16 --quiet >/dev/null || bad "train li"
 "$BIN" infer --model "$L/model.safetensors" --spectrum tests/data/impedance_py/exampleData.csv --drop_inductive \
   --known Rsh=0.015 --json >"$T/li.json" 2>"$T/err" && ok || bad "infer on the data's band: $(cat "$T/err")"
 grep -q "time constants lie outside" "$T/err" && grep -q "exact circuit scaling" "$T/err" && ok || bad "li notes: $(cat "$T/err")"

@@ -5,7 +5,7 @@
 . "$(dirname "$0")/lib.sh"
 D=$T/data
 "$BIN" generate --n_ground_truths 4 --data_dir "$D" --quiet || bad "generate"
-"$BIN" train --data_dir "$D" --n_epochs 1 --samples_per_gt 200 --hidden_dim 16 --quiet >/dev/null || bad "train"
+"$BIN" train --data_dir "$D" --n_epochs 1 --samples_per_epoch 20000 --val_samples 1000 --evaluate 0 --hidden_dim 16 --quiet >/dev/null || bad "train"
 M=$D/model.safetensors
 K="--known Rsh=460,Ra=4820,Rb=2210"
 
