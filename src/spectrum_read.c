@@ -131,6 +131,14 @@ static int finish(const char *path, const sp_points *p, const eisnet_read_option
                                 "need at least 3",
                                 path, m, m == 1 ? "" : "s", p->n, info->n_range_dropped, info->n_inductive_dropped);
     }
+    /* an all-zero impedance carries no information and has no scale */
+    int nonzero = 0;
+    for (int i = 0; i < m && !nonzero; i++) nonzero = pt[i].re != 0 || pt[i].im != 0;
+    if (!nonzero) {
+        free(pt);
+        return eisnet_set_error("%s: every impedance is zero (Re and Im are 0 on all %d points): not a measured spectrum",
+                                path, m);
+    }
     out->freq = malloc((size_t)m * sizeof *out->freq);
     out->z = malloc((size_t)m * sizeof *out->z);
     if (!out->freq || !out->z) {
