@@ -29,7 +29,7 @@ G=$T/gen    # generate replaces this one (a smaller grid, so that runs finish so
 awk -v N=4000 -v SEED=5 -f "$HERE/tests/update_lines.awk" >"$T/lines.jsonl"
 
 n_train=0; n_update=0; n_gen=0; acked_total=0; sent=0
-"$BIN" train --data_dir "$D" --model_path "$T/m.safetensors" --n_epochs 1 --samples_per_gt 300 --hidden_dim 32 \
+"$BIN" train --data_dir "$D" --model_path "$T/m.safetensors" --n_epochs 1 --samples_per_epoch 20000 --val_samples 1000 --evaluate 0 --hidden_dim 32 \
   --quiet >/dev/null || exit 1
 for s in safetensors npz state.safetensors; do cp "$T/m.$s" "$T/u.$s"; done
 
@@ -37,7 +37,7 @@ for k in $(seq 1 "$KILLS"); do
   case $((k % 3)) in
   1) # train, resumed each time, killed at a random moment
     n_train=$((n_train + 1))
-    "$BIN" train --data_dir "$D" --model_path "$T/m.safetensors" --resume --n_epochs 100000 --samples_per_gt 300 \
+    "$BIN" train --data_dir "$D" --model_path "$T/m.safetensors" --resume --n_epochs 100000 --samples_per_epoch 20000 --val_samples 1000 --evaluate 0 \
       --hidden_dim 32 --quiet >/dev/null 2>"$T/train.err" &
     p=$!; sleep "$(delay 0.3 2.0)"; kill -9 $p 2>/dev/null; wait $p 2>/dev/null
     # the last checkpoint serves
@@ -45,7 +45,7 @@ for k in $(seq 1 "$KILLS"); do
       || fail "train kill $k: the last checkpoint does not serve: $(cat "$T/i.err")"
     # resume for one short step in a copy: it must start (a mixed pair would be refused)
     rm -f "$T"/r.*; for s in last.safetensors last.npz state.safetensors state.safetensors.next safetensors npz; do cp "$T/m.$s" "$T/r.$s" 2>/dev/null; done
-    "$BIN" train --data_dir "$D" --model_path "$T/r.safetensors" --resume --n_epochs 100000 --samples_per_gt 300 \
+    "$BIN" train --data_dir "$D" --model_path "$T/r.safetensors" --resume --n_epochs 100000 --samples_per_epoch 20000 --val_samples 1000 --evaluate 0 \
       --hidden_dim 32 >/dev/null 2>"$T/r.err" &
     rp=$!; sleep 0.5; kill -TERM $rp 2>/dev/null; wait $rp; rrc=$?
     if [ $rrc -ne 0 ] && [ $rrc -ne 130 ]; then fail "train kill $k: --resume failed ($rrc): $(cat "$T/r.err")"; fi
@@ -78,7 +78,7 @@ for k in $(seq 1 "$KILLS"); do
     "$BIN" generate --data_dir "$G" --n_ground_truths $((100 + RANDOM % 2900)) --grid_points 6 --quiet &
     p=$!; sleep "$(delay 0.05 1.5)"; kill -9 $p 2>/dev/null; wait $p 2>/dev/null
     [ -s "$G/dataset.json" ] || fail "generate kill $k: dataset.json is missing"
-    "$BIN" train --data_dir "$G" --model_path "$T/g.safetensors" --n_epochs 1 --samples_per_gt 20 --hidden_dim 4 \
+    "$BIN" train --data_dir "$G" --model_path "$T/g.safetensors" --n_epochs 1 --samples_per_epoch 2000 --val_samples 200 --evaluate 0 --hidden_dim 4 \
       --quiet >/dev/null 2>"$T/g.err" || fail "generate kill $k: the dataset does not load: $(cat "$T/g.err")"
     left=$(ls -A "$G" | grep -cE 'tmp|staging')
     n=$(tr -d "\t\n " <"$G/dataset.json" | sed -n "s/.*\"n_ground_truths\":\([0-9]*\).*/\1/p")

@@ -79,13 +79,13 @@ for i in $(seq 100); do grep -q "^$upid update" "$D/model.lock" 2>/dev/null && b
 expect_error "model $M is in use by eisnet update (pid $upid)" update --model "$M" --input /dev/null
 expect_error "is in use by eisnet update (pid $upid)" train --data_dir "$D" --n_epochs 1 --samples_per_gt 200 --hidden_dim 16
 # train shares the directory but not the model: another model path works meanwhile
-"$BIN" train --data_dir "$D" --model_path "$T/other.safetensors" --n_epochs 1 --samples_per_gt 200 --hidden_dim 16 \
+"$BIN" train --data_dir "$D" --model_path "$T/other.safetensors" --n_epochs 1 --samples_per_epoch 20000 --val_samples 1000 --evaluate 0 --hidden_dim 16 \
   --quiet >/dev/null 2>"$T/err" && ok || bad "train to another model while update runs: $(cat "$T/err")"
 echo '{"spectrum": "x"}' >&7; exec 7>&-; wait $upid
 # the lock went with the process: the model is free again
 "$BIN" update --model "$M" --input /dev/null --quiet >/dev/null 2>"$T/err" && ok || bad "lock not released: $(cat "$T/err")"
 # generate waits for no one: while a train reads the directory it is refused
-"$BIN" train --data_dir "$D" --model_path "$T/long.safetensors" --n_epochs 200 --samples_per_gt 200 --hidden_dim 16 \
+"$BIN" train --data_dir "$D" --model_path "$T/long.safetensors" --n_epochs 200 --samples_per_epoch 20000 --val_samples 1000 --evaluate 0 --hidden_dim 16 \
   --quiet >/dev/null 2>&1 & tpid=$!
 for i in $(seq 100); do grep -q "^$tpid train" "$D/.eisnet.lock" 2>/dev/null && break; sleep 0.05; done
 expect_error "data directory $D is in use by eisnet train (pid $tpid)" generate --data_dir "$D" --n_ground_truths 4
