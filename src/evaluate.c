@@ -10,6 +10,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <time.h>
 
 #ifdef EISNET_HAVE_OPENMP
@@ -207,10 +208,15 @@ typedef struct {
     double *profile;  /* n x P x G */
 } per_spectrum;
 
+/* On a terminal one line rewritten in place; otherwise (a log file, CI) a
+ * plain line per finished mask. */
 static void progress_line(int quiet, int mask, int n_masks, const char *what, int done, int total)
 {
+    static int tty = -1;
     if (quiet) return;
-    fprintf(stderr, "\revaluate: mask %d/%d, %s %d/%d   ", mask + 1, n_masks, what, done, total);
+    if (tty < 0) tty = isatty(2);
+    if (tty) fprintf(stderr, "\revaluate: mask %d/%d, %s %d/%d   ", mask + 1, n_masks, what, done, total);
+    else if (done == total) fprintf(stderr, "evaluate: mask %d/%d, %d %s\n", mask + 1, n_masks, total, what);
     fflush(stderr);
 }
 
@@ -365,7 +371,9 @@ int eisnet_evaluate(const eisnet_predictor *pr, const eisnet_evaluate_options *o
         if (run_mask(pr, o, k, values, cells, z, feats, probs, &ps, &out->mask[k], &out->cal_net, &out->cal_exact) !=
             0)
             goto out;
-    if (!o->quiet) fprintf(stderr, "\revaluate: %d masks x %d spectra in %.1f s%30s\n", o->n_masks, n, now() - t0, "");
+    if (!o->quiet)
+        fprintf(stderr, "%sevaluate: %d masks x %d spectra in %.1f s%*s\n", isatty(2) ? "\r" : "", o->n_masks, n,
+                now() - t0, isatty(2) ? 30 : 0, "");
     out->seconds = now() - t0;
     rc = 0;
 out:
