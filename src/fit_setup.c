@@ -3,6 +3,7 @@
  * of the data, and the result's memory. */
 #include "fit_internal.h"
 
+#include "eisnet/assignment.h"
 #include "eisnet/error.h"
 
 #include <ctype.h>
@@ -116,29 +117,20 @@ static int parse_known(eisnet_fit_result *r, const eisnet_circuit *c, const char
     name_list(r, names, sizeof names);
     const char *s = text;
     if (!*s) return eisnet_set_error("--known is empty: give NAME=VALUE pairs");
-    while (*s) {
-        const char *end = strchr(s, ',');
-        size_t len = end ? (size_t)(end - s) : strlen(s);
-        char item[128];
-        if (len == 0 || len >= sizeof item)
-            return eisnet_set_error("--known: bad item '%.*s' (expected NAME=VALUE)", (int)(len > 40 ? 40 : len), s);
-        memcpy(item, s, len);
-        item[len] = '\0';
-        char *eq = strchr(item, '=');
-        if (!eq || eq == item) return eisnet_set_error("--known: bad item '%s' (expected NAME=VALUE)", item);
-        *eq = '\0';
-        int j = fit_find_param(r, c, item);
-        if (j < 0) return eisnet_set_error("--known: unknown parameter '%s' (the circuit's parameters: %s)", item, names);
+    char item[128], *name, *val;
+    int k;
+    while ((k = eisnet_next_assignment(&s, "--known", item, sizeof item, &name, &val)) > 0) {
+        int j = fit_find_param(r, c, name);
+        if (j < 0) return eisnet_set_error("--known: unknown parameter '%s' (the circuit's parameters: %s)", name, names);
         if (r->known[j]) return eisnet_set_error("--known: '%s' given twice", r->names[j]);
         double v;
-        if (parse_number(eq + 1, &v) != 0)
-            return eisnet_set_error("--known: value of %s is not a number: '%s'", r->names[j], eq + 1);
+        if (parse_number(val, &v) != 0)
+            return eisnet_set_error("--known: value of %s is not a number: '%s'", r->names[j], val);
         if (!(v > 0)) return eisnet_set_error("--known: %s must be positive (got %g)", r->names[j], v);
         r->known[j] = 1;
         values[j] = v;
-        s += len;
-        if (*s == ',') s++;
     }
+    if (k < 0) return -1;
     return 0;
 }
 

@@ -1,6 +1,7 @@
 /* Inference: distributions, top-k completions, uncertainty, the exact Bayes
  * cell posterior, consistency warnings, JSON and table output. */
 #include "eisnet/infer.h"
+#include "eisnet/assignment.h"
 #include "eisnet/error.h"
 #include "eisnet/evaluate.h"
 #include "eisnet/fmt.h"
@@ -38,20 +39,11 @@ int eisnet_parse_known(const eisnet_grid *g, const char *text, double *values, u
         if (i + 1 < g->n_params) strncat(names, ", ", sizeof names - strlen(names) - 1);
     }
     const char *s = text;
-    while (*s) {
-        const char *end = strchr(s, ',');
-        size_t len = end ? (size_t)(end - s) : strlen(s);
-        char item[128];
-        if (len == 0 || len >= sizeof item)
-            return eisnet_set_error("--known: bad item '%.*s' (expected NAME=VALUE)", (int)(len > 40 ? 40 : len), s);
-        memcpy(item, s, len);
-        item[len] = '\0';
-        char *eq = strchr(item, '=');
-        if (!eq || eq == item) return eisnet_set_error("--known: bad item '%s' (expected NAME=VALUE)", item);
-        *eq = '\0';
-        char *name = item, *val = eq + 1;
+    char item[128], *name, *val;
+    int k;
+    while ((k = eisnet_next_assignment(&s, "--known", item, sizeof item, &name, &val)) > 0) {
         while (*name == ' ') name++;
-        for (char *t = eq - 1; t > name && *t == ' '; t--) *t = '\0';
+        for (char *t = val - 2; t > name && *t == ' '; t--) *t = '\0';
         int p = find_param_ci(g, name);
         if (p < 0) return eisnet_set_error("--known: unknown parameter '%s' (the model's parameters: %s)", name, names);
         if (known[p]) return eisnet_set_error("--known: '%s' given twice", g->names[p]);
@@ -68,9 +60,8 @@ int eisnet_parse_known(const eisnet_grid *g, const char *text, double *values, u
                                     g->units[p]);
         known[p] = 1;
         values[p] = v;
-        s += len;
-        if (*s == ',') s++;
     }
+    if (k < 0) return -1;
     int nk = 0;
     for (int i = 0; i < g->n_params; i++) nk += known[i];
     if (nk == 0) return eisnet_set_error("--known: no parameter given");
