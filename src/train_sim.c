@@ -13,6 +13,7 @@
  * and a resumed run equals an uninterrupted one. The simulations of a batch
  * are made on all threads before the network step. */
 #include "train_internal.h"
+#include "ml_common.h"
 #include "eisnet/dataset.h"
 #include "eisnet/error.h"
 #include "eisnet/fileio.h"
@@ -253,10 +254,7 @@ static int sim_evaluate(sim_trainer *t, sim_eval *e)
             for (int p = 0; p < P; p++) m += ms[b * P + p];
             for (int p = 0; p < P; p++) {
                 if (!ms[b * P + p]) continue;
-                const float *l = logits + ((size_t)b * P + p) * G;
-                int c0 = tg[b * P + p], above = 0;
-                for (int c = 0; c < G; c++)
-                    if (l[c] > l[c0] || (l[c] == l[c0] && c < c0)) above++;
+                int above = eisnet_ml_rank(logits + ((size_t)b * P + p) * G, G, tg[b * P + p]);
                 hit1 += above < 1;
                 hit3 += above < 3;
                 cnt++;

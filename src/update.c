@@ -12,6 +12,7 @@
 #include "eisnet/train.h"
 #include "eisnet/pair.h"
 #include "eisnet/train_state.h"
+#include "ml_common.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -25,8 +26,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* the streams of eisnet_train that define its split and validation masks */
-enum { STREAM_SPLIT = 11, STREAM_VALMASK = 13 };
 /* update number u draws its dropout key and replay rows from stream BASE + u */
 #define STREAM_UPDATE_BASE (UINT64_C(1) << 40)
 #define EVAL_BATCH 256
@@ -333,12 +332,6 @@ out:
 
 /* ---- the updater ----------------------------------------------------------------- */
 
-typedef struct {
-    uint32_t gt, model;
-    float logr;
-    uint16_t mask;
-} urow;
-
 struct eisnet_updater {
     eisnet_update_options o;
     char *stem, *state_path;
@@ -352,12 +345,11 @@ struct eisnet_updater {
     int state_loaded;
     int64_t updates, examples;
     /* masks knowing pred.known parameters, as train builds them */
-    int n_masks;
-    uint8_t *masks;
+    eisnet_ml_masks masks;
     /* dataset rows */
     int n_gt;
     float *feats; /* n_gt x n_features, standardised with the model's normalisation */
-    urow *train_rows, *val_rows;
+    eisnet_ml_row *train_rows, *val_rows;
     size_t n_train, n_val;
     int n_val_gt;
     /* batch */
@@ -378,14 +370,6 @@ int eisnet_updater_state_loaded(const eisnet_updater *u) { return u->state_loade
 int eisnet_updater_pending(const eisnet_updater *u) { return u->pending; }
 const char *eisnet_updater_last_id(const eisnet_updater *u) { return u->last_id; }
 
-static char *with_suffix(const char *stem, const char *suffix)
-{
-    size_t n = strlen(stem) + strlen(suffix) + 1;
-    char *s = malloc(n);
-    if (s) snprintf(s, n, "%s%s", stem, suffix);
-    return s;
-}
-
 static uint64_t weights_hash(const eisnet_model *m, const float *params)
 {
     const unsigned char *b = (const unsigned char *)params;
@@ -403,26 +387,7 @@ static int masks_make(eisnet_updater *u)
     int P = u->pred.grid.n_params, K = u->pred.known;
     /* known 0: a model trained by simulation, on every subset with a missing parameter */
     if (K < 0 || K >= P || P > 20) return eisnet_set_error("the model's known count (%d) does not fit its %d parameters", K, P);
-#define MASK_FITS(b) (K ? __builtin_popcount(b) == K : __builtin_popcount(b) < P)
-    u->n_masks = 0;
-    for (uint32_t b = 0; b < (1u << P); b++)
-        if (MASK_FITS(b)) u->n_masks++;
-    u->masks = malloc((size_t)u->n_masks * P);
-    if (!u->masks) return eisnet_set_error("out of memory");
-    int k = 0;
-    for (uint32_t b = 0; b < (1u << P); b++) {
-        if (!MASK_FITS(b)) continue;
-        for (int p = 0; p < P; p++) u->masks[k * P + p] = (uint8_t)((b >> (P - 1 - p)) & 1u);
-        k++;
-    }
-#undef MASK_FITS
-    return 0;
-}
-
-static int cmp_u32(const void *a, const void *b)
-{
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    return x < y ? -1 : x > y;
+    return eisnet_ml_masks_make(&u->masks, P, K);
 }
 
 static int same_rel(double a, double b) { return fabs(a - b) <= 1e-9 * fmax(fabs(a), fabs(b)); }
@@ -434,10 +399,8 @@ static int load_rows(eisnet_updater *u)
     eisnet_dataset ds;
     if (eisnet_dataset_open(&ds, o->data_dir) != 0) return -1;
     const eisnet_grid *g = &u->pred.grid, *dg = &ds.grid;
-    int rc = -1, P = g->n_params, N = ds.n, K = o->samples_per_gt, nf = u->pred.n_features;
-    uint32_t *order = NULL, *sel = NULL;
+    int rc = -1, P = g->n_params, N = ds.n, K = o->samples_per_gt, nf = u->pred.n_features, first_val;
     int *is_val = NULL;
-    double *res = NULL;
     int match = dg->n_params == P && dg->n_grid == g->n_grid && dg->n_freq == g->n_freq;
     for (int q = 0; match && q < P * g->n_grid; q++) match = same_rel(dg->values[q], g->values[q]);
     for (int k = 0; match && k < g->n_freq; k++) match = same_rel(dg->freq[k], g->freq[k]);
@@ -451,93 +414,38 @@ static int load_rows(eisnet_updater *u)
         goto out;
     }
     u->n_gt = N;
-    is_val = calloc((size_t)N, sizeof(int));
-    order = malloc(sizeof(uint32_t) * (size_t)N);
-    sel = malloc(sizeof(uint32_t) * (size_t)K);
-    res = malloc(sizeof(double) * dg->n_models);
+    is_val = calloc((size_t)(N > 0 ? N : 1), sizeof(int));
     if (nf) u->feats = malloc(sizeof(float) * (size_t)N * nf);
-    if (!is_val || !order || !sel || !res || (nf && !u->feats)) {
+    if (!is_val || (nf && !u->feats)) {
         eisnet_set_error("out of memory");
         goto out;
     }
-    int n_val_gt = N >= 2 ? (int)lround(o->val_fraction * N) : 0;
-    if (o->val_fraction > 0 && N >= 2 && n_val_gt < 1) n_val_gt = 1;
-    if (n_val_gt >= N) n_val_gt = N - 1;
-    if (n_val_gt < 0) n_val_gt = 0;
-    {
-        eisnet_rng r;
-        eisnet_rng_seed(&r, o->seed, STREAM_SPLIT);
-        for (int i = 0; i < N; i++) order[i] = (uint32_t)i;
-        eisnet_rng_shuffle_u32(&r, order, (uint64_t)N);
-        qsort(order, (size_t)n_val_gt, sizeof(uint32_t), cmp_u32);
-        for (int i = 0; i < n_val_gt; i++) is_val[order[i]] = 1;
-    }
-    u->n_val_gt = n_val_gt;
-    for (int i = 0; i < N && nf; i++) {
-        float *f = u->feats + (size_t)i * nf;
-        eisnet_predictor_spectrum_features(&u->pred, ds.spectra + (size_t)i * g->n_freq, f);
-    }
-    int want_train = o->replay > 0, want_val = o->eval;
-    size_t nt = want_train ? (size_t)(N - n_val_gt) * K : 0, nv = want_val ? (size_t)n_val_gt * K : 0;
-    u->train_rows = malloc(sizeof(urow) * (nt ? nt : 1));
-    u->val_rows = malloc(sizeof(urow) * (nv ? nv : 1));
-    if (!u->train_rows || !u->val_rows) {
-        eisnet_set_error("out of memory");
-        goto out;
-    }
-    eisnet_rng vr;
-    eisnet_rng_seed(&vr, o->seed, STREAM_VALMASK);
-    eisnet_progress prog;
-    eisnet_progress_begin(&prog, "update: reading rows", "gt", (uint64_t)N, o->quiet);
-    for (int i = 0; i < N; i++) {
-        if ((is_val[i] && want_val) || (!is_val[i] && want_train)) {
-            if (eisnet_dataset_read_resnorm(&ds, i, res) != 0 ||
-                eisnet_select_smallest(res, (uint32_t)dg->n_models, (uint32_t)K, sel) != 0)
-                goto out;
-            for (int k = 0; k < K; k++) {
-                urow r = {(uint32_t)i, sel[k], (float)log10(fmax(res[sel[k]], u->pred.resnorm_floor)), 0};
-                if (is_val[i]) {
-                    r.mask = (uint16_t)eisnet_rng_below(&vr, (uint64_t)u->n_masks);
-                    u->val_rows[u->n_val++] = r;
-                } else
-                    u->train_rows[u->n_train++] = r;
-            }
-        }
-        eisnet_progress_update(&prog, (uint64_t)i + 1);
-    }
-    eisnet_progress_end(&prog);
-    if (want_train && u->n_train == 0) {
+    u->n_val_gt = eisnet_ml_split(N, o->val_fraction, o->seed, is_val, &first_val);
+    if (u->n_val_gt < 0) goto out;
+    for (int i = 0; i < N && nf; i++)
+        eisnet_predictor_spectrum_features(&u->pred, ds.spectra + (size_t)i * g->n_freq, u->feats + (size_t)i * nf);
+    eisnet_ml_rows_options ro = {is_val, K, 0, u->masks.n, o->replay > 0, o->eval, o->seed,
+                                 u->pred.resnorm_floor, "update: reading rows", o->quiet};
+    if (eisnet_ml_rows_load(&ds, &ro, &u->train_rows, &u->n_train, &u->val_rows, &u->n_val) != 0) goto out;
+    if (ro.want_train && u->n_train == 0) {
         eisnet_set_error("--replay: the dataset in %s has no training rows", o->data_dir);
         goto out;
     }
-    if (want_val && u->n_val == 0) {
+    if (ro.want_val && u->n_val == 0) {
         eisnet_set_error("--eval: the dataset in %s has no held-out ground truths", o->data_dir);
         goto out;
     }
     rc = 0;
 out:
-    free(order);
-    free(sel);
     free(is_val);
-    free(res);
     eisnet_dataset_close(&ds);
     return rc;
 }
 
-static void row_input(eisnet_updater *u, const urow *r, float *x, int32_t *target, uint8_t *missing, float *rt)
+static void row_input(eisnet_updater *u, const eisnet_ml_row *r, float *x, int32_t *target, uint8_t *missing, float *rt)
 {
-    const eisnet_grid *g = &u->pred.grid;
-    int P = g->n_params, idx[EISNET_MAX_PARAMS];
-    double vals[EISNET_MAX_PARAMS];
-    eisnet_grid_model_indices(g, r->model, idx);
-    for (int p = 0; p < P; p++) vals[p] = g->values[(size_t)p * g->n_grid + idx[p]];
-    const uint8_t *kn = u->masks + (size_t)r->mask * P;
-    eisnet_predictor_input(&u->pred, vals, kn, u->feats ? u->feats + (size_t)r->gt * u->pred.n_features : NULL, x);
-    for (int p = 0; p < P; p++) {
-        target[p] = idx[p];
-        missing[p] = (uint8_t)!kn[p];
-    }
-    *rt = r->logr;
+    eisnet_ml_row_input(&u->pred, &u->masks, r, r->mask, u->feats ? u->feats + (size_t)r->gt * u->pred.n_features : NULL,
+                        x, target, missing, rt);
 }
 
 static int parse_update_state(eisnet_updater *u, const char *text)
@@ -603,7 +511,7 @@ eisnet_updater *eisnet_updater_open(const eisnet_update_options *o)
     u->pred_ready = 1;
     u->n_in = eisnet_predictor_n_in(&u->pred);
     u->stem = eisnet_checkpoint_stem(o->model_path);
-    u->state_path = u->stem ? with_suffix(u->stem, ".state.safetensors") : NULL;
+    u->state_path = u->stem ? eisnet_ml_with_suffix(u->stem, ".state.safetensors") : NULL;
     if (!u->state_path) {
         eisnet_set_error("out of memory");
         goto fail;
@@ -662,7 +570,7 @@ void eisnet_updater_close(eisnet_updater *u)
     free(u->stem);
     free(u->state_path);
     free(u->hist);
-    free(u->masks);
+    eisnet_ml_masks_free(&u->masks);
     free(u->feats);
     free(u->train_rows);
     free(u->val_rows);
@@ -700,8 +608,8 @@ int eisnet_updater_apply(eisnet_updater *u, float *loss_each)
     eisnet_rng_seed(&r, u->o.seed, STREAM_UPDATE_BASE + (uint64_t)u->updates);
     uint64_t drop = eisnet_rng_next(&r);
     for (int j = 0; j < R; j++) {
-        urow row = u->train_rows[eisnet_rng_below(&r, u->n_train)];
-        row.mask = (uint16_t)eisnet_rng_below(&r, (uint64_t)u->n_masks);
+        eisnet_ml_row row = u->train_rows[eisnet_rng_below(&r, u->n_train)];
+        row.mask = (uint16_t)eisnet_rng_below(&r, (uint64_t)u->masks.n);
         int b = n + j;
         row_input(u, &row, u->x + (size_t)b * u->n_in, u->target + (size_t)b * P, u->missing + (size_t)b * P,
                   u->rtarget + b);
@@ -750,39 +658,15 @@ int eisnet_updater_evaluate(eisnet_updater *u, eisnet_update_eval *ev)
     memset(ev, 0, sizeof *ev);
     if (u->n_val == 0) return eisnet_set_error("no held-out rows to evaluate on (use --eval with --data_dir)");
     if (u->pending) return eisnet_set_error("apply the pending examples before evaluating");
-    const eisnet_grid *g = &u->pred.grid;
-    int P = g->n_params, G = g->n_grid;
-    int64_t hit1 = 0, hit3 = 0, cnt = 0;
-    double sl = 0;
-    for (size_t s = 0; s < u->n_val; s += EVAL_BATCH) {
-        int n = (int)(u->n_val - s < EVAL_BATCH ? u->n_val - s : EVAL_BATCH);
-        for (int b = 0; b < n; b++)
-            row_input(u, &u->val_rows[s + b], u->x + (size_t)b * u->n_in, u->target + (size_t)b * P,
-                      u->missing + (size_t)b * P, u->rtarget + b);
-        eisnet_loss L;
-        if (eisnet_model_forward(u->pred.model, u->ws, u->x, n, 0, NULL) != 0 ||
-            eisnet_model_loss(u->pred.model, u->ws, n, u->target, u->missing, u->rtarget, (float)u->o.resnorm_weight, &L,
-                              NULL, NULL) != 0)
-            return -1;
-        sl += L.loss * n;
-        const float *logits = eisnet_workspace_logits(u->ws);
-        for (int b = 0; b < n; b++)
-            for (int p = 0; p < P; p++) {
-                if (!u->missing[b * P + p]) continue;
-                const float *l = logits + ((size_t)b * P + p) * G;
-                int t = u->target[b * P + p], above = 0;
-                for (int c = 0; c < G; c++)
-                    if (l[c] > l[t] || (l[c] == l[t] && c < t)) above++;
-                hit1 += above < 1;
-                hit3 += above < 3;
-                cnt++;
-            }
-    }
+    eisnet_ml_batch bt = {EVAL_BATCH, u->x, u->rtarget, u->target, u->missing};
+    eisnet_ml_eval e;
+    if (eisnet_ml_evaluate(&u->pred, u->ws, &u->masks, u->feats, u->val_rows, u->n_val, &bt, u->o.resnorm_weight, &e) != 0)
+        return -1;
     ev->rows = (long)u->n_val;
     ev->n_gt = u->n_val_gt;
-    ev->loss = sl / (double)u->n_val;
-    ev->top1 = cnt ? (double)hit1 / (double)cnt : NAN;
-    ev->top3 = cnt ? (double)hit3 / (double)cnt : NAN;
+    ev->loss = e.loss;
+    ev->top1 = e.top1;
+    ev->top3 = e.top3;
     return 0;
 }
 
@@ -974,7 +858,7 @@ static int replay_group(void *ctx, int64_t index, char **lines, size_t *lens, in
 static int journal_start(stream_ctx *c)
 {
     eisnet_updater *u = c->u;
-    char *jp = u->stem ? with_suffix(u->stem, ".journal") : NULL;
+    char *jp = u->stem ? eisnet_ml_with_suffix(u->stem, ".journal") : NULL;
     if (!jp) return eisnet_set_error("out of memory");
     c->jr = eisnet_journal_open(jp);
     free(jp);
