@@ -3,7 +3,7 @@
 #include "eisnet/error.h"
 #include "eisnet/kernels.h"
 #include "eisnet/progress.h"
-#include "eisnet/train.h"
+#include "eisnet/select.h"
 
 #include <math.h>
 #include <stdio.h>

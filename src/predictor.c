@@ -60,15 +60,6 @@ void eisnet_predictor_free(eisnet_predictor *p)
     memset(p, 0, sizeof *p);
 }
 
-void eisnet_spectrum_raw_features(const double complex *z, int n_freq, float *out)
-{
-    for (int f = 0; f < n_freq; f++) {
-        /* log10|Z| without the hypot: |Z|^2 of an impedance cannot overflow */
-        out[2 * f] = (float)(0.5 * log10(creal(z[f]) * creal(z[f]) + cimag(z[f]) * cimag(z[f])));
-        out[2 * f + 1] = (float)carg(z[f]);
-    }
-}
-
 void eisnet_predictor_spectrum_features(const eisnet_predictor *p, const double complex *z, float *out)
 {
     if (!p->n_features) return;
@@ -90,24 +81,6 @@ void eisnet_predictor_input(const eisnet_predictor *p, const double *values, con
         x[P + i] = known[i] ? 1.0f : 0.0f;
     }
     if (p->n_features) memcpy(x + 2 * P, feats, sizeof(float) * (size_t)p->n_features);
-}
-
-char *eisnet_checkpoint_stem(const char *path)
-{
-    size_t n = strlen(path);
-    static const char *ext[] = {".safetensors", ".npz"};
-    for (int i = 0; i < 2; i++) {
-        size_t e = strlen(ext[i]);
-        if (n > e && strcmp(path + n - e, ext[i]) == 0) {
-            n -= e;
-            break;
-        }
-    }
-    char *s = malloc(n + 1);
-    if (!s) return NULL;
-    memcpy(s, path, n);
-    s[n] = '\0';
-    return s;
 }
 
 static char *config_json(const eisnet_predictor *p)

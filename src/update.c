@@ -38,15 +38,15 @@ void eisnet_update_request_stop(void) { stop_requested = 1; }
 void eisnet_update_options_default(eisnet_update_options *o)
 {
     memset(o, 0, sizeof *o);
-    o->lr = 1e-3;
+    o->lr = EISNET_TRAIN_LR;
     o->weight_decay = 0.01;
     o->resnorm_weight = 0.5;
     o->max_grad_norm = 1.0;
-    o->batch_size = 1;
-    o->samples_per_gt = 5000;
-    o->val_fraction = 0.15;
-    o->checkpoint_every = 30;
-    o->seed = 42;
+    o->batch_size = EISNET_UPDATE_BATCH;
+    o->samples_per_gt = EISNET_TRAIN_SAMPLES_PER_GT;
+    o->val_fraction = EISNET_TRAIN_VAL_FRACTION;
+    o->checkpoint_every = EISNET_UPDATE_CHECKPOINT_EVERY;
+    o->seed = EISNET_DEFAULT_SEED;
 }
 
 /* ---- parsing one line -------------------------------------------------------- */

@@ -20,6 +20,7 @@
 #include "eisnet/error.h"
 #include "eisnet/fileio.h"
 #include "eisnet/kernels.h"
+#include "eisnet/select.h"
 #include "eisnet/train.h"
 
 

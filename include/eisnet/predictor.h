@@ -23,8 +23,10 @@
 
 #include <stdint.h>
 
+#include "eisnet/fileio.h"
 #include "eisnet/grid.h"
 #include "eisnet/model.h"
+#include "eisnet/spectrum.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -59,8 +61,6 @@ int eisnet_predictor_n_in(const eisnet_predictor *p);
 
 /* Spectrum features of z (n_freq values) into out (n_features). */
 void eisnet_predictor_spectrum_features(const eisnet_predictor *p, const double complex *z, float *out);
-/* Raw (unstandardised) features, for computing the normalisation. */
-void eisnet_spectrum_raw_features(const double complex *z, int n_freq, float *out);
 
 /* One input row. values: file order (only known ones are read); known[p] 0/1;
  * feats: the row's spectrum features (NULL when features == 0). */
@@ -71,9 +71,6 @@ void eisnet_predictor_input(const eisnet_predictor *p, const double *values, con
 int eisnet_predictor_save(const eisnet_predictor *p, const char *path);
 /* Load from .safetensors or .npz; checks names, shapes and the configuration. */
 int eisnet_predictor_load(eisnet_predictor *p, const char *path);
-
-/* "x/model.safetensors" -> "x/model" (malloc'ed). */
-char *eisnet_checkpoint_stem(const char *path);
 
 #ifdef __cplusplus
 }

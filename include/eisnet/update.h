@@ -23,6 +23,11 @@
 
 #include <stdio.h>
 
+/* Defaults of eisnet_update_options_default: one step per example, a
+ * checkpoint every 30 s while lines arrive. */
+#define EISNET_UPDATE_BATCH 1
+#define EISNET_UPDATE_CHECKPOINT_EVERY 30
+
 #ifdef __cplusplus
 extern "C" {
 #endif
