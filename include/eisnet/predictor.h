@@ -72,8 +72,6 @@ int eisnet_predictor_save(const eisnet_predictor *p, const char *path);
 /* Load from .safetensors or .npz; checks names, shapes and the configuration. */
 int eisnet_predictor_load(eisnet_predictor *p, const char *path);
 
-/* "x/model.safetensors" -> "x/model" (malloc'ed). */
-char *eisnet_checkpoint_stem(const char *path);
 
 #ifdef __cplusplus
 }

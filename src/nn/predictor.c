@@ -1,6 +1,7 @@
 /* A network with its configuration: inputs, features, checkpoints. */
 #include "eisnet/predictor.h"
 #include "eisnet/error.h"
+#include "eisnet/fileio.h"
 #include "eisnet/npy.h"
 #include "eisnet/safetensors.h"
 #include "grid_json.h"
@@ -90,24 +91,6 @@ void eisnet_predictor_input(const eisnet_predictor *p, const double *values, con
         x[P + i] = known[i] ? 1.0f : 0.0f;
     }
     if (p->n_features) memcpy(x + 2 * P, feats, sizeof(float) * (size_t)p->n_features);
-}
-
-char *eisnet_checkpoint_stem(const char *path)
-{
-    size_t n = strlen(path);
-    static const char *ext[] = {".safetensors", ".npz"};
-    for (int i = 0; i < 2; i++) {
-        size_t e = strlen(ext[i]);
-        if (n > e && strcmp(path + n - e, ext[i]) == 0) {
-            n -= e;
-            break;
-        }
-    }
-    char *s = malloc(n + 1);
-    if (!s) return NULL;
-    memcpy(s, path, n);
-    s[n] = '\0';
-    return s;
 }
 
 static char *config_json(const eisnet_predictor *p)
