@@ -59,9 +59,8 @@ int eisnet_ensure_dir(const char *path);
 /* Joins dir and name into a malloc'ed "dir/name". */
 char *eisnet_path_join(const char *dir, const char *name);
 
-/* A checkpoint path without its .safetensors or .npz extension (malloc'ed):
- * "x/model.safetensors" -> "x/model"; the stem names the files that go
- * together (weights, optimizer state, history, lock). */
+/* A model path without its extension: "x/model.safetensors" or "x/model.npz"
+ * -> "x/model" (malloc'ed; NULL when out of memory). */
 char *eisnet_checkpoint_stem(const char *path);
 
 #ifdef __cplusplus
