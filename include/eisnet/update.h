@@ -1,5 +1,5 @@
 /* eisnet/update.h: `eisnet update`: continuous learning from new labelled
- * measurements (SPEC 1.10 "streaming update"), one AdamW step per example
+ * measurements (a streaming update), one AdamW step per example
  * (or per group of examples), safe to interrupt at any moment.
  *
  * An example is one JSON line (docs/update.md):

@@ -396,7 +396,7 @@ int cli_bench(cli_options *o)
     if (!md) goto fail;
 #define OUT(...) k += (size_t)snprintf(md + k, cap - k, __VA_ARGS__)
     OUT("## eisnet bench%s: %s, %ld cores, %d threads\n\n", quick ? " --quick" : "", cpu, cores, threads);
-    OUT("Network of SPEC 1.8 (hidden 512, batch 512). eisnet trains end to end (rows from the dataset, "
+    OUT("The network of docs/model.md (hidden 512, batch 512). eisnet trains end to end (rows from the dataset, "
         "AdamW, clipping; %s) and evaluates each parameter head only for the rows "
         "whose parameter is missing (nothing else reaches the loss or the answer; the same function); PyTorch, like the "
         "reference, evaluates all five. Latency and throughput figures are the best median of three windows. ",
