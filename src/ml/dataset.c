@@ -203,296 +203,338 @@ static int publish_staged(const char *staging, const char *data_dir, const char 
     return rc;
 }
 
-int eisnet_generate(const eisnet_generate_options *o)
-{
-    if (o->n_workers < 1) return eisnet_set_error("--n_workers must be at least 1 (got %d)", o->n_workers);
-    if (!o->ground_truths_file && o->n_ground_truths < 1)
-        return eisnet_set_error("--n_ground_truths must be at least 1 (got %d)", o->n_ground_truths);
-    if (o->n_ground_truths > 1000000) return eisnet_set_error("--n_ground_truths is too large (at most 1000000)");
+/* One run of eisnet_generate: the grid, the ground truths and their
+ * spectra, the output files being staged, the workers. */
+typedef struct {
+    const eisnet_generate_options *o;
     eisnet_grid g;
-    if (eisnet_grid_init(&g, &o->grid) != 0) return -1;
-    if (!o->ground_truths_file) {
-        struct stat dst;
-        eisnet_generate_options oo = *o;
-        /* the free space is checked where the directory exists already */
-        if (stat(o->data_dir, &dst) != 0) oo.data_dir = NULL;
-        if (eisnet_generate_check_size(&g, o->n_ground_truths, &oo) != 0) {
-            eisnet_grid_free(&g);
-            return -1;
-        }
-    }
-    int rc = -1, n = 0;
-    eisnet_ground_truth *gt = NULL;
-    double complex *spectra = NULL;
-    eisnet_resnorm_plan *plan = NULL;
-    eisnet_npy_writer *npy = NULL;
-    eisnet_atomic_file csv = {0};
+    int n;
+    eisnet_ground_truth *gt;
+    double complex *spectra;
+    eisnet_resnorm_plan *plan;
+    eisnet_npy_writer *npy;
+    eisnet_atomic_file csv;
+    size_t csv_cap; /* bytes of one ground truth's CSV rows */
+    eisnet_csv_cells cells;
     pipeline pl;
-    memset(&pl, 0, sizeof pl);
-    eisnet_csv_cells cells = {0};
-    pthread_t *threads = NULL;
-    int n_threads = 0, sync_ready = 0;
-    eisnet_stats_acc stats = {0};
-    char *p_resnorm = NULL, *p_npz = NULL, *p_json = NULL, *p_meta = NULL, *p_summary = NULL, *p_csv = NULL;
-    char *staging = NULL;
+    pthread_t *threads;
+    int n_threads, sync_ready;
+    eisnet_stats_acc stats;
+    char *staging, *p_resnorm, *p_npz, *p_json, *p_meta, *p_summary, *p_csv;
+} generation;
 
-    if (eisnet_ensure_dir(o->data_dir) != 0) goto out;
-    /* The new dataset is built in a staging directory inside data_dir and
-     * moved in only once complete: until then the old dataset stays whole
-     * and usable, and a failure or a kill leaves it untouched. */
-    staging = eisnet_tmp_mkdir(o->data_dir, "eisnet-staging");
-    if (!staging) goto out;
-    p_resnorm = eisnet_path_join(staging, "resnorm.npy");
-    p_npz = eisnet_path_join(staging, "dataset.npz");
-    p_json = eisnet_path_join(staging, "dataset.json");
-    p_meta = eisnet_path_join(staging, "ground_truth_metadata.json");
-    p_summary = eisnet_path_join(staging, "dataset_summary.txt");
-    if (!p_resnorm || !p_npz || !p_json || !p_meta || !p_summary) {
-        eisnet_set_error("out of memory");
-        goto out;
-    }
-    {
-        const char *staged[5] = {p_resnorm, p_npz, p_json, p_meta, p_summary};
-        for (int k = 0; k < 5; k++) eisnet_tmp_register(staged[k], 0);
-    }
+/* The staging directory inside data_dir and the paths of the files staged
+ * there (registered for removal on a signal). The new dataset is built there
+ * and moved in only once complete: until then the old dataset stays whole
+ * and usable, and a failure or a kill leaves it untouched. */
+static int gen_stage(generation *G)
+{
+    if (eisnet_ensure_dir(G->o->data_dir) != 0) return -1;
+    G->staging = eisnet_tmp_mkdir(G->o->data_dir, "eisnet-staging");
+    if (!G->staging) return -1;
+    G->p_resnorm = eisnet_path_join(G->staging, "resnorm.npy");
+    G->p_npz = eisnet_path_join(G->staging, "dataset.npz");
+    G->p_json = eisnet_path_join(G->staging, "dataset.json");
+    G->p_meta = eisnet_path_join(G->staging, "ground_truth_metadata.json");
+    G->p_summary = eisnet_path_join(G->staging, "dataset_summary.txt");
+    if (!G->p_resnorm || !G->p_npz || !G->p_json || !G->p_meta || !G->p_summary) return eisnet_set_error("out of memory");
+    const char *staged[5] = {G->p_resnorm, G->p_npz, G->p_json, G->p_meta, G->p_summary};
+    for (int k = 0; k < 5; k++) eisnet_tmp_register(staged[k], 0);
+    return 0;
+}
 
+/* The ground truths (read from the file or drawn), their spectra and the
+ * resnorm plan. */
+static int gen_truths(generation *G)
+{
+    const eisnet_generate_options *o = G->o;
+    eisnet_grid *g = &G->g;
     if (o->ground_truths_file) {
-        if (eisnet_ground_truths_load(&g, o->ground_truths_file, &gt, &n) != 0) goto out;
-        if (eisnet_generate_check_size(&g, n, o) != 0) goto out;
+        if (eisnet_ground_truths_load(g, o->ground_truths_file, &G->gt, &G->n) != 0) return -1;
+        if (eisnet_generate_check_size(g, G->n, o) != 0) return -1;
     } else {
-        n = o->n_ground_truths;
-        gt = calloc((size_t)n, sizeof *gt);
-        if (!gt) {
-            eisnet_set_error("out of memory");
-            goto out;
-        }
-        if (eisnet_ground_truths_make(&g, n, o->seed, gt) != 0) goto out;
+        G->n = o->n_ground_truths;
+        G->gt = calloc((size_t)G->n, sizeof *G->gt);
+        if (!G->gt) return eisnet_set_error("out of memory");
+        if (eisnet_ground_truths_make(g, G->n, o->seed, G->gt) != 0) return -1;
     }
-    size_t F = (size_t)g.n_freq;
-    spectra = malloc(sizeof(double complex) * F * (size_t)n);
-    plan = eisnet_resnorm_plan_new(&g);
-    if (!spectra || !plan) {
-        eisnet_set_error("out of memory");
-        goto out;
-    }
-    for (int i = 0; i < n; i++) eisnet_grid_spectrum(&g, gt[i].values, spectra + (size_t)i * F);
+    size_t F = (size_t)g->n_freq;
+    G->spectra = malloc(sizeof(double complex) * F * (size_t)G->n);
+    G->plan = eisnet_resnorm_plan_new(g);
+    if (!G->spectra || !G->plan) return eisnet_set_error("out of memory");
+    for (int i = 0; i < G->n; i++) eisnet_grid_spectrum(g, G->gt[i].values, G->spectra + (size_t)i * F);
+    return 0;
+}
 
-    int64_t shape[2] = {n, (int64_t)g.n_models};
-    npy = eisnet_npy_writer_open(p_resnorm, EISNET_F64, 2, shape);
-    if (!npy) goto out;
-    size_t csv_cap = 0;
-    if (o->csv) {
-        char name[64];
-        snprintf(name, sizeof name, "combined_dataset_%dgt.csv", n);
-        p_csv = eisnet_path_join(staging, name);
-        if (!p_csv) goto out;
-        eisnet_tmp_register(p_csv, 0);
-        if (eisnet_atomic_open(&csv, p_csv) != 0) goto out;
-        char *h = eisnet_dataset_csv_header(&g);
-        if (!h || eisnet_atomic_write(&csv, h, strlen(h)) != 0) {
-            free(h);
-            goto out;
-        }
+/* With --csv: the staged CSV with its header, and every grid value
+ * formatted once. */
+static int gen_csv_open(generation *G)
+{
+    const eisnet_grid *g = &G->g;
+    char name[64];
+    snprintf(name, sizeof name, "combined_dataset_%dgt.csv", G->n);
+    G->p_csv = eisnet_path_join(G->staging, name);
+    if (!G->p_csv) return -1;
+    eisnet_tmp_register(G->p_csv, 0);
+    if (eisnet_atomic_open(&G->csv, G->p_csv) != 0) return -1;
+    char *h = eisnet_dataset_csv_header(g);
+    if (!h || eisnet_atomic_write(&G->csv, h, strlen(h)) != 0) {
         free(h);
-        cells.stride = EISNET_FMT_BUFSIZE + 2;
-        cells.cells = malloc((size_t)g.n_params * g.n_grid * cells.stride);
-        cells.cell_len = malloc(sizeof(size_t) * (size_t)g.n_params * g.n_grid);
-        if (!cells.cells || !cells.cell_len) {
-            eisnet_set_error("out of memory");
-            goto out;
-        }
-        for (int p = 0; p < g.n_params; p++)
-            for (int k = 0; k < g.n_grid; k++) {
-                char *c = cells.cells + ((size_t)p * g.n_grid + k) * cells.stride;
-                c[0] = ',';
-                cells.cell_len[(size_t)p * g.n_grid + k] = 1 + (size_t)eisnet_fmt_double(c + 1, g.values[(size_t)p * g.n_grid + k]);
-            }
-        /* id + resnorm + P values + gt id + separators, per row */
-        csv_cap = (g.n_models + 1) * (size_t)(8 + 3 * g.n_params + 2 * EISNET_FMT_BUFSIZE + g.n_params * (EISNET_FMT_BUFSIZE + 1) + 24);
+        return -1;
     }
+    free(h);
+    eisnet_csv_cells *cells = &G->cells;
+    cells->stride = EISNET_FMT_BUFSIZE + 2;
+    cells->cells = malloc((size_t)g->n_params * g->n_grid * cells->stride);
+    cells->cell_len = malloc(sizeof(size_t) * (size_t)g->n_params * g->n_grid);
+    if (!cells->cells || !cells->cell_len) return eisnet_set_error("out of memory");
+    for (int p = 0; p < g->n_params; p++)
+        for (int k = 0; k < g->n_grid; k++) {
+            char *c = cells->cells + ((size_t)p * g->n_grid + k) * cells->stride;
+            c[0] = ',';
+            cells->cell_len[(size_t)p * g->n_grid + k] =
+                1 + (size_t)eisnet_fmt_double(c + 1, g->values[(size_t)p * g->n_grid + k]);
+        }
+    /* id + resnorm + P values + gt id + separators, per row */
+    G->csv_cap = (g->n_models + 1) *
+                 (size_t)(8 + 3 * g->n_params + 2 * EISNET_FMT_BUFSIZE + g->n_params * (EISNET_FMT_BUFSIZE + 1) + 24);
+    return 0;
+}
 
-    /* Each worker computes one ground truth at a time into a slot; this
-     * thread writes the slots in order, so the files do not depend on the
-     * number of workers. */
-    int W = o->n_workers < n ? o->n_workers : n;
-    pl.g = &g;
-    pl.plan = plan;
-    pl.gt = gt;
-    pl.spectra = spectra;
-    pl.cells = &cells;
-    pl.n = n;
-    pl.n_slots = W + 1;
-    pl.slots = calloc((size_t)pl.n_slots, sizeof(slot));
-    if (!pl.slots) {
-        eisnet_set_error("out of memory");
-        goto out;
+/* Each worker computes one ground truth at a time into a slot; the calling
+ * thread writes the slots in order, so the files do not depend on the number
+ * of workers. */
+static int gen_start_workers(generation *G)
+{
+    const eisnet_grid *g = &G->g;
+    pipeline *pl = &G->pl;
+    int W = G->o->n_workers < G->n ? G->o->n_workers : G->n;
+    pl->g = g;
+    pl->plan = G->plan;
+    pl->gt = G->gt;
+    pl->spectra = G->spectra;
+    pl->cells = &G->cells;
+    pl->n = G->n;
+    pl->n_slots = W + 1;
+    pl->slots = calloc((size_t)pl->n_slots, sizeof(slot));
+    if (!pl->slots) return eisnet_set_error("out of memory");
+    for (int s = 0; s < pl->n_slots; s++) {
+        pl->slots[s].gt = -1;
+        pl->slots[s].res = malloc(sizeof(double) * g->n_models);
+        if (G->o->csv) pl->slots[s].csv = malloc(G->csv_cap);
+        if (!pl->slots[s].res || (G->o->csv && !pl->slots[s].csv)) return eisnet_set_error("out of memory");
     }
-    for (int s = 0; s < pl.n_slots; s++) {
-        pl.slots[s].gt = -1;
-        pl.slots[s].res = malloc(sizeof(double) * g.n_models);
-        if (o->csv) pl.slots[s].csv = malloc(csv_cap);
-        if (!pl.slots[s].res || (o->csv && !pl.slots[s].csv)) {
-            eisnet_set_error("out of memory");
-            goto out;
-        }
-    }
-    pthread_mutex_init(&pl.mu, NULL);
-    pthread_cond_init(&pl.cv, NULL);
-    sync_ready = 1;
-    threads = calloc((size_t)W, sizeof(pthread_t));
-    if (!threads) {
-        eisnet_set_error("out of memory");
-        goto out;
-    }
-    for (; n_threads < W; n_threads++)
-        if (pthread_create(&threads[n_threads], NULL, worker, &pl) != 0) {
-            eisnet_set_error("cannot start worker threads");
-            goto out;
-        }
+    pthread_mutex_init(&pl->mu, NULL);
+    pthread_cond_init(&pl->cv, NULL);
+    G->sync_ready = 1;
+    G->threads = calloc((size_t)W, sizeof(pthread_t));
+    if (!G->threads) return eisnet_set_error("out of memory");
+    for (; G->n_threads < W; G->n_threads++)
+        if (pthread_create(&G->threads[G->n_threads], NULL, worker, pl) != 0)
+            return eisnet_set_error("cannot start worker threads");
+    return 0;
+}
 
-    if (eisnet_stats_acc_init(&stats) != 0) goto out;
+/* Waits until slot s holds ground truth i; rows of over a million models
+ * update the progress line in models while they wait. */
+static void gen_wait_slot(generation *G, slot *s, int i, int by_model, eisnet_progress *prog)
+{
+    pipeline *pl = &G->pl;
+    pthread_mutex_lock(&pl->mu);
+    while (!(s->ready && s->gt == i)) {
+        if (!by_model) {
+            pthread_cond_wait(&pl->cv, &pl->mu);
+            continue;
+        }
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 500000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&pl->cv, &pl->mu, &ts);
+        pthread_mutex_unlock(&pl->mu);
+        eisnet_progress_update(prog, atomic_load(&pl->models_done));
+        pthread_mutex_lock(&pl->mu);
+    }
+    pthread_mutex_unlock(&pl->mu);
+}
+
+/* resnorm.npy (and the CSV) in ground-truth order, as the workers finish. */
+static int gen_write_rows(generation *G)
+{
+    const eisnet_grid *g = &G->g;
+    pipeline *pl = &G->pl;
+    int n = G->n;
+    if (eisnet_stats_acc_init(&G->stats) != 0) return -1;
     eisnet_progress prog;
     /* Rows of over a million models report progress in models, from inside
      * each row; smaller ones in ground truths. */
-    int by_model = g.n_models >= (1u << 20);
-    eisnet_progress_begin(&prog, "generate", by_model ? "models" : "gt", by_model ? (uint64_t)n * g.n_models : (uint64_t)n,
-                          o->quiet);
+    int by_model = g->n_models >= (1u << 20);
+    eisnet_progress_begin(&prog, "generate", by_model ? "models" : "gt", by_model ? (uint64_t)n * g->n_models : (uint64_t)n,
+                          G->o->quiet);
     for (int i = 0; i < n; i++) {
-        slot *s = &pl.slots[i % pl.n_slots];
-        pthread_mutex_lock(&pl.mu);
-        while (!(s->ready && s->gt == i)) {
-            if (!by_model) {
-                pthread_cond_wait(&pl.cv, &pl.mu);
-                continue;
-            }
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_nsec += 500000000L;
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
-            pthread_cond_timedwait(&pl.cv, &pl.mu, &ts);
-            pthread_mutex_unlock(&pl.mu);
-            eisnet_progress_update(&prog, atomic_load(&pl.models_done));
-            pthread_mutex_lock(&pl.mu);
-        }
-        pthread_mutex_unlock(&pl.mu);
+        slot *s = &pl->slots[i % pl->n_slots];
+        gen_wait_slot(G, s, i, by_model, &prog);
         int bad = 0;
-        for (uint64_t m = 0; m < g.n_models; m++)
+        for (uint64_t m = 0; m < g->n_models; m++)
             if (!isfinite(s->res[m])) bad = 1;
-        if (bad) {
-            eisnet_set_error("ground truth %s: resnorm is not finite (out of memory or a circuit that diverges)", gt[i].id);
-            goto out;
-        }
-        eisnet_stats_acc_add(&stats, s->res, (size_t)g.n_models);
-        if (eisnet_npy_writer_append(npy, s->res, sizeof(double) * g.n_models) != 0) goto out;
-        if (o->csv && eisnet_atomic_write(&csv, s->csv, s->csv_len) != 0) goto out;
-        pthread_mutex_lock(&pl.mu);
+        if (bad)
+            return eisnet_set_error("ground truth %s: resnorm is not finite (out of memory or a circuit that diverges)",
+                                    G->gt[i].id);
+        eisnet_stats_acc_add(&G->stats, s->res, (size_t)g->n_models);
+        if (eisnet_npy_writer_append(G->npy, s->res, sizeof(double) * g->n_models) != 0) return -1;
+        if (G->o->csv && eisnet_atomic_write(&G->csv, s->csv, s->csv_len) != 0) return -1;
+        pthread_mutex_lock(&pl->mu);
         s->ready = 0;
         s->gt = -1;
-        pl.written = i + 1;
-        pthread_cond_broadcast(&pl.cv);
-        pthread_mutex_unlock(&pl.mu);
-        eisnet_progress_update(&prog, by_model ? (uint64_t)(i + 1) * g.n_models : (uint64_t)i + 1);
+        pl->written = i + 1;
+        pthread_cond_broadcast(&pl->cv);
+        pthread_mutex_unlock(&pl->mu);
+        eisnet_progress_update(&prog, by_model ? (uint64_t)(i + 1) * g->n_models : (uint64_t)i + 1);
     }
     eisnet_progress_end(&prog);
-    int close_rc = eisnet_npy_writer_close(npy);
-    npy = NULL;
-    if (close_rc != 0) goto out;
-    if (o->csv && eisnet_atomic_commit(&csv) != 0) goto out;
+    int close_rc = eisnet_npy_writer_close(G->npy);
+    G->npy = NULL;
+    if (close_rc != 0) return -1;
+    if (G->o->csv && eisnet_atomic_commit(&G->csv) != 0) return -1;
+    return 0;
+}
 
-    {
-        double *params = malloc(sizeof(double) * (size_t)n * g.n_params);
-        double *spec = malloc(sizeof(double) * (size_t)n * F * 2);
-        if (!params || !spec) {
-            free(params);
-            free(spec);
-            eisnet_set_error("out of memory");
-            goto out;
-        }
-        for (int i = 0; i < n; i++) {
-            for (int p = 0; p < g.n_params; p++) params[(size_t)i * g.n_params + p] = gt[i].values[p];
-            for (size_t f = 0; f < F; f++) {
-                spec[((size_t)i * F + f) * 2] = creal(spectra[(size_t)i * F + f]);
-                spec[((size_t)i * F + f) * 2 + 1] = cimag(spectra[(size_t)i * F + f]);
-            }
-        }
-        eisnet_array arr[5];
-        memset(arr, 0, sizeof arr);
-        const char *names[5] = {"frequencies", "omega", "grid", "gt_params", "gt_spectra"};
-        void *data[5] = {g.freq, g.omega, g.values, params, spec};
-        int ndims[5] = {1, 1, 2, 2, 3};
-        int64_t shapes[5][3] = {{(int64_t)F}, {(int64_t)F}, {g.n_params, g.n_grid}, {n, g.n_params}, {n, (int64_t)F, 2}};
-        for (int a = 0; a < 5; a++) {
-            snprintf(arr[a].name, sizeof arr[a].name, "%s", names[a]);
-            arr[a].dtype = EISNET_F64;
-            arr[a].ndim = ndims[a];
-            memcpy(arr[a].shape, shapes[a], sizeof shapes[a]);
-            arr[a].data = data[a];
-            size_t cnt = 1;
-            for (int d = 0; d < ndims[a]; d++) cnt *= (size_t)shapes[a][d];
-            arr[a].nbytes = cnt * 8;
-        }
-        int r = eisnet_npz_write(p_npz, arr, 5, 0);
+/* dataset.npz: frequencies, omega, grid, gt_params, gt_spectra. */
+static int gen_write_npz(generation *G)
+{
+    const eisnet_grid *g = &G->g;
+    int n = G->n;
+    size_t F = (size_t)g->n_freq;
+    double *params = malloc(sizeof(double) * (size_t)n * g->n_params);
+    double *spec = malloc(sizeof(double) * (size_t)n * F * 2);
+    if (!params || !spec) {
         free(params);
         free(spec);
-        if (r != 0) goto out;
+        return eisnet_set_error("out of memory");
     }
-    if (eisnet_dataset_write_metadata_json(p_meta, &g, gt, n) != 0) goto out;
-    eisnet_resnorm_stats st;
-    if (eisnet_stats_finish(p_resnorm, &stats, (uint64_t)n, &st) != 0) goto out;
-    if (write_summary(p_summary, &g, gt, n, &st) != 0) goto out;
-    if (write_dataset_json(p_json, o, &g, n) != 0) goto out;
-    if (publish_staged(staging, o->data_dir, p_csv) != 0) goto out;
-    if (!o->quiet) fprintf(stderr, "generate: %d ground truths x %llu grid models written to %s\n", n,
-                           (unsigned long long)g.n_models, o->data_dir);
-    rc = 0;
-out:
-    if (sync_ready) {
-        pthread_mutex_lock(&pl.mu);
-        pl.stop = 1;
-        pthread_cond_broadcast(&pl.cv);
-        pthread_mutex_unlock(&pl.mu);
-    }
-    for (int t = 0; t < n_threads; t++) pthread_join(threads[t], NULL);
-    free(threads);
-    if (sync_ready) {
-        pthread_mutex_destroy(&pl.mu);
-        pthread_cond_destroy(&pl.cv);
-    }
-    if (pl.slots)
-        for (int s = 0; s < pl.n_slots; s++) {
-            free(pl.slots[s].res);
-            free(pl.slots[s].csv);
+    for (int i = 0; i < n; i++) {
+        for (int p = 0; p < g->n_params; p++) params[(size_t)i * g->n_params + p] = G->gt[i].values[p];
+        for (size_t f = 0; f < F; f++) {
+            spec[((size_t)i * F + f) * 2] = creal(G->spectra[(size_t)i * F + f]);
+            spec[((size_t)i * F + f) * 2 + 1] = cimag(G->spectra[(size_t)i * F + f]);
         }
-    free(pl.slots);
-    eisnet_npy_writer_abort(npy);
-    if (csv.fp) eisnet_atomic_abort(&csv);
-    free(stats.hist);
-    free(cells.cells);
-    free(cells.cell_len);
-    eisnet_resnorm_plan_free(plan);
-    free(spectra);
-    free(gt);
-    if (staging) {
-        /* after a failure: the staged files (after success: the empty directory) */
-        const char *staged[6] = {p_resnorm, p_npz, p_json, p_meta, p_summary, p_csv};
+    }
+    eisnet_array arr[5];
+    memset(arr, 0, sizeof arr);
+    const char *names[5] = {"frequencies", "omega", "grid", "gt_params", "gt_spectra"};
+    void *data[5] = {g->freq, g->omega, g->values, params, spec};
+    int ndims[5] = {1, 1, 2, 2, 3};
+    int64_t shapes[5][3] = {{(int64_t)F}, {(int64_t)F}, {g->n_params, g->n_grid}, {n, g->n_params}, {n, (int64_t)F, 2}};
+    for (int a = 0; a < 5; a++) {
+        snprintf(arr[a].name, sizeof arr[a].name, "%s", names[a]);
+        arr[a].dtype = EISNET_F64;
+        arr[a].ndim = ndims[a];
+        memcpy(arr[a].shape, shapes[a], sizeof shapes[a]);
+        arr[a].data = data[a];
+        size_t cnt = 1;
+        for (int d = 0; d < ndims[a]; d++) cnt *= (size_t)shapes[a][d];
+        arr[a].nbytes = cnt * 8;
+    }
+    int r = eisnet_npz_write(G->p_npz, arr, 5, 0);
+    free(params);
+    free(spec);
+    return r;
+}
+
+/* Stops and joins the workers, removes what is staged (after a failure: the
+ * files; after success: the empty directory), frees everything. */
+static void gen_free(generation *G)
+{
+    pipeline *pl = &G->pl;
+    if (G->sync_ready) {
+        pthread_mutex_lock(&pl->mu);
+        pl->stop = 1;
+        pthread_cond_broadcast(&pl->cv);
+        pthread_mutex_unlock(&pl->mu);
+    }
+    for (int t = 0; t < G->n_threads; t++) pthread_join(G->threads[t], NULL);
+    free(G->threads);
+    if (G->sync_ready) {
+        pthread_mutex_destroy(&pl->mu);
+        pthread_cond_destroy(&pl->cv);
+    }
+    if (pl->slots)
+        for (int s = 0; s < pl->n_slots; s++) {
+            free(pl->slots[s].res);
+            free(pl->slots[s].csv);
+        }
+    free(pl->slots);
+    eisnet_npy_writer_abort(G->npy);
+    if (G->csv.fp) eisnet_atomic_abort(&G->csv);
+    free(G->stats.hist);
+    free(G->cells.cells);
+    free(G->cells.cell_len);
+    eisnet_resnorm_plan_free(G->plan);
+    free(G->spectra);
+    free(G->gt);
+    const char *staged[6] = {G->p_resnorm, G->p_npz, G->p_json, G->p_meta, G->p_summary, G->p_csv};
+    if (G->staging) {
         for (int k = 0; k < 6; k++)
             if (staged[k]) {
                 unlink(staged[k]);
                 eisnet_tmp_forget_path(staged[k]);
             }
-        rmdir(staging);
-        eisnet_tmp_forget_path(staging);
-        free(staging);
+        rmdir(G->staging);
+        eisnet_tmp_forget_path(G->staging);
+        free(G->staging);
     }
-    free(p_resnorm);
-    free(p_npz);
-    free(p_json);
-    free(p_meta);
-    free(p_summary);
-    free(p_csv);
-    eisnet_grid_free(&g);
+    for (int k = 0; k < 6; k++) free((char *)staged[k]);
+    eisnet_grid_free(&G->g);
+}
+
+/* The options that need no work, the grid, and (when drawing) the size. */
+static int gen_check(const eisnet_generate_options *o, eisnet_grid *g)
+{
+    if (o->n_workers < 1) return eisnet_set_error("--n_workers must be at least 1 (got %d)", o->n_workers);
+    if (!o->ground_truths_file && o->n_ground_truths < 1)
+        return eisnet_set_error("--n_ground_truths must be at least 1 (got %d)", o->n_ground_truths);
+    if (o->n_ground_truths > 1000000) return eisnet_set_error("--n_ground_truths is too large (at most 1000000)");
+    if (eisnet_grid_init(g, &o->grid) != 0) return -1;
+    if (!o->ground_truths_file) {
+        struct stat dst;
+        eisnet_generate_options oo = *o;
+        /* the free space is checked where the directory exists already */
+        if (stat(o->data_dir, &dst) != 0) oo.data_dir = NULL;
+        if (eisnet_generate_check_size(g, o->n_ground_truths, &oo) != 0) {
+            eisnet_grid_free(g);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int eisnet_generate(const eisnet_generate_options *o)
+{
+    generation G;
+    memset(&G, 0, sizeof G);
+    G.o = o;
+    if (gen_check(o, &G.g) != 0) return -1;
+    int rc = -1;
+    if (gen_stage(&G) != 0 || gen_truths(&G) != 0) goto out;
+    int64_t shape[2] = {G.n, (int64_t)G.g.n_models};
+    G.npy = eisnet_npy_writer_open(G.p_resnorm, EISNET_F64, 2, shape);
+    if (!G.npy) goto out;
+    if ((o->csv && gen_csv_open(&G) != 0) || gen_start_workers(&G) != 0 || gen_write_rows(&G) != 0 ||
+        gen_write_npz(&G) != 0)
+        goto out;
+    if (eisnet_dataset_write_metadata_json(G.p_meta, &G.g, G.gt, G.n) != 0) goto out;
+    eisnet_resnorm_stats st;
+    if (eisnet_stats_finish(G.p_resnorm, &G.stats, (uint64_t)G.n, &st) != 0) goto out;
+    if (write_summary(G.p_summary, &G.g, G.gt, G.n, &st) != 0) goto out;
+    if (write_dataset_json(G.p_json, o, &G.g, G.n) != 0) goto out;
+    if (publish_staged(G.staging, o->data_dir, G.p_csv) != 0) goto out;
+    if (!o->quiet) fprintf(stderr, "generate: %d ground truths x %llu grid models written to %s\n", G.n,
+                           (unsigned long long)G.g.n_models, o->data_dir);
+    rc = 0;
+out:
+    gen_free(&G);
     return rc;
 }
