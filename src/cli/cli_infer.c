@@ -290,37 +290,153 @@ static const char *default_known(const eisnet_predictor *pr, const double *v, ch
     return buf;
 }
 
+/* The checks of infer's flags that need no file: 0, or 2 after the message. */
+static int infer_check(const cli_options *o, int reference)
+{
+    if (!o->known && !reference && o->n_spectra > 0) {
+        fprintf(stderr, "eisnet infer: --known is required (e.g. --known Rsh=460,Ra=4820,Rb=2210)\n");
+        return 2;
+    }
+    if (o->n_spectra > 0 && o->ground_truth) {
+        fprintf(stderr, "eisnet infer: give either --spectrum or --ground_truth, not both\n");
+        return 2;
+    }
+    if (o->top_k < 1) {
+        fprintf(stderr, "eisnet infer: --top_k must be at least 1 (got %d)\n", o->top_k);
+        return 2;
+    }
+    if (o->sigma != 0 && (!(o->sigma > 0) || !isfinite(o->sigma))) {
+        fprintf(stderr, "eisnet infer: --sigma must be positive (got %g)\n", o->sigma);
+        return 2;
+    }
+    return 0;
+}
+
+/* The measured spectrum s at the model's frequencies into z; the error
+ * names the band a model would need when the data do not cover it. */
+static int infer_interpolate(const cli_options *o, const eisnet_predictor *pr, const eisnet_spectrum *s,
+                             const char *file, double complex *z)
+{
+    int F = pr->grid.n_freq;
+    const double *mf = pr->grid.freq;
+    int r = eisnet_spectrum_interpolate(s, mf, F, o->extrapolate, z);
+    if (r != 0 && s->n >= 2 && (mf[0] < s->freq[0] || mf[F - 1] > s->freq[s->n - 1]))
+        eisnet_set_error("%s: the data cover %.4g..%.4g Hz but the model needs %.4g..%.4g Hz: train a "
+                         "model on the data's band (eisnet generate --f_min %.4g --f_max %.4g ...), or "
+                         "use --extrapolate (linear in log f, unreliable beyond the data)",
+                         file, s->freq[0], s->freq[s->n - 1], mf[0], mf[F - 1], s->freq[0], s->freq[s->n - 1]);
+    else if (r != 0)
+        eisnet_prefix_error("%s: ", file);
+    if (r == 0 && o->extrapolate) {
+        int outside = 0;
+        for (int f = 0; f < F; f++) outside += mf[f] < s->freq[0] * (1 - 1e-9) || mf[f] > s->freq[s->n - 1] * (1 + 1e-9);
+        if (outside)
+            fprintf(stderr, "eisnet infer: warning: %s: %d of the model's %d frequencies lie outside the data "
+                            "(%.4g..%.4g Hz) and were extrapolated: the answer rests on invented points\n",
+                    file, outside, F, s->freq[0], s->freq[s->n - 1]);
+    }
+    return r;
+}
+
+/* The JSON line that stands for a spectrum whose inference failed. */
+static void infer_json_failure(const char *file)
+{
+    char *msg = malloc(strlen(eisnet_last_error()) * 2 + strlen(file) * 2 + 64);
+    if (!msg) return;
+    size_t k = (size_t)sprintf(msg, "{\"source\":\"");
+    for (const char *c = file; *c; c++) {
+        if (*c == '"' || *c == '\\') msg[k++] = '\\';
+        msg[k++] = (char)((unsigned char)*c < 32 ? ' ' : *c);
+    }
+    k += (size_t)sprintf(msg + k, "\",\"error\":\"");
+    for (const char *c = eisnet_last_error(); *c; c++) {
+        if (*c == '"' || *c == '\\') msg[k++] = '\\';
+        msg[k++] = (char)((unsigned char)*c < 32 ? ' ' : *c);
+    }
+    sprintf(msg + k, "\"}");
+    puts(msg);
+    free(msg);
+}
+
+/* Every --spectrum file in turn; with several, one failure does not stop
+ * the others. 0 or 1. */
+static int infer_spectra(const cli_options *o, const eisnet_predictor *pr, double complex *z)
+{
+    char **files = NULL;
+    int n = 0, failures = 0, rc = 0;
+    if (cli_collect_spectra(o, &files, &n) != 0) {
+        fprintf(stderr, "eisnet infer: %s\n", eisnet_last_error());
+        rc = 1;
+    }
+    int many = n > 1;
+    for (int i = 0; i < n && rc == 0; i++) {
+        eisnet_spectrum s;
+        int r = cli_read_spectrum(o, files[i], &s, NULL);
+        if (r == 0) r = infer_interpolate(o, pr, &s, files[i], z);
+        if (r == 0) r = infer_one(o, pr, z, files[i], o->known, many, o->plots, &s);
+        eisnet_spectrum_free(&s);
+        if (r != 0) {
+            failures++;
+            /* a JSON line per spectrum, the failure included */
+            if (many && o->json) infer_json_failure(files[i]);
+            fprintf(stderr, "eisnet infer: %s\n", eisnet_last_error());
+            if (!many) rc = 1;
+        }
+        fflush(stdout);
+    }
+    if (many && failures) rc = 1;
+    for (int i = 0; i < n; i++) free(files[i]);
+    free(files);
+    return rc;
+}
+
+/* A ground truth of the dataset: by id, or the reference's demonstration
+ * (the first one). 0 or 1. */
+static int infer_ground_truth(const cli_options *o, const eisnet_predictor *pr, double complex *z)
+{
+    int F = pr->grid.n_freq, rc = 0;
+    eisnet_dataset ds;
+    if (eisnet_dataset_open(&ds, o->data_dir) != 0) {
+        fprintf(stderr, "eisnet infer: %s\n", eisnet_last_error());
+        return 1;
+    }
+    int i = o->ground_truth ? eisnet_dataset_find(&ds, o->ground_truth) : 0;
+    if (i < 0) {
+        fprintf(stderr, "eisnet infer: no ground truth '%s' in %s\n", o->ground_truth, o->data_dir);
+        rc = 1;
+    } else if (ds.grid.n_freq != F || ds.grid.n_params != pr->grid.n_params) {
+        fprintf(stderr, "eisnet infer: the model does not match the dataset in %s\n", o->data_dir);
+        rc = 1;
+    } else {
+        memcpy(z, ds.spectra + (size_t)i * F, sizeof(double complex) * (size_t)F);
+        char kb[1024];
+        const char *known = o->known ? o->known : default_known(pr, ds.gt[i].values, kb, sizeof kb);
+        char source[96];
+        snprintf(source, sizeof source, "ground truth %s", ds.gt[i].id);
+        if (!o->json && !o->known)
+            printf("the reference's demonstration: ground truth %s, knowing %s\n", ds.gt[i].id, known);
+        if (infer_one(o, pr, z, source, known, 0, o->plots, NULL) != 0) {
+            fprintf(stderr, "eisnet infer: %s\n", eisnet_last_error());
+            rc = 1;
+        } else if (!o->json) {
+            printf("\ntruth:");
+            for (int p = 0; p < pr->grid.n_params; p++) printf(" %s=%.4g", pr->grid.names[p], ds.gt[i].values[p]);
+            printf("\n");
+        }
+    }
+    eisnet_dataset_close(&ds);
+    return rc;
+}
+
 int cli_infer(cli_options *o)
 {
     if (o->threads > 0) eisnet_set_threads(o->threads);
     int reference = (o->command == CMD_INFER) && o->argv && o->n_spectra == 0 && !o->ground_truth && !o->known &&
                     strcmp(o->name, "infer") != 0;
-    char *default_model = NULL;
-    const char *model = o->model_path;
-    if (!model) {
-        default_model = eisnet_path_join(o->data_dir, "model.safetensors");
-        model = default_model;
-    }
-    if (!o->known && !reference && o->n_spectra > 0) {
-        fprintf(stderr, "eisnet infer: --known is required (e.g. --known Rsh=460,Ra=4820,Rb=2210)\n");
-        free(default_model);
-        return 2;
-    }
-    if (o->n_spectra > 0 && o->ground_truth) {
-        fprintf(stderr, "eisnet infer: give either --spectrum or --ground_truth, not both\n");
-        free(default_model);
-        return 2;
-    }
-    if (o->top_k < 1) {
-        fprintf(stderr, "eisnet infer: --top_k must be at least 1 (got %d)\n", o->top_k);
-        free(default_model);
-        return 2;
-    }
-    if (o->sigma != 0 && (!(o->sigma > 0) || !isfinite(o->sigma))) {
-        fprintf(stderr, "eisnet infer: --sigma must be positive (got %g)\n", o->sigma);
-        free(default_model);
-        return 2;
-    }
+    int bad = infer_check(o, reference);
+    if (bad) return bad;
+    char *default_model = o->model_path ? NULL : eisnet_path_join(o->data_dir, "model.safetensors");
+    const char *model = o->model_path ? o->model_path : default_model;
     eisnet_predictor pr;
     if (eisnet_predictor_load(&pr, model) != 0) {
         fprintf(stderr, "eisnet infer: %s\n", eisnet_last_error());
@@ -328,107 +444,12 @@ int cli_infer(cli_options *o)
         return 1;
     }
     free(default_model);
-    int rc = 0, F = pr.grid.n_freq;
-    double complex *z = malloc(sizeof(double complex) * (size_t)F);
+    double complex *z = malloc(sizeof(double complex) * (size_t)pr.grid.n_freq);
     if (!z) {
         eisnet_predictor_free(&pr);
         return 1;
     }
-    if (o->n_spectra > 0) {
-        char **files = NULL;
-        int n = 0, failures = 0;
-        if (cli_collect_spectra(o, &files, &n) != 0) {
-            fprintf(stderr, "eisnet infer: %s\n", eisnet_last_error());
-            rc = 1;
-        }
-        int many = n > 1;
-        for (int i = 0; i < n && rc == 0; i++) {
-            eisnet_spectrum s;
-            int r = cli_read_spectrum(o, files[i], &s, NULL);
-            if (r == 0) {
-                r = eisnet_spectrum_interpolate(&s, pr.grid.freq, F, o->extrapolate, z);
-                const double *mf = pr.grid.freq;
-                if (r != 0 && s.n >= 2 && (mf[0] < s.freq[0] || mf[F - 1] > s.freq[s.n - 1]))
-                    eisnet_set_error("%s: the data cover %.4g..%.4g Hz but the model needs %.4g..%.4g Hz: train a "
-                                     "model on the data's band (eisnet generate --f_min %.4g --f_max %.4g ...), or "
-                                     "use --extrapolate (linear in log f, unreliable beyond the data)",
-                                     files[i], s.freq[0], s.freq[s.n - 1], mf[0], mf[F - 1], s.freq[0], s.freq[s.n - 1]);
-                else if (r != 0) eisnet_prefix_error("%s: ", files[i]);
-            }
-            if (r == 0 && o->extrapolate) {
-                int outside = 0;
-                for (int f = 0; f < F; f++)
-                    outside += pr.grid.freq[f] < s.freq[0] * (1 - 1e-9) || pr.grid.freq[f] > s.freq[s.n - 1] * (1 + 1e-9);
-                if (outside)
-                    fprintf(stderr, "eisnet infer: warning: %s: %d of the model's %d frequencies lie outside the data "
-                                    "(%.4g..%.4g Hz) and were extrapolated: the answer rests on invented points\n",
-                            files[i], outside, F, s.freq[0], s.freq[s.n - 1]);
-            }
-            if (r == 0) r = infer_one(o, &pr, z, files[i], o->known, many, o->plots, &s);
-            eisnet_spectrum_free(&s);
-            if (r != 0) {
-                failures++;
-                if (many && o->json) {
-                    char *msg = malloc(strlen(eisnet_last_error()) * 2 + strlen(files[i]) * 2 + 64);
-                    if (msg) {
-                        /* a JSON line per spectrum, the failure included */
-                        size_t k = (size_t)sprintf(msg, "{\"source\":\"");
-                        for (const char *c = files[i]; *c; c++) {
-                            if (*c == '"' || *c == '\\') msg[k++] = '\\';
-                            msg[k++] = (char)((unsigned char)*c < 32 ? ' ' : *c);
-                        }
-                        k += (size_t)sprintf(msg + k, "\",\"error\":\"");
-                        for (const char *c = eisnet_last_error(); *c; c++) {
-                            if (*c == '"' || *c == '\\') msg[k++] = '\\';
-                            msg[k++] = (char)((unsigned char)*c < 32 ? ' ' : *c);
-                        }
-                        sprintf(msg + k, "\"}");
-                        puts(msg);
-                        free(msg);
-                    }
-                }
-                fprintf(stderr, "eisnet infer: %s\n", eisnet_last_error());
-                if (!many) rc = 1;
-            }
-            fflush(stdout);
-        }
-        if (many && failures) rc = 1;
-        for (int i = 0; i < n; i++) free(files[i]);
-        free(files);
-    } else {
-        /* a ground truth of the dataset: by id, or the reference's demonstration (the first one) */
-        eisnet_dataset ds;
-        if (eisnet_dataset_open(&ds, o->data_dir) != 0) {
-            fprintf(stderr, "eisnet infer: %s\n", eisnet_last_error());
-            rc = 1;
-        } else {
-            int i = o->ground_truth ? eisnet_dataset_find(&ds, o->ground_truth) : 0;
-            if (i < 0) {
-                fprintf(stderr, "eisnet infer: no ground truth '%s' in %s\n", o->ground_truth, o->data_dir);
-                rc = 1;
-            } else if (ds.grid.n_freq != F || ds.grid.n_params != pr.grid.n_params) {
-                fprintf(stderr, "eisnet infer: the model does not match the dataset in %s\n", o->data_dir);
-                rc = 1;
-            } else {
-                memcpy(z, ds.spectra + (size_t)i * F, sizeof(double complex) * (size_t)F);
-                char kb[1024];
-                const char *known = o->known ? o->known : default_known(&pr, ds.gt[i].values, kb, sizeof kb);
-                char source[96];
-                snprintf(source, sizeof source, "ground truth %s", ds.gt[i].id);
-                if (!o->json && !o->known) printf("the reference's demonstration: ground truth %s, knowing %s\n",
-                                                  ds.gt[i].id, known);
-                if (infer_one(o, &pr, z, source, known, 0, o->plots, NULL) != 0) {
-                    fprintf(stderr, "eisnet infer: %s\n", eisnet_last_error());
-                    rc = 1;
-                } else if (!o->json) {
-                    printf("\ntruth:");
-                    for (int p = 0; p < pr.grid.n_params; p++) printf(" %s=%.4g", pr.grid.names[p], ds.gt[i].values[p]);
-                    printf("\n");
-                }
-            }
-            eisnet_dataset_close(&ds);
-        }
-    }
+    int rc = o->n_spectra > 0 ? infer_spectra(o, &pr, z) : infer_ground_truth(o, &pr, z);
     if (rc == 0 && o->plots && !o->quiet) fprintf(stderr, "plots written to %s\n", o->plots);
     free(z);
     eisnet_predictor_free(&pr);

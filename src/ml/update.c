@@ -140,15 +140,156 @@ static int cmp_fpoint(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+typedef struct {
+    const cJSON *freq, *re, *im, *known, *target, *resnorm;
+} update_keys;
+
+/* The line's keys: each known one at most once, "id" copied into ex. */
+static int update_keys_of(const cJSON *j, update_keys *kk, eisnet_update_example *ex)
+{
+    memset(kk, 0, sizeof *kk);
+    const cJSON *e;
+    cJSON_ArrayForEach(e, j)
+    {
+        const char *k = e->string ? e->string : "";
+        const cJSON **slot = strcmp(k, "freq") == 0      ? &kk->freq
+                             : strcmp(k, "re") == 0      ? &kk->re
+                             : strcmp(k, "im") == 0      ? &kk->im
+                             : strcmp(k, "known") == 0   ? &kk->known
+                             : strcmp(k, "target") == 0  ? &kk->target
+                             : strcmp(k, "resnorm") == 0 ? &kk->resnorm
+                                                         : NULL;
+        if (strcmp(k, "id") == 0) {
+            if (!cJSON_IsString(e)) return eisnet_set_error("\"id\" must be a string");
+            snprintf(ex->id, sizeof ex->id, "%s", e->valuestring);
+            continue;
+        }
+        if (!slot) return eisnet_set_error("unknown key \"%.40s\" (expected freq, re, im, known, target, resnorm, id)", k);
+        if (*slot) return eisnet_set_error("key \"%s\" is given twice", k);
+        *slot = e;
+    }
+    const char *need = !kk->re ? "re" : !kk->im ? "im" : !kk->known ? "known" : !kk->target ? "target" : NULL;
+    if (need) return eisnet_set_error("missing key \"%s\"", need);
+    return 0;
+}
+
+/* "known" and "target" together name every parameter once (seen[q]: 1
+ * known, 2 target), at least one of each. */
+static int update_params(const eisnet_grid *g, const update_keys *kk, int *seen, double *values)
+{
+    if (param_object(g, kk->known, "known", 1, seen, values) != 0 ||
+        param_object(g, kk->target, "target", 2, seen, values) != 0)
+        return -1;
+    int n_known = 0, n_target = 0;
+    for (int q = 0; q < g->n_params; q++) {
+        if (!seen[q]) return eisnet_set_error("parameter %s is neither known nor a target", g->names[q]);
+        n_known += seen[q] == 1;
+        n_target += seen[q] == 2;
+    }
+    if (n_known < 1 || n_target < 1) return eisnet_set_error("need at least one known parameter and one target");
+    return 0;
+}
+
+/* The measured points (freq, re, im), sorted, interpolated onto the
+ * model's F frequencies into z. */
+static int update_interpolate(const eisnet_grid *g, const cJSON *jf, double *re, double *im, int n, double complex *z)
+{
+    double *fr = NULL;
+    fpoint *pts = NULL;
+    double complex *zs = NULL;
+    int nf = 0, rc = -1;
+    if (number_array(jf, "freq", &fr, &nf) != 0) goto out;
+    if (nf != n) {
+        eisnet_set_error("\"freq\" has %d values but \"re\" has %d", nf, n);
+        goto out;
+    }
+    if (nf < 2) {
+        eisnet_set_error("a spectrum needs at least 2 frequencies");
+        goto out;
+    }
+    pts = malloc(sizeof(fpoint) * (size_t)nf);
+    if (!pts) {
+        eisnet_set_error("out of memory");
+        goto out;
+    }
+    for (int k = 0; k < nf; k++) {
+        if (!(fr[k] > 0)) {
+            eisnet_set_error("\"freq\"[%d] = %g is not a positive frequency", k, fr[k]);
+            goto out;
+        }
+        pts[k] = (fpoint){fr[k], re[k], im[k]};
+    }
+    qsort(pts, (size_t)nf, sizeof(fpoint), cmp_fpoint);
+    for (int k = 0; k < nf; k++) {
+        if (k && pts[k].v == pts[k - 1].v) {
+            eisnet_set_error("frequency %g Hz is given twice", pts[k].v);
+            goto out;
+        }
+        fr[k] = pts[k].v;
+        re[k] = pts[k].re;
+        im[k] = pts[k].im;
+    }
+    zs = malloc(sizeof(double complex) * (size_t)nf);
+    if (!zs) {
+        eisnet_set_error("out of memory");
+        goto out;
+    }
+    for (int k = 0; k < nf; k++) zs[k] = re[k] + I * im[k];
+    eisnet_spectrum s = {nf, fr, zs};
+    if (eisnet_spectrum_interpolate(&s, g->freq, g->n_freq, 0, z) != 0) { /* update has no --extrapolate: drop that hint */
+        char msg[512];
+        snprintf(msg, sizeof msg, "%s", eisnet_last_error());
+        char *hint = strstr(msg, " (use --extrapolate");
+        if (hint) *hint = 0;
+        eisnet_set_error("%s", msg);
+        goto out;
+    }
+    rc = 0;
+out:
+    free(fr);
+    free(pts);
+    free(zs);
+    return rc;
+}
+
+/* The spectrum at the model's frequencies: as given when there is no
+ * "freq", else interpolated; |Z| > 0 everywhere. */
+static int update_spectrum(const eisnet_grid *g, const update_keys *kk, double complex *z)
+{
+    int F = g->n_freq, nre = 0, nim = 0, rc = -1;
+    double *re = NULL, *im = NULL;
+    if (number_array(kk->re, "re", &re, &nre) != 0 || number_array(kk->im, "im", &im, &nim) != 0) goto out;
+    if (nre != nim) {
+        eisnet_set_error("\"re\" has %d values but \"im\" has %d", nre, nim);
+        goto out;
+    }
+    if (!kk->freq) {
+        if (nre != F) {
+            eisnet_set_error("\"re\" has %d values but the model has %d frequencies (give \"freq\" to interpolate)", nre,
+                             F);
+            goto out;
+        }
+        for (int k = 0; k < F; k++) z[k] = re[k] + I * im[k];
+    } else if (update_interpolate(g, kk->freq, re, im, nre, z) != 0)
+        goto out;
+    for (int k = 0; k < F; k++)
+        if (!(cabs(z[k]) > 0)) {
+            eisnet_set_error("|Z| is 0 at %g Hz", g->freq[k]);
+            goto out;
+        }
+    rc = 0;
+out:
+    free(re);
+    free(im);
+    return rc;
+}
+
 int eisnet_update_parse(const eisnet_predictor *p, const char *line, size_t len, eisnet_update_example *ex)
 {
     const eisnet_grid *g = &p->grid;
     int P = g->n_params, F = g->n_freq, rc = -1;
-    double *fr = NULL, *re = NULL, *im = NULL;
     double complex *z = NULL;
     float *feats = NULL;
-    fpoint *pts = NULL;
-    int nf = 0, nre = 0, nim = 0;
     ex->id[0] = 0;
     cJSON *j = cJSON_ParseWithLength(line, len);
     if (!j) return eisnet_set_error("not valid JSON");
@@ -156,139 +297,24 @@ int eisnet_update_parse(const eisnet_predictor *p, const char *line, size_t len,
         eisnet_set_error("a line must be a JSON object");
         goto out;
     }
-    const cJSON *jf = NULL, *jre = NULL, *jim = NULL, *jk = NULL, *jt = NULL, *jr = NULL, *e;
-    cJSON_ArrayForEach(e, j)
-    {
-        const char *k = e->string ? e->string : "";
-        const cJSON **slot = strcmp(k, "freq") == 0      ? &jf
-                             : strcmp(k, "re") == 0      ? &jre
-                             : strcmp(k, "im") == 0      ? &jim
-                             : strcmp(k, "known") == 0   ? &jk
-                             : strcmp(k, "target") == 0  ? &jt
-                             : strcmp(k, "resnorm") == 0 ? &jr
-                                                         : NULL;
-        if (strcmp(k, "id") == 0) {
-            if (!cJSON_IsString(e)) {
-                eisnet_set_error("\"id\" must be a string");
-                goto out;
-            }
-            snprintf(ex->id, sizeof ex->id, "%s", e->valuestring);
-            continue;
-        }
-        if (!slot) {
-            eisnet_set_error("unknown key \"%.40s\" (expected freq, re, im, known, target, resnorm, id)", k);
-            goto out;
-        }
-        if (*slot) {
-            eisnet_set_error("key \"%s\" is given twice", k);
-            goto out;
-        }
-        *slot = e;
-    }
-    const char *need = !jre ? "re" : !jim ? "im" : !jk ? "known" : !jt ? "target" : NULL;
-    if (need) {
-        eisnet_set_error("missing key \"%s\"", need);
-        goto out;
-    }
-    /* parameters */
+    update_keys kk;
     int seen[EISNET_MAX_PARAMS] = {0};
     double values[EISNET_MAX_PARAMS] = {0};
-    if (param_object(g, jk, "known", 1, seen, values) != 0 || param_object(g, jt, "target", 2, seen, values) != 0)
-        goto out;
-    int n_known = 0, n_target = 0;
-    for (int q = 0; q < P; q++) {
-        if (!seen[q]) {
-            eisnet_set_error("parameter %s is neither known nor a target", g->names[q]);
-            goto out;
-        }
-        n_known += seen[q] == 1;
-        n_target += seen[q] == 2;
-    }
-    if (n_known < 1 || n_target < 1) {
-        eisnet_set_error("need at least one known parameter and one target");
-        goto out;
-    }
+    if (update_keys_of(j, &kk, ex) != 0 || update_params(g, &kk, seen, values) != 0) goto out;
     double resnorm = NAN;
-    if (jr) {
-        if (!cJSON_IsNumber(jr) || !isfinite(jr->valuedouble) || jr->valuedouble < 0) {
+    if (kk.resnorm) {
+        if (!cJSON_IsNumber(kk.resnorm) || !isfinite(kk.resnorm->valuedouble) || kk.resnorm->valuedouble < 0) {
             eisnet_set_error("\"resnorm\" must be a finite number >= 0");
             goto out;
         }
-        resnorm = jr->valuedouble;
-    }
-    /* spectrum */
-    if (number_array(jre, "re", &re, &nre) != 0 || number_array(jim, "im", &im, &nim) != 0) goto out;
-    if (nre != nim) {
-        eisnet_set_error("\"re\" has %d values but \"im\" has %d", nre, nim);
-        goto out;
+        resnorm = kk.resnorm->valuedouble;
     }
     z = malloc(sizeof(double complex) * (size_t)F);
     if (!z) {
         eisnet_set_error("out of memory");
         goto out;
     }
-    if (!jf) {
-        if (nre != F) {
-            eisnet_set_error("\"re\" has %d values but the model has %d frequencies (give \"freq\" to interpolate)", nre,
-                             F);
-            goto out;
-        }
-        for (int k = 0; k < F; k++) z[k] = re[k] + I * im[k];
-    } else {
-        if (number_array(jf, "freq", &fr, &nf) != 0) goto out;
-        if (nf != nre) {
-            eisnet_set_error("\"freq\" has %d values but \"re\" has %d", nf, nre);
-            goto out;
-        }
-        if (nf < 2) {
-            eisnet_set_error("a spectrum needs at least 2 frequencies");
-            goto out;
-        }
-        pts = malloc(sizeof(fpoint) * (size_t)nf);
-        if (!pts) {
-            eisnet_set_error("out of memory");
-            goto out;
-        }
-        for (int k = 0; k < nf; k++) {
-            if (!(fr[k] > 0)) {
-                eisnet_set_error("\"freq\"[%d] = %g is not a positive frequency", k, fr[k]);
-                goto out;
-            }
-            pts[k] = (fpoint){fr[k], re[k], im[k]};
-        }
-        qsort(pts, (size_t)nf, sizeof(fpoint), cmp_fpoint);
-        for (int k = 0; k < nf; k++) {
-            if (k && pts[k].v == pts[k - 1].v) {
-                eisnet_set_error("frequency %g Hz is given twice", pts[k].v);
-                goto out;
-            }
-            fr[k] = pts[k].v;
-            re[k] = pts[k].re;
-            im[k] = pts[k].im;
-        }
-        double complex *zs = malloc(sizeof(double complex) * (size_t)nf);
-        if (!zs) {
-            eisnet_set_error("out of memory");
-            goto out;
-        }
-        for (int k = 0; k < nf; k++) zs[k] = re[k] + I * im[k];
-        eisnet_spectrum s = {nf, fr, zs};
-        int r = eisnet_spectrum_interpolate(&s, g->freq, F, 0, z);
-        free(zs);
-        if (r != 0) { /* update has no --extrapolate: drop that hint */
-            char msg[512];
-            snprintf(msg, sizeof msg, "%s", eisnet_last_error());
-            char *hint = strstr(msg, " (use --extrapolate");
-            if (hint) *hint = 0;
-            eisnet_set_error("%s", msg);
-            goto out;
-        }
-    }
-    for (int k = 0; k < F; k++)
-        if (!(cabs(z[k]) > 0)) {
-            eisnet_set_error("|Z| is 0 at %g Hz", g->freq[k]);
-            goto out;
-        }
+    if (update_spectrum(g, &kk, z) != 0) goto out;
     if (p->features) {
         feats = malloc(sizeof(float) * (size_t)p->n_features);
         if (!feats) {
@@ -311,7 +337,7 @@ int eisnet_update_parse(const eisnet_predictor *p, const char *line, size_t len,
         ex->missing[q] = (uint8_t)!known[q];
         snapped[q] = g->values[(size_t)q * g->n_grid + ex->target[q]];
     }
-    if (!jr) resnorm = eisnet_resnorm_one(g, snapped, z);
+    if (!kk.resnorm) resnorm = eisnet_resnorm_one(g, snapped, z);
     if (!isfinite(resnorm)) {
         eisnet_set_error("the resnorm of the spectrum is not finite");
         goto out;
@@ -321,12 +347,8 @@ int eisnet_update_parse(const eisnet_predictor *p, const char *line, size_t len,
     rc = 0;
 out:
     cJSON_Delete(j);
-    free(fr);
-    free(re);
-    free(im);
     free(z);
     free(feats);
-    free(pts);
     return rc;
 }
 
@@ -877,6 +899,102 @@ static int journal_start(stream_ctx *c)
     return 0;
 }
 
+/* Lines being read: the buffer (a partial line at its start), the line
+ * count, and whether the rest of a too-long line is being skipped. */
+typedef struct {
+    char *buf;
+    size_t cap, have;
+    long line;
+    int skipping, eof;
+} line_reader;
+
+/* One read from fd: every complete line handled, the answers committed. */
+static int stream_read(stream_ctx *c, line_reader *lr, int fd)
+{
+    if (lr->have == lr->cap) { /* a line longer than the buffer */
+        if (lr->cap < MAX_LINE + 1) {
+            size_t nc = lr->cap * 2 > MAX_LINE + 1 ? MAX_LINE + 1 : lr->cap * 2;
+            char *nb = realloc(lr->buf, nc + 1);
+            if (!nb) return eisnet_set_error("out of memory");
+            lr->buf = nb;
+            lr->cap = nc;
+        } else { /* too long: answer it once and skip to its end */
+            if (!lr->skipping) {
+                lr->line++;
+                if (handle_line(c, lr->line, lr->buf, 0, 1) != 0) return -1;
+            }
+            lr->skipping = 1;
+            lr->have = 0;
+        }
+    }
+    char *buf = lr->buf;
+    ssize_t r = read(fd, buf + lr->have, lr->cap - lr->have);
+    if (r < 0) {
+        if (errno == EINTR || errno == EAGAIN) return 0;
+        return eisnet_set_error("cannot read %s: %s", c->name, strerror(errno));
+    }
+    size_t from = lr->have;
+    if (r == 0) {
+        lr->eof = 1;
+        if (lr->have > 0 && !lr->skipping) buf[lr->have++] = '\n'; /* the last line without a line end */
+    } else
+        lr->have += (size_t)r;
+    size_t start = 0;
+    for (size_t i = from; i < lr->have; i++) {
+        if (buf[i] != '\n') continue;
+        if (lr->skipping)
+            lr->skipping = 0;
+        else {
+            lr->line++;
+            if (handle_line(c, lr->line, buf + start, i - start, 0) != 0) return -1;
+        }
+        start = i + 1;
+    }
+    memmove(buf, buf + start, lr->have - start);
+    lr->have -= start;
+    if (lr->eof && lr->have) lr->have = 0;
+    /* one flush to the disk answers every line of this read */
+    return commit_answers(c);
+}
+
+/* Median and 99th percentile of the update latencies, updates per second. */
+static void stream_stats(stream_ctx *c, eisnet_update_stats *st)
+{
+    if (!c->n_lat) return;
+    qsort(c->lat, c->n_lat, sizeof(double), cmp_double);
+    st->median_ms =
+        1e3 * (c->n_lat % 2 ? c->lat[c->n_lat / 2] : 0.5 * (c->lat[c->n_lat / 2 - 1] + c->lat[c->n_lat / 2]));
+    size_t k = (size_t)ceil(0.99 * (double)c->n_lat);
+    st->p99_ms = 1e3 * c->lat[k ? k - 1 : 0];
+    st->updates_per_s = c->busy_s > 0 ? (double)st->updates / c->busy_s : 0;
+}
+
+/* After a failure, the answers whose groups are journaled may still go out;
+ * the rest of the group was never applied and gets no answer. After a clean
+ * end the checkpoint holds everything: no journal is left. */
+static void stream_close(stream_ctx *c, int clean, int B)
+{
+    if (!clean && c->out) {
+        if (!c->jr || eisnet_journal_sync(c->jr) == 0) {
+            fflush(c->out);
+            fwrite(c->ans_buf, 1, c->ans_len, c->real_out);
+            fflush(c->real_out);
+        }
+    }
+    eisnet_journal_close(c->jr, clean);
+    if (c->out) fclose(c->out);
+    free(c->ans_buf);
+    if (c->raw)
+        for (int b = 0; b < B; b++) free(c->raw[b]);
+    free(c->raw);
+    free(c->raw_len);
+    free(c->line_no);
+    free(c->parse_s);
+    free(c->ids);
+    free(c->loss);
+    free(c->lat);
+}
+
 int eisnet_update_stream(eisnet_updater *u, int fd, const char *name, FILE *out, FILE *err, eisnet_update_stats *st)
 {
     memset(st, 0, sizeof *st);
@@ -895,17 +1013,16 @@ int eisnet_update_stream(eisnet_updater *u, int fd, const char *name, FILE *out,
     c.loss = malloc(sizeof(float) * (size_t)B);
     c.raw = calloc((size_t)B, sizeof *c.raw);
     c.raw_len = calloc((size_t)B, sizeof *c.raw_len);
-    size_t cap = 1 << 16, have = 0;
-    char *buf = malloc(cap + 1);
-    if (!c.out || !c.line_no || !c.parse_s || !c.ids || !c.loss || !c.raw || !c.raw_len || !buf) {
+    line_reader lr = {0};
+    lr.cap = 1 << 16;
+    lr.buf = malloc(lr.cap + 1);
+    if (!c.out || !c.line_no || !c.parse_s || !c.ids || !c.loss || !c.raw || !c.raw_len || !lr.buf) {
         eisnet_set_error("out of memory");
         goto out;
     }
     if (journal_start(&c) != 0) goto out;
-    long line = 0;
-    int skipping = 0, eof = 0;
     double every = u->o.checkpoint_every, next = eisnet_now() + every;
-    while (!eof && !stop_requested) {
+    while (!lr.eof && !stop_requested) {
         int timeout = 250; /* a stop request is noticed within this even if it raced with poll */
         if (every > 0 && c.dirty) {
             double left = next - eisnet_now();
@@ -923,89 +1040,15 @@ int eisnet_update_stream(eisnet_updater *u, int fd, const char *name, FILE *out,
             if (flush_group(&c) != 0 || checkpoint(&c) != 0) goto out;
             next = eisnet_now() + every;
         }
-        if (pr <= 0) continue;
-        if (have == cap) { /* a line longer than the buffer */
-            if (cap < MAX_LINE + 1) {
-                size_t nc = cap * 2 > MAX_LINE + 1 ? MAX_LINE + 1 : cap * 2;
-                char *nb = realloc(buf, nc + 1);
-                if (!nb) {
-                    eisnet_set_error("out of memory");
-                    goto out;
-                }
-                buf = nb;
-                cap = nc;
-            } else { /* too long: answer it once and skip to its end */
-                if (!skipping) {
-                    line++;
-                    if (handle_line(&c, line, buf, 0, 1) != 0) goto out;
-                }
-                skipping = 1;
-                have = 0;
-            }
-        }
-        ssize_t r = read(fd, buf + have, cap - have);
-        if (r < 0) {
-            if (errno == EINTR || errno == EAGAIN) continue;
-            eisnet_set_error("cannot read %s: %s", c.name, strerror(errno));
-            goto out;
-        }
-        size_t from = have;
-        if (r == 0) {
-            eof = 1;
-            if (have > 0 && !skipping) buf[have++] = '\n'; /* the last line without a line end */
-        } else
-            have += (size_t)r;
-        size_t start = 0;
-        for (size_t i = from; i < have; i++) {
-            if (buf[i] != '\n') continue;
-            if (skipping)
-                skipping = 0;
-            else {
-                line++;
-                if (handle_line(&c, line, buf + start, i - start, 0) != 0) goto out;
-            }
-            start = i + 1;
-        }
-        memmove(buf, buf + start, have - start);
-        have -= start;
-        if (eof && have) have = 0;
-        /* one flush to the disk answers every line of this read */
-        if (commit_answers(&c) != 0) goto out;
+        if (pr > 0 && stream_read(&c, &lr, fd) != 0) goto out;
     }
     st->stopped = stop_requested ? 1 : 0;
     if (flush_group(&c) != 0 || checkpoint(&c) != 0) goto out;
-    if (c.n_lat) {
-        qsort(c.lat, c.n_lat, sizeof(double), cmp_double);
-        st->median_ms = 1e3 * (c.n_lat % 2 ? c.lat[c.n_lat / 2] : 0.5 * (c.lat[c.n_lat / 2 - 1] + c.lat[c.n_lat / 2]));
-        size_t k = (size_t)ceil(0.99 * (double)c.n_lat);
-        st->p99_ms = 1e3 * c.lat[k ? k - 1 : 0];
-        st->updates_per_s = c.busy_s > 0 ? (double)st->updates / c.busy_s : 0;
-    }
+    stream_stats(&c, st);
     rc = st->stopped ? 1 : 0;
     clean = 1;
 out:
-    if (!clean && c.out) {
-        /* answers whose groups are journaled may still go out; the rest of
-         * the group was never applied and gets no answer */
-        if (!c.jr || eisnet_journal_sync(c.jr) == 0) {
-            fflush(c.out);
-            fwrite(c.ans_buf, 1, c.ans_len, c.real_out);
-            fflush(c.real_out);
-        }
-    }
-    /* after a clean end the checkpoint holds everything: no journal left */
-    eisnet_journal_close(c.jr, clean);
-    if (c.out) fclose(c.out);
-    free(c.ans_buf);
-    if (c.raw)
-        for (int b = 0; b < B; b++) free(c.raw[b]);
-    free(c.raw);
-    free(c.raw_len);
-    free(c.line_no);
-    free(c.parse_s);
-    free(c.ids);
-    free(c.loss);
-    free(c.lat);
-    free(buf);
+    stream_close(&c, clean, B);
+    free(lr.buf);
     return rc;
 }
