@@ -1,6 +1,6 @@
 /* Kernel tests.
  *  1. Central-difference gradient checks of every reference layer kernel
- *     (linear, layernorm, relu, relu+dropout: src/kernels_ref.c, from which
+ *     (linear, layernorm, relu, relu+dropout: src/nn/kernels_ref.c, from which
  *     the reference backend composes its operations), each also shown to
  *     FAIL when handed a zero or perturbed gradient.
  *  2. The CPU backend's kernels (eisnet_cpu_*: gemm in all layouts and

@@ -1,7 +1,7 @@
 /* eisnet/backend.h: where the network's arithmetic runs.
  *
  * A backend is an ops table plus a context (ggml-like). The model
- * (src/model.c) is written once against this table: it allocates its
+ * (src/nn/model.c) is written once against this table: it allocates its
  * parameters, gradients, optimizer moments and activations with the
  * backend's buffer operations, copies host data only at the edges (loading
  * weights, uploading a batch, downloading outputs) and runs every pass as
@@ -17,7 +17,7 @@
  *
  * Adding a backend: one new file that defines
  *     const eisnet_backend_reg eisnet_backend_reg_NAME = {...};
- * and one line EISNET_BACKEND(NAME) in src/backend_list.h.
+ * and one line EISNET_BACKEND(NAME) in src/nn/backend_list.h.
  *
  * Conventions (llm.c-like). Every pointer an operation takes is backend
  * memory (from alloc, or an offset into it) unless the comment says "host".
@@ -238,7 +238,7 @@ struct eisnet_backend {
     int host_visible;  /* 1: buffers are host memory (pointers readable on the host) */
     int threads;       /* worker threads of run_rows (1 for one-block backends) */
     void *ctx;         /* the backend's own state */
-    int refs;          /* references (atomic updates in src/backend.c) */
+    int refs;          /* references (atomic updates in src/nn/backend.c) */
 };
 
 /* ---- registry ------------------------------------------------------------------ */

@@ -1,7 +1,7 @@
 /* Reference layer kernels: plain loops, written to be read. The reference
- * backend (src/backend_ref.c) composes its operations from these, and
+ * backend (src/nn/backend_ref.c) composes its operations from these, and
  * tests/test_kernels.c checks them against finite differences. Shapes and
- * semantics are in src/kernels_ref.h; backward functions accumulate (+=). */
+ * semantics are in src/nn/kernels_ref.h; backward functions accumulate (+=). */
 #include "kernels_ref.h"
 
 #include <math.h>

@@ -1,5 +1,5 @@
-/* kernels_cpu.h (private): the CPU backend's kernels (src/kernels_cpu.c),
- * wired into its ops table in src/backend_cpu.c. Each one is tested against
+/* kernels_cpu.h (private): the CPU backend's kernels (src/nn/kernels_cpu.c),
+ * wired into its ops table in src/nn/backend_cpu.c. Each one is tested against
  * the reference backend in tests/test_backend_ops.c and tests/test_kernels.c.
  * Single-threaded: the backend splits a batch across threads. */
 #ifndef EISNET_KERNELS_CPU_H

@@ -1,6 +1,6 @@
 /* model_internal.h (private): the model and workspace structures shared by
- * src/model.c (construction, tensor table, memory and its host edges) and
- * src/model_pass.c (the passes through the backend's operations). */
+ * src/nn/model.c (construction, tensor table, memory and its host edges) and
+ * src/nn/model_pass.c (the passes through the backend's operations). */
 #ifndef EISNET_MODEL_INTERNAL_H
 #define EISNET_MODEL_INTERNAL_H
 

@@ -3,7 +3,7 @@
  * buffers (eisnet/backend.h); the host sees them only at the edges, through
  * eisnet_model_params / _grads, which for a backend whose memory the host
  * cannot read hand out host copies that are uploaded again before the next
- * pass. The passes themselves are in src/model_pass.c. */
+ * pass. The passes themselves are in src/nn/model_pass.c. */
 #include "model_internal.h"
 
 #include <math.h>

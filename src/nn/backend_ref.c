@@ -1,5 +1,5 @@
 /* The reference backend: every operation of eisnet/backend.h as a plain
- * composition of the reference layer kernels (src/kernels_ref.c) and obvious
+ * composition of the reference layer kernels (src/nn/kernels_ref.c) and obvious
  * loops, on host memory, one block per pass. Slow on purpose: it is what
  * tests/test_backend_ops.c checks every other backend against.
  *

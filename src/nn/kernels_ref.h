@@ -1,4 +1,4 @@
-/* kernels_ref.h (private): the reference layer kernels (src/kernels_ref.c),
+/* kernels_ref.h (private): the reference layer kernels (src/nn/kernels_ref.c),
  * plain loops from which the reference backend composes its operations.
  * All tensors float32, row-major, B rows. Every *_forward overwrites its
  * outputs; every *_backward ACCUMULATES (+=) into its gradient outputs

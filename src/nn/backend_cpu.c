@@ -1,4 +1,4 @@
-/* The CPU backend: the kernels of src/kernels_cpu.c behind the ops table,
+/* The CPU backend: the kernels of src/nn/kernels_cpu.c behind the ops table,
  * host memory, and passes split over OpenMP threads.
  *
  * On small machines, splitting a batch across threads beats threading each

@@ -1,5 +1,5 @@
 /* The backend registry: lookup by name, "auto", the shared default backend
- * and the op names. The backends themselves are in src/backend_*.c. */
+ * and the op names. The backends themselves are in src/nn/backend_*.c. */
 #include "eisnet/backend.h"
 
 #include <stdio.h>
