@@ -3,6 +3,7 @@
  * --spectrum list. The command files call these; nothing here calls a
  * command. */
 #include "cli.h"
+#include "cli_backend.h"
 #include "eisnet/error.h"
 #include "eisnet/evaluate.h"
 #include "eisnet/fileio.h"
@@ -53,6 +54,7 @@ int cli_train_options(cli_options *o, eisnet_train_options *t)
     t->noise = o->noise;
     t->seed = o->seed;
     t->threads = o->threads;
+    t->backend = o->backend;
     t->resume = o->resume;
     t->quiet = o->quiet;
     if (o->n_ground_truths_given && o->command == CMD_TRAIN) t->expect_n_gt = o->n_ground_truths;
@@ -125,12 +127,18 @@ int cli_closing_evaluation(const cli_options *o, const eisnet_train_options *t, 
         fprintf(stderr, "eisnet %s: %s\n", o->name, eisnet_last_error());
         return -1;
     }
+    eisnet_backend *be = cli_backend_attach(o->name, o->backend, t->threads, &p);
+    if (!be) {
+        eisnet_predictor_free(&p);
+        return -1;
+    }
     printf("\n== evaluation on %d fresh simulations per mask (exact posterior on %d of them; eisnet evaluate --model %s) ==\n",
            n, (n + 9) / 10, model);
     fflush(stdout);
     int rc = eisnet_evaluate_summary(&p, stdout, n, (n + 9) / 10, t->sigma, t->seed, t->quiet);
     if (rc != 0) fprintf(stderr, "eisnet %s: %s\n", o->name, eisnet_last_error());
     eisnet_predictor_free(&p);
+    eisnet_backend_free(be);
     return rc;
 }
 

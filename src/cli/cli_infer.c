@@ -5,7 +5,7 @@
 #include "eisnet/error.h"
 #include "eisnet/fileio.h"
 #include "eisnet/infer.h"
-#include "eisnet/kernels.h"
+#include "cli_backend.h"
 #include "eisnet/kk.h"
 #include "eisnet/plot.h"
 #include "eisnet/scale.h"
@@ -430,7 +430,6 @@ static int infer_ground_truth(const cli_options *o, const eisnet_predictor *pr, 
 
 int cli_infer(cli_options *o)
 {
-    if (o->threads > 0) eisnet_set_threads(o->threads);
     int reference = (o->command == CMD_INFER) && o->argv && o->n_spectra == 0 && !o->ground_truth && !o->known &&
                     strcmp(o->name, "infer") != 0;
     int bad = infer_check(o, reference);
@@ -444,15 +443,18 @@ int cli_infer(cli_options *o)
         return 1;
     }
     free(default_model);
-    double complex *z = malloc(sizeof(double complex) * (size_t)pr.grid.n_freq);
+    eisnet_backend *be = cli_backend_attach(o->name, o->backend, o->threads, &pr);
+    double complex *z = be ? malloc(sizeof(double complex) * (size_t)pr.grid.n_freq) : NULL;
     if (!z) {
         eisnet_predictor_free(&pr);
+        eisnet_backend_free(be);
         return 1;
     }
     int rc = o->n_spectra > 0 ? infer_spectra(o, &pr, z) : infer_ground_truth(o, &pr, z);
     if (rc == 0 && o->plots && !o->quiet) fprintf(stderr, "plots written to %s\n", o->plots);
     free(z);
     eisnet_predictor_free(&pr);
+    eisnet_backend_free(be);
     return rc;
 }
 

@@ -1,7 +1,7 @@
 /* Pieces shared by training and updating (see ml_common.h). */
 #include "ml_common.h"
 #include "eisnet/error.h"
-#include "eisnet/kernels.h"
+#include "eisnet/backend.h"
 #include "eisnet/progress.h"
 #include "eisnet/select.h"
 
@@ -155,7 +155,7 @@ static void batch_input(const eisnet_predictor *pred, const eisnet_ml_masks *m, 
 {
     int P = pred->grid.n_params, n_in = eisnet_predictor_n_in(pred), nf = pred->n_features;
 #ifdef EISNET_HAVE_OPENMP
-#pragma omp parallel for schedule(static) num_threads(eisnet_get_threads()) if (n >= 128)
+#pragma omp parallel for schedule(static) num_threads(eisnet_cpu_threads(bt->threads)) if (n >= 128)
 #endif
     for (int b = 0; b < n; b++)
         eisnet_ml_row_input(pred, m, &rows[b], rows[b].mask, feats && nf ? feats + (size_t)rows[b].gt * nf : NULL,

@@ -83,6 +83,7 @@ typedef struct {
     float *x, *rtarget;
     int32_t *target;
     uint8_t *missing;
+    int threads; /* for building the rows (eisnet_cpu_threads: <= 0 all cores) */
 } eisnet_ml_batch;
 
 typedef struct {

@@ -65,6 +65,7 @@ typedef struct {
     eisnet_ml_row *train, *val;
     size_t n_train, n_val;
     int *is_val;           /* per ground truth */
+    eisnet_backend *be;
     eisnet_workspace *ws;
     int B;
     float *x, *rtarget;
@@ -115,7 +116,7 @@ static void build_batch(trainer *t, const eisnet_ml_row *rows, size_t n, const u
     }
     long nn = (long)n;
 #ifdef EISNET_HAVE_OPENMP
-#pragma omp parallel for schedule(static) num_threads(eisnet_get_threads()) if (nn >= 128)
+#pragma omp parallel for schedule(static) num_threads(eisnet_cpu_threads(t->o->threads)) if (nn >= 128)
 #endif
     for (long b = 0; b < nn; b++)
         build_row(t, &rows[b], mask_of[b], nf ? t->feats + (size_t)rows[b].gt * nf : NULL, (size_t)b);
@@ -124,7 +125,7 @@ static void build_batch(trainer *t, const eisnet_ml_row *rows, size_t n, const u
 /* Validation: loss, and top-1/top-3 over the missing parameters. */
 static int evaluate(trainer *t, double *loss, double *ce, double *top1, double *top3)
 {
-    eisnet_ml_batch bt = {t->B, t->x, t->rtarget, t->target, t->missing};
+    eisnet_ml_batch bt = {t->B, t->x, t->rtarget, t->target, t->missing, t->o->threads};
     eisnet_ml_eval e;
     if (eisnet_ml_evaluate(&t->pred, t->ws, &t->masks, t->feats, t->val, t->n_val, &bt, t->o->resnorm_weight, &e) != 0)
         return -1;
@@ -445,6 +446,10 @@ static int trainer_buffers(trainer *T)
 {
     int P = T->pred.grid.n_params, n_in = eisnet_predictor_n_in(&T->pred);
     T->B = T->o->batch_size;
+    const eisnet_backend_options bo = {T->o->threads, 0};
+    if (!(T->be = eisnet_backend_new(T->o->backend ? T->o->backend : "auto", &bo)) ||
+        eisnet_model_set_backend(T->pred.model, T->be) != 0)
+        return -1;
     T->ws = eisnet_workspace_new(T->pred.model, T->B);
     T->x = malloc(sizeof(float) * (size_t)T->B * n_in);
     T->target = malloc(sizeof(int32_t) * (size_t)T->B * P);
@@ -646,6 +651,7 @@ static void trainer_free(trainer *T)
     free(T->missing);
     free(T->rtarget);
     if (T->pred.model) eisnet_predictor_free(&T->pred);
+    eisnet_backend_free(T->be);
     eisnet_dataset_close(&T->ds);
 }
 
@@ -661,7 +667,6 @@ int eisnet_train(const eisnet_train_options *o, eisnet_train_result *res)
     if (train_check_options(o) != 0) return -1;
     if (o->simulate) return eisnet_train_sim(o, res);
     if (o->dropout >= 1) return eisnet_set_error("--dropout must be in [0, 1) (got %g)", o->dropout);
-    if (o->threads > 0) eisnet_set_threads(o->threads);
 
     trainer T;
     memset(&T, 0, sizeof T);
