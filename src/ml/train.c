@@ -1,5 +1,6 @@
 /* `eisnet train`: rows, masks, the training loop, checkpoints, history. */
 #include "eisnet/train.h"
+#include "eisnet/backend.h"
 #include "eisnet/dataset.h"
 #include "eisnet/error.h"
 #include "eisnet/fileio.h"
