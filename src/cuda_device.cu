@@ -1,0 +1,276 @@
+/* The device side of the CUDA backend: finding a usable GPU, the context
+ * (stream, cuBLAS handle, error), device memory, the matrix products through
+ * cuBLAS, and the operation table of cuda_ops.h. */
+#include "cuda_ctx.cuh"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "eisnet/cuda.h"
+#include "eisnet/error.h"
+
+/* ---- finding a device ------------------------------------------------------- */
+
+/* a do-nothing kernel: loading it tells whether this build's code runs on
+ * the device (its architecture is among CMAKE_CUDA_ARCHITECTURES, or PTX
+ * that the driver can compile) */
+__global__ void k_probe(void) {}
+
+/* 1 when device 0 is usable; else 0 with the reason in why */
+static int probe(char *why, size_t n)
+{
+    int count = 0;
+    cudaError_t e = cudaGetDeviceCount(&count);
+    if (e != cudaSuccess) {
+        snprintf(why, n, "no CUDA device (%s)", cudaGetErrorString(e));
+        cudaGetLastError(); /* clear the sticky-free error state */
+        return 0;
+    }
+    if (count < 1) {
+        snprintf(why, n, "no CUDA device (the driver reports none)");
+        return 0;
+    }
+    cudaFuncAttributes attr;
+    e = cudaFuncGetAttributes(&attr, k_probe);
+    if (e != cudaSuccess) {
+        cudaDeviceProp prop;
+        int major = 0, minor = 0;
+        if (cudaGetDeviceProperties(&prop, 0) == cudaSuccess) {
+            major = prop.major;
+            minor = prop.minor;
+        }
+        snprintf(why, n,
+                 "no usable CUDA device (compute %d.%d: %s; rebuild with "
+                 "-DCMAKE_CUDA_ARCHITECTURES=%d%d)",
+                 major, minor, cudaGetErrorString(e), major, minor);
+        cudaGetLastError();
+        return 0;
+    }
+    return 1;
+}
+
+extern "C" int eisnet_cuda_built(void) { return 1; }
+
+extern "C" int eisnet_cuda_available(char *why, size_t n)
+{
+    char buf[256];
+    int ok = probe(buf, sizeof buf);
+    if (!ok && why && n) snprintf(why, n, "%s", buf);
+    return ok;
+}
+
+extern "C" void eisnet_cuda_describe(char *buf, size_t n)
+{
+    if (!buf || !n) return;
+    if (!probe(buf, n)) return;
+    int dev = 0;
+    cudaDeviceProp prop;
+    if (cudaGetDevice(&dev) != cudaSuccess || cudaGetDeviceProperties(&prop, dev) != cudaSuccess) {
+        snprintf(buf, n, "CUDA device %d (no properties)", dev);
+        return;
+    }
+    int rt = 0, drv = 0;
+    cudaRuntimeGetVersion(&rt);
+    cudaDriverGetVersion(&drv);
+    snprintf(buf, n, "%s, %.0f GiB, compute %d.%d, %d SMs, runtime %d.%d, driver %d.%d", prop.name,
+             (double)prop.totalGlobalMem / (1024.0 * 1024.0 * 1024.0), prop.major, prop.minor,
+             prop.multiProcessorCount, rt / 1000, rt % 1000 / 10, drv / 1000, drv % 1000 / 10);
+}
+
+/* ---- context and errors --------------------------------------------------------- */
+
+void eisnet_cu_note(eisnet_cu_ctx *c, cudaError_t e, const char *what)
+{
+    if (e != cudaSuccess && c->err == cudaSuccess && c->blas_err == CUBLAS_STATUS_SUCCESS) {
+        c->err = e;
+        c->what = what;
+    }
+}
+
+static void note_blas(eisnet_cu_ctx *c, cublasStatus_t s, const char *what)
+{
+    if (s != CUBLAS_STATUS_SUCCESS && c->err == cudaSuccess &&
+        c->blas_err == CUBLAS_STATUS_SUCCESS) {
+        c->blas_err = s;
+        c->what = what;
+    }
+}
+
+static void *ctx_new(char *why, size_t n)
+{
+    if (!probe(why, n)) return NULL;
+    eisnet_cu_ctx *c = (eisnet_cu_ctx *)calloc(1, sizeof *c);
+    if (!c) {
+        snprintf(why, n, "out of host memory");
+        return NULL;
+    }
+    cudaError_t e = cudaGetDevice(&c->device);
+    if (e == cudaSuccess) e = cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking);
+    if (e != cudaSuccess) {
+        snprintf(why, n, "cannot start a CUDA stream (%s)", cudaGetErrorString(e));
+        free(c);
+        return NULL;
+    }
+    cublasStatus_t s = cublasCreate(&c->blas);
+    if (s == CUBLAS_STATUS_SUCCESS) s = cublasSetStream(c->blas, c->stream);
+    /* plain float products: TF32 tensor cores would round the inputs to 10
+     * mantissa bits, beyond the tolerance against the CPU */
+    if (s == CUBLAS_STATUS_SUCCESS) s = cublasSetMathMode(c->blas, CUBLAS_PEDANTIC_MATH);
+    if (s != CUBLAS_STATUS_SUCCESS) {
+        snprintf(why, n, "cannot start cuBLAS (%s)", cublasGetStatusString(s));
+        if (c->blas) cublasDestroy(c->blas);
+        cudaStreamDestroy(c->stream);
+        free(c);
+        return NULL;
+    }
+    return c;
+}
+
+static void ctx_free(void *ctx)
+{
+    eisnet_cu_ctx *c = (eisnet_cu_ctx *)ctx;
+    if (!c) return;
+    cudaStreamSynchronize(c->stream);
+    cudaFree(c->scratch);
+    cublasDestroy(c->blas);
+    cudaStreamDestroy(c->stream);
+    free(c);
+}
+
+static int check(void *ctx)
+{
+    eisnet_cu_ctx *c = (eisnet_cu_ctx *)ctx;
+    int rc = 0;
+    if (c->err != cudaSuccess)
+        rc = eisnet_set_error("cuda: %s: %s", c->what ? c->what : "?", cudaGetErrorString(c->err));
+    else if (c->blas_err != CUBLAS_STATUS_SUCCESS)
+        rc = eisnet_set_error("cuda: %s: %s", c->what ? c->what : "?",
+                              cublasGetStatusString(c->blas_err));
+    c->err = cudaSuccess;
+    c->blas_err = CUBLAS_STATUS_SUCCESS;
+    c->what = NULL;
+    return rc;
+}
+
+void *eisnet_cu_scratch(eisnet_cu_ctx *c, size_t bytes)
+{
+    if (bytes <= c->scratch_bytes) return c->scratch;
+    /* the old scratch may still be read by queued kernels */
+    eisnet_cu_note(c, cudaStreamSynchronize(c->stream), "scratch");
+    cudaFree(c->scratch);
+    c->scratch = NULL;
+    c->scratch_bytes = 0;
+    cudaError_t e = cudaMalloc(&c->scratch, bytes);
+    eisnet_cu_note(c, e, "scratch allocation");
+    if (e != cudaSuccess) return NULL;
+    c->scratch_bytes = bytes;
+    return c->scratch;
+}
+
+/* ---- memory ------------------------------------------------------------------------ */
+
+static void *alloc(void *ctx, size_t bytes)
+{
+    eisnet_cu_ctx *c = (eisnet_cu_ctx *)ctx;
+    void *p = NULL;
+    cudaError_t e = cudaMalloc(&p, bytes ? bytes : 1);
+    if (e == cudaSuccess) e = cudaMemsetAsync(p, 0, bytes, c->stream);
+    if (e != cudaSuccess) {
+        cudaFree(p);
+        cudaGetLastError();
+        eisnet_set_error("cuda: cannot allocate %zu bytes of device memory (%s)", bytes,
+                         cudaGetErrorString(e));
+        return NULL;
+    }
+    return p;
+}
+
+static void release(void *ctx, void *p)
+{
+    (void)ctx;
+    if (p) cudaFree(p); /* cudaFree waits for the work queued on p */
+}
+
+static int copy_result(eisnet_cu_ctx *c, cudaError_t e, const char *what, size_t bytes)
+{
+    if (e == cudaSuccess) return 0;
+    eisnet_cu_note(c, e, what);
+    check(c);
+    return eisnet_prefix_error("(%zu bytes) ", bytes);
+}
+
+static int upload(void *ctx, void *dst, const void *src, size_t bytes)
+{
+    eisnet_cu_ctx *c = (eisnet_cu_ctx *)ctx;
+    if (!bytes) return 0;
+    /* from pageable memory the call returns once the source has been copied
+     * out, so the caller may reuse it */
+    return copy_result(c, cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, c->stream),
+                       "upload", bytes);
+}
+
+static int download(void *ctx, void *dst, const void *src, size_t bytes)
+{
+    eisnet_cu_ctx *c = (eisnet_cu_ctx *)ctx;
+    if (!bytes) return 0;
+    cudaError_t e = cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, c->stream);
+    if (e == cudaSuccess) e = cudaStreamSynchronize(c->stream);
+    return copy_result(c, e, "download", bytes);
+}
+
+static int zero(void *ctx, void *p, size_t bytes)
+{
+    eisnet_cu_ctx *c = (eisnet_cu_ctx *)ctx;
+    if (!bytes) return 0;
+    return copy_result(c, cudaMemsetAsync(p, 0, bytes, c->stream), "zero", bytes);
+}
+
+/* ---- products ------------------------------------------------------------------------ */
+
+/* Row-major C = beta C + op(A) op(B) is, read column-major, C^T = beta C^T +
+ * op(B)^T op(A)^T: cuBLAS gets the operands swapped, each with its own
+ * transpose flag, and the dimensions N, M, K. */
+static void gemm(void *ctx, int ta, int tb, int M, int N, int K, const float *A, int lda,
+                 const float *B, int ldb, float beta, float *C, int ldc)
+{
+    eisnet_cu_ctx *c = (eisnet_cu_ctx *)ctx;
+    if (M < 1 || N < 1) return;
+    if (K < 1) { /* an empty sum: C = beta C */
+        if (beta == 0.0f)
+            for (int i = 0; i < M; i++)
+                eisnet_cu_note(c, cudaMemsetAsync(C + (size_t)i * ldc, 0, (size_t)N * sizeof(float),
+                                                  c->stream),
+                               "gemm (empty)");
+        return;
+    }
+    const float alpha = 1.0f;
+    note_blas(c,
+              cublasSgemm(c->blas, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N, N,
+                          M, K, &alpha, B, ldb, A, lda, &beta, C, ldc),
+              "cublasSgemm");
+}
+
+extern "C" const eisnet_cu_ops eisnet_cu_ops_cuda = {
+    "cuda",
+    ctx_new,
+    ctx_free,
+    alloc,
+    release,
+    upload,
+    download,
+    zero,
+    check,
+    gemm,
+    eisnet_cu_ln_relu_dropout_fwd,
+    eisnet_cu_relu_dropout_ln_bwd,
+    eisnet_cu_bias_relu_dropout_fwd,
+    eisnet_cu_relu_dropout_bwd_inplace,
+    eisnet_cu_rows_dot,
+    eisnet_cu_softmax_rows,
+    eisnet_cu_colsum_add,
+    eisnet_cu_broadcast_rows,
+    eisnet_cu_resnorm_out_bwd,
+    eisnet_cu_loss,
+    eisnet_cu_grad_sumsq,
+    eisnet_cu_adamw,
+};
