@@ -16,8 +16,9 @@
  * that the driver can compile) */
 __global__ void k_probe(void) {}
 
-/* 1 when device 0 is usable; else 0 with the reason in why */
-static int probe(char *why, size_t n)
+/* 1 when device `device` is usable (and then current); else 0 with the
+ * reason in why */
+static int probe_device(int device, char *why, size_t n)
 {
     int count = 0;
     cudaError_t e = cudaGetDeviceCount(&count);
@@ -30,12 +31,22 @@ static int probe(char *why, size_t n)
         snprintf(why, n, "no CUDA device (the driver reports none)");
         return 0;
     }
+    if (device < 0 || device >= count) {
+        snprintf(why, n, "no CUDA device %d (%d present)", device, count);
+        return 0;
+    }
+    e = cudaSetDevice(device);
+    if (e != cudaSuccess) {
+        snprintf(why, n, "CUDA device %d cannot be used (%s)", device, cudaGetErrorString(e));
+        cudaGetLastError();
+        return 0;
+    }
     cudaFuncAttributes attr;
     e = cudaFuncGetAttributes(&attr, k_probe);
     if (e != cudaSuccess) {
         cudaDeviceProp prop;
         int major = 0, minor = 0;
-        if (cudaGetDeviceProperties(&prop, 0) == cudaSuccess) {
+        if (cudaGetDeviceProperties(&prop, device) == cudaSuccess) {
             major = prop.major;
             minor = prop.minor;
         }
@@ -48,6 +59,8 @@ static int probe(char *why, size_t n)
     }
     return 1;
 }
+
+static int probe(char *why, size_t n) { return probe_device(0, why, n); }
 
 extern "C" int eisnet_cuda_built(void) { return 1; }
 
@@ -96,9 +109,9 @@ static void note_blas(eisnet_cu_ctx *c, cublasStatus_t s, const char *what)
     }
 }
 
-static void *ctx_new(char *why, size_t n)
+static void *ctx_new(int device, char *why, size_t n)
 {
-    if (!probe(why, n)) return NULL;
+    if (!probe_device(device, why, n)) return NULL;
     eisnet_cu_ctx *c = (eisnet_cu_ctx *)calloc(1, sizeof *c);
     if (!c) {
         snprintf(why, n, "out of host memory");
@@ -140,6 +153,7 @@ static void ctx_free(void *ctx)
 static int check(void *ctx)
 {
     eisnet_cu_ctx *c = (eisnet_cu_ctx *)ctx;
+    eisnet_cu_note(c, cudaStreamSynchronize(c->stream), "synchronize");
     int rc = 0;
     if (c->err != cudaSuccess)
         rc = eisnet_set_error("cuda: %s: %s", c->what ? c->what : "?", cudaGetErrorString(c->err));
@@ -191,12 +205,13 @@ static void release(void *ctx, void *p)
     if (p) cudaFree(p); /* cudaFree waits for the work queued on p */
 }
 
+/* a failed copy: recorded for check() as well, so that callers that look
+ * only at check() see it */
 static int copy_result(eisnet_cu_ctx *c, cudaError_t e, const char *what, size_t bytes)
 {
     if (e == cudaSuccess) return 0;
     eisnet_cu_note(c, e, what);
-    check(c);
-    return eisnet_prefix_error("(%zu bytes) ", bytes);
+    return eisnet_set_error("cuda: %s of %zu bytes: %s", what, bytes, cudaGetErrorString(e));
 }
 
 static int upload(void *ctx, void *dst, const void *src, size_t bytes)
@@ -223,6 +238,14 @@ static int zero(void *ctx, void *p, size_t bytes)
     eisnet_cu_ctx *c = (eisnet_cu_ctx *)ctx;
     if (!bytes) return 0;
     return copy_result(c, cudaMemsetAsync(p, 0, bytes, c->stream), "zero", bytes);
+}
+
+static int copy(void *ctx, void *dst, const void *src, size_t bytes)
+{
+    eisnet_cu_ctx *c = (eisnet_cu_ctx *)ctx;
+    if (!bytes) return 0;
+    return copy_result(c, cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, c->stream),
+                       "copy", bytes);
 }
 
 /* ---- products ------------------------------------------------------------------------ */
@@ -259,6 +282,7 @@ extern "C" const eisnet_cu_ops eisnet_cu_ops_cuda = {
     upload,
     download,
     zero,
+    copy,
     check,
     gemm,
     eisnet_cu_ln_relu_dropout_fwd,

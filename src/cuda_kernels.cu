@@ -171,9 +171,9 @@ __global__ void k_ln_bwd_cols(float *dweight, float *dbias, float *din_colsum, c
     sb = slices_sum(sb, sh);
     sc = slices_sum(sc, sh);
     if (threadIdx.y == 0 && col < C) {
-        dweight[col] += sw;
-        dbias[col] += sb;
-        din_colsum[col] += sc;
+        if (dweight) dweight[col] += sw;
+        if (dbias) dbias[col] += sb;
+        if (din_colsum) din_colsum[col] += sc;
     }
 }
 
@@ -402,13 +402,18 @@ __global__ void k_loss_rows(const float *logits, const float *resnorm, int B, in
     for (int k = 0; k < P; k++) {
         const size_t i = (size_t)b * P + k;
         const float *lg = logits + i * G;
-        float *dl = dlogits + i * G;
+        float *dl = dlogits ? dlogits + i * G : NULL;
         hit[i] = 0;
         if (!missing[i]) {
-            for (int g = 0; g < G; g++) dl[g] = 0.0f;
+            if (dl)
+                for (int g = 0; g < G; g++) dl[g] = 0.0f;
             continue;
         }
         const int t = target[i];
+        if (t < 0 || t >= G) { /* refused by the callers; never read out of range */
+            row = NAN;
+            continue;
+        }
         float mx = lg[0];
         int arg = 0;
         for (int g = 1; g < G; g++)
@@ -422,7 +427,7 @@ __global__ void k_loss_rows(const float *logits, const float *resnorm, int B, in
         const double inv = 1.0 / sum;
         /* the CPU keeps e^(x - max) of up to 64 classes and recomputes from
          * the log-sum-exp beyond */
-        for (int g = 0; g < G; g++) {
+        for (int g = 0; dl && g < G; g++) {
             const double pg = G <= 64 ? exp((double)(lg[g] - mx)) * inv : exp((double)lg[g] - lse);
             dl[g] = (float)((pg - (g == t)) * gscale);
         }
@@ -432,7 +437,7 @@ __global__ void k_loss_rows(const float *logits, const float *resnorm, int B, in
     row_ce[b] = n_miss ? row / n_miss : 0.0;
     const float d = resnorm[b] - resnorm_target[b];
     row_se[b] = (double)d * d;
-    dresnorm[b] = resnorm_weight * 2.0f * d / (float)B;
+    if (dresnorm) dresnorm[b] = resnorm_weight * 2.0f * d / (float)B;
 }
 
 /* one block: the sums over rows in a fixed order */

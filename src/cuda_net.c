@@ -146,7 +146,7 @@ eisnet_cuda_net *eisnet_cuda_net_new_ops(const eisnet_cu_ops *ops, const eisnet_
         return NULL;
     }
     char why[256];
-    net->ctx = ops->ctx_new(why, sizeof why);
+    net->ctx = ops->ctx_new(0, why, sizeof why);
     if (!net->ctx) {
         eisnet_set_error("cuda: %s", why);
         eisnet_cuda_net_free(net);

@@ -12,7 +12,8 @@
  * queued in order on the context's stream and may return before they run;
  * download waits for everything queued before it. An operation does not
  * report errors itself: check() reports the first one since the last call
- * (eisnet_set_error, -1). Semantics match the CPU helpers of
+ * (eisnet_set_error, -1); upload, download, zero and copy also return -1 at
+ * once when they fail. Semantics match the CPU helpers of
  * include/eisnet/kernels.h named in each comment, element for element; only
  * the order of floating-point sums differs. */
 #ifndef EISNET_CUDA_OPS_H
@@ -43,15 +44,18 @@ typedef struct {
 
 typedef struct eisnet_cu_ops {
     const char *name;
-    /* a context (stream, BLAS handle) on the current device; NULL and a reason
-     * in why[n] when there is no usable device */
-    void *(*ctx_new)(char *why, size_t n);
+    /* a context (stream, BLAS handle) on the given device (0: the first);
+     * NULL and a reason in why[n] when there is no usable device */
+    void *(*ctx_new)(int device, char *why, size_t n);
     void (*ctx_free)(void *ctx);
     void *(*alloc)(void *ctx, size_t bytes); /* zeroed; NULL + error when out of memory */
     void (*release)(void *ctx, void *p);
     int (*upload)(void *ctx, void *dst, const void *src, size_t bytes);
     int (*download)(void *ctx, void *dst, const void *src, size_t bytes); /* waits */
     int (*zero)(void *ctx, void *p, size_t bytes);
+    int (*copy)(void *ctx, void *dst, const void *src, size_t bytes); /* device to device */
+    /* waits for the queued work; 0, or -1 with the first error since the
+     * last check (which clears it) */
     int (*check)(void *ctx);
 
     /* eisnet_cpu_gemm: C (M, N) = beta * C + op(A) @ op(B), row-major, beta 0
@@ -64,7 +68,7 @@ typedef struct eisnet_cu_ops {
                                 const float *in_bias, const float *weight, const float *bias,
                                 int B, int C, float p, uint64_t key, uint64_t idx0);
     /* eisnet_cpu_relu_dropout_layernorm_backward (din overwritten; dweight,
-     * dbias, din_colsum accumulated, none of them NULL) */
+     * dbias, din_colsum accumulated, each skipped when NULL) */
     void (*relu_dropout_ln_bwd)(void *ctx, float *din, float *dweight, float *dbias,
                                 const float *dout, const float *out, float scale, const float *in,
                                 const float *in_bias, const float *weight, const float *mean,
@@ -90,8 +94,10 @@ typedef struct eisnet_cu_ops {
     void (*resnorm_out_bwd)(void *ctx, float *da, int ld, const float *a, const float *w2,
                             const float *drout, float *dw2, float *db2, int nb, int K);
     /* eisnet_loss_compute on device data: dlogits (B, P, G) and dresnorm (B)
-     * written; sums->ce_sum, se_sum and hc[0 .. 2P) overwritten. Targets
-     * of missing entries must lie in 0..G-1 (checked by the caller). */
+     * written (either may be NULL); sums->ce_sum, se_sum and hc[0 .. 2P)
+     * overwritten. Targets of missing entries must lie in 0..G-1 (checked by
+     * the caller; one outside makes ce_sum NaN, nothing is read out of
+     * range). */
     void (*loss)(void *ctx, const float *logits, const float *resnorm, int B, int P, int G,
                  const int32_t *target, const uint8_t *missing, const float *resnorm_target,
                  float resnorm_weight, float *dlogits, float *dresnorm, eisnet_cu_sums *sums);
@@ -108,6 +114,12 @@ typedef struct eisnet_cu_ops {
 /* eisnet_cuda_net_new on the given table (the tests' host table) */
 eisnet_cuda_net *eisnet_cuda_net_new_ops(const eisnet_cu_ops *ops, const eisnet_model *m,
                                          int max_batch);
+
+/* A backend of eisnet/backend.h on the given table and device
+ * (src/cuda_backend.c); NULL with eisnet_last_error() when the table has no
+ * usable device. */
+struct eisnet_backend;
+struct eisnet_backend *eisnet_cu_backend_new(const eisnet_cu_ops *ops, int device);
 
 /* The GPU table; defined only in builds with the CUDA backend
  * (EISNET_HAVE_CUDA). */

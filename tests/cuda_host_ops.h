@@ -16,8 +16,9 @@
 
 static int host_ctx_token;
 
-static void *host_ctx_new(char *why, size_t n)
+static void *host_ctx_new(int device, char *why, size_t n)
 {
+    (void)device;
     (void)why;
     (void)n;
     return &host_ctx_token;
@@ -37,6 +38,12 @@ static int host_copy(void *ctx, void *dst, const void *src, size_t bytes)
 {
     (void)ctx;
     if (bytes) memcpy(dst, src, bytes);
+    return 0;
+}
+static int host_copy_d2d(void *ctx, void *dst, const void *src, size_t bytes)
+{
+    (void)ctx;
+    if (bytes) memmove(dst, src, bytes);
     return 0;
 }
 static int host_zero(void *ctx, void *p, size_t bytes)
@@ -154,10 +161,29 @@ static void host_adamw(void *ctx, const eisnet_adamw_consts *k, float max_grad_n
 }
 
 static const eisnet_cu_ops host_ops = {
-    "host",        host_ctx_new, host_ctx_free,  host_alloc,   host_release,   host_copy,
-    host_copy,     host_zero,    host_check,     host_gemm,    host_ln_fwd,    host_ln_bwd,
-    host_bias_relu, host_relu_bwd, host_rows_dot, host_softmax, host_colsum,   host_broadcast,
-    host_resnorm_bwd, host_loss, host_sumsq,     host_adamw,
+    .name = "host",
+    .ctx_new = host_ctx_new,
+    .ctx_free = host_ctx_free,
+    .alloc = host_alloc,
+    .release = host_release,
+    .upload = host_copy,
+    .download = host_copy,
+    .zero = host_zero,
+    .copy = host_copy_d2d,
+    .check = host_check,
+    .gemm = host_gemm,
+    .ln_relu_dropout_fwd = host_ln_fwd,
+    .relu_dropout_ln_bwd = host_ln_bwd,
+    .bias_relu_dropout_fwd = host_bias_relu,
+    .relu_dropout_bwd_inplace = host_relu_bwd,
+    .rows_dot = host_rows_dot,
+    .softmax_rows = host_softmax,
+    .colsum_add = host_colsum,
+    .broadcast_rows = host_broadcast,
+    .resnorm_out_bwd = host_resnorm_bwd,
+    .loss = host_loss,
+    .grad_sumsq = host_sumsq,
+    .adamw = host_adamw,
 };
 
 #endif
