@@ -2,10 +2,10 @@
  * backends (ggml-style).
  *
  *   eisnet_kernels_ref  plain loops, obviously correct; the reference that
- *                       everything else is tested against (src/kernels_ref.c)
+ *                       everything else is tested against (src/nn/kernels_ref.c)
  *   eisnet_kernels_cpu  the fast path: CBLAS sgemm when built with
  *                       EISNET_HAVE_CBLAS, blocked loops otherwise
- *                       (src/kernels_cpu.c)
+ *                       (src/nn/kernels_cpu.c)
  *
  * Conventions (llm.c-like). All tensors are float32, row-major, B rows.
  * Every *_forward overwrites its outputs. Every *_backward ACCUMULATES (+=)

@@ -1,4 +1,4 @@
-/* Fast CPU kernels. Same semantics as src/kernels_ref.c (tested against it in
+/* Fast CPU kernels. Same semantics as src/nn/kernels_ref.c (tested against it in
  * tests/test_kernels.c):
  *   - matrix products through CBLAS sgemm when built with EISNET_HAVE_CBLAS,
  *     else register-blocked loops that the compiler vectorises;
