@@ -1,5 +1,6 @@
-# The CUDA backend (src/cuda_*.cu), included from CMakeLists.txt once the
-# eisnet libraries exist.
+# The CUDA backend's device code (src/nn/cuda_*.cu), included from
+# CMakeLists.txt once the layer libraries exist. Its C side (src/nn/cuda.c,
+# src/nn/cuda_backend.c) is part of the nn layer in every build.
 #
 #   -DEISNET_CUDA=AUTO  (default) build it when a CUDA compiler and the
 #                       toolkit's cuBLAS are found, else a CPU-only build
@@ -10,7 +11,7 @@
 #                       when loading); nvcc 13 accepts 75 and newer
 #
 # The library's C code finds out through EISNET_HAVE_CUDA; without it,
-# src/cuda_net.c answers "not built into this eisnet".
+# src/nn/cuda.c answers "not built into this eisnet".
 
 set(EISNET_CUDA AUTO CACHE STRING "Build the CUDA backend: ON, OFF or AUTO")
 set_property(CACHE EISNET_CUDA PROPERTY STRINGS ON OFF AUTO)
@@ -53,9 +54,10 @@ if(NOT eisnet_cuda_mode STREQUAL "OFF")
 endif()
 
 if(EISNET_HAVE_CUDA)
-  file(GLOB EISNET_CUDA_SOURCES CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/src/cuda_*.cu)
+  file(GLOB EISNET_CUDA_SOURCES CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/src/nn/cuda_*.cu)
   add_library(eisnet_cuda_obj OBJECT ${EISNET_CUDA_SOURCES})
-  target_include_directories(eisnet_cuda_obj PRIVATE ${CMAKE_SOURCE_DIR}/include ${CMAKE_SOURCE_DIR}/src)
+  target_include_directories(eisnet_cuda_obj PRIVATE ${CMAKE_SOURCE_DIR}/include ${CMAKE_SOURCE_DIR}/src/core
+    ${CMAKE_SOURCE_DIR}/src/nn)
   target_link_libraries(eisnet_cuda_obj PRIVATE CUDA::cudart_static CUDA::cublas)
   set_target_properties(eisnet_cuda_obj PROPERTIES POSITION_INDEPENDENT_CODE ON
     CUDA_STANDARD 17 CUDA_STANDARD_REQUIRED ON)
@@ -67,12 +69,27 @@ if(EISNET_HAVE_CUDA)
   set_property(TARGET eisnet_cuda_obj PROPERTY COMPILE_OPTIONS
     -fmad=false -prec-div=true -prec-sqrt=true -Xcompiler=-Wall,-Wextra
     $<$<CONFIG:Release>:-O3>)
-  foreach(lib eisnet eisnet_shared)
+  # Programs that link the libraries link with the C compiler as before (the
+  # runtime comes as CUDA::cudart_static): nvcc as the linker would be given
+  # the C link options (the sanitizers), which it does not know.
+  set(CMAKE_CUDA_LINKER_PREFERENCE_PROPAGATES OFF)
+  # every library that holds the nn layer gets the device objects; everything
+  # that links eisnet_deps gets the CUDA libraries and EISNET_HAVE_CUDA
+  target_link_libraries(eisnet_deps INTERFACE CUDA::cudart_static CUDA::cublas)
+  target_compile_definitions(eisnet_deps INTERFACE EISNET_HAVE_CUDA=1)
+  foreach(lib eisnet_nn eisnet eisnet_shared)
     if(TARGET ${lib})
       target_sources(${lib} PRIVATE $<TARGET_OBJECTS:eisnet_cuda_obj>)
-      target_link_libraries(${lib} PUBLIC CUDA::cudart_static CUDA::cublas)
-      target_compile_definitions(${lib} PUBLIC EISNET_HAVE_CUDA=1)
-      # made before the language was enabled: CMake wants the property set
+      set_target_properties(${lib} PROPERTIES LINKER_LANGUAGE C)
+    endif()
+  endforeach()
+  # targets made before the language was enabled: CMake wants the property set
+  set(eisnet_early_targets eisnet eisnet_shared)
+  foreach(layer ${EISNET_LAYERS})
+    list(APPEND eisnet_early_targets eisnet_${layer} eisnet_${layer}_obj)
+  endforeach()
+  foreach(lib ${eisnet_early_targets})
+    if(TARGET ${lib})
       set_target_properties(${lib} PROPERTIES CUDA_ARCHITECTURES "${CMAKE_CUDA_ARCHITECTURES}")
     endif()
   endforeach()

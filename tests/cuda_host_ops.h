@@ -1,5 +1,5 @@
-/* The operation table of src/cuda_ops.h on the host, from the CPU kernels:
- * it runs the CUDA network's orchestration (src/cuda_net.c) without a GPU,
+/* The operation table of src/nn/cuda_ops.h on the host, from the CPU kernels:
+ * it runs the CUDA network's orchestration (src/nn/cuda.c) without a GPU,
  * and it is the reference the GPU's operations are compared with
  * (tests/test_cuda_gpu.c). "Device" memory is host memory. */
 #ifndef EISNET_TEST_CUDA_HOST_OPS_H

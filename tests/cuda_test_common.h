@@ -1,5 +1,5 @@
 /* Shared by tests/test_cuda_*.c: random batches and the comparisons of the
- * network on an operation table (src/cuda_net.c) against the CPU model. */
+ * network on an operation table (src/nn/cuda.c) against the CPU model. */
 #ifndef EISNET_TEST_CUDA_COMMON_H
 #define EISNET_TEST_CUDA_COMMON_H
 

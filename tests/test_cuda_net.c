@@ -1,4 +1,4 @@
-/* The CUDA network's orchestration (src/cuda_net.c) without a GPU: on the
+/* The CUDA network's orchestration (src/nn/cuda.c) without a GPU: on the
  * host operation table of tests/cuda_host_ops.h (the CPU kernels), a
  * 10-step training trajectory and predictions against the CPU model, the
  * parameter and moment round trip, bad input; and the answers of the device

@@ -1,5 +1,5 @@
 /* The CUDA backend of eisnet/backend.h: the backend's ops table mapped onto
- * the device operations of cuda_ops.h (src/cuda_*.cu).
+ * the device operations of cuda_ops.h (src/nn/cuda_*.cu).
  *
  * One block of rows per pass (the GPU parallelises inside each operation),
  * one gradient buffer, no row selection (every head runs on every row, as

@@ -1,5 +1,5 @@
 /* The network's element-wise, normalisation, loss and optimizer kernels on
- * the GPU. Each computes what the CPU helper named in src/cuda_ops.h
+ * the GPU. Each computes what the CPU helper named in src/nn/cuda_ops.h
  * computes, with the same expressions in the same order per element (this
  * file is compiled without FMA contraction and with IEEE division and square
  * root, as the CPU code is), so that only the order of the sums over rows and

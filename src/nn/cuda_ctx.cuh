@@ -1,5 +1,5 @@
 /* cuda_ctx.cuh (private, CUDA sources only): the device context behind the
- * void *ctx of cuda_ops.h, and the launchers of src/cuda_kernels.cu. */
+ * void *ctx of cuda_ops.h, and the launchers of src/nn/cuda_kernels.cu. */
 #ifndef EISNET_CUDA_CTX_CUH
 #define EISNET_CUDA_CTX_CUH
 

@@ -1,9 +1,9 @@
 /* cuda_ops.h (private): the device operations the CUDA network runs, as a
  * table of plain C functions.
  *
- * The table decouples the network's orchestration (src/cuda_net.c: buffer
+ * The table decouples the network's orchestration (src/nn/cuda.c: buffer
  * layout, order of operations, strides, the optimizer's bookkeeping) from the
- * device. eisnet_cu_ops_cuda (src/cuda_*.cu, only in builds with the CUDA
+ * device. eisnet_cu_ops_cuda (src/nn/cuda_*.cu, only in builds with the CUDA
  * toolkit) runs them on a GPU; a test supplies a host table built from the
  * CPU kernels, so the orchestration is tested on machines without a GPU.
  *
@@ -116,7 +116,7 @@ eisnet_cuda_net *eisnet_cuda_net_new_ops(const eisnet_cu_ops *ops, const eisnet_
                                          int max_batch);
 
 /* A backend of eisnet/backend.h on the given table and device
- * (src/cuda_backend.c); NULL with eisnet_last_error() when the table has no
+ * (src/nn/cuda_backend.c); NULL with eisnet_last_error() when the table has no
  * usable device. */
 struct eisnet_backend;
 struct eisnet_backend *eisnet_cu_backend_new(const eisnet_cu_ops *ops, int device);
