@@ -63,13 +63,18 @@ static void host_gemm(void *ctx, int ta, int tb, int M, int N, int K, const floa
     (void)ctx;
     eisnet_cpu_gemm(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc);
 }
+/* the key of cuda_ops.h: key, or hash64(*key_dev, key) */
+static uint64_t host_key(uint64_t key, const uint64_t *key_dev)
+{
+    return key_dev ? eisnet_hash64(*key_dev, key) : key;
+}
 static void host_ln_fwd(void *ctx, float *out, float *mean, float *rstd, const float *in,
                         const float *in_bias, const float *weight, const float *bias, int B, int C,
-                        float p, uint64_t key, uint64_t idx0)
+                        float p, uint64_t key, const uint64_t *key_dev, uint64_t idx0)
 {
     (void)ctx;
     eisnet_cpu_layernorm_relu_dropout_forward(out, mean, rstd, in, in_bias, weight, bias, B, C, p,
-                                              key, idx0);
+                                              p > 0.0f ? host_key(key, key_dev) : 0, idx0);
 }
 static void host_ln_bwd(void *ctx, float *din, float *dweight, float *dbias, const float *dout,
                         const float *out, float scale, const float *in, const float *in_bias,
@@ -81,10 +86,11 @@ static void host_ln_bwd(void *ctx, float *din, float *dweight, float *dbias, con
                                                weight, mean, rstd, B, C, din_colsum);
 }
 static void host_bias_relu(void *ctx, float *out, const float *in, const float *bias, int B, int n,
-                           int ld, float p, uint64_t key, uint64_t idx0)
+                           int ld, float p, uint64_t key, const uint64_t *key_dev, uint64_t idx0)
 {
     (void)ctx;
-    eisnet_cpu_bias_relu_dropout_forward(out, in, bias, B, n, ld, p, key, idx0);
+    eisnet_cpu_bias_relu_dropout_forward(out, in, bias, B, n, ld, p,
+                                         p > 0.0f ? host_key(key, key_dev) : 0, idx0);
 }
 static void host_relu_bwd(void *ctx, float *d, const float *out, int B, int n, int ld, float scale)
 {
@@ -144,12 +150,12 @@ static void host_sumsq(void *ctx, const float *g, size_t n, eisnet_cu_sums *sums
     (void)ctx;
     sums->sumsq = eisnet_grad_sumsq(g, 0, n);
 }
-static void host_adamw(void *ctx, const eisnet_adamw_consts *k, float max_grad_norm,
-                       const eisnet_cu_sums *sums, float *params, const float *grads, float *m,
-                       float *v, size_t n)
+static void host_adamw(void *ctx, const eisnet_adamw_consts *k, const eisnet_adamw_consts *k_dev,
+                       float max_grad_norm, const eisnet_cu_sums *sums, float *params,
+                       const float *grads, float *m, float *v, size_t n)
 {
     (void)ctx;
-    eisnet_adamw_consts c = *k;
+    eisnet_adamw_consts c = k_dev ? *k_dev : *k;
     c.grad_scale = max_grad_norm > 0.0f ? eisnet_clip_coef((float)sqrt(sums->sumsq), max_grad_norm)
                                         : 1.0f;
     eisnet_adamw opt;

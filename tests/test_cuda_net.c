@@ -113,6 +113,11 @@ static void test_bad_input(void **state)
                                                 1.0f, &rng, NULL, NULL, NULL, NULL),
                      -1);
     assert_null(eisnet_cuda_net_new_ops(&host_ops, m, 0));
+    /* the host table records no graphs */
+    assert_int_equal(eisnet_cuda_net_graphs(net), 0);
+    assert_int_equal(eisnet_cuda_net_set_graphs(net, 1), -1);
+    assert_non_null(strstr(eisnet_last_error(), "no graphs"));
+    assert_int_equal(eisnet_cuda_net_set_graphs(net, 0), 0);
     cu_free_batch(&b);
     eisnet_adamw_free(&opt);
     eisnet_cuda_net_free(net);

@@ -68,6 +68,15 @@ int eisnet_cuda_net_train_step(eisnet_cuda_net *net, eisnet_adamw *opt, const fl
                                float max_grad_norm, uint64_t *rng, eisnet_loss *out,
                                float *grad_norm, int64_t *correct, int64_t *counted);
 
+/* CUDA graphs for training steps: on by default (EISNET_CUDA_GRAPHS=0 in the
+ * environment turns them off for new networks). A step is then queued as one
+ * recorded graph instead of about 60 separate launches, with the same
+ * results bit for bit. The first step of a batch size runs directly, the
+ * second is recorded; later steps of that size replay it. 0 / -1 (no graph
+ * support in this table). */
+int eisnet_cuda_net_set_graphs(eisnet_cuda_net *net, int on);
+int eisnet_cuda_net_graphs(const eisnet_cuda_net *net);
+
 /* eisnet_model_predict_masked on the device (dropout off), in chunks of
  * max_batch rows: probs_out (B, n_params, n_grid), heads not selected by
  * missing are 0 (missing may be NULL: all heads); resnorm_out (B). Either

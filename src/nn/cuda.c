@@ -41,10 +41,16 @@ struct eisnet_cuda_net {
     float *act;    /* activations and their gradients, carved below */
     float *x, *h1, *a1, *mean1, *rstd1, *h2, *a2, *mean2, *rstd2, *z, *u, *a, *logits, *rout;
     float *dh1, *da1, *dh2, *da2, *dz, *da, *dlogits, *drout, *probs, *rtarget;
-    void *small; /* targets, masks, the loss sums */
+    void *small; /* the loss sums, the step's values, targets, masks */
     int32_t *target;
     uint8_t *missing;
     eisnet_cu_sums *sums;
+    eisnet_cu_step *step;
+    /* the recorded training step (graphs): replayed while the batch size and
+     * the loss and clipping settings stay those it was recorded with */
+    int use_graphs, warm_B, graph_B;
+    float graph_rw, graph_mgn;
+    void *graph;
 };
 
 /* the offsets of NAME.weight and NAME.bias in the parameter array */
@@ -101,12 +107,15 @@ static int alloc_buffers(eisnet_cuda_net *net)
     TAKE(dh1, H); TAKE(da1, H); TAKE(dh2, H2); TAKE(da2, H2); TAKE(dz, LAT);
     TAKE(da, NH); TAKE(dlogits, PG); TAKE(drout, 1); TAKE(probs, PG); TAKE(rtarget, 1);
 #undef TAKE
-    /* the loss sums first (8-byte aligned), then targets, then masks */
-    const size_t small = sizeof(eisnet_cu_sums) + Bm * (size_t)net->P * (sizeof(int32_t) + 1);
+    /* the loss sums and the step's values first (8-byte aligned), then
+     * targets, then masks */
+    const size_t small = sizeof(eisnet_cu_sums) + sizeof(eisnet_cu_step) +
+                         Bm * (size_t)net->P * (sizeof(int32_t) + 1);
     net->small = o->alloc(net->ctx, small);
     if (!net->small) return -1;
     net->sums = net->small;
-    net->target = (int32_t *)(net->sums + 1);
+    net->step = (eisnet_cu_step *)(net->sums + 1);
+    net->target = (int32_t *)(net->step + 1);
     net->missing = (uint8_t *)(net->target + Bm * (size_t)net->P);
     return 0;
 }
@@ -156,6 +165,8 @@ eisnet_cuda_net *eisnet_cuda_net_new_ops(const eisnet_cu_ops *ops, const eisnet_
         eisnet_cuda_net_free(net);
         return NULL;
     }
+    const char *env = getenv("EISNET_CUDA_GRAPHS"); /* "0": off, for comparisons */
+    net->use_graphs = ops->graph_begin && !(env && strcmp(env, "0") == 0);
     return net;
 }
 
@@ -163,6 +174,7 @@ void eisnet_cuda_net_free(eisnet_cuda_net *net)
 {
     if (!net) return;
     if (net->ctx) {
+        if (net->graph) net->ops->graph_free(net->ctx, net->graph);
         net->ops->release(net->ctx, net->state);
         net->ops->release(net->ctx, net->act);
         net->ops->release(net->ctx, net->small);
@@ -216,9 +228,11 @@ int eisnet_cuda_net_download_grads(eisnet_cuda_net *net, float *grads)
 
 /* ---- passes ------------------------------------------------------------------ */
 
-/* Forward of B rows of net->x; key 0 and train 0 for inference. */
-static void forward(eisnet_cuda_net *net, int B, int train, uint64_t key)
+/* Forward of B rows of net->x; with train, dropout from the key in
+ * net->step (device memory: a recorded step replays with each step's key). */
+static void forward(eisnet_cuda_net *net, int B, int train)
 {
+    const uint64_t *key = &net->step->key;
     const eisnet_cu_ops *o = net->ops;
     void *c = net->ctx;
     const float *W = net->params;
@@ -228,10 +242,10 @@ static void forward(eisnet_cuda_net *net, int B, int train, uint64_t key)
 
     o->gemm(c, 0, 1, B, H, n_in, net->x, n_in, W + net->enc0.w, n_in, 0.0f, net->h1, H);
     o->ln_relu_dropout_fwd(c, net->a1, net->mean1, net->rstd1, net->h1, W + net->enc0.b,
-                           W + net->ln1.w, W + net->ln1.b, B, H, p1, eisnet_hash64(key, 0), 0);
+                           W + net->ln1.w, W + net->ln1.b, B, H, p1, 0, key, 0);
     o->gemm(c, 0, 1, B, H2, H, net->a1, H, W + net->enc4.w, H, 0.0f, net->h2, H2);
     o->ln_relu_dropout_fwd(c, net->a2, net->mean2, net->rstd2, net->h2, W + net->enc4.b,
-                           W + net->ln5.w, W + net->ln5.b, B, H2, p2, eisnet_hash64(key, 1), 0);
+                           W + net->ln5.w, W + net->ln5.b, B, H2, p2, 1, key, 0);
     o->broadcast_rows(c, net->z, W + net->enc8.b, B, LAT, LAT);
     o->gemm(c, 0, 1, B, LAT, H2, net->a2, H2, W + net->enc8.w, H2, 1.0f, net->z, LAT);
 
@@ -241,8 +255,7 @@ static void forward(eisnet_cuda_net *net, int B, int train, uint64_t key)
         const tensor_pair l = k < P ? net->head0[k] : net->res0;
         o->gemm(c, 0, 1, B, HH, LAT, net->z, LAT, W + l.w, LAT, 0.0f, net->u + k * HH, NH);
         o->bias_relu_dropout_fwd(c, net->a + k * HH, net->u + k * HH, W + l.b, B, HH, NH,
-                                 k < P ? ph : 0.0f,
-                                 k < P ? eisnet_hash64(key, 2 + (uint64_t)k) : 0, 0);
+                                 k < P ? ph : 0.0f, 2 + (uint64_t)k, key, 0);
     }
     for (int k = 0; k < P; k++) {
         float *lg = net->logits + (size_t)k * G;
@@ -316,6 +329,71 @@ static int check_targets(const eisnet_cuda_net *net, int B, const int32_t *targe
     return 0;
 }
 
+/* Queues a training step on the uploaded batch and step values: forward,
+ * loss, backward, gradient norm, clipped AdamW (k: the host copy of the
+ * constants, used only without a device copy). */
+static void queue_step(eisnet_cuda_net *net, int B, float rw, float mgn,
+                       const eisnet_adamw_consts *k)
+{
+    const eisnet_cu_ops *o = net->ops;
+    void *c = net->ctx;
+    forward(net, B, 1);
+    o->loss(c, net->logits, net->rout, B, net->P, net->G, net->target, net->missing, net->rtarget,
+            rw, net->dlogits, net->drout, net->sums);
+    o->zero(c, net->grads, net->n * sizeof(float));
+    backward(net, B);
+    o->grad_sumsq(c, net->grads, net->n, net->sums);
+    o->adamw(c, k, &net->step->k, mgn, net->sums, net->params, net->grads, net->m, net->v, net->n);
+}
+
+/* The step directly, or as a recorded graph: the first step of a batch size
+ * runs directly (cuBLAS and the scratch buffers settle), the second is
+ * recorded, later ones replay the recording. A recording that fails turns
+ * graphs off for this network and runs the step directly. */
+static int run_step(eisnet_cuda_net *net, int B, float rw, float mgn, const eisnet_adamw_consts *k)
+{
+    const eisnet_cu_ops *o = net->ops;
+    void *c = net->ctx;
+    const int same = net->graph && net->graph_B == B && net->graph_rw == rw && net->graph_mgn == mgn;
+    if (net->use_graphs && !same && net->warm_B == B) {
+        if (net->graph) o->graph_free(c, net->graph);
+        net->graph = NULL;
+        if (o->graph_begin(c) == 0) {
+            queue_step(net, B, rw, mgn, k);
+            net->graph = o->graph_end(c);
+        }
+        if (!net->graph) {
+            (void)o->check(c); /* the failed recording ran nothing */
+            eisnet_clear_error();
+            net->use_graphs = 0;
+        } else {
+            net->graph_B = B;
+            net->graph_rw = rw;
+            net->graph_mgn = mgn;
+        }
+    }
+    net->warm_B = B;
+    if (net->use_graphs && net->graph && net->graph_B == B && net->graph_rw == rw &&
+        net->graph_mgn == mgn)
+        return o->graph_launch(c, net->graph);
+    queue_step(net, B, rw, mgn, k);
+    return 0;
+}
+
+int eisnet_cuda_net_set_graphs(eisnet_cuda_net *net, int on)
+{
+    if (!net) return eisnet_set_error("cuda: NULL net");
+    if (on && !net->ops->graph_begin) return eisnet_set_error("cuda: this device table has no graphs");
+    net->use_graphs = on != 0;
+    if (!on && net->graph) {
+        net->ops->graph_free(net->ctx, net->graph);
+        net->graph = NULL;
+    }
+    return 0;
+}
+
+int eisnet_cuda_net_graphs(const eisnet_cuda_net *net) { return net && net->use_graphs; }
+
 static uint64_t splitmix64(uint64_t *s)
 {
     uint64_t z = (*s += UINT64_C(0x9E3779B97F4A7C15));
@@ -345,18 +423,19 @@ int eisnet_cuda_net_train_step(eisnet_cuda_net *net, eisnet_adamw *opt, const fl
         o->upload(c, net->missing, missing, (size_t)B * P) ||
         o->upload(c, net->rtarget, resnorm_target, (size_t)B * sizeof(float)))
         return -1;
-    const uint64_t key = splitmix64(rng); /* the CPU's forward draws the same key */
-    forward(net, B, 1, key);
-    o->loss(c, net->logits, net->rout, B, net->P, net->G, net->target, net->missing, net->rtarget,
-            resnorm_weight, net->dlogits, net->drout, net->sums);
-    if (o->zero(c, net->grads, net->n * sizeof(float))) return -1;
-    backward(net, B);
-    o->grad_sumsq(c, net->grads, net->n, net->sums);
-    const eisnet_adamw_consts k = eisnet_adamw_begin(opt, 1.0f);
-    o->adamw(c, &k, max_grad_norm, net->sums, net->params, net->grads, net->m, net->v, net->n);
+    /* the CPU's forward draws the same key */
+    const eisnet_cu_step hs = {splitmix64(rng), eisnet_adamw_begin(opt, 1.0f)};
+    if (o->upload(c, net->step, &hs, sizeof hs)) {
+        opt->step--; /* no update happened */
+        return -1;
+    }
+    if (run_step(net, B, resnorm_weight, max_grad_norm, &hs.k)) {
+        opt->step--;
+        return -1;
+    }
     eisnet_cu_sums s;
     if (o->check(c) || o->download(c, &s, net->sums, EISNET_CU_SUMS_BYTES(P))) {
-        opt->step--; /* no update happened */
+        opt->step--;
         return -1;
     }
     if (out) {
@@ -383,7 +462,7 @@ int eisnet_cuda_net_predict(eisnet_cuda_net *net, const float *x, int B, const u
         const int nb = B - s < net->max_batch ? B - s : net->max_batch;
         if (o->upload(c, net->x, x + (size_t)s * n_in, (size_t)nb * n_in * sizeof(float))) return -1;
         if (missing && o->upload(c, net->missing, missing + (size_t)s * P, (size_t)nb * P)) return -1;
-        forward(net, nb, 0, 0);
+        forward(net, nb, 0);
         if (probs_out)
             o->softmax_rows(c, net->probs, net->logits, (long)nb * (long)P, net->G,
                             missing ? net->missing : NULL);

@@ -113,7 +113,7 @@ static void be_ln_fwd(eisnet_backend *be, float *out, float *mean, float *rstd, 
                       float p, uint64_t key, uint64_t idx0)
 {
     st(be)->T->ln_relu_dropout_fwd(st(be)->dev, out, mean, rstd, in, in_bias, weight, bias, B, C, p,
-                                   key, idx0);
+                                   key, NULL, idx0);
 }
 
 static void be_ln_bwd(eisnet_backend *be, float *din, float *dweight, float *dbias,
@@ -129,7 +129,7 @@ static void be_bias_relu_dropout_fwd(eisnet_backend *be, float *out, const float
                                      const float *bias, int B, int n, int ld, float p,
                                      uint64_t key, uint64_t idx0)
 {
-    st(be)->T->bias_relu_dropout_fwd(st(be)->dev, out, in, bias, B, n, ld, p, key, idx0);
+    st(be)->T->bias_relu_dropout_fwd(st(be)->dev, out, in, bias, B, n, ld, p, key, NULL, idx0);
 }
 
 static void be_relu_dropout_bwd_inplace(eisnet_backend *be, float *d, const float *out, int B,
@@ -185,7 +185,8 @@ static float be_clip_adamw(eisnet_backend *be, const eisnet_step_args *a)
     cu_state *s = st(be);
     double ss = NAN;
     s->T->grad_sumsq(s->dev, a->grads, a->n, s->sums);
-    s->T->adamw(s->dev, &a->k, a->max_grad_norm, s->sums, a->params, a->grads, a->m, a->v, a->n);
+    s->T->adamw(s->dev, &a->k, NULL, a->max_grad_norm, s->sums, a->params, a->grads, a->m, a->v,
+                a->n);
     if (s->T->download(s->dev, &ss, &s->sums->sumsq, sizeof ss)) return NAN;
     return (float)sqrt(ss);
 }

@@ -20,6 +20,9 @@ typedef struct {
      * demand */
     void *scratch;
     size_t scratch_bytes;
+    /* cuBLAS's workspace, given to it so that it allocates nothing while a
+     * graph is recorded */
+    void *blas_ws;
 } eisnet_cu_ctx;
 
 /* records e (when it is an error and none is recorded yet) */
@@ -34,14 +37,15 @@ extern "C" {
 void eisnet_cu_ln_relu_dropout_fwd(void *ctx, float *out, float *mean, float *rstd,
                                    const float *in, const float *in_bias, const float *weight,
                                    const float *bias, int B, int C, float p, uint64_t key,
-                                   uint64_t idx0);
+                                   const uint64_t *key_dev, uint64_t idx0);
 void eisnet_cu_relu_dropout_ln_bwd(void *ctx, float *din, float *dweight, float *dbias,
                                    const float *dout, const float *out, float scale,
                                    const float *in, const float *in_bias, const float *weight,
                                    const float *mean, const float *rstd, int B, int C,
                                    float *din_colsum);
 void eisnet_cu_bias_relu_dropout_fwd(void *ctx, float *out, const float *in, const float *bias,
-                                     int B, int n, int ld, float p, uint64_t key, uint64_t idx0);
+                                     int B, int n, int ld, float p, uint64_t key,
+                                     const uint64_t *key_dev, uint64_t idx0);
 void eisnet_cu_relu_dropout_bwd_inplace(void *ctx, float *d, const float *out, int B, int n,
                                         int ld, float scale);
 void eisnet_cu_rows_dot(void *ctx, float *out, const float *A, int lda, const float *w,
@@ -56,7 +60,8 @@ void eisnet_cu_loss(void *ctx, const float *logits, const float *resnorm, int B,
                     const int32_t *target, const uint8_t *missing, const float *resnorm_target,
                     float resnorm_weight, float *dlogits, float *dresnorm, eisnet_cu_sums *sums);
 void eisnet_cu_grad_sumsq(void *ctx, const float *g, size_t n, eisnet_cu_sums *sums);
-void eisnet_cu_adamw(void *ctx, const eisnet_adamw_consts *k, float max_grad_norm,
+void eisnet_cu_adamw(void *ctx, const eisnet_adamw_consts *k, const eisnet_adamw_consts *k_dev,
+                     float max_grad_norm,
                      const eisnet_cu_sums *sums, float *params, const float *grads, float *m,
                      float *v, size_t n);
 #ifdef __cplusplus

@@ -109,6 +109,9 @@ static void note_blas(eisnet_cu_ctx *c, cublasStatus_t s, const char *what)
     }
 }
 
+/* cuBLAS's workspace: its documentation asks for 32 MiB on Hopper */
+#define BLAS_WORKSPACE ((size_t)32 << 20)
+
 static void *ctx_new(int device, char *why, size_t n)
 {
     if (!probe_device(device, why, n)) return NULL;
@@ -126,11 +129,22 @@ static void *ctx_new(int device, char *why, size_t n)
     }
     cublasStatus_t s = cublasCreate(&c->blas);
     if (s == CUBLAS_STATUS_SUCCESS) s = cublasSetStream(c->blas, c->stream);
-    /* plain float products: TF32 tensor cores would round the inputs to 10
-     * mantissa bits, beyond the tolerance against the CPU */
-    if (s == CUBLAS_STATUS_SUCCESS) s = cublasSetMathMode(c->blas, CUBLAS_PEDANTIC_MATH);
+    /* float products in float: the default mode uses no TF32 tensor cores
+     * for sgemm (TF32 would round the inputs to 10 mantissa bits, beyond the
+     * tolerance against the CPU); said explicitly, as other programs in the
+     * process may change their own handles */
+    if (s == CUBLAS_STATUS_SUCCESS) s = cublasSetMathMode(c->blas, CUBLAS_DEFAULT_MATH);
+    if (s == CUBLAS_STATUS_SUCCESS) {
+        if (cudaMalloc(&c->blas_ws, BLAS_WORKSPACE) != cudaSuccess) {
+            cudaGetLastError();
+            s = CUBLAS_STATUS_ALLOC_FAILED;
+        } else {
+            s = cublasSetWorkspace(c->blas, c->blas_ws, BLAS_WORKSPACE);
+        }
+    }
     if (s != CUBLAS_STATUS_SUCCESS) {
         snprintf(why, n, "cannot start cuBLAS (%s)", cublasGetStatusString(s));
+        cudaFree(c->blas_ws);
         if (c->blas) cublasDestroy(c->blas);
         cudaStreamDestroy(c->stream);
         free(c);
@@ -146,6 +160,7 @@ static void ctx_free(void *ctx)
     cudaStreamSynchronize(c->stream);
     cudaFree(c->scratch);
     cublasDestroy(c->blas);
+    cudaFree(c->blas_ws);
     cudaStreamDestroy(c->stream);
     free(c);
 }
@@ -248,6 +263,45 @@ static int copy(void *ctx, void *dst, const void *src, size_t bytes)
                        "copy", bytes);
 }
 
+/* ---- graphs ------------------------------------------------------------------------ */
+
+static int graph_begin(void *ctx)
+{
+    eisnet_cu_ctx *c = (eisnet_cu_ctx *)ctx;
+    cudaError_t e = cudaStreamBeginCapture(c->stream, cudaStreamCaptureModeThreadLocal);
+    eisnet_cu_note(c, e, "graph capture");
+    return e == cudaSuccess ? 0 : -1;
+}
+
+static void *graph_end(void *ctx)
+{
+    eisnet_cu_ctx *c = (eisnet_cu_ctx *)ctx;
+    cudaGraph_t g = NULL;
+    cudaGraphExec_t x = NULL;
+    cudaError_t e = cudaStreamEndCapture(c->stream, &g);
+    if (e == cudaSuccess) e = cudaGraphInstantiate(&x, g, 0);
+    if (g) cudaGraphDestroy(g);
+    if (e != cudaSuccess) {
+        eisnet_cu_note(c, e, "graph capture");
+        return NULL;
+    }
+    return (void *)x;
+}
+
+static int graph_launch(void *ctx, void *graph)
+{
+    eisnet_cu_ctx *c = (eisnet_cu_ctx *)ctx;
+    cudaError_t e = cudaGraphLaunch((cudaGraphExec_t)graph, c->stream);
+    eisnet_cu_note(c, e, "graph launch");
+    return e == cudaSuccess ? 0 : -1;
+}
+
+static void graph_free(void *ctx, void *graph)
+{
+    (void)ctx;
+    if (graph) cudaGraphExecDestroy((cudaGraphExec_t)graph);
+}
+
 /* ---- products ------------------------------------------------------------------------ */
 
 /* Row-major C = beta C + op(A) op(B) is, read column-major, C^T = beta C^T +
@@ -297,4 +351,8 @@ extern "C" const eisnet_cu_ops eisnet_cu_ops_cuda = {
     eisnet_cu_loss,
     eisnet_cu_grad_sumsq,
     eisnet_cu_adamw,
+    graph_begin,
+    graph_end,
+    graph_launch,
+    graph_free,
 };

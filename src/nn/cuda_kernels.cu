@@ -11,6 +11,8 @@
  * with atomics: results are the same from run to run. */
 #include "cuda_ctx.cuh"
 
+#include <string.h>
+
 #include "eisnet/kernels.h"
 
 #define WARP 32
@@ -56,6 +58,13 @@ static unsigned blocks_for(size_t n, unsigned threads)
 
 static eisnet_cu_ctx *ctx_of(void *ctx) { return (eisnet_cu_ctx *)ctx; }
 
+/* the dropout key of a kernel (see cuda_ops.h); thr 0: unused */
+__device__ uint64_t dropout_key(uint64_t key, const uint64_t *key_dev, uint64_t thr)
+{
+    if (!thr) return 0;
+    return key_dev ? eisnet_hash64(*key_dev, key) : key;
+}
+
 #define LAUNCHED(c, name) eisnet_cu_note((c), cudaGetLastError(), name)
 
 /* ---- LayerNorm + ReLU + dropout ---------------------------------------------- */
@@ -63,9 +72,10 @@ static eisnet_cu_ctx *ctx_of(void *ctx) { return (eisnet_cu_ctx *)ctx; }
 __global__ void k_ln_relu_dropout_fwd(float *out, float *mean, float *rstd, const float *in,
                                       const float *in_bias, const float *weight,
                                       const float *bias, int C, float scale, uint64_t thr,
-                                      uint64_t key, uint64_t idx0)
+                                      uint64_t key_arg, const uint64_t *key_dev, uint64_t idx0)
 {
     __shared__ float sh[WARP];
+    const uint64_t key = dropout_key(key_arg, key_dev, thr);
     const size_t row = blockIdx.x;
     const float *x = in + row * C;
     float *y = out + row * C;
@@ -96,14 +106,16 @@ __global__ void k_ln_relu_dropout_fwd(float *out, float *mean, float *rstd, cons
 extern "C" void eisnet_cu_ln_relu_dropout_fwd(void *ctx, float *out, float *mean, float *rstd,
                                               const float *in, const float *in_bias,
                                               const float *weight, const float *bias, int B,
-                                              int C, float p, uint64_t key, uint64_t idx0)
+                                              int C, float p, uint64_t key,
+                                              const uint64_t *key_dev, uint64_t idx0)
 {
     eisnet_cu_ctx *c = ctx_of(ctx);
     const uint64_t thr = eisnet_dropout_threshold(p);
     const float scale = thr ? 1.0f / (1.0f - p) : 1.0f;
     if (B < 1) return;
     k_ln_relu_dropout_fwd<<<B, ROW_THREADS, 0, c->stream>>>(out, mean, rstd, in, in_bias, weight,
-                                                            bias, C, scale, thr, key, idx0);
+                                                            bias, C, scale, thr, key, key_dev,
+                                                            idx0);
     LAUNCHED(c, "layernorm forward");
 }
 
@@ -197,10 +209,11 @@ extern "C" void eisnet_cu_relu_dropout_ln_bwd(void *ctx, float *din, float *dwei
 
 __global__ void k_bias_relu_dropout_fwd(float *out, const float *in, const float *bias, int n,
                                         int ld, size_t total, float scale, uint64_t thr,
-                                        uint64_t key, uint64_t idx0)
+                                        uint64_t key_arg, const uint64_t *key_dev, uint64_t idx0)
 {
     const size_t e = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (e >= total) return;
+    const uint64_t key = dropout_key(key_arg, key_dev, thr);
     const size_t b = e / (size_t)n, i = e % (size_t)n;
     const float v = in[b * ld + i] + bias[i];
     float z = v > 0.0f ? v * scale : 0.0f;
@@ -210,7 +223,7 @@ __global__ void k_bias_relu_dropout_fwd(float *out, const float *in, const float
 
 extern "C" void eisnet_cu_bias_relu_dropout_fwd(void *ctx, float *out, const float *in,
                                                 const float *bias, int B, int n, int ld, float p,
-                                                uint64_t key, uint64_t idx0)
+                                                uint64_t key, const uint64_t *key_dev, uint64_t idx0)
 {
     eisnet_cu_ctx *c = ctx_of(ctx);
     const uint64_t thr = eisnet_dropout_threshold(p);
@@ -218,7 +231,7 @@ extern "C" void eisnet_cu_bias_relu_dropout_fwd(void *ctx, float *out, const flo
     const size_t total = (size_t)B * (size_t)n;
     if (!total) return;
     k_bias_relu_dropout_fwd<<<blocks_for(total, ELEM_THREADS), ELEM_THREADS, 0, c->stream>>>(
-        out, in, bias, n, ld, total, scale, thr, key, idx0);
+        out, in, bias, n, ld, total, scale, thr, key, key_dev, idx0);
     LAUNCHED(c, "bias+relu+dropout forward");
 }
 
@@ -524,11 +537,13 @@ extern "C" void eisnet_cu_grad_sumsq(void *ctx, const float *g, size_t n, eisnet
 
 /* adamw_range of src/optim.c with grad_scale = the clip factor of
  * eisnet_clip_coef, computed here from the device's sum of squares */
-__global__ void k_adamw(eisnet_adamw_consts k, float max_grad_norm, const eisnet_cu_sums *sums,
-                        float *params, const float *grads, float *m, float *v, size_t n)
+__global__ void k_adamw(eisnet_adamw_consts k_arg, const eisnet_adamw_consts *k_dev,
+                        float max_grad_norm, const eisnet_cu_sums *sums, float *params,
+                        const float *grads, float *m, float *v, size_t n)
 {
     const size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n) return;
+    const eisnet_adamw_consts k = k_dev ? *k_dev : k_arg;
     float scale = 1.0f;
     if (max_grad_norm > 0.0f) {
         const float norm = (float)sqrt(sums->sumsq);
@@ -544,13 +559,18 @@ __global__ void k_adamw(eisnet_adamw_consts k, float max_grad_norm, const eisnet
     params[i] = p - k.step_size * (mi / (sqrtf(vi) / k.bc2_sqrt + k.eps));
 }
 
-extern "C" void eisnet_cu_adamw(void *ctx, const eisnet_adamw_consts *k, float max_grad_norm,
+extern "C" void eisnet_cu_adamw(void *ctx, const eisnet_adamw_consts *k,
+                                const eisnet_adamw_consts *k_dev, float max_grad_norm,
                                 const eisnet_cu_sums *sums, float *params, const float *grads,
                                 float *m, float *v, size_t n)
 {
     eisnet_cu_ctx *c = ctx_of(ctx);
     if (!n) return;
-    k_adamw<<<blocks_for(n, ELEM_THREADS), ELEM_THREADS, 0, c->stream>>>(*k, max_grad_norm, sums,
-                                                                         params, grads, m, v, n);
+    eisnet_adamw_consts kv;
+    memset(&kv, 0, sizeof kv);
+    if (k) kv = *k;
+    k_adamw<<<blocks_for(n, ELEM_THREADS), ELEM_THREADS, 0, c->stream>>>(kv, k_dev, max_grad_norm,
+                                                                         sums, params, grads, m, v,
+                                                                         n);
     LAUNCHED(c, "adamw");
 }

@@ -29,6 +29,18 @@
 extern "C" {
 #endif
 
+/* The dropout key of ln_relu_dropout_fwd and bias_relu_dropout_fwd: `key`
+ * itself when key_dev is NULL, else eisnet_hash64(*key_dev, key) with
+ * key_dev in device memory. The second form lets a recorded graph of a
+ * training step replay with each step's key (uploaded before the replay).
+ * The AdamW constants likewise: *k_dev (device) when not NULL, else *k. */
+
+/* The per-step values of a training step, in device memory (see above). */
+typedef struct {
+    uint64_t key;          /* the step's dropout key */
+    eisnet_adamw_consts k; /* the step's AdamW constants (grad_scale unused) */
+} eisnet_cu_step;
+
 /* the model's limit on heads (eisnet_model_new refuses more) */
 #define EISNET_CU_MAX_HEADS 1000
 
@@ -63,19 +75,23 @@ typedef struct eisnet_cu_ops {
     void (*gemm)(void *ctx, int ta, int tb, int M, int N, int K, const float *A, int lda,
                  const float *B, int ldb, float beta, float *C, int ldc);
     /* eisnet_cpu_layernorm_relu_dropout_forward, except that `in` is never
-     * written (the CPU version stores in + in_bias into out on the way) */
+     * written (the CPU version stores in + in_bias into out on the way); the
+     * key from key and key_dev (above) */
     void (*ln_relu_dropout_fwd)(void *ctx, float *out, float *mean, float *rstd, const float *in,
                                 const float *in_bias, const float *weight, const float *bias,
-                                int B, int C, float p, uint64_t key, uint64_t idx0);
+                                int B, int C, float p, uint64_t key, const uint64_t *key_dev,
+                                uint64_t idx0);
     /* eisnet_cpu_relu_dropout_layernorm_backward (din overwritten; dweight,
      * dbias, din_colsum accumulated, each skipped when NULL) */
     void (*relu_dropout_ln_bwd)(void *ctx, float *din, float *dweight, float *dbias,
                                 const float *dout, const float *out, float scale, const float *in,
                                 const float *in_bias, const float *weight, const float *mean,
                                 const float *rstd, int B, int C, float *din_colsum);
-    /* eisnet_cpu_bias_relu_dropout_forward (out may equal in) */
+    /* eisnet_cpu_bias_relu_dropout_forward (out may equal in); the key from
+     * key and key_dev */
     void (*bias_relu_dropout_fwd)(void *ctx, float *out, const float *in, const float *bias,
-                                  int B, int n, int ld, float p, uint64_t key, uint64_t idx0);
+                                  int B, int n, int ld, float p, uint64_t key,
+                                  const uint64_t *key_dev, uint64_t idx0);
     /* eisnet_cpu_relu_dropout_backward_inplace */
     void (*relu_dropout_bwd_inplace)(void *ctx, float *d, const float *out, int B, int n, int ld,
                                      float scale);
@@ -105,10 +121,22 @@ typedef struct eisnet_cu_ops {
     void (*grad_sumsq)(void *ctx, const float *g, size_t n, eisnet_cu_sums *sums);
     /* the fused clip + AdamW step of eisnet_adamw_update on [0, n): the norm
      * is (float)sqrt(sums->sumsq), grad_scale = eisnet_clip_coef(norm,
-     * max_grad_norm) when max_grad_norm > 0, else 1 (k->grad_scale ignored) */
-    void (*adamw)(void *ctx, const eisnet_adamw_consts *k, float max_grad_norm,
+     * max_grad_norm) when max_grad_norm > 0, else 1. The constants are *k_dev
+     * (device memory) when k_dev is not NULL, else *k (grad_scale ignored). */
+    void (*adamw)(void *ctx, const eisnet_adamw_consts *k, const eisnet_adamw_consts *k_dev,
+                  float max_grad_norm,
                   const eisnet_cu_sums *sums, float *params, const float *grads, float *m,
                   float *v, size_t n);
+
+    /* Graphs (optional: NULL in a table without them). graph_begin starts
+     * recording the operations queued after it instead of running them;
+     * graph_end stops and returns the recording (NULL + error on failure);
+     * graph_launch queues a replay; graph_free releases it. Uploads and
+     * downloads must not be queued while recording. */
+    int (*graph_begin)(void *ctx);
+    void *(*graph_end)(void *ctx);
+    int (*graph_launch)(void *ctx, void *graph);
+    void (*graph_free)(void *ctx, void *graph);
 } eisnet_cu_ops;
 
 /* eisnet_cuda_net_new on the given table (the tests' host table) */
