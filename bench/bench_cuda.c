@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "../src/nn/cuda_ops.h"
+#include "eisnet/backend.h"
 #include "eisnet/cuda.h"
 #include "eisnet/error.h"
 #include "eisnet/kernels.h"
@@ -132,9 +133,18 @@ static double gpu_train_sps(eisnet_model *m, int B, int steps)
     return (double)B * steps / dt;
 }
 
+/* the model on a CPU backend of `threads` threads (0: all cores) */
+static void use_cpu(eisnet_model *m, int threads)
+{
+    const eisnet_backend_options bo = {threads, 0};
+    eisnet_backend *be = eisnet_backend_new("cpu", &bo);
+    if (!be || eisnet_model_set_backend(m, be)) die("cpu backend");
+    eisnet_backend_free(be); /* the model keeps its reference */
+}
+
 static double cpu_train_sps(eisnet_model *m, int B, int threads, int steps)
 {
-    eisnet_set_threads(threads);
+    use_cpu(m, threads);
     eisnet_workspace *ws = eisnet_workspace_new(m, B);
     eisnet_adamw opt;
     if (!ws || eisnet_adamw_init(&opt, eisnet_model_n_params(m), NULL)) die("cpu model");
@@ -150,7 +160,6 @@ static double cpu_train_sps(eisnet_model *m, int B, int threads, int steps)
     free_batch(&b);
     eisnet_adamw_free(&opt);
     eisnet_workspace_free(ws);
-    eisnet_set_threads(0);
     return sps;
 }
 
@@ -291,7 +300,7 @@ static void inference(eisnet_model *m, int quick)
     /* single prediction latency: the distribution */
     const int n1 = quick ? 200 : 2000;
     double *ts = malloc(sizeof(double) * n1);
-    eisnet_set_threads(1);
+    use_cpu(m, 1);
     for (int side = 0; side < 2; side++) {
         for (int i = 0; i < 50 + n1; i++) {
             const double t0 = eisnet_now();
@@ -305,7 +314,7 @@ static void inference(eisnet_model *m, int quick)
         emit("%s single prediction: p50 %.1f us, p99 %.1f us\n", side == 0 ? "\nGPU" : "CPU (1 thread)",
              1e6 * quantile(ts, n1, 0.5), 1e6 * quantile(ts, n1, 0.99));
     }
-    eisnet_set_threads(0);
+    use_cpu(m, 0);
     free(ts);
     free(probs);
     free(res);
@@ -326,7 +335,7 @@ static void update_latency(eisnet_model *m, int quick)
     batch b = make_batch(1, eisnet_model_get_config(m)->n_in);
     double *ts = malloc(sizeof(double) * n);
     uint64_t rng = 3;
-    eisnet_set_threads(1);
+    use_cpu(m, 1);
     emit("\n### Online update (one training step on one row, n_in %d)\n\n", b.n_in);
     for (int side = 0; side < 2; side++) {
         for (int i = 0; i < 30 + n; i++) {
@@ -344,7 +353,7 @@ static void update_latency(eisnet_model *m, int quick)
         emit("%s: p50 %.3f ms, p99 %.3f ms\n", side == 0 ? "GPU" : "CPU (1 thread)",
              1e3 * quantile(ts, n, 0.5), 1e3 * quantile(ts, n, 0.99));
     }
-    eisnet_set_threads(0);
+    use_cpu(m, 0);
     free(ts);
     free_batch(&b);
     eisnet_adamw_free(&o1);
@@ -380,7 +389,7 @@ int main(int argc, char **argv)
     char desc[256];
     eisnet_cuda_describe(desc, sizeof desc);
     emit("## eisnet on the GPU\n\nDevice: %s. CPU threads available: %d.\n", desc,
-         (eisnet_set_threads(0), eisnet_get_threads()));
+         eisnet_cpu_threads(0));
     const int n_ins[2] = {10, 110};
     for (int j = 0; j < 2; j++) {
         const int n_in = n_ins[j];

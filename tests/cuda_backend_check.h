@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "eisnet/backend.h"
+#include "kernels_cpu.h"
 #include "eisnet/kernels.h"
 #include "eisnet/model.h"
 #include "eisnet/optim.h"

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cuda_ops.h"
+#include "kernels_cpu.h"
 #include "eisnet/kernels.h"
 #include "eisnet/model.h"
 #include "eisnet/optim.h"

@@ -16,6 +16,7 @@
 #include "cuda_backend_check.h"
 #include "cuda_test_common.h"
 #include "eisnet/cuda.h"
+#include "eisnet/backend.h"
 #include "eisnet/error.h"
 
 #ifdef EISNET_HAVE_CUDA
@@ -105,6 +106,69 @@ static void test_graphs_same_bits(void **state)
     free(p1);
 }
 
+/* the model's own passes (src/nn/model.c) on the cuda backend of the
+ * registry against the same model on the CPU backend: 10 training steps at
+ * batch 512, then predictions */
+static void test_model_on_cuda_backend(void **state)
+{
+    (void)state;
+    eisnet_model_config c = eisnet_model_config_default(40, 5, 12);
+    eisnet_model *m_cpu = eisnet_model_new(&c, 21), *m_gpu = eisnet_model_new(&c, 21);
+    eisnet_backend *be = eisnet_backend_new("cuda", NULL);
+    if (!be) fail_msg("%s", eisnet_last_error());
+    assert_int_equal(eisnet_model_set_backend(m_gpu, be), 0);
+    eisnet_backend_free(be); /* the model holds its own reference */
+    const int B = 512;
+    eisnet_workspace *w_cpu = eisnet_workspace_new(m_cpu, B), *w_gpu = eisnet_workspace_new(m_gpu, B);
+    const size_t n = eisnet_model_n_params(m_cpu);
+    eisnet_adamw o_cpu, o_gpu;
+    assert_int_equal(eisnet_adamw_init(&o_cpu, n, NULL), 0);
+    assert_int_equal(eisnet_adamw_init(&o_gpu, n, NULL), 0);
+    uint64_t r1 = 1, r2 = 1;
+    cu_rng = 23;
+    for (int s = 0; s < 10; s++) {
+        cu_batch b = cu_make_batch(&c, B);
+        eisnet_loss l1, l2;
+        float g1, g2;
+        assert_int_equal(eisnet_model_train_step(m_cpu, w_cpu, &o_cpu, b.x, B, b.target, b.missing,
+                                                 b.rt, 0.5f, 1.0f, &r1, &l1, &g1, NULL, NULL),
+                         0);
+        if (eisnet_model_train_step(m_gpu, w_gpu, &o_gpu, b.x, B, b.target, b.missing, b.rt, 0.5f,
+                                    1.0f, &r2, &l2, &g2, NULL, NULL))
+            fail_msg("%s", eisnet_last_error());
+        print_message("  step %d loss cpu %.7f cuda backend %.7f  |g| %.5f %.5f\n", s, l1.loss,
+                      l2.loss, g1, g2);
+        assert_true(cu_rel(l1.loss, l2.loss) <= 1e-4);
+        assert_true(cu_rel(g1, g2) <= 1e-4);
+        cu_free_batch(&b);
+    }
+    const float *p1 = eisnet_model_params(m_cpu), *p2 = eisnet_model_params(m_gpu);
+    double worst = 0.0;
+    for (size_t i = 0; i < n; i++) worst = fmax(worst, fabs((double)p1[i] - p2[i]));
+    print_message("  after 10 steps: max |param cpu - cuda backend| %.3g\n", worst);
+    assert_true(worst <= 1e-4);
+    cu_batch b = cu_make_batch(&c, 300);
+    const size_t PG = (size_t)c.n_params * c.n_grid;
+    float *q1 = malloc(300 * PG * sizeof(float)), *q2 = malloc(300 * PG * sizeof(float));
+    float rr1[300], rr2[300];
+    assert_int_equal(eisnet_model_predict_masked(m_cpu, w_cpu, b.x, 300, b.missing, q1, rr1), 0);
+    if (eisnet_model_predict_masked(m_gpu, w_gpu, b.x, 300, b.missing, q2, rr2))
+        fail_msg("%s", eisnet_last_error());
+    double wp = 0.0;
+    for (size_t i = 0; i < 300 * PG; i++) wp = fmax(wp, fabs((double)q1[i] - q2[i]));
+    print_message("  predict 300 rows: max |p cpu - cuda backend| %.3g\n", wp);
+    assert_true(wp <= 1e-5);
+    free(q1);
+    free(q2);
+    cu_free_batch(&b);
+    eisnet_adamw_free(&o_cpu);
+    eisnet_adamw_free(&o_gpu);
+    eisnet_workspace_free(w_cpu);
+    eisnet_workspace_free(w_gpu);
+    eisnet_model_free(m_cpu);
+    eisnet_model_free(m_gpu);
+}
+
 static void test_predict(void **state)
 {
     (void)state;
@@ -133,6 +197,7 @@ int main(void)
         cmocka_unit_test(test_trajectory_reference_size),
         cmocka_unit_test(test_graphs_same_bits),
         cmocka_unit_test(test_predict),
+        cmocka_unit_test(test_model_on_cuda_backend),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

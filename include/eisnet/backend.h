@@ -1,7 +1,7 @@
 /* eisnet/backend.h: where the network's arithmetic runs.
  *
  * A backend is an ops table plus a context (ggml-like). The model
- * (src/model.c) is written once against this table: it allocates its
+ * (src/nn/model.c) is written once against this table: it allocates its
  * parameters, gradients, optimizer moments and activations with the
  * backend's buffer operations, copies host data only at the edges (loading
  * weights, uploading a batch, downloading outputs) and runs every pass as
@@ -17,7 +17,7 @@
  *
  * Adding a backend: one new file that defines
  *     const eisnet_backend_reg eisnet_backend_reg_NAME = {...};
- * and one line EISNET_BACKEND(NAME) in src/backend_list.h.
+ * and one line EISNET_BACKEND(NAME) in src/nn/backend_list.h.
  *
  * Conventions (llm.c-like). Every pointer an operation takes is backend
  * memory (from alloc, or an offset into it) unless the comment says "host".
@@ -228,14 +228,17 @@ typedef struct eisnet_backend_ops {
                          const int *rows, int n, int width, int accumulate);
 } eisnet_backend_ops;
 
-/* A backend: its table and its context. Made by a registry entry's create,
- * freed with eisnet_backend_free. */
+/* A backend: its table and its context. Made by a registry entry's create
+ * (which leaves refs 0; eisnet_backend_new sets it to 1), freed with
+ * eisnet_backend_free. Models and workspaces hold a reference to their
+ * backend, so it lives until the last of them is freed. */
 struct eisnet_backend {
     const eisnet_backend_ops *ops;
     const char *name;  /* the registry name */
     int host_visible;  /* 1: buffers are host memory (pointers readable on the host) */
     int threads;       /* worker threads of run_rows (1 for one-block backends) */
     void *ctx;         /* the backend's own state */
+    int refs;          /* references (atomic updates in src/nn/backend.c) */
 };
 
 /* ---- registry ------------------------------------------------------------------ */
@@ -262,13 +265,21 @@ const eisnet_backend_reg *eisnet_backend_reg_find(const char *name); /* NULL: un
 /* A new backend by name ("ref", "cpu", ..., or "auto"); opt NULL: defaults.
  * NULL with eisnet_last_error() for an unknown or unavailable name. */
 eisnet_backend *eisnet_backend_new(const char *name, const eisnet_backend_options *opt);
-void eisnet_backend_free(eisnet_backend *be); /* NULL and the default are ignored */
+/* Drops a reference; the last one frees the backend (ops->free). NULL and
+ * the default backend are ignored. */
+void eisnet_backend_free(eisnet_backend *be);
+/* Takes a reference (for objects that keep a backend: models, workspaces);
+ * returns be. */
+eisnet_backend *eisnet_backend_retain(eisnet_backend *be);
 
 /* The shared CPU backend (all cores) that models use until given another;
  * never freed by callers. */
 eisnet_backend *eisnet_backend_default(void);
 
 const char *eisnet_backend_name(const eisnet_backend *be);
+/* Threads for host-side work next to a backend (data preparation):
+ * requested when > 0, else all cores (1 without OpenMP). */
+int eisnet_cpu_threads(int requested);
 int eisnet_backend_threads(const eisnet_backend *be);
 int eisnet_backend_supports(const eisnet_backend *be, eisnet_op op);
 

@@ -48,6 +48,7 @@ typedef struct {
     int uniform;            /* 0 topk (default), 1 uniform (reference) */
     uint64_t seed;          /* 42 */
     int threads;            /* 0 = all cores */
+    const char *backend;    /* registry name (eisnet/backend.h); NULL = "auto" */
     int resume;
     int quiet;
     int expect_n_gt;        /* > 0: the dataset must have this many ground truths */

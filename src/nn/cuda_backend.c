@@ -232,6 +232,7 @@ eisnet_backend *eisnet_cu_backend_new(const eisnet_cu_ops *ops, int device)
     be->name = "cuda";
     be->host_visible = 0;
     be->threads = 1;
+    be->refs = 1;
     be->ctx = s;
     s->T = ops;
     char why[256] = "";
