@@ -59,6 +59,9 @@ if(EISNET_HAVE_CUDA)
   target_include_directories(eisnet_cuda_obj PRIVATE ${CMAKE_SOURCE_DIR}/include ${CMAKE_SOURCE_DIR}/src/core
     ${CMAKE_SOURCE_DIR}/src/nn)
   target_link_libraries(eisnet_cuda_obj PRIVATE CUDA::cudart_static CUDA::cublas)
+  # cuBLAS is opened at run time (src/nn/cuda_device.cu): its soname first,
+  # then the toolkit's directory found here
+  target_compile_definitions(eisnet_cuda_obj PRIVATE EISNET_CUBLAS_DIR="${CUDAToolkit_LIBRARY_DIR}")
   set_target_properties(eisnet_cuda_obj PROPERTIES POSITION_INDEPENDENT_CODE ON
     CUDA_STANDARD 17 CUDA_STANDARD_REQUIRED ON)
   # The directory's options (-Wall, -O3, the sanitizers) are C compiler
@@ -75,7 +78,7 @@ if(EISNET_HAVE_CUDA)
   set(CMAKE_CUDA_LINKER_PREFERENCE_PROPAGATES OFF)
   # every library that holds the nn layer gets the device objects; everything
   # that links eisnet_deps gets the CUDA libraries and EISNET_HAVE_CUDA
-  target_link_libraries(eisnet_deps INTERFACE CUDA::cudart_static CUDA::cublas)
+  target_link_libraries(eisnet_deps INTERFACE CUDA::cudart_static ${CMAKE_DL_LIBS})
   target_compile_definitions(eisnet_deps INTERFACE EISNET_HAVE_CUDA=1)
   foreach(lib eisnet_nn eisnet eisnet_shared)
     if(TARGET ${lib})

@@ -21,6 +21,18 @@ if [ $cuda_built = 1 ] && command -v nm >/dev/null; then
     nm -g --defined-only "$lib" 2>/dev/null | grep -qw eisnet_cu_ops_cuda && ok || bad "$lib lacks the CUDA operation table"
     nm "$lib" 2>/dev/null | grep -q 'k_ln_relu_dropout_fwd' && ok || bad "$lib lacks the CUDA kernels"
   done
+  # cuBLAS is opened at run time: the library the build names must exist and
+  # export what src/nn/cuda_device.cu looks up, and no program links it
+  dir=$(sed -n 's/.*EISNET_CUBLAS_DIR=\\"\([^\\]*\)\\".*/\1/p' "$BUILD"/CMakeFiles/eisnet_cuda_obj.dir/flags.make 2>/dev/null | head -1)
+  lib=$(ls "$dir"/libcublas.so.[0-9]* 2>/dev/null | head -1)
+  if [ -n "$lib" ]; then
+    for sym in cublasCreate_v2 cublasDestroy_v2 cublasSetStream_v2 cublasSetMathMode cublasSetWorkspace_v2 cublasSgemm_v2 cublasGetStatusString; do
+      nm -D --defined-only "$lib" | grep -qw "$sym" && ok || bad "$lib lacks $sym"
+    done
+  else
+    bad "no libcublas.so.N in the toolkit directory '$dir' the build recorded"
+  fi
+  ldd "$BIN" | grep -q libcublas && bad "eisnet links cuBLAS (it should open it at run time)" || ok
   if [ -f "$BUILD/libeisnet.so" ]; then
     nm -D --defined-only "$BUILD/libeisnet.so" | grep -qw eisnet_cuda_net_train_step && ok || bad "libeisnet.so lacks the CUDA network"
     ldd "$BUILD/libeisnet.so" | grep -q 'not found' && bad "libeisnet.so: $(ldd "$BUILD/libeisnet.so" | grep 'not found')" || ok

@@ -430,6 +430,7 @@ int eisnet_cuda_net_train_step(eisnet_cuda_net *net, eisnet_adamw *opt, const fl
         return -1;
     }
     if (run_step(net, B, resnorm_weight, max_grad_norm, &hs.k)) {
+        (void)o->check(c); /* the device's message */
         opt->step--;
         return -1;
     }

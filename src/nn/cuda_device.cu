@@ -3,6 +3,8 @@
  * cuBLAS, and the operation table of cuda_ops.h. */
 #include "cuda_ctx.cuh"
 
+#include <dlfcn.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -90,6 +92,62 @@ extern "C" void eisnet_cuda_describe(char *buf, size_t n)
              prop.multiProcessorCount, rt / 1000, rt % 1000 / 10, drv / 1000, drv % 1000 / 10);
 }
 
+/* ---- cuBLAS, loaded when the first context is made --------------------------------
+ * Linking libcublas (and the libcublasLt it pulls in, several hundred MB)
+ * into every program would cost each eisnet command about a second and
+ * 200 MB at start, GPU or not; it is opened only when a device context is
+ * made. */
+
+#define STR2(x) #x
+#define STR(x) STR2(x)
+
+static struct {
+    decltype(&cublasCreate_v2) create;
+    decltype(&cublasDestroy_v2) destroy;
+    decltype(&cublasSetStream_v2) set_stream;
+    decltype(&cublasSetMathMode) set_math_mode;
+    decltype(&cublasSetWorkspace_v2) set_workspace;
+    decltype(&cublasSgemm_v2) sgemm;
+    decltype(&cublasGetStatusString) status_string;
+} blas;
+static int blas_ok;
+static char blas_why[256];
+static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
+
+static void blas_load(void)
+{
+    const char *names[] = {"libcublas.so." STR(CUBLAS_VER_MAJOR),
+#ifdef EISNET_CUBLAS_DIR
+                           EISNET_CUBLAS_DIR "/libcublas.so." STR(CUBLAS_VER_MAJOR),
+#endif
+                           "libcublas.so"};
+    void *h = NULL;
+    for (size_t i = 0; !h && i < sizeof names / sizeof names[0]; i++) h = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        snprintf(blas_why, sizeof blas_why, "cannot load cuBLAS (%s)", dlerror());
+        return;
+    }
+#define SYM(field, name)                                                                           \
+    if (!(blas.field = (decltype(blas.field))dlsym(h, name))) {                                   \
+        snprintf(blas_why, sizeof blas_why, "cuBLAS lacks %s", name);                              \
+        return;                                                                                    \
+    }
+    SYM(create, "cublasCreate_v2");
+    SYM(destroy, "cublasDestroy_v2");
+    SYM(set_stream, "cublasSetStream_v2");
+    SYM(set_math_mode, "cublasSetMathMode");
+    SYM(set_workspace, "cublasSetWorkspace_v2");
+    SYM(sgemm, "cublasSgemm_v2");
+    SYM(status_string, "cublasGetStatusString");
+#undef SYM
+    blas_ok = 1; /* the library stays open for the life of the process */
+}
+
+static const char *blas_status(cublasStatus_t s)
+{
+    return blas.status_string ? blas.status_string(s) : "cuBLAS error";
+}
+
 /* ---- context and errors --------------------------------------------------------- */
 
 void eisnet_cu_note(eisnet_cu_ctx *c, cudaError_t e, const char *what)
@@ -127,25 +185,32 @@ static void *ctx_new(int device, char *why, size_t n)
         free(c);
         return NULL;
     }
-    cublasStatus_t s = cublasCreate(&c->blas);
-    if (s == CUBLAS_STATUS_SUCCESS) s = cublasSetStream(c->blas, c->stream);
+    pthread_once(&blas_once, blas_load);
+    if (!blas_ok) {
+        snprintf(why, n, "%s", blas_why);
+        cudaStreamDestroy(c->stream);
+        free(c);
+        return NULL;
+    }
+    cublasStatus_t s = blas.create(&c->blas);
+    if (s == CUBLAS_STATUS_SUCCESS) s = blas.set_stream(c->blas, c->stream);
     /* float products in float: the default mode uses no TF32 tensor cores
      * for sgemm (TF32 would round the inputs to 10 mantissa bits, beyond the
      * tolerance against the CPU); said explicitly, as other programs in the
      * process may change their own handles */
-    if (s == CUBLAS_STATUS_SUCCESS) s = cublasSetMathMode(c->blas, CUBLAS_DEFAULT_MATH);
+    if (s == CUBLAS_STATUS_SUCCESS) s = blas.set_math_mode(c->blas, CUBLAS_DEFAULT_MATH);
     if (s == CUBLAS_STATUS_SUCCESS) {
         if (cudaMalloc(&c->blas_ws, BLAS_WORKSPACE) != cudaSuccess) {
             cudaGetLastError();
             s = CUBLAS_STATUS_ALLOC_FAILED;
         } else {
-            s = cublasSetWorkspace(c->blas, c->blas_ws, BLAS_WORKSPACE);
+            s = blas.set_workspace(c->blas, c->blas_ws, BLAS_WORKSPACE);
         }
     }
     if (s != CUBLAS_STATUS_SUCCESS) {
-        snprintf(why, n, "cannot start cuBLAS (%s)", cublasGetStatusString(s));
+        snprintf(why, n, "cannot start cuBLAS (%s)", blas_status(s));
         cudaFree(c->blas_ws);
-        if (c->blas) cublasDestroy(c->blas);
+        if (c->blas) blas.destroy(c->blas);
         cudaStreamDestroy(c->stream);
         free(c);
         return NULL;
@@ -159,7 +224,7 @@ static void ctx_free(void *ctx)
     if (!c) return;
     cudaStreamSynchronize(c->stream);
     cudaFree(c->scratch);
-    cublasDestroy(c->blas);
+    blas.destroy(c->blas);
     cudaFree(c->blas_ws);
     cudaStreamDestroy(c->stream);
     free(c);
@@ -174,7 +239,7 @@ static int check(void *ctx)
         rc = eisnet_set_error("cuda: %s: %s", c->what ? c->what : "?", cudaGetErrorString(c->err));
     else if (c->blas_err != CUBLAS_STATUS_SUCCESS)
         rc = eisnet_set_error("cuda: %s: %s", c->what ? c->what : "?",
-                              cublasGetStatusString(c->blas_err));
+                              blas_status(c->blas_err));
     c->err = cudaSuccess;
     c->blas_err = CUBLAS_STATUS_SUCCESS;
     c->what = NULL;
@@ -322,7 +387,7 @@ static void gemm(void *ctx, int ta, int tb, int M, int N, int K, const float *A,
     }
     const float alpha = 1.0f;
     note_blas(c,
-              cublasSgemm(c->blas, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N, N,
+              blas.sgemm(c->blas, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N, N,
                           M, K, &alpha, B, ldb, A, lda, &beta, C, ldc),
               "cublasSgemm");
 }
