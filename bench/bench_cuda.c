@@ -109,11 +109,11 @@ static void die(const char *what)
 }
 
 /* GPU training: samples per second at batch B (whole steps, each ending with
- * the loss download) */
-static double gpu_train_sps(eisnet_model *m, int B, int steps)
+ * the loss download), with or without CUDA graphs */
+static double gpu_train_sps(eisnet_model *m, int B, int steps, int graphs)
 {
     eisnet_cuda_net *net = eisnet_cuda_net_new(m, B);
-    if (!net) die("device network");
+    if (!net || eisnet_cuda_net_set_graphs(net, graphs)) die("device network");
     eisnet_adamw opt;
     if (eisnet_adamw_init(&opt, eisnet_model_n_params(m), NULL)) die("optimizer");
     batch b = make_batch(B, eisnet_model_get_config(m)->n_in);
@@ -161,6 +161,37 @@ static double cpu_train_sps(eisnet_model *m, int B, int threads, int steps)
     eisnet_adamw_free(&opt);
     eisnet_workspace_free(ws);
     return sps;
+}
+
+/* the model's own passes on the cuda backend (what `--backend cuda` runs)
+ * at batch 512 */
+static void model_backend(eisnet_model *m0, int quick)
+{
+    const eisnet_model_config *c = eisnet_model_get_config(m0);
+    eisnet_model *m = eisnet_model_new(c, 1);
+    eisnet_backend *be = eisnet_backend_new("cuda", NULL);
+    if (!m || !be || eisnet_model_set_backend(m, be)) die("cuda backend");
+    eisnet_backend_free(be);
+    const int B = 512, steps = quick ? 20 : 100;
+    eisnet_workspace *ws = eisnet_workspace_new(m, B);
+    eisnet_adamw opt;
+    if (!ws || eisnet_adamw_init(&opt, eisnet_model_n_params(m), NULL)) die("cuda backend model");
+    batch b = make_batch(B, c->n_in);
+    uint64_t rng = 7;
+    double t0 = 0.0;
+    for (int i = 0; i < 5 + steps; i++) {
+        if (i == 5) t0 = eisnet_now();
+        if (eisnet_model_train_step(m, ws, &opt, b.x, B, b.t, b.miss, b.rt, 0.5f, 1.0f, &rng, NULL, NULL,
+                                    NULL, NULL))
+            die("train step on the cuda backend");
+    }
+    const double sps = (double)B * steps / (eisnet_now() - t0);
+    emit("| GPU, the model through the backend (--backend cuda) | %d | %.3g | %.3f s |\n", B, sps,
+         5e5 / sps);
+    free_batch(&b);
+    eisnet_adamw_free(&opt);
+    eisnet_workspace_free(ws);
+    eisnet_model_free(m);
 }
 
 /* ---- the products of one step, each shape alone ------------------------------ */
@@ -401,11 +432,15 @@ int main(int argc, char **argv)
         emit("| where | batch | samples/s | 500k-sample epoch |\n|---|---|---|---|\n");
         const int steps = quick ? 30 : 200;
         double sps512 = 0.0;
-        for (int B = 512; B <= 8192; B *= 2) {
-            const double sps = gpu_train_sps(m, B, B >= 4096 ? steps / 4 + 5 : steps);
-            if (B == 512) sps512 = sps;
-            emit("| GPU | %d | %.3g | %.3f s |\n", B, sps, 5e5 / sps);
-        }
+        for (int B = 512; B <= 8192; B *= 2)
+            for (int graphs = 1; graphs >= 0; graphs--) {
+                if (!graphs && B > 2048) continue;
+                const double sps = gpu_train_sps(m, B, B >= 4096 ? steps / 4 + 5 : steps, graphs);
+                if (B == 512 && graphs) sps512 = sps;
+                emit("| GPU%s | %d | %.3g | %.3f s |\n", graphs ? ", graphs" : ", direct launches", B,
+                     sps, 5e5 / sps);
+            }
+        if (j == 0) model_backend(m, quick);
         const double c2 = cpu_train_sps(m, 512, 2, quick ? 5 : 20);
         const double call = cpu_train_sps(m, 512, 0, quick ? 5 : 20);
         emit("| CPU, 2 threads | 512 | %.3g | %.2f s |\n", c2, 5e5 / c2);
