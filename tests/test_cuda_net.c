@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "cuda_host_graph.h"
 #include "cuda_host_ops.h"
 #include "cuda_test_common.h"
 
@@ -34,6 +35,72 @@ static void test_trajectory_host_no_dropout_wide_grid(void **state)
     /* more than 64 classes: the loss's other softmax branch; no dropout */
     eisnet_model_config c = {7, 3, 70, 32, 0.0f, 0.0f, 0.0f};
     cu_compare_trajectory(&host_ops, &c, 40, 4, 1e-5, 1e-4, 0);
+}
+
+/* graphs on a host table that records and replays like a GPU: the step's
+ * dropout key and AdamW constants must come from device memory at replay */
+static void test_trajectory_host_graphs(void **state)
+{
+    (void)state;
+    eisnet_model_config c = small_config();
+    const int before = hg_launches;
+    cu_compare_trajectory(&host_graph_ops, &c, 67, 10, 1e-5, 1e-4, 0);
+    /* step 0 runs directly, step 1 is recorded, 1 .. 9 are replays */
+    assert_int_equal(hg_launches - before, 9);
+}
+
+/* batch sizes and loss settings that change between steps: a partial batch
+ * runs directly and keeps the recording; another resnorm weight or clipping
+ * threshold records anew */
+static void test_graphs_changing_steps(void **state)
+{
+    (void)state;
+    eisnet_model_config c = small_config();
+    eisnet_model *m_cpu = eisnet_model_new(&c, 4), *m_dev = eisnet_model_new(&c, 4);
+    const size_t n = eisnet_model_n_params(m_cpu);
+    eisnet_workspace *ws = eisnet_workspace_new(m_cpu, 40);
+    eisnet_cuda_net *net = eisnet_cuda_net_new_ops(&host_graph_ops, m_dev, 40);
+    assert_non_null(net);
+    assert_int_equal(eisnet_cuda_net_graphs(net), 1);
+    eisnet_adamw o1, o2;
+    assert_int_equal(eisnet_adamw_init(&o1, n, NULL), 0);
+    assert_int_equal(eisnet_adamw_init(&o2, n, NULL), 0);
+    const int Bs[8] = {40, 40, 40, 25, 40, 40, 40, 40};
+    const float rw[8] = {0.5f, 0.5f, 0.5f, 0.5f, 0.5f, 0.3f, 0.3f, 0.3f};
+    const float mg[8] = {1.0f, 1.0f, 1.0f, 1.0f, 1.0f, 1.0f, 1.0f, 0.0f};
+    uint64_t r1 = 9, r2 = 9;
+    cu_rng = 5;
+    const int before = hg_launches;
+    for (int s = 0; s < 8; s++) {
+        cu_batch b = cu_make_batch(&c, Bs[s]);
+        eisnet_loss l1, l2;
+        float g1, g2;
+        assert_int_equal(eisnet_model_train_step(m_cpu, ws, &o1, b.x, Bs[s], b.target, b.missing, b.rt,
+                                                 rw[s], mg[s], &r1, &l1, &g1, NULL, NULL),
+                         0);
+        assert_int_equal(eisnet_cuda_net_train_step(net, &o2, b.x, Bs[s], b.target, b.missing, b.rt,
+                                                    rw[s], mg[s], &r2, &l2, &g2, NULL, NULL),
+                         0);
+        print_message("  step %d B %d loss cpu %.7f graphs %.7f\n", s, Bs[s], l1.loss, l2.loss);
+        assert_true(cu_rel(l1.loss, l2.loss) <= 1e-5);
+        assert_true(cu_rel(g1, g2) <= 1e-5);
+        cu_free_batch(&b);
+    }
+    /* replayed: 1 (recorded), 2, 4 (the recording survived the partial
+     * batch 3, which ran directly), 5 (recorded for weight 0.3), 6, 7
+     * (recorded for the new clipping threshold) */
+    assert_int_equal(hg_launches - before, 6);
+    assert_int_equal(eisnet_cuda_net_download(net, m_dev, NULL), 0);
+    double worst = 0.0;
+    const float *p1 = eisnet_model_params(m_cpu), *p2 = eisnet_model_params(m_dev);
+    for (size_t i = 0; i < n; i++) worst = fmax(worst, fabs((double)p1[i] - p2[i]));
+    assert_true(worst <= 1e-4);
+    eisnet_adamw_free(&o1);
+    eisnet_adamw_free(&o2);
+    eisnet_cuda_net_free(net);
+    eisnet_workspace_free(ws);
+    eisnet_model_free(m_cpu);
+    eisnet_model_free(m_dev);
 }
 
 static void test_predict_host(void **state)
@@ -159,6 +226,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_trajectory_host),
         cmocka_unit_test(test_trajectory_host_no_dropout_wide_grid),
+        cmocka_unit_test(test_trajectory_host_graphs),
+        cmocka_unit_test(test_graphs_changing_steps),
         cmocka_unit_test(test_predict_host),
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_bad_input),
