@@ -1,4 +1,4 @@
-/* Training and inference speed of the SPEC 1.8 network, next to PyTorch.
+/* Training and inference speed of the network (H 512), next to PyTorch.
  *
  *   bench_model [n_in [hidden [seconds]]] [--no-torch] [--steps N]
  *               (defaults 10 512 1.0; --steps: PyTorch training steps, 30)

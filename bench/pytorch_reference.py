@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""PyTorch side of bench/bench_model.c: the network of SPEC 1.8 doing the same
+"""PyTorch side of bench/bench_model.c: eisnet's network doing the same
 work as eisnet, timed the same way. Prints ONE JSON object on stdout.
 
     /usr/bin/python3 bench/pytorch_reference.py [--n_in 10] [--hidden 512]
@@ -38,7 +38,7 @@ N_PARAMS, N_GRID, LATENT, HEAD_HIDDEN = 5, 12, 128, 64
 
 
 class ProbabilisticEISPredictor(nn.Module):
-    """SPEC 1.8; state-dict names encoder.{0,1,4,5,8}, param_heads.{k}.{0,3},
+    """The network; state-dict names encoder.{0,1,4,5,8}, param_heads.{k}.{0,3},
     resnorm_head.{0,2}."""
 
     def __init__(self, n_in, hidden):

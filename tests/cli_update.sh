@@ -102,6 +102,14 @@ copy grp
 grep -q "6 lines: 6 accepted, 0 rejected; 2 updates (2 in all)" "$T/err" && ok || bad "groups: $(cat "$T/err")"
 [ "$(grep -c '"update":2' "$T/out")" -eq 2 ] && ok || bad "group answers: $(cat "$T/out")"
 
+# an explicit --batch_size is kept (512 once became 1), the default is one example per step
+copy bs
+"$BIN" update --model "$T/bs.safetensors" --input /dev/null --batch_size 512 >"$T/out" 2>"$T/err" || bad "batch 512 exit"
+grep -q ", batch 512, replay 0;" "$T/err" && ok || bad "--batch_size 512 not kept: $(head -1 "$T/err")"
+"$BIN" update --model "$T/bs.safetensors" --input /dev/null >"$T/out" 2>"$T/err" || bad "default batch exit"
+grep -q ", batch 1, replay 0;" "$T/err" && ok || bad "default batch: $(head -1 "$T/err")"
+"$BIN" update --help 2>&1 | grep -q -- "--batch_size N.*(1)" && ok || bad "update --help: the batch default"
+
 # --replay and --eval: held-out accuracy before and after
 copy ev
 "$BIN" update --model "$T/ev.safetensors" --data_dir "$D" --input "$T/l40.jsonl" --replay 8 --eval --quiet \

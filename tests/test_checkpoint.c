@@ -1,11 +1,11 @@
 /* Checkpoints: round trips, rejection of bad files, and (when PyTorch is
- * installed) loading into the PyTorch model of SPEC 1.8 and back. */
+ * installed) loading into the same network built in PyTorch and back. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
 
-#include "test_util.h"
+#include "test_tmpdir.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -96,7 +96,8 @@ static void test_series_parallel(void **state)
 static void test_parallel_non_identifiable(void **state)
 {
     (void)state;
-    /* SPEC 1.3: two parameter sets with the same parallel-circuit spectrum. */
+    /* The parallel circuit is not identifiable: two parameter sets with the
+     * same spectrum. */
     eisnet_circuit *c = eisnet_circuit_parse("p(R0,p(R1,C1)-p(R2,C2))");
     double a[5] = {460, 4820, 3.7e-6, 2210, 3.4e-6}, b[5] = {450, 9011.19, 2.73032e-6, 1634.09, 5.04719e-6};
     double w[3] = {2 * M_PI, 2 * M_PI * 1e3, 2 * M_PI * 1e6};

@@ -1,286 +1,259 @@
-/* Grids, ground truths and resnorm against SPEC Part 3.1. */
+/* eisnet_generate end to end: the reference's summary for its five ground
+ * truths, worker-count and seed determinism, CSV parsed back. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
 
+#include "test_tmpdir.h"
+
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "eisnet/dataset.h"
 #include "eisnet/error.h"
-#include "eisnet/groundtruth.h"
-#include "eisnet/resnorm.h"
+#include "eisnet/fileio.h"
+#include "eisnet/npy.h"
 
-static void assert_rel(double got, double want, double rel)
+
+static int setup(void **state)
 {
-    if (!(fabs(got - want) <= rel * fabs(want))) {
-        print_error("got %.17g want %.17g (rel %.3g)\n", got, want, fabs(got - want) / fabs(want));
+    (void)state;
+    return test_dir_make("dataset");
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    return test_dir_remove();
+}
+
+
+static void assert_same_file(const char *a, const char *b)
+{
+    char *x, *y;
+    size_t nx, ny;
+    assert_int_equal(eisnet_read_file(a, 1u << 30, &x, &nx), 0);
+    assert_int_equal(eisnet_read_file(b, 1u << 30, &y, &ny), 0);
+    if (nx != ny || memcmp(x, y, nx) != 0) {
+        print_error("%s and %s differ\n", a, b);
+        free(x);
+        free(y);
+        fail();
+    }
+    free(x);
+    free(y);
+}
+
+static void generate(const char *out, int n, int workers, uint64_t seed, int csv, const char *gt_file)
+{
+    eisnet_generate_options o;
+    eisnet_generate_options_default(&o);
+    o.n_ground_truths = n;
+    o.data_dir = out;
+    o.n_workers = workers;
+    o.seed = seed;
+    o.csv = csv;
+    o.quiet = 1;
+    o.ground_truths_file = gt_file;
+    if (eisnet_generate(&o) != 0) {
+        print_error("generate failed: %s\n", eisnet_last_error());
         fail();
     }
 }
 
-static void preset(eisnet_grid *g, const char *name)
-{
-    eisnet_grid_options o;
-    eisnet_grid_options_default(&o);
-    o.circuit = name;
-    assert_int_equal(eisnet_grid_init(g, &o), 0);
-}
-
-static void test_grid_values(void **state)
+static void test_reference_summary(void **state)
 {
     (void)state;
-    eisnet_grid g;
-    preset(&g, "series");
-    static const double R[12] = {10, 18.7381742, 35.1119173, 65.7933225, 123.284674, 231.012970,
-                                 432.876128, 811.130831, 1519.91108, 2848.03587, 5336.69923, 10000};
-    for (int p = 0; p < 3; p++)
-        for (int i = 0; i < 12; i++) assert_rel(g.values[p * 12 + i], R[i], 1e-8);
-    assert_rel(g.values[3 * 12], 1e-7, 1e-15);
-    assert_rel(g.values[3 * 12 + 11], 5e-5, 1e-12);
-    assert_int_equal(g.n_models, 248832);
-    assert_rel(g.freq[0], 1.0, 1e-15);
-    assert_rel(g.freq[49], 1e6, 1e-15);
-    assert_rel(g.freq[7], pow(10, 6.0 * 7 / 49), 1e-14);
-    assert_string_equal(g.names[0], "Rsh");
-    assert_string_equal(g.names[3], "Ca");
-    assert_int_equal(g.circuit_index[2], 3); /* Rb is the circuit's R2 */
-    eisnet_grid_free(&g);
-}
+    const char *d = test_path("ref5");
+    generate(d, 0, 2, 42, 1, "tests/data/ground_truths_5gt.json");
+    char p[400];
+    snprintf(p, sizeof p, "%s/dataset_summary.txt", d);
+    assert_same_file(p, "tests/data/dataset_summary_5gt.txt");
+    snprintf(p, sizeof p, "%s/ground_truth_metadata.json", d);
+    assert_same_file(p, "tests/data/ground_truths_5gt.json");
 
-static void test_grid_errors(void **state)
-{
-    (void)state;
-    eisnet_grid g;
-    eisnet_grid_options o;
-    eisnet_grid_options_default(&o);
-    o.circuit = "R0-p(R1,CPE1)";
-    assert_int_equal(eisnet_grid_init(&g, &o), -1);
-    assert_non_null(strstr(eisnet_last_error(), "no range for parameter 'R0'"));
-    const char *bad[] = {"R0=10", "R0=a:b", "R0=10:5", "X9=1:2", "R0=-1:5", "=1:2"};
-    for (int i = 0; i < 6; i++) {
-        o.ranges = &bad[i];
-        o.n_ranges = 1;
-        assert_int_equal(eisnet_grid_init(&g, &o), -1);
-        assert_non_null(strstr(eisnet_last_error(), "bad range"));
-    }
-    const char *good[] = {"R0=1:1e3", "R1=10:1e4", "CPE1_0=1e-6:1e-4", "CPE1_1=0.5:1"};
-    o.ranges = good;
-    o.n_ranges = 4;
-    o.n_grid = 4;
-    assert_int_equal(eisnet_grid_init(&g, &o), 0);
-    assert_int_equal(g.n_models, 256);
-    assert_string_equal(g.units[0], "\xce\xa9");
-    assert_string_equal(g.units[2], "S\xc2\xb7s^\xce\xb1"); /* CPE Q: siemens second^alpha */
-    assert_string_equal(g.units[3], "");                       /* CPE alpha */
-    eisnet_grid_free(&g);
-    eisnet_grid_options_default(&o);
-    o.n_grid = 0;
-    assert_int_equal(eisnet_grid_init(&g, &o), -1);
-    eisnet_grid_options_default(&o);
-    o.f_min = 10;
-    o.f_max = 1;
-    assert_int_equal(eisnet_grid_init(&g, &o), -1);
-}
-
-static const double lhs0[5] = {21.83061281745708, 69.45161360410064, 16.296829433162667, 5.7264082684236485e-06,
-                               3.7314625374562515e-05};
-
-static void test_resnorm_vectors(void **state)
-{
-    (void)state;
-    eisnet_grid g;
-    preset(&g, "series");
-    double complex z[50];
-    eisnet_grid_spectrum(&g, lhs0, z);
-    double *out = malloc(sizeof(double) * g.n_models);
-    eisnet_resnorm_plan *p = eisnet_resnorm_plan_new(&g);
-    eisnet_resnorm_all(p, z, out);
-    /* SPEC 3.1 */
-    assert_rel(out[0], 40.61655424746337, 1e-12);
-    assert_rel(out[1], 40.5927446412749, 1e-12);
-    double v[5];
-    eisnet_grid_model_values(&g, 0, v);
-    assert_rel(eisnet_resnorm_one(&g, v, z), 40.61655424746337, 1e-12);
-    /* fast kernel = reference path on a spread of models */
-    for (uint64_t m = 0; m < g.n_models; m += 4999) {
-        eisnet_grid_model_values(&g, m, v);
-        assert_rel(out[m], eisnet_resnorm_one(&g, v, z), 1e-13);
-    }
-    eisnet_resnorm_plan_free(p);
-    eisnet_grid_free(&g);
-
-    /* parallel preset: same check of its kernel; the model equal to a grid
-     * ground truth has resnorm ~0 */
-    preset(&g, "parallel");
-    eisnet_grid_model_values(&g, 123456, v);
-    eisnet_grid_spectrum(&g, v, z);
-    p = eisnet_resnorm_plan_new(&g);
-    eisnet_resnorm_all(p, z, out);
-    assert_true(out[123456] < 1e-9);
-    for (uint64_t m = 7; m < g.n_models; m += 4999) {
-        double w[5];
-        eisnet_grid_model_values(&g, m, w);
-        double want = eisnet_resnorm_one(&g, w, z);
-        if (fabs(out[m] - want) > 1e-12 * want + 1e-9) {
-            print_error("model %llu: %.17g vs %.17g\n", (unsigned long long)m, out[m], want);
+    /* CSV rows parse back to the binary values, bit for bit */
+    eisnet_array res;
+    snprintf(p, sizeof p, "%s/resnorm.npy", d);
+    assert_int_equal(eisnet_npy_read(p, &res), 0);
+    assert_int_equal(res.ndim, 2);
+    assert_int_equal(res.shape[0], 5);
+    assert_int_equal(res.shape[1], 248832);
+    const double *rv = res.data;
+    snprintf(p, sizeof p, "%s/combined_dataset_5gt.csv", d);
+    FILE *fp = fopen(p, "r");
+    assert_non_null(fp);
+    char line[512];
+    assert_non_null(fgets(line, sizeof line, fp));
+    assert_string_equal(line, "Model ID,Resnorm,Rsh (\xce\xa9),Ra (\xce\xa9),Rb (\xce\xa9),Ca (F),Cb (F),Ground Truth ID\n");
+    long rows = 0, refs = 0;
+    int gt = -1;
+    long model = 0;
+    while (fgets(line, sizeof line, fp)) {
+        rows++;
+        char *comma = strchr(line, ',');
+        assert_non_null(comma);
+        double r = strtod(comma + 1, NULL);
+        if (strncmp(line, "reference_", 10) == 0) {
+            refs++;
+            gt++;
+            model = 0;
+            assert_true(r == 0.0);
+            continue;
+        }
+        if (model == 0) assert_memory_equal(line, "model_01_01_01_01_01,", 21);
+        if (model == 248831) assert_memory_equal(line, "model_12_12_12_12_12,", 21);
+        if (r != rv[(size_t)gt * 248832 + (size_t)model]) {
+            print_error("row %ld: csv %.17g npy %.17g\n", rows, r, rv[(size_t)gt * 248832 + (size_t)model]);
             fail();
         }
+        model++;
     }
-    eisnet_resnorm_plan_free(p);
-    eisnet_grid_free(&g);
-    free(out);
+    fclose(fp);
+    assert_int_equal(rows, 5 * 248833);
+    assert_int_equal(refs, 5);
+    assert_string_equal(strchr(line, '\n') ? "ok" : "no newline", "ok");
+    eisnet_array_free(&res);
 }
 
-static void test_generic_kernel(void **state)
+static void test_workers_and_seed(void **state)
 {
     (void)state;
-    eisnet_grid g;
-    eisnet_grid_options o;
-    eisnet_grid_options_default(&o);
-    o.circuit = "R0-p(R1,CPE1)";
-    const char *r[] = {"R0=1:100", "R1=10:1e4", "CPE1_0=1e-6:1e-4", "CPE1_1=0.6:1"};
-    o.ranges = r;
-    o.n_ranges = 4;
-    o.n_grid = 5;
-    o.n_freq = 20;
-    assert_int_equal(eisnet_grid_init(&g, &o), 0);
-    double truth[4] = {10, 1000, 1e-5, 0.8}, v[4];
-    double complex z[20];
-    eisnet_grid_spectrum(&g, truth, z);
-    double *out = malloc(sizeof(double) * g.n_models);
-    eisnet_resnorm_plan *p = eisnet_resnorm_plan_new(&g);
-    eisnet_resnorm_all(p, z, out);
-    for (uint64_t m = 0; m < g.n_models; m++) {
-        eisnet_grid_model_values(&g, m, v);
-        assert_rel(out[m], eisnet_resnorm_one(&g, v, z), 1e-15);
-        assert_true(out[m] > 0);
+    generate(test_path("w1"), 7, 1, 5, 1, NULL);
+    generate(test_path("w2"), 7, 2, 5, 1, NULL);
+    generate(test_path("w3"), 7, 3, 5, 1, NULL);
+    const char *files[] = {"resnorm.npy", "dataset.npz", "dataset.json", "ground_truth_metadata.json",
+                           "dataset_summary.txt", "combined_dataset_7gt.csv"};
+    for (int i = 0; i < 6; i++) {
+        char a[400], b[400], c[400];
+        snprintf(a, sizeof a, "%s/%s", test_path("w1"), files[i]);
+        snprintf(b, sizeof b, "%s/%s", test_path("w2"), files[i]);
+        snprintf(c, sizeof c, "%s/%s", test_path("w3"), files[i]);
+        assert_same_file(a, b);
+        assert_same_file(a, c);
     }
-    eisnet_resnorm_plan_free(p);
-    free(out);
-    eisnet_grid_free(&g);
+    /* another seed draws other ground truths */
+    generate(test_path("s6"), 7, 2, 6, 0, NULL);
+    char a[400], b[400];
+    snprintf(a, sizeof a, "%s/ground_truth_metadata.json", test_path("w1"));
+    snprintf(b, sizeof b, "%s/ground_truth_metadata.json", test_path("s6"));
+    char *x, *y;
+    size_t nx, ny;
+    assert_int_equal(eisnet_read_file(a, 1 << 20, &x, &nx), 0);
+    assert_int_equal(eisnet_read_file(b, 1 << 20, &y, &ny), 0);
+    assert_true(nx != ny || memcmp(x, y, nx) != 0);
+    free(x);
+    free(y);
 }
 
-static void test_pairwise(void **state)
+static void test_npz_contents(void **state)
 {
     (void)state;
-    /* numpy's blocked order is visible with values whose sum is order-dependent */
-    double a[50];
-    for (int i = 0; i < 50; i++) a[i] = (i % 3 == 0) ? 1e16 : 1.0;
-    double r[8];
-    for (int j = 0; j < 8; j++) r[j] = a[j];
-    for (int i = 8; i < 48; i += 8)
-        for (int j = 0; j < 8; j++) r[j] += a[i + j];
-    double want = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7])) + a[48] + a[49];
-    assert_true(eisnet_pairwise_sum(a, 50) == want);
-    double seq = 0;
-    for (int i = 0; i < 5; i++) seq += a[i];
-    assert_true(eisnet_pairwise_sum(a, 5) == seq);
+    char p[400];
+    snprintf(p, sizeof p, "%s/dataset.npz", test_path("w1"));
+    eisnet_array *a;
+    size_t n;
+    assert_int_equal(eisnet_npz_read(p, &a, &n), 0);
+    const eisnet_array *f = eisnet_arrays_find(a, n, "frequencies");
+    const eisnet_array *s = eisnet_arrays_find(a, n, "gt_spectra");
+    const eisnet_array *g = eisnet_arrays_find(a, n, "grid");
+    assert_non_null(f);
+    assert_non_null(s);
+    assert_non_null(g);
+    assert_int_equal(f->shape[0], 50);
+    assert_int_equal(s->shape[0], 7);
+    assert_int_equal(s->shape[1], 50);
+    assert_int_equal(s->shape[2], 2);
+    assert_int_equal(g->shape[0], 5);
+    assert_int_equal(g->shape[1], 12);
+    assert_true(((double *)f->data)[49] == 1e6);
+    /* a spectrum's real part at 1 Hz is close to Rsh + Ra + Rb */
+    eisnet_arrays_free(a, n);
 }
 
-static void test_ground_truth_scheme(void **state)
+static void test_errors_leave_nothing(void **state)
 {
     (void)state;
-    eisnet_grid g;
-    preset(&g, "series");
-    eisnet_ground_truth gt[100], gt2[100];
-    assert_int_equal(eisnet_ground_truths_make(&g, 100, 42, gt), 0);
-    assert_string_equal(gt[0].id, "lhs_0000");
-    assert_string_equal(gt[39].id, "lhs_0039");
-    assert_string_equal(gt[40].id, "sobol_0000");
-    assert_string_equal(gt[70].id, "bio_0000");
-    assert_string_equal(gt[85].id, "grid_0000");
-    assert_string_equal(gt[99].id, "grid_0014");
-    /* corners: Cb fastest, min before max */
-    assert_true(gt[85].values[4] == g.values[4 * 12]);
-    assert_true(gt[86].values[4] == g.values[4 * 12 + 11]);
-    assert_true(gt[87].values[3] == g.values[3 * 12 + 11]);
-    for (int i = 0; i < 100; i++)
-        for (int p = 0; p < 5; p++) {
-            assert_true(gt[i].values[p] >= g.values[p * 12] * (1 - 1e-12));
-            assert_true(gt[i].values[p] <= g.values[p * 12 + 11] * (1 + 1e-12));
-        }
-    /* seeded: same seed same points, another seed other points */
-    assert_int_equal(eisnet_ground_truths_make(&g, 100, 42, gt2), 0);
-    assert_memory_equal(gt, gt2, sizeof gt);
-    assert_int_equal(eisnet_ground_truths_make(&g, 100, 43, gt2), 0);
-    assert_true(gt[0].values[0] != gt2[0].values[0]);
-    /* n = 5 gives the reference's ids */
-    assert_int_equal(eisnet_ground_truths_make(&g, 5, 42, gt2), 0);
-    const char *ids[5] = {"lhs_0000", "lhs_0001", "sobol_0000", "grid_0000", "grid_0001"};
-    for (int i = 0; i < 5; i++) assert_string_equal(gt2[i].id, ids[i]);
-    /* more than the scheme holds: exactly n, the rest continue Sobol */
-    eisnet_ground_truth *big = malloc(sizeof *big * 1000);
-    assert_int_equal(eisnet_ground_truths_make(&g, 1000, 1, big), 0);
-    assert_string_equal(big[999].id, "sobol_0385");
-    free(big);
-    eisnet_grid_free(&g);
+    eisnet_generate_options o;
+    eisnet_generate_options_default(&o);
+    o.quiet = 1;
+    o.data_dir = test_path("bad");
+    o.n_ground_truths = 0;
+    assert_int_equal(eisnet_generate(&o), -1);
+    assert_non_null(strstr(eisnet_last_error(), "n_ground_truths"));
+    o.n_ground_truths = 2;
+    o.n_workers = 0;
+    assert_int_equal(eisnet_generate(&o), -1);
+    o.n_workers = 1;
+    o.grid.circuit = "R0-p(R1";
+    assert_int_equal(eisnet_generate(&o), -1);
+    assert_non_null(strstr(eisnet_last_error(), "position"));
+    o.grid.circuit = "series";
+    o.data_dir = "/proc/eisnet_cannot_write_here";
+    assert_int_equal(eisnet_generate(&o), -1);
+    assert_non_null(strstr(eisnet_last_error(), "cannot create directory"));
 }
 
-static void test_lhs_sobol(void **state)
+static int cmp_d(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double np_percentile(const double *sorted, size_t n, double q)
+{
+    double vi = (q / 100.0) * (double)(n - 1), lo = floor(vi), t = vi - lo;
+    size_t i = (size_t)lo, j = i + 1 < n ? i + 1 : i;
+    double a = sorted[i], b = sorted[j], d = b - a;
+    return t >= 0.5 ? b - d * (1.0 - t) : a + d * t;
+}
+
+static void test_order_statistics(void **state)
 {
     (void)state;
-    enum { N = 64, D = 5 };
-    double u[N * D];
-    eisnet_lhs(N, D, 7, u);
-    for (int j = 0; j < D; j++) {
-        int seen[N] = {0};
-        for (int i = 0; i < N; i++) {
-            assert_true(u[i * D + j] >= 0 && u[i * D + j] < 1);
-            seen[(int)(u[i * D + j] * N)]++;
-        }
-        for (int s = 0; s < N; s++) assert_int_equal(seen[s], 1); /* one point per stratum */
+    /* random values with ties, plus zero rows; both algorithms = sorting */
+    enum { N = 200003, Z = 17 };
+    double *v = malloc(sizeof(double) * (N + Z));
+    uint64_t x = 88172645463325252ULL;
+    for (int i = 0; i < N; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        v[i] = (x % 5 == 0) ? 1234.5 : (double)(x >> 11) * 0x1.0p-53 * 17000.0;
     }
-    assert_int_equal(eisnet_sobol(N, D, 7, u), 0);
-    for (int j = 0; j < D; j++) {
-        /* a (scrambled) Sobol net: the first 2^m points fill every 1/2^m interval once */
-        int seen[N] = {0};
-        for (int i = 0; i < N; i++) seen[(int)(u[i * D + j] * N)]++;
-        for (int s = 0; s < N; s++) assert_int_equal(seen[s], 1);
+    char p[400];
+    snprintf(p, sizeof p, "%s/stats.npy", test_dir);
+    int64_t shape[1] = {N};
+    assert_int_equal(eisnet_npy_write(p, EISNET_F64, 1, shape, v), 0);
+    for (int i = 0; i < Z; i++) v[N + i] = 0.0;
+    qsort(v, N + Z, sizeof(double), cmp_d);
+    eisnet_resnorm_stats a, b;
+    assert_int_equal(eisnet_resnorm_file_stats(p, Z, &a), 0);
+    assert_int_equal(eisnet_resnorm_file_stats_radix(p, Z, &b), 0);
+    double want[6] = {0.0, np_percentile(v, N + Z, 25), np_percentile(v, N + Z, 50), np_percentile(v, N + Z, 75),
+                      np_percentile(v, N + Z, 90), v[N + Z - 1]};
+    double got_a[6] = {a.min, a.p25, a.median, a.p75, a.p90, a.max};
+    double got_b[6] = {b.min, b.p25, b.median, b.p75, b.p90, b.max};
+    for (int k = 0; k < 6; k++) {
+        assert_true(got_a[k] == want[k]);
+        assert_true(got_b[k] == want[k]);
     }
-    /* two-dimensional projections: 64 points, 8 x 8 boxes, one each (t = 0 for dims 1-2) */
-    int box[64] = {0};
-    for (int i = 0; i < N; i++) box[(int)(u[i * D] * 8) * 8 + (int)(u[i * D + 1] * 8)]++;
-    for (int b = 0; b < 64; b++) assert_int_equal(box[b], 1);
-    assert_int_equal(eisnet_sobol(4, 22, 1, u), -1);
-}
-
-static void test_reference_id(void **state)
-{
-    (void)state;
-    char id[20];
-    eisnet_reference_id(lhs0, 5, id);
-    assert_string_equal(id, "reference_97dc8d1f");
-}
-
-static void test_load_ground_truths(void **state)
-{
-    (void)state;
-    eisnet_grid g;
-    preset(&g, "series");
-    eisnet_ground_truth *gt;
-    int n;
-    assert_int_equal(eisnet_ground_truths_load(&g, "tests/data/ground_truths_5gt.json", &gt, &n), 0);
-    assert_int_equal(n, 5);
-    assert_string_equal(gt[2].id, "sobol_0000");
-    assert_true(gt[0].values[2] == lhs0[2]);
-    free(gt);
-    assert_int_equal(eisnet_ground_truths_load(&g, "tests/data/dataset_summary_5gt.txt", &gt, &n), -1);
-    assert_non_null(strstr(eisnet_last_error(), "not valid JSON"));
-    assert_int_equal(eisnet_ground_truths_load(&g, "tests/data/no_such_file.json", &gt, &n), -1);
-    eisnet_grid_free(&g);
+    free(v);
+    assert_int_equal(eisnet_resnorm_file_stats("tests/data/ground_truths_5gt.json", 0, &a), -1);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_grid_values),      cmocka_unit_test(test_grid_errors),
-        cmocka_unit_test(test_resnorm_vectors),  cmocka_unit_test(test_generic_kernel),
-        cmocka_unit_test(test_pairwise),         cmocka_unit_test(test_ground_truth_scheme),
-        cmocka_unit_test(test_lhs_sobol),        cmocka_unit_test(test_reference_id),
-        cmocka_unit_test(test_load_ground_truths),
+        cmocka_unit_test(test_reference_summary),
+        cmocka_unit_test(test_workers_and_seed),
+        cmocka_unit_test(test_npz_contents),
+        cmocka_unit_test(test_errors_leave_nothing),
+        cmocka_unit_test(test_order_statistics),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, setup, teardown);
 }

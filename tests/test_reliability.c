@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 
-#include "test_util.h"
+#include "test_tmpdir.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "test_util.h"
+#include "test_tmpdir.h"
 
 #include "eisnet/error.h"
 #include "eisnet/spectrum.h"

@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 
-#include "test_util.h"
+#include "test_tmpdir.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -20,6 +20,7 @@
 #include "eisnet/error.h"
 #include "eisnet/fileio.h"
 #include "eisnet/backend.h"
+#include "eisnet/select.h"
 #include "eisnet/train.h"
 
 

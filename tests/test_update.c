@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 
-#include "test_util.h"
+#include "test_tmpdir.h"
 
 #include <complex.h>
 #include <fcntl.h>

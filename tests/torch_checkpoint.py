@@ -3,8 +3,8 @@
 importable). Usage: torch_checkpoint.py DIR
 
 DIR holds eisnet's ckpt.safetensors / ckpt.npz and x.npy, probs.npy,
-resnorm.npy (eisnet's outputs for x). This script builds the network of SPEC
-1.8 in PyTorch, loads both files with load_state_dict(strict=True), checks the
+resnorm.npy (eisnet's outputs for x). This script builds eisnet's network
+in PyTorch, loads both files with load_state_dict(strict=True), checks the
 outputs, then writes torch_export.safetensors (perturbed weights, eisnet's
 configuration kept in the metadata) and torch_probs.npy / torch_resnorm.npy
 for eisnet to check the other way."""

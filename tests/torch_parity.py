@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Writes the PyTorch parity fixtures for tests/test_torch_parity.c (llm.c style).
 
-Builds the eisnet network (SPEC 1.8) in PyTorch with the same nn.Sequential
+Builds the eisnet network (encoder and one head per parameter) in PyTorch with the same nn.Sequential
 index layout, so the state-dict names match eisnet_model_tensor_name(), runs
 one forward/backward on a small batch and 10 AdamW steps with gradient
 clipping, and a ReduceLROnPlateau sequence, and stores everything as raw

@@ -23,6 +23,10 @@ extern "C" {
 
 /* A --ground_truths file is a short list, not a dataset: larger files are
  * refused before parsing (the JSON tree takes ~40 times the text). */
+/* Defaults of eisnet_generate_options_default (and of train's data_dir). */
+#define EISNET_DEFAULT_DATA_DIR "./eis_training_data"
+#define EISNET_GENERATE_N_GT 100
+
 #define EISNET_GROUND_TRUTHS_MAX_BYTES ((size_t)4 << 20)
 
 /* Without force, generate refuses more grid models per ground truth than

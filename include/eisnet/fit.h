@@ -35,6 +35,8 @@ extern "C" {
 #define EISNET_FIT_MAX_SOLUTIONS 16
 #define EISNET_FIT_NAME_MAX 32
 #define EISNET_FIT_MAX_STARTS 256
+/* Scan points refined by least squares unless told otherwise. */
+#define EISNET_FIT_STARTS 8
 
 typedef enum { EISNET_FIT_MODULUS = 0, EISNET_FIT_UNIT = 1, EISNET_FIT_PROPORTIONAL = 2 } eisnet_fit_weighting;
 

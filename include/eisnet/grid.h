@@ -17,6 +17,14 @@ extern "C" {
 
 #define EISNET_NAME_MAX 32
 
+/* The grid unless told otherwise (eisnet_grid_options_default; the command
+ * line's help prints the same). */
+#define EISNET_GRID_CIRCUIT "series"
+#define EISNET_GRID_POINTS 12
+#define EISNET_GRID_N_FREQ 50
+#define EISNET_GRID_F_MIN 1
+#define EISNET_GRID_F_MAX 1e6
+
 typedef enum { EISNET_KERNEL_GENERIC, EISNET_KERNEL_SERIES_RC2, EISNET_KERNEL_PARALLEL_RC2 } eisnet_kernel_kind;
 
 typedef struct {

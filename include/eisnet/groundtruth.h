@@ -1,4 +1,4 @@
-/* eisnet/groundtruth.h: the ground truths of a dataset (SPEC 1.5).
+/* eisnet/groundtruth.h: the ground truths of a dataset.
  *
  * n ground truths: int(0.40 n) Latin-hypercube points (lhs_0000...),
  * int(0.30 n) scrambled Sobol points (sobol_0000...), int(0.15 n) "biological"

@@ -19,6 +19,11 @@
 
 #include <complex.h>
 
+/* Defaults of eisnet_kk_options_default. */
+#define EISNET_KK_C 0.5
+#define EISNET_KK_MAX_M 100
+#define EISNET_KK_THRESHOLD 0.01
+
 #ifdef __cplusplus
 extern "C" {
 #endif

@@ -23,8 +23,10 @@
 
 #include <stdint.h>
 
+#include "eisnet/fileio.h"
 #include "eisnet/grid.h"
 #include "eisnet/model.h"
+#include "eisnet/spectrum.h"
 #include "eisnet/npy.h"
 
 #ifdef __cplusplus
@@ -60,8 +62,6 @@ int eisnet_predictor_n_in(const eisnet_predictor *p);
 
 /* Spectrum features of z (n_freq values) into out (n_features). */
 void eisnet_predictor_spectrum_features(const eisnet_predictor *p, const double complex *z, float *out);
-/* Raw (unstandardised) features, for computing the normalisation. */
-void eisnet_spectrum_raw_features(const double complex *z, int n_freq, float *out);
 
 /* One input row. values: file order (only known ones are read); known[p] 0/1;
  * feats: the row's spectrum features (NULL when features == 0). */
@@ -78,7 +78,6 @@ int eisnet_predictor_load(eisnet_predictor *p, const char *path);
  * (an .npz's configuration array). On failure p holds nothing to free. */
 int eisnet_predictor_from_arrays(eisnet_predictor *p, const char *name, const eisnet_array *arr, size_t n,
                                  size_t n_other, const char *cfg, size_t cfg_len);
-
 
 #ifdef __cplusplus
 }

@@ -1,5 +1,5 @@
 /* eisnet/resnorm.h: the reference's "resnorm" of every grid model against
- * one ground-truth spectrum (SPEC 1.6):
+ * one ground-truth spectrum:
  *
  *   resnorm = (1/F) * sum_k |Zm(w_k) - Zr(w_k)|       (mean complex distance, Ω)
  *

@@ -6,6 +6,9 @@
 
 #include <stdint.h>
 
+/* The seed of every command unless --seed is given. */
+#define EISNET_DEFAULT_SEED 42
+
 #ifdef __cplusplus
 extern "C" {
 #endif

@@ -9,7 +9,7 @@
 #ifndef EISNET_SAFETENSORS_H
 #define EISNET_SAFETENSORS_H
 
-#include "eisnet/npy.h"
+#include "eisnet/array.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -48,6 +48,11 @@ void eisnet_spectrum_free(eisnet_spectrum *s);
 int eisnet_spectrum_interpolate(const eisnet_spectrum *s, const double *freq, int n, int extrapolate,
                                 double complex *out);
 
+/* The network's raw (unstandardised) spectrum features of z (n_freq values):
+ * log10|Z| and the phase in radians per frequency, interleaved (2 n_freq
+ * floats); a predictor standardises them with its training normalisation. */
+void eisnet_spectrum_raw_features(const double complex *z, int n_freq, float *out);
+
 #ifdef __cplusplus
 }
 #endif

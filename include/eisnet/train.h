@@ -20,6 +20,7 @@
 #define EISNET_TRAIN_H
 
 #include "eisnet/predictor.h"
+#include "eisnet/train_state.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -28,6 +29,15 @@ extern "C" {
 /* Default batch sizes: by simulation (more, smaller steps learned more per
  * example in a measured comparison) and for rows of a dataset (the
  * reference's). */
+#define EISNET_TRAIN_EPOCHS 100
+#define EISNET_TRAIN_SAMPLES_PER_GT 5000
+#define EISNET_TRAIN_KNOWN 3
+#define EISNET_TRAIN_HIDDEN 512
+#define EISNET_TRAIN_VAL_FRACTION 0.15
+#define EISNET_TRAIN_LR 1e-3
+#define EISNET_TRAIN_SAMPLES_PER_EPOCH 500000
+#define EISNET_TRAIN_VAL_SAMPLES 20000
+#define EISNET_TRAIN_LR_DECAY 0.4
 #define EISNET_TRAIN_BATCH_SIM 256
 #define EISNET_TRAIN_BATCH_ROWS 512
 
@@ -66,11 +76,6 @@ typedef struct {
 void eisnet_train_options_default(eisnet_train_options *o);
 
 typedef struct {
-    int epoch;
-    double train_loss, train_ce, val_loss, val_ce, val_top1, val_top3, lr, samples_per_s, seconds;
-} eisnet_epoch_record;
-
-typedef struct {
     eisnet_epoch_record *history;
     int n_history;
     int best_epoch;
@@ -95,9 +100,6 @@ void eisnet_train_result_free(eisnet_train_result *r);
 /* Asks a running eisnet_train to stop after the current batch, saving its
  * last checkpoint (safe to call from a signal handler). */
 void eisnet_train_request_stop(void);
-
-/* Indices of the k smallest values (ties by index), ascending by value. */
-int eisnet_select_smallest(const double *v, uint32_t n, uint32_t k, uint32_t *out);
 
 #ifdef __cplusplus
 }

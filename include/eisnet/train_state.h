@@ -12,11 +12,18 @@
 #define EISNET_TRAIN_STATE_H
 
 #include "eisnet/optim.h"
-#include "eisnet/train.h"
+
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* One epoch of the history: losses, held-out accuracy, learning rate, speed. */
+typedef struct {
+    int epoch;
+    double train_loss, train_ce, val_loss, val_ce, val_top1, val_top3, lr, samples_per_s, seconds;
+} eisnet_epoch_record;
 
 typedef struct {
     int epoch;

@@ -1,5 +1,5 @@
 /* eisnet/update.h: `eisnet update`: continuous learning from new labelled
- * measurements (SPEC 1.10 "streaming update"), one AdamW step per example
+ * measurements (a streaming update), one AdamW step per example
  * (or per group of examples), safe to interrupt at any moment.
  *
  * An example is one JSON line (docs/update.md):
@@ -22,6 +22,11 @@
 #include "eisnet/predictor.h"
 
 #include <stdio.h>
+
+/* Defaults of eisnet_update_options_default: one step per example, a
+ * checkpoint every 30 s while lines arrive. */
+#define EISNET_UPDATE_BATCH 1
+#define EISNET_UPDATE_CHECKPOINT_EVERY 30
 
 #ifdef __cplusplus
 extern "C" {

@@ -11,7 +11,10 @@
 #include "eisnet/error.h"
 #include "eisnet/evaluate.h"
 #include "eisnet/fit.h"
+#include "eisnet/kk.h"
+#include "eisnet/update.h"
 #include "eisnet/posterior.h"
+#include "eisnet/rng.h"
 #include "eisnet/train.h"
 #include "eisnet/tmpfile.h"
 
@@ -46,28 +49,28 @@ typedef struct {
 #define GRD (GEN | CMD_TRAIN) /* the grid: generate's, and train's when training by simulation */
 
 static const option_spec options[] = {
-    {"data_dir", ARG_STR, ALL & ~CMD_BENCH, OFF(data_dir), "DIR", "dataset directory (./eis_training_data)"},
-    {"seed", ARG_U64, ALL | CMD_FIT, OFF(seed), "N", "seed of every random choice (42)"},
+    {"data_dir", ARG_STR, ALL & ~CMD_BENCH, OFF(data_dir), "DIR", "dataset directory (" EISNET_DEFAULT_DATA_DIR ")"},
+    {"seed", ARG_U64, ALL | CMD_FIT, OFF(seed), "N", "seed of every random choice (" CLI_STR(EISNET_DEFAULT_SEED) ")"},
     {"quiet", ARG_NONE, ALL | CMD_FIT | CMD_KK, OFF(quiet), NULL, "no progress output on stderr"},
     {"n_workers", ARG_INT, GEN | CMD_BENCH, OFF(n_workers), "N", "worker threads (all cores)"},
     {"backend", ARG_STR, ALL, OFF(backend), "NAME", "cpu, ref (plain loops), cuda where built, or auto (auto)"},
-    {"n_ground_truths", ARG_INT, GEN | CMD_BENCH, OFF(n_ground_truths), "N", "ground truths to draw (100)"},
-    {"circuit", ARG_STR, GRD | CMD_FIT, OFF(circuit), "C", "series, parallel or a circuit string (series)"},
+    {"n_ground_truths", ARG_INT, GEN | CMD_BENCH, OFF(n_ground_truths), "N", "ground truths to draw (" CLI_STR(EISNET_GENERATE_N_GT) ")"},
+    {"circuit", ARG_STR, GRD | CMD_FIT, OFF(circuit), "C", "series, parallel or a circuit string (" EISNET_GRID_CIRCUIT ")"},
     {"range", ARG_RANGE, GRD | CMD_FIT, 0, "NAME=MIN:MAX", "parameter range (repeatable; generate: required for custom circuits; fit: replaces the derived box)"},
-    {"grid_points", ARG_INT, GRD, OFF(grid_points), "N", "grid points per parameter (12)"},
-    {"n_freq", ARG_INT, GRD, OFF(n_freq), "N", "number of frequencies (50)"},
-    {"f_min", ARG_DOUBLE, GRD, OFF(f_min), "HZ", "lowest frequency (1)"},
-    {"f_max", ARG_DOUBLE, GRD, OFF(f_max), "HZ", "highest frequency (1e6)"},
+    {"grid_points", ARG_INT, GRD, OFF(grid_points), "N", "grid points per parameter (" CLI_STR(EISNET_GRID_POINTS) ")"},
+    {"n_freq", ARG_INT, GRD, OFF(n_freq), "N", "number of frequencies (" CLI_STR(EISNET_GRID_N_FREQ) ")"},
+    {"f_min", ARG_DOUBLE, GRD, OFF(f_min), "HZ", "lowest frequency (" CLI_STR(EISNET_GRID_F_MIN) ")"},
+    {"f_max", ARG_DOUBLE, GRD, OFF(f_max), "HZ", "highest frequency (" CLI_STR(EISNET_GRID_F_MAX) ")"},
     {"csv", ARG_NONE, GEN, OFF(csv), NULL, "also write the reference's combined_dataset_{N}gt.csv"},
     {"ground_truths", ARG_STR, GEN, OFF(ground_truths_file), "FILE", "use these ground truths (reference JSON) instead of drawing"},
     {"force", ARG_NONE, GEN, OFF(force), NULL, "allow a dataset over 50 M grid models per ground truth or 2 GB"},
-    {"n_epochs", ARG_INT, TRN, OFF(n_epochs), "N", "training epochs (100)"},
+    {"n_epochs", ARG_INT, TRN, OFF(n_epochs), "N", "training epochs (" CLI_STR(EISNET_TRAIN_EPOCHS) ")"},
     {"batch_size", ARG_INT, TRN | CMD_UPDATE, OFF(batch_size), "N", "batch size (" CLI_STR(EISNET_TRAIN_BATCH_SIM) " by simulation, " CLI_STR(EISNET_TRAIN_BATCH_ROWS) " for rows of a dataset)"},
     {"model_path", ARG_STR, TRN, OFF(model_path), "FILE", "checkpoint path (DATA_DIR/model.safetensors)"},
     /* infer and update document --model; --model_path stays accepted there */
     {"model_path", ARG_STR, CMD_INFER | CMD_UPDATE, OFF(model_path), "FILE", NULL},
-    {"samples_per_gt", ARG_INT, TRN | CMD_BENCH | CMD_UPDATE, OFF(samples_per_gt), "K", "topk/uniform: rows per ground truth: its K best grid models (5000)"},
-    {"known", ARG_STR, TRN | CMD_INFER | CMD_FIT, OFF(known), "K", "train (topk/uniform): parameters known per row (3); infer, fit: NAME=VALUE,..."},
+    {"samples_per_gt", ARG_INT, TRN | CMD_BENCH | CMD_UPDATE, OFF(samples_per_gt), "K", "topk/uniform: rows per ground truth: its K best grid models (" CLI_STR(EISNET_TRAIN_SAMPLES_PER_GT) ")"},
+    {"known", ARG_STR, TRN | CMD_INFER | CMD_FIT, OFF(known), "K", "train (topk/uniform): parameters known per row (" CLI_STR(EISNET_TRAIN_KNOWN) "); infer, fit: NAME=VALUE,..."},
     {"model", ARG_STR, CMD_INFER | CMD_UPDATE | CMD_FIT, OFF(model_path), "FILE", "model checkpoint, .safetensors or .npz (DATA_DIR/model.safetensors; alias --model_path); fit: start from its best completions"},
     {"spectrum", ARG_SPECTRUM, CMD_INFER | CMD_KK | CMD_FIT, 0, "FILE", "measured spectrum: CSV or an instrument file (repeatable; a directory: its .csv .txt .dta .mpt .z .par files)"},
     {"format", ARG_STR, CMD_INFER | CMD_KK | CMD_FIT, OFF(format), "NAME", "spectrum format (auto: by content; csv, gamry, biologic, autolab, parstat, zplot, versastudio, powersuite, chinstruments)"},
@@ -75,40 +78,40 @@ static const option_spec options[] = {
     {"f_max", ARG_DOUBLE, CMD_INFER | CMD_KK | CMD_FIT, OFF(data_f_max), "HZ", "drop measured points above HZ (none)"},
     {"drop_inductive", ARG_NONE, CMD_INFER | CMD_KK | CMD_FIT, OFF(drop_inductive), NULL, "drop points with Im(Z) >= 0"},
     {"im_sign", ARG_STR, CMD_INFER | CMD_KK | CMD_FIT, OFF(im_sign), "S", "CSV Im(Z) column: auto (detected), as_is or negate (auto)"},
-    {"c", ARG_DOUBLE, CMD_KK, OFF(kk_c), "C", "mu cutoff: RC elements are added until mu <= C (0.5)"},
-    {"max_M", ARG_INT, CMD_KK, OFF(kk_max_m), "M", "most RC elements (100)"},
+    {"c", ARG_DOUBLE, CMD_KK, OFF(kk_c), "C", "mu cutoff: RC elements are added until mu <= C (" CLI_STR(EISNET_KK_C) ")"},
+    {"max_M", ARG_INT, CMD_KK, OFF(kk_max_m), "M", "most RC elements (" CLI_STR(EISNET_KK_MAX_M) ")"},
     {"fit", ARG_STR, CMD_KK, OFF(kk_fit), "KIND", "real (fit Re(Z), then L from Im), complex or imag (real)"},
     {"add_cap", ARG_NONE, CMD_KK, OFF(kk_add_cap), NULL, "add a series capacitance (data with no low-frequency intercept)"},
-    {"threshold", ARG_DOUBLE, CMD_KK, OFF(kk_threshold), "R", "largest |residual| relative to |Z| that passes (0.01)"},
+    {"threshold", ARG_DOUBLE, CMD_KK, OFF(kk_threshold), "R", "largest |residual| relative to |Z| that passes (" CLI_STR(EISNET_KK_THRESHOLD) ")"},
     {"scale", ARG_STR, CMD_INFER, OFF(scale), "K", "impedance scale: auto (when the data lie outside the model's box), off, or a factor (auto)"},
     {"ground_truth", ARG_STR, CMD_INFER | CMD_REFERENCE, OFF(ground_truth), "ID", "use a ground truth of --data_dir as the spectrum"},
     {"top_k", ARG_INT, CMD_INFER | CMD_REFERENCE | CMD_FULL, OFF(top_k), "K", "completions to list (10)"},
     {"json", ARG_NONE, CMD_INFER | CMD_KK | CMD_FIT, OFF(json), NULL, "JSON output (the reference's keys; one line per spectrum for several)"},
     {"exact", ARG_NONE, CMD_INFER, OFF(exact), NULL, "also the exact Bayes cell posterior for this spectrum, and KL"},
-    {"sigma", ARG_DOUBLE, CMD_INFER | TRN, OFF(sigma), "S", "relative noise (0.01); train: of the simulated spectra, stored in the model; infer: for --exact and the checks (default: the model's)"},
+    {"sigma", ARG_DOUBLE, CMD_INFER | TRN, OFF(sigma), "S", "relative noise (" CLI_STR(EISNET_POSTERIOR_SIGMA) "); train: of the simulated spectra, stored in the model; infer: for --exact and the checks (default: the model's)"},
     {"plots", ARG_STR, CMD_INFER | CMD_FULL | CMD_REFERENCE | CMD_KK | CMD_FIT, OFF(plots), "DIR", "write SVG plots there"},
     {"input", ARG_STR, CMD_UPDATE, OFF(input), "FILE", "new labelled examples, JSON lines ('-' = stdin, the default)"},
     {"replay", ARG_INT, CMD_UPDATE, OFF(replay), "N", "mix N original training rows into each update (needs --data_dir)"},
-    {"checkpoint_every", ARG_DOUBLE, CMD_UPDATE, OFF(checkpoint_every), "S", "checkpoint every S seconds (30)"},
+    {"checkpoint_every", ARG_DOUBLE, CMD_UPDATE, OFF(checkpoint_every), "S", "checkpoint every S seconds (" CLI_STR(EISNET_UPDATE_CHECKPOINT_EVERY) ")"},
     {"eval", ARG_NONE, CMD_UPDATE, OFF(eval_before_after), NULL, "report held-out accuracy before and after (needs --data_dir)"},
     {"quick", ARG_NONE, CMD_BENCH, OFF(quick), NULL, "a shorter run (about 15 s instead of about 40 s on an idle 2-core machine)"},
     {"out", ARG_STR, CMD_BENCH, OFF(bench_out), "FILE", "also write the Markdown table there"},
     {"extrapolate", ARG_NONE, CMD_INFER, OFF(extrapolate), NULL, "allow a spectrum that does not cover the model's frequencies"},
-    {"val_fraction", ARG_DOUBLE, TRN | CMD_UPDATE, OFF(val_fraction), "F", "topk/uniform: share of ground truths held out for validation (0.15)"},
-    {"hidden_dim", ARG_INT, TRN, OFF(hidden_dim), "H", "hidden width of the encoder (512)"},
-    {"lr", ARG_DOUBLE, TRN | CMD_UPDATE, OFF(lr), "LR", "learning rate (1e-3)"},
+    {"val_fraction", ARG_DOUBLE, TRN | CMD_UPDATE, OFF(val_fraction), "F", "topk/uniform: share of ground truths held out for validation (" CLI_STR(EISNET_TRAIN_VAL_FRACTION) ")"},
+    {"hidden_dim", ARG_INT, TRN, OFF(hidden_dim), "H", "hidden width of the encoder (" CLI_STR(EISNET_TRAIN_HIDDEN) ")"},
+    {"lr", ARG_DOUBLE, TRN | CMD_UPDATE, OFF(lr), "LR", "learning rate (" CLI_STR(EISNET_TRAIN_LR) ")"},
     {"features", ARG_STR, TRN, OFF(features), "KIND", "spectrum (default) or params (the reference's input)"},
     {"sampling", ARG_STR, TRN, OFF(sampling), "KIND", "simulate (default: fresh simulations), topk or uniform (rows of a dataset; uniform: the reference's)"},
-    {"samples_per_epoch", ARG_INT, TRN, OFF(samples_per_epoch), "N", "simulate: fresh simulations per epoch (500000)"},
-    {"val_samples", ARG_INT, TRN, OFF(val_samples), "N", "simulate: held-out simulations for validation (20000)"},
+    {"samples_per_epoch", ARG_INT, TRN, OFF(samples_per_epoch), "N", "simulate: fresh simulations per epoch (" CLI_STR(EISNET_TRAIN_SAMPLES_PER_EPOCH) ")"},
+    {"val_samples", ARG_INT, TRN, OFF(val_samples), "N", "simulate: held-out simulations for validation (" CLI_STR(EISNET_TRAIN_VAL_SAMPLES) ")"},
     {"dropout", ARG_DOUBLE, TRN, OFF(dropout), "P", "dropout of every layer (simulate: 0; topk/uniform: the reference's 0.3/0.2/0.1)"},
     {"evaluate", ARG_INT, TRN, OFF(eval_n), "N", "simulate: spectra per mask in the closing evaluation, a tenth also against the exact posterior (train: " CLI_STR(CLI_TRAIN_EVAL_N) ", full: " CLI_STR(CLI_FULL_EVAL_N) "; 0: none)"},
-    {"lr_decay", ARG_DOUBLE, TRN, OFF(lr_decay), "F", "simulate: cosine decay of the rate to 0 over this last share of the steps (0.4)"},
+    {"lr_decay", ARG_DOUBLE, TRN, OFF(lr_decay), "F", "simulate: cosine decay of the rate to 0 over this last share of the steps (" CLI_STR(EISNET_TRAIN_LR_DECAY) ")"},
     {"noise", ARG_DOUBLE, TRN, OFF(noise), "SIGMA", "topk/uniform: relative spectrum noise added to the rows (0)"},
     {"resume", ARG_NONE, TRN, OFF(resume), NULL, "continue the last run (weights and optimizer state)"},
     {"sigma", ARG_DOUBLE, CMD_FIT, OFF(fit_sigma), "S", "fit: noise level of the weighted residuals; 0 = estimate it (0)"},
     {"weighting", ARG_STR, CMD_FIT, OFF(fit_weighting), "W", "fit: modulus, unit or proportional (modulus)"},
-    {"starts", ARG_INT, CMD_FIT, OFF(fit_starts), "K", "fit: scan points refined by least squares (8)"},
+    {"starts", ARG_INT, CMD_FIT, OFF(fit_starts), "K", "fit: scan points refined by least squares (" CLI_STR(EISNET_FIT_STARTS) ")"},
     {"threads", ARG_INT, TRN | CMD_INFER | CMD_BENCH | CMD_UPDATE | CMD_FIT, OFF(threads), "N", "CPU threads (all cores)"},
 };
 #define N_OPTIONS (sizeof options / sizeof options[0])
@@ -148,7 +151,7 @@ static const struct {
     const char *name, *dflt;
 } command_defaults[] = {
     {CMD_FULL, "n_epochs", STR(CLI_FULL_EPOCHS)},
-    {CMD_UPDATE, "batch_size", STR(CLI_UPDATE_BATCH)},
+    {CMD_UPDATE, "batch_size", STR(EISNET_UPDATE_BATCH)},
     {CMD_UPDATE, "threads", "1"},
     {CMD_INFER, "threads", "all cores"},
     {CMD_BENCH, "n_ground_truths", "100; with --quick 20"},
@@ -183,19 +186,6 @@ static void usage_command(FILE *fp, const char *name, int bit)
         fprintf(fp, "  %-28s %s\n", left, help);
     }
     fprintf(fp, "  %-28s %s\n", "--help", "this text");
-}
-
-int cli_parse_int(const char *flag, const char *s, int *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (*s == '\0' || *end != '\0' || errno == ERANGE || v < INT_MIN || v > INT_MAX) {
-        fprintf(stderr, "eisnet: --%s expects an integer, got '%s'\n", flag, s);
-        return -1;
-    }
-    *out = (int)v;
-    return 0;
 }
 
 static int parse_args(cli_options *o, int bit, int argc, char **argv, int *help)
@@ -291,34 +281,38 @@ static int parse_args(cli_options *o, int bit, int argc, char **argv, int *help)
     return 0;
 }
 
+/* The library's defaults (each *_options_default), so that the command
+ * line and the library cannot disagree; -1 where the command decides. */
 static void defaults(cli_options *o)
 {
     memset(o, 0, sizeof *o);
-    o->data_dir = "./eis_training_data";
-    o->seed = 42;
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    o->n_workers = n > 0 ? (int)n : 1;
+    eisnet_generate_options go;
+    eisnet_generate_options_default(&go);
+    o->data_dir = go.data_dir;
+    o->seed = go.seed;
+    o->n_workers = go.n_workers;
     o->backend = "auto";
-    o->n_ground_truths = 100;
-    o->circuit = "series";
-    o->grid_points = 12;
-    o->n_freq = 50;
-    o->f_min = 1.0;
-    o->f_max = 1e6;
-    o->n_epochs = 100;
-    o->batch_size = -1; /* the command's default */
-    o->samples_per_gt = 5000;
-    o->known = NULL;
-    o->top_k = 10;
-    o->sigma = EISNET_POSTERIOR_SIGMA;
-    o->checkpoint_every = 30;
-    o->hidden_dim = 512;
-    o->val_fraction = 0.15;
-    o->lr = 1e-3;
-    o->features = "spectrum";
-    /* training by simulation: the library's defaults */
+    o->n_ground_truths = go.n_ground_truths;
+    o->circuit = go.grid.circuit;
+    o->grid_points = go.grid.n_grid;
+    o->n_freq = go.grid.n_freq;
+    o->f_min = go.grid.f_min;
+    o->f_max = go.grid.f_max;
     eisnet_train_options td;
     eisnet_train_options_default(&td);
+    o->n_epochs = td.n_epochs;
+    o->batch_size = -1; /* the command's default */
+    o->samples_per_gt = td.samples_per_gt;
+    o->known = NULL;
+    o->top_k = 10;
+    o->sigma = td.sigma;
+    eisnet_update_options uo;
+    eisnet_update_options_default(&uo);
+    o->checkpoint_every = uo.checkpoint_every;
+    o->hidden_dim = td.hidden;
+    o->val_fraction = td.val_fraction;
+    o->lr = td.lr;
+    o->features = td.features ? "spectrum" : "params";
     o->sampling = td.simulate ? "simulate" : "topk";
     o->samples_per_epoch = td.samples_per_epoch;
     o->val_samples = td.val_samples;
@@ -332,193 +326,13 @@ static void defaults(cli_options *o)
     o->fit_starts = fo.starts;
     o->format = "auto";
     o->im_sign = "auto";
-    o->kk_c = 0.5;
-    o->kk_max_m = 100;
+    eisnet_kk_options ko;
+    eisnet_kk_options_default(&ko);
+    o->kk_c = ko.c;
+    o->kk_max_m = ko.max_M;
     o->kk_fit = "real";
-    o->kk_threshold = 0.01;
+    o->kk_threshold = ko.threshold;
     o->scale = "auto";
-}
-
-int cli_generate(cli_options *o)
-{
-    eisnet_generate_options g;
-    eisnet_generate_options_default(&g);
-    g.grid.circuit = o->circuit;
-    g.grid.ranges = o->ranges;
-    g.grid.n_ranges = o->n_ranges;
-    g.grid.n_grid = o->grid_points;
-    g.grid.n_freq = o->n_freq;
-    g.grid.f_min = o->f_min;
-    g.grid.f_max = o->f_max;
-    g.n_ground_truths = o->n_ground_truths;
-    g.data_dir = o->data_dir;
-    g.n_workers = o->n_workers;
-    g.seed = o->seed;
-    g.csv = o->csv;
-    g.quiet = o->quiet;
-    g.ground_truths_file = o->ground_truths_file;
-    g.force = o->force;
-    if (eisnet_generate(&g) != 0) {
-        fprintf(stderr, "eisnet generate: %s\n", eisnet_last_error());
-        return 1;
-    }
-    return 0;
-}
-
-static void on_interrupt(int sig)
-{
-    (void)sig;
-    eisnet_train_request_stop();
-}
-
-int cli_train_options(cli_options *o, eisnet_train_options *t)
-{
-    eisnet_train_options_default(t);
-    t->data_dir = o->data_dir;
-    t->model_path = o->model_path;
-    t->n_epochs = o->n_epochs;
-    t->batch_size = o->batch_size;
-    t->samples_per_gt = o->samples_per_gt;
-    if (o->known && cli_parse_int("known", o->known, &t->known) != 0) return -1;
-    t->hidden = o->hidden_dim;
-    t->val_fraction = o->val_fraction;
-    t->lr = o->lr;
-    t->noise = o->noise;
-    t->seed = o->seed;
-    t->threads = o->threads;
-    t->backend = o->backend;
-    t->resume = o->resume;
-    t->quiet = o->quiet;
-    if (o->n_ground_truths_given && o->command == CMD_TRAIN) t->expect_n_gt = o->n_ground_truths;
-    if (strcmp(o->features, "spectrum") == 0) t->features = 1;
-    else if (strcmp(o->features, "params") == 0) t->features = 0;
-    else {
-        fprintf(stderr, "eisnet %s: --features must be spectrum or params (got '%s')\n", o->name, o->features);
-        return -1;
-    }
-    if (strcmp(o->sampling, "simulate") == 0) t->simulate = 1;
-    else if (strcmp(o->sampling, "topk") == 0) t->simulate = 0, t->uniform = 0;
-    else if (strcmp(o->sampling, "uniform") == 0) t->simulate = 0, t->uniform = 1;
-    else {
-        fprintf(stderr, "eisnet %s: --sampling must be simulate, topk or uniform (got '%s')\n", o->name, o->sampling);
-        return -1;
-    }
-    t->sigma = o->sigma;
-    t->samples_per_epoch = o->samples_per_epoch;
-    t->val_samples = o->val_samples;
-    t->dropout = o->dropout;
-    t->lr_decay = o->lr_decay;
-    if (t->simulate) {
-        if (!t->features) {
-            fprintf(stderr, "eisnet %s: --features params needs --sampling uniform or topk (training by simulation "
-                            "learns from the spectrum)\n", o->name);
-            return -1;
-        }
-        if (o->known) {
-            fprintf(stderr, "eisnet %s: --known applies to --sampling topk or uniform; training by simulation "
-                            "learns every subset of known parameters\n", o->name);
-            return -1;
-        }
-        /* full trains on the grid it generates; train on the one asked for, if any */
-        if (o->grid_given || o->command == CMD_FULL) {
-            eisnet_grid_options_default(&o->train_grid);
-            o->train_grid.circuit = o->circuit;
-            o->train_grid.ranges = o->ranges;
-            o->train_grid.n_ranges = o->n_ranges;
-            o->train_grid.n_grid = o->grid_points;
-            o->train_grid.n_freq = o->n_freq;
-            o->train_grid.f_min = o->f_min;
-            o->train_grid.f_max = o->f_max;
-            t->grid = &o->train_grid;
-        }
-    }
-    return 0;
-}
-
-void cli_catch_interrupts(int on)
-{
-    static struct sigaction old_int, old_term;
-    if (on) {
-        struct sigaction sa;
-        memset(&sa, 0, sizeof sa);
-        sa.sa_handler = on_interrupt;
-        sigaction(SIGINT, &sa, &old_int);
-        sigaction(SIGTERM, &sa, &old_term);
-    } else {
-        sigaction(SIGINT, &old_int, NULL);
-        sigaction(SIGTERM, &old_term, NULL);
-    }
-}
-
-int cli_train(cli_options *o)
-{
-    eisnet_train_options t;
-    if (cli_train_options(o, &t) != 0) return 2;
-    eisnet_train_result r;
-    cli_catch_interrupts(1);
-    int rc = eisnet_train(&t, &r);
-    cli_catch_interrupts(0);
-    if (rc != 0) {
-        fprintf(stderr, "eisnet train: %s\n", eisnet_last_error());
-        return 1;
-    }
-    if (r.interrupted) {
-        fprintf(stderr, "eisnet train: interrupted; the last checkpoint is %s (continue with --resume)\n", r.last_path);
-        eisnet_train_result_free(&r);
-        return 130;
-    }
-    if (t.simulate)
-        printf("trained by simulation on %.0f fresh spectra (sigma %g), validated on %d held-out simulations\n",
-               (double)r.n_history * t.samples_per_epoch, t.sigma, r.n_val_rows);
-    else
-        printf("trained on %d ground truths (%d rows), validated on %d (%d rows)\n", r.n_train_gt, r.n_train_rows,
-               r.n_val_gt, r.n_val_rows);
-    if (r.n_history > 0) {
-        const eisnet_epoch_record *e = &r.history[r.n_history - 1];
-        printf("last epoch %d: train loss %.4f, %.0f samples/s", e->epoch, e->train_loss, e->samples_per_s);
-        if (t.simulate) printf(" (simulating: %.0f%% of the epoch)", 100 * r.sim_share);
-        printf("\n");
-    }
-    if ((r.n_val_gt > 0 || (t.simulate && r.n_val_rows > 0)) && r.best_epoch > 0) {
-        printf("best epoch %d: validation loss %.4f\n", r.best_epoch, r.best_val_loss);
-        printf("held-out accuracy per missing parameter: top-1 %.3f (uniform %.3f), top-3 %.3f (uniform %.3f)\n", r.top1,
-               r.uniform_top1, r.top3, r.uniform_top3);
-        if (r.mean_kl == r.mean_kl) printf("mean KL(exact grid distribution || predicted marginal): %.3f nats\n", r.mean_kl);
-        if (t.simulate) {
-            printf("held-out top-1 by number of missing parameters:");
-            for (int m = 1; m <= EISNET_MAX_PARAMS; m++)
-                if (r.top1_by_missing[m] == r.top1_by_missing[m]) printf(" %d: %.3f", m, r.top1_by_missing[m]);
-            printf("\n");
-        }
-    }
-    printf("model: %s (and .npz), last: %s\n", r.best_path, r.last_path);
-    int erc = t.simulate ? cli_closing_evaluation(o, &t, r.best_path, CLI_TRAIN_EVAL_N) : 0;
-    eisnet_train_result_free(&r);
-    return erc ? 1 : 0;
-}
-
-int cli_closing_evaluation(const cli_options *o, const eisnet_train_options *t, const char *model, int default_n)
-{
-    int n = o->eval_n >= 0 ? o->eval_n : default_n;
-    if (n <= 0) return 0;
-    eisnet_predictor p;
-    if (eisnet_predictor_load(&p, model) != 0) {
-        fprintf(stderr, "eisnet %s: %s\n", o->name, eisnet_last_error());
-        return -1;
-    }
-    eisnet_backend *be = cli_backend_attach(o->name, o->backend, t->threads, &p);
-    if (!be) {
-        eisnet_predictor_free(&p);
-        return -1;
-    }
-    printf("\n== evaluation on %d fresh simulations per mask (exact posterior on %d of them; eisnet evaluate --model %s) ==\n",
-           n, (n + 9) / 10, model);
-    fflush(stdout);
-    int rc = eisnet_evaluate_summary(&p, stdout, n, (n + 9) / 10, t->sigma, t->seed, t->quiet);
-    if (rc != 0) fprintf(stderr, "eisnet %s: %s\n", o->name, eisnet_last_error());
-    eisnet_predictor_free(&p);
-    eisnet_backend_free(be);
-    return rc;
 }
 
 static int run(cli_options *o)

@@ -26,10 +26,6 @@ enum {
 #define CLI_TRAIN_EVAL_N 300
 #define CLI_FULL_EVAL_N 50
 
-/* Defaults of one command that differ from the option's general default
- * (the help text reads these too). */
-#define CLI_UPDATE_BATCH 1
-
 typedef struct {
     int command;
     const char *name; /* "generate", ... */
@@ -120,7 +116,7 @@ int cli_read_spectrum(const cli_options *o, const char *path, eisnet_spectrum *s
  * fail the linear Kramers-Kronig test in every variant (src/cli/cli_spectrum.c). */
 void cli_kk_warning(const char *command, const eisnet_spectrum *raw, const char *source);
 /* The --spectrum arguments with directories expanded to their spectrum files
- * (sorted; src/cli/cli_infer.c). 0 or -1 with the error set; free each and the list. */
+ * (sorted; src/cli/cli_common.c). 0 or -1 with the error set; free each and the list. */
 int cli_collect_spectra(const cli_options *o, char ***out, int *n);
 
 #endif

@@ -322,101 +322,110 @@ static void fmt_time(char *buf, size_t n, double s)
     else snprintf(buf, n, "%.1f h", s / 3600);
 }
 
-int cli_bench(cli_options *o)
+/* Everything one bench run measures. */
+typedef struct {
+    int quick, threads, n_gt, K;
+    double gen_s, gen_mb, full_s, full_mb;
+    double epoch_sps[3]; /* reference input, spectrum input, by simulation */
+    nn_figures f10, f110;
+    cJSON *pt; /* PyTorch's figures, NULL when not measured */
+    char why[256];
+    double np_ms;
+} bench_run;
+
+/* generate and full in child processes (time and peak memory), the
+ * training epochs, the network alone, PyTorch and numpy. */
+static int bench_measure(const cli_options *o, const char *dir, bench_run *b)
 {
-    int threads = eisnet_cpu_threads(o->threads);
-    int quick = o->quick;
-    int n_gt = o->n_ground_truths_given ? o->n_ground_truths : (quick ? 20 : 100);
-    int K = o->samples_per_gt_given ? o->samples_per_gt : 5000;
-    if (n_gt < 2 || K < 1) {
-        fprintf(stderr, "eisnet bench: need --n_ground_truths >= 2 and --samples_per_gt >= 1\n");
-        return 2;
-    }
-    char dir[] = "/tmp/eisnet_bench_XXXXXX";
-    if (!mkdtemp(dir)) {
-        fprintf(stderr, "eisnet bench: cannot create a temporary directory\n");
-        return 1;
-    }
     char ngt[16], th[16];
-    snprintf(ngt, sizeof ngt, "%d", n_gt);
-    snprintf(th, sizeof th, "%d", threads);
-    int rc = 1;
-    double gen_s = 0, gen_mb = 0, full_s = 0, full_mb = 0;
-    if (!o->quiet) fprintf(stderr, "bench: generate %d ground truths...\n", n_gt);
-    char *gen_argv[] = {"eisnet", "generate", "--n_ground_truths", ngt, "--data_dir", dir, "--n_workers", th, "--quiet", NULL};
-    if (run_child(gen_argv, &gen_s, &gen_mb) != 0) goto fail;
+    snprintf(ngt, sizeof ngt, "%d", b->n_gt);
+    snprintf(th, sizeof th, "%d", b->threads);
+    if (!o->quiet) fprintf(stderr, "bench: generate %d ground truths...\n", b->n_gt);
+    char *gen_argv[] = {"eisnet", "generate", "--n_ground_truths", ngt, "--data_dir", (char *)dir, "--n_workers", th, "--quiet", NULL};
+    if (run_child(gen_argv, &b->gen_s, &b->gen_mb) != 0) return -1;
     if (!o->quiet) fprintf(stderr, "bench: eisnet full (1 epoch) for its peak memory...\n");
     char fdir[64];
     snprintf(fdir, sizeof fdir, "%s/full", dir);
     char spe[24];
-    snprintf(spe, sizeof spe, "%d", n_gt * K);
+    snprintf(spe, sizeof spe, "%d", b->n_gt * b->K);
     char *full_argv[] = {"eisnet", "full", "--n_ground_truths", ngt, "--samples_per_epoch", spe, "--n_epochs", "1",
                          "--data_dir", fdir, "--threads", th, "--evaluate", "0", "--quiet", NULL};
-    if (run_child(full_argv, &full_s, &full_mb) != 0) goto fail;
+    if (run_child(full_argv, &b->full_s, &b->full_mb) != 0) return -1;
 
     /* training end to end on the dataset: the reference's input (like for like) and eisnet's */
-    double epoch_sps[3] = {0, 0, 0};
     for (int mode = 0; mode < 3; mode++) {
         if (!o->quiet)
             fprintf(stderr, "bench: training epochs, %s...\n",
                     mode == 2 ? "by simulation" : mode ? "spectrum input" : "reference input");
-        if (train_epochs(dir, n_gt, K, mode, quick ? 1 : 2, threads, o->backend, &epoch_sps[mode]) != 0) goto fail;
+        if (train_epochs(dir, b->n_gt, b->K, mode, b->quick ? 1 : 2, b->threads, o->backend, &b->epoch_sps[mode]) != 0) return -1;
     }
     if (!o->quiet) fprintf(stderr, "bench: network kernels...\n");
-    nn_figures f10, f110;
     char batch_file[96];
     snprintf(batch_file, sizeof batch_file, "%s/batch.npz", dir);
-    if (nn_bench(10, threads, quick, o->backend, &f10, batch_file) != 0 ||
-        nn_bench(110, threads, quick, o->backend, &f110, NULL) != 0) goto fail;
+    if (nn_bench(10, b->threads, b->quick, o->backend, &b->f10, batch_file) != 0 ||
+        nn_bench(110, b->threads, b->quick, o->backend, &b->f110, NULL) != 0)
+        return -1;
     if (!o->quiet) fprintf(stderr, "bench: PyTorch...\n");
-    char why[256] = "";
-    cJSON *pt = pytorch_figures(quick, batch_file, why, sizeof why);
-    const char *pt_best_setting = "1";
-    double pt_sps1 = pt ? jnum(pt, "train_samples_per_s", "1") : NAN, pt_sps2 = pt ? jnum(pt, "train_samples_per_s", "2") : NAN;
-    double pt_best = pt ? jbest(pt, "train_samples_per_s", 0, &pt_best_setting) : NAN;
-    double pt_p1 = pt ? jbest(pt, "predict1_us", 1, NULL) : NAN;
-    double pt_b256 = pt ? jbest(pt, "batch256_samples_per_s", 0, NULL) : NAN;
-    double pt_upd = pt ? jnum(pt, "online_update_ms", "1") : NAN;
-    if (!quick) {
+    b->pt = pytorch_figures(b->quick, batch_file, b->why, sizeof b->why);
+    if (!b->quick) {
         /* one more epoch after PyTorch's runs: on a shared machine both sides
          * then get their best over several periods of the run */
         if (!o->quiet) fprintf(stderr, "bench: training epoch, reference input, again...\n");
-        if (train_epochs(dir, n_gt, K, 0, 1, threads, o->backend, &epoch_sps[0]) != 0) goto fail;
+        if (train_epochs(dir, b->n_gt, b->K, 0, 1, b->threads, o->backend, &b->epoch_sps[0]) != 0) return -1;
     }
-
-    double np_ms = NAN;
+    b->np_ms = NAN;
     char script[1200], cmd[1400];
     if (find_script("numpy_resnorm.py", script, sizeof script) &&
         system("/usr/bin/python3 -c 'import numpy' >/dev/null 2>&1") == 0) {
         snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s 2 2>/dev/null", script);
         FILE *p = popen(cmd, "r");
         if (p) {
-            if (fscanf(p, "%lf", &np_ms) != 1) np_ms = NAN;
+            if (fscanf(p, "%lf", &b->np_ms) != 1) b->np_ms = NAN;
             pclose(p);
         }
     }
+    return 0;
+}
 
-    /* the table */
-    char cpu[128] = "unknown CPU";
+/* The CPU's model name from /proc/cpuinfo. */
+static void cpu_name(char *cpu, size_t n)
+{
+    snprintf(cpu, n, "unknown CPU");
     FILE *ci = fopen("/proc/cpuinfo", "r");
-    if (ci) {
-        char line[256];
-        while (fgets(line, sizeof line, ci))
-            if (strncmp(line, "model name", 10) == 0) {
-                char *c = strchr(line, ':');
-                if (c) snprintf(cpu, sizeof cpu, "%s", c + 2);
-                cpu[strcspn(cpu, "\n")] = '\0';
-                break;
-            }
-        fclose(ci);
-    }
+    if (!ci) return;
+    char line[256];
+    while (fgets(line, sizeof line, ci))
+        if (strncmp(line, "model name", 10) == 0) {
+            char *c = strchr(line, ':');
+            if (c) snprintf(cpu, n, "%s", c + 2);
+            cpu[strcspn(cpu, "\n")] = '\0';
+            break;
+        }
+    fclose(ci);
+}
+
+/* The Markdown report (malloc'ed; its length in *len), NULL when out of
+ * memory. */
+static char *bench_table(const bench_run *b, size_t *len)
+{
+    const nn_figures *f10 = &b->f10, *f110 = &b->f110;
+    const cJSON *pt = b->pt;
+    int quick = b->quick, threads = b->threads, n_gt = b->n_gt, K = b->K;
+    const char *pt_best_setting = "1";
+    double pt_sps1 = pt ? jnum(pt, "train_samples_per_s", "1") : NAN, pt_sps2 = pt ? jnum(pt, "train_samples_per_s", "2") : NAN;
+    double pt_best = pt ? jbest(pt, "train_samples_per_s", 0, &pt_best_setting) : NAN;
+    double pt_p1 = pt ? jbest(pt, "predict1_us", 1, NULL) : NAN;
+    double pt_b256 = pt ? jbest(pt, "batch256_samples_per_s", 0, NULL) : NAN;
+    double pt_upd = pt ? jnum(pt, "online_update_ms", "1") : NAN;
+    char cpu[128];
+    cpu_name(cpu, sizeof cpu);
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     size_t cap = 16384, k = 0;
     char *md = malloc(cap);
-    if (!md) goto fail;
+    if (!md) return NULL;
 #define OUT(...) k += (size_t)snprintf(md + k, cap - k, __VA_ARGS__)
     OUT("## eisnet bench%s: %s, %ld cores, %d threads\n\n", quick ? " --quick" : "", cpu, cores, threads);
-    OUT("Network of SPEC 1.8 (hidden 512, batch 512). eisnet trains end to end (rows from the dataset, "
+    OUT("The network of docs/model.md (hidden 512, batch 512). eisnet trains end to end (rows from the dataset, "
         "AdamW, clipping; %s) and evaluates each parameter head only for the rows "
         "whose parameter is missing (nothing else reaches the loss or the answer; the same function); PyTorch, like the "
         "reference, evaluates all five. Latency and throughput figures are the best median of three windows. ",
@@ -430,7 +439,7 @@ int cli_bench(cli_options *o)
     else
         OUT("PyTorch was not measured (see below).\n\n");
     OUT("| scenario | PyTorch (CPU) | eisnet | eisnet / PyTorch |\n|---|---|---|---|\n");
-    double e_sps = epoch_sps[0];
+    double e_sps = b->epoch_sps[0];
     struct {
         const char *what;
         double samples;
@@ -438,63 +447,85 @@ int cli_bench(cli_options *o)
     } sc[3] = {{"training, 500k samples × 50 epochs", 500000, 50},
                {"quick prototyping, 50k samples × 10 epochs", 50000, 10},
                {"production, 5M samples × 100 epochs (estimate from the measured epoch rate)", 5e6, 100}};
-    char a[32], b[32];
-    fmt_time(a, sizeof a, 500000 / pt_best);
-    fmt_time(b, sizeof b, 500000 / e_sps);
+    char ta[32], tb[32];
+    fmt_time(ta, sizeof ta, 500000 / pt_best);
+    fmt_time(tb, sizeof tb, 500000 / e_sps);
     char r[48], p1[48], e1[64];
 #define CELL(buf, fmt, v) cell(buf, sizeof buf, fmt, v)
-    OUT("| time per 500k-sample epoch (reference input) | %s | %s | %s |\n", a, b,
+    OUT("| time per 500k-sample epoch (reference input) | %s | %s | %s |\n", ta, tb,
         CELL(r, "%.1f× faster", e_sps / pt_best));
     for (int i = 0; i < 3; i++) {
-        fmt_time(a, sizeof a, sc[i].samples * sc[i].epochs / pt_best);
-        fmt_time(b, sizeof b, sc[i].samples * sc[i].epochs / e_sps);
-        OUT("| %s | %s | %s | %s |\n", sc[i].what, a, b, CELL(r, "%.1f× faster", e_sps / pt_best));
+        fmt_time(ta, sizeof ta, sc[i].samples * sc[i].epochs / pt_best);
+        fmt_time(tb, sizeof tb, sc[i].samples * sc[i].epochs / e_sps);
+        OUT("| %s | %s | %s | %s |\n", sc[i].what, ta, tb, CELL(r, "%.1f× faster", e_sps / pt_best));
     }
-    fmt_time(b, sizeof b, 500000 / epoch_sps[1]);
-    OUT("| time per 500k-sample epoch, eisnet's input (+100 spectrum features) | | %s (%.0fk samples/s) | |\n", b,
-        epoch_sps[1] / 1000);
-    fmt_time(b, sizeof b, 500000 / epoch_sps[2]);
-    OUT("| time per 500k-sample epoch, training by simulation (simulator included) | | %s (%.0fk samples/s) | |\n", b,
-        epoch_sps[2] / 1000);
+    fmt_time(tb, sizeof tb, 500000 / b->epoch_sps[1]);
+    OUT("| time per 500k-sample epoch, eisnet's input (+100 spectrum features) | | %s (%.0fk samples/s) | |\n", tb,
+        b->epoch_sps[1] / 1000);
+    fmt_time(tb, sizeof tb, 500000 / b->epoch_sps[2]);
+    OUT("| time per 500k-sample epoch, training by simulation (simulator included) | | %s (%.0fk samples/s) | |\n", tb,
+        b->epoch_sps[2] / 1000);
     OUT("| training samples/s, 1 thread (network only) | %s | %.0fk | %s |\n", CELL(p1, "%.0fk", pt_sps1 / 1000),
-        f10.train_sps[1] / 1000, CELL(r, "%.1f×", f10.train_sps[1] / pt_sps1));
+        f10->train_sps[1] / 1000, CELL(r, "%.1f×", f10->train_sps[1] / pt_sps1));
     if (threads >= 2)
         OUT("| training samples/s, 2 threads (network only) | %s | %.0fk | %s |\n", CELL(p1, "%.0fk", pt_sps2 / 1000),
-            f10.train_sps[2] / 1000, CELL(r, "%.1f×", f10.train_sps[2] / pt_sps2));
-    OUT("| peak memory, eisnet full (%d ground truths, %d samples each) | n/a | %.0f MB | |\n", n_gt, K, full_mb);
+            f10->train_sps[2] / 1000, CELL(r, "%.1f×", f10->train_sps[2] / pt_sps2));
+    OUT("| peak memory, eisnet full (%d ground truths, %d samples each) | n/a | %.0f MB | |\n", n_gt, K, b->full_mb);
     OUT("| single prediction (batch 1, warm, median) | %s | %.1f µs | %s |\n", CELL(p1, "%.0f µs", pt_p1),
-        f10.predict1_us, CELL(r, "%.0f× faster", pt_p1 / f10.predict1_us));
+        f10->predict1_us, CELL(r, "%.0f× faster", pt_p1 / f10->predict1_us));
     OUT("| batch-256 inference throughput | %s | %.0fk samples/s | %s |\n", CELL(p1, "%.0fk samples/s", pt_b256 / 1000),
-        f10.batch256_sps / 1000, CELL(r, "%.1f×", f10.batch256_sps / pt_b256));
+        f10->batch256_sps / 1000, CELL(r, "%.1f×", f10->batch256_sps / pt_b256));
     OUT("| online update (1 sample: forward, backward, clip, AdamW; 1 thread, median) | %s | %.3f ms (p99 %.3f) "
         "| %s |\n",
-        CELL(p1, "%.2f ms", pt_upd), f10.update_ms, f10.update_p99_ms, CELL(r, "%.0f× faster", pt_upd / f10.update_ms));
-    OUT("| online updates per second | %s | %.0f | |\n", CELL(p1, "%.0f", 1000 / pt_upd), 1000 / f10.update_ms);
+        CELL(p1, "%.2f ms", pt_upd), f10->update_ms, f10->update_p99_ms, CELL(r, "%.0f× faster", pt_upd / f10->update_ms));
+    OUT("| online updates per second | %s | %.0f | |\n", CELL(p1, "%.0f", 1000 / pt_upd), 1000 / f10->update_ms);
     OUT("| dataset generation, %d ground truths × 248,832 models | %s | "
         "%.2f s (%.1f ms per ground truth, %.0f M models/s) | %s |\n",
-        n_gt, CELL(e1, "numpy (vectorised): %.0f ms per ground truth", np_ms), gen_s, 1000 * gen_s / n_gt,
-        n_gt * 0.248832 / gen_s, CELL(r, "%.0f×", np_ms / (1000 * gen_s / n_gt)));
+        n_gt, CELL(e1, "numpy (vectorised): %.0f ms per ground truth", b->np_ms), b->gen_s, 1000 * b->gen_s / n_gt,
+        n_gt * 0.248832 / b->gen_s, CELL(r, "%.0f×", b->np_ms / (1000 * b->gen_s / n_gt)));
 #undef CELL
-    OUT("| eisnet full, 1 epoch, %d ground truths | | %.1f s | |\n", n_gt, full_s);
+    OUT("| eisnet full, 1 epoch, %d ground truths | | %.1f s | |\n", n_gt, b->full_s);
     OUT("\nNetwork only, eisnet's input (n_in 110): training %.0fk samples/s (%d threads), single prediction %.1f µs, "
         "update %.3f ms.\n",
-        f110.train_sps[threads >= 2 ? 2 : 1] / 1000, threads >= 2 ? 2 : 1, f110.predict1_us, f110.update_ms);
-    if (!pt) OUT("\nPyTorch: not measured: %s.\n", why);
+        f110->train_sps[threads >= 2 ? 2 : 1] / 1000, threads >= 2 ? 2 : 1, f110->predict1_us, f110->update_ms);
+    if (!pt) OUT("\nPyTorch: not measured: %s.\n", b->why);
 #undef OUT
-    fputs(md, stdout);
-    if (o->bench_out && eisnet_write_file_atomic(o->bench_out, md, k) != 0) {
+    *len = k;
+    return md;
+}
+
+int cli_bench(cli_options *o)
+{
+    bench_run b;
+    memset(&b, 0, sizeof b);
+    b.threads = eisnet_cpu_threads(o->threads);
+    b.quick = o->quick;
+    b.n_gt = o->n_ground_truths_given ? o->n_ground_truths : (b.quick ? 20 : 100);
+    b.K = o->samples_per_gt_given ? o->samples_per_gt : 5000;
+    if (b.n_gt < 2 || b.K < 1) {
+        fprintf(stderr, "eisnet bench: need --n_ground_truths >= 2 and --samples_per_gt >= 1\n");
+        return 2;
+    }
+    char dir[] = "/tmp/eisnet_bench_XXXXXX";
+    if (!mkdtemp(dir)) {
+        fprintf(stderr, "eisnet bench: cannot create a temporary directory\n");
+        return 1;
+    }
+    int rc = 1;
+    size_t len = 0;
+    char *md = NULL;
+    if (bench_measure(o, dir, &b) != 0 || !(md = bench_table(&b, &len))) {
         fprintf(stderr, "eisnet bench: %s\n", eisnet_last_error());
-        free(md);
-        cJSON_Delete(pt);
-        goto cleanup;
+    } else {
+        fputs(md, stdout);
+        if (o->bench_out && eisnet_write_file_atomic(o->bench_out, md, len) != 0)
+            fprintf(stderr, "eisnet bench: %s\n", eisnet_last_error());
+        else
+            rc = 0;
     }
     free(md);
-    cJSON_Delete(pt);
-    rc = 0;
-    goto cleanup;
-fail:
-    fprintf(stderr, "eisnet bench: %s\n", eisnet_last_error());
-cleanup:
+    cJSON_Delete(b.pt);
+    char cmd[1400];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0) rc = 1;
     return rc;

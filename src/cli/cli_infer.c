@@ -1,4 +1,4 @@
-/* eisnet infer and eisnet full. */
+/* eisnet infer. */
 #include "cli.h"
 #include "eisnet/circuit.h"
 #include "eisnet/dataset.h"
@@ -24,73 +24,6 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
-
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
-/* A file name the readers take from a directory: CSV or an instrument
- * export (.txt .dta .mpt .z .par), by extension, any case. */
-static int spectrum_name(const char *name)
-{
-    static const char *const ext[] = {".csv", ".txt", ".dta", ".mpt", ".z", ".par"};
-    size_t L = strlen(name);
-    for (size_t i = 0; i < sizeof ext / sizeof ext[0]; i++) {
-        size_t e = strlen(ext[i]);
-        if (L > e && strcasecmp(name + L - e, ext[i]) == 0) return 1;
-    }
-    return 0;
-}
-
-/* --spectrum arguments: files, or directories of spectrum files (sorted). */
-int cli_collect_spectra(const cli_options *o, char ***out, int *n)
-{
-    int cap = 16, k = 0;
-    char **list = malloc(sizeof(char *) * (size_t)cap);
-    if (!list) return eisnet_set_error("out of memory");
-    for (int i = 0; i < o->n_spectra; i++) {
-        struct stat st;
-        if (stat(o->spectra[i], &st) == 0 && S_ISDIR(st.st_mode)) {
-            DIR *d = opendir(o->spectra[i]);
-            if (!d) {
-                for (int j = 0; j < k; j++) free(list[j]);
-                free(list);
-                return eisnet_set_error("cannot read directory %s", o->spectra[i]);
-            }
-            int first = k;
-            struct dirent *e;
-            while ((e = readdir(d))) {
-                if (e->d_name[0] == '.' || !spectrum_name(e->d_name)) continue;
-                if (k == cap) {
-                    cap *= 2;
-                    char **nl = realloc(list, sizeof(char *) * (size_t)cap);
-                    if (!nl) break;
-                    list = nl;
-                }
-                list[k++] = eisnet_path_join(o->spectra[i], e->d_name);
-            }
-            closedir(d);
-            qsort(list + first, (size_t)(k - first), sizeof(char *), cmp_str);
-            if (k == first) {
-                for (int j = 0; j < k; j++) free(list[j]);
-                free(list);
-                return eisnet_set_error("no spectrum files (*.csv, *.txt, *.dta, *.mpt, *.z, *.par) in directory %s",
-                                        o->spectra[i]);
-            }
-        } else {
-            if (k == cap) {
-                cap *= 2;
-                char **nl = realloc(list, sizeof(char *) * (size_t)cap);
-                if (!nl) break;
-                list = nl;
-            }
-            list[k] = malloc(strlen(o->spectra[i]) + 1);
-            if (list[k]) strcpy(list[k], o->spectra[i]);
-            k++;
-        }
-    }
-    *out = list;
-    *n = k;
-    return 0;
-}
 
 static const char *unit_label(const eisnet_grid *g, int p)
 {
@@ -357,36 +290,152 @@ static const char *default_known(const eisnet_predictor *pr, const double *v, ch
     return buf;
 }
 
-int cli_infer(cli_options *o)
+/* The checks of infer's flags that need no file: 0, or 2 after the message. */
+static int infer_check(const cli_options *o, int reference)
 {
-    int reference = (o->command == CMD_INFER) && o->argv && o->n_spectra == 0 && !o->ground_truth && !o->known &&
-                    strcmp(o->name, "infer") != 0;
-    char *default_model = NULL;
-    const char *model = o->model_path;
-    if (!model) {
-        default_model = eisnet_path_join(o->data_dir, "model.safetensors");
-        model = default_model;
-    }
     if (!o->known && !reference && o->n_spectra > 0) {
         fprintf(stderr, "eisnet infer: --known is required (e.g. --known Rsh=460,Ra=4820,Rb=2210)\n");
-        free(default_model);
         return 2;
     }
     if (o->n_spectra > 0 && o->ground_truth) {
         fprintf(stderr, "eisnet infer: give either --spectrum or --ground_truth, not both\n");
-        free(default_model);
         return 2;
     }
     if (o->top_k < 1) {
         fprintf(stderr, "eisnet infer: --top_k must be at least 1 (got %d)\n", o->top_k);
-        free(default_model);
         return 2;
     }
     if (o->sigma != 0 && (!(o->sigma > 0) || !isfinite(o->sigma))) {
         fprintf(stderr, "eisnet infer: --sigma must be positive (got %g)\n", o->sigma);
-        free(default_model);
         return 2;
     }
+    return 0;
+}
+
+/* The measured spectrum s at the model's frequencies into z; the error
+ * names the band a model would need when the data do not cover it. */
+static int infer_interpolate(const cli_options *o, const eisnet_predictor *pr, const eisnet_spectrum *s,
+                             const char *file, double complex *z)
+{
+    int F = pr->grid.n_freq;
+    const double *mf = pr->grid.freq;
+    int r = eisnet_spectrum_interpolate(s, mf, F, o->extrapolate, z);
+    if (r != 0 && s->n >= 2 && (mf[0] < s->freq[0] || mf[F - 1] > s->freq[s->n - 1]))
+        eisnet_set_error("%s: the data cover %.4g..%.4g Hz but the model needs %.4g..%.4g Hz: train a "
+                         "model on the data's band (eisnet generate --f_min %.4g --f_max %.4g ...), or "
+                         "use --extrapolate (linear in log f, unreliable beyond the data)",
+                         file, s->freq[0], s->freq[s->n - 1], mf[0], mf[F - 1], s->freq[0], s->freq[s->n - 1]);
+    else if (r != 0)
+        eisnet_prefix_error("%s: ", file);
+    if (r == 0 && o->extrapolate) {
+        int outside = 0;
+        for (int f = 0; f < F; f++) outside += mf[f] < s->freq[0] * (1 - 1e-9) || mf[f] > s->freq[s->n - 1] * (1 + 1e-9);
+        if (outside)
+            fprintf(stderr, "eisnet infer: warning: %s: %d of the model's %d frequencies lie outside the data "
+                            "(%.4g..%.4g Hz) and were extrapolated: the answer rests on invented points\n",
+                    file, outside, F, s->freq[0], s->freq[s->n - 1]);
+    }
+    return r;
+}
+
+/* The JSON line that stands for a spectrum whose inference failed. */
+static void infer_json_failure(const char *file)
+{
+    char *msg = malloc(strlen(eisnet_last_error()) * 2 + strlen(file) * 2 + 64);
+    if (!msg) return;
+    size_t k = (size_t)sprintf(msg, "{\"source\":\"");
+    for (const char *c = file; *c; c++) {
+        if (*c == '"' || *c == '\\') msg[k++] = '\\';
+        msg[k++] = (char)((unsigned char)*c < 32 ? ' ' : *c);
+    }
+    k += (size_t)sprintf(msg + k, "\",\"error\":\"");
+    for (const char *c = eisnet_last_error(); *c; c++) {
+        if (*c == '"' || *c == '\\') msg[k++] = '\\';
+        msg[k++] = (char)((unsigned char)*c < 32 ? ' ' : *c);
+    }
+    sprintf(msg + k, "\"}");
+    puts(msg);
+    free(msg);
+}
+
+/* Every --spectrum file in turn; with several, one failure does not stop
+ * the others. 0 or 1. */
+static int infer_spectra(const cli_options *o, const eisnet_predictor *pr, double complex *z)
+{
+    char **files = NULL;
+    int n = 0, failures = 0, rc = 0;
+    if (cli_collect_spectra(o, &files, &n) != 0) {
+        fprintf(stderr, "eisnet infer: %s\n", eisnet_last_error());
+        rc = 1;
+    }
+    int many = n > 1;
+    for (int i = 0; i < n && rc == 0; i++) {
+        eisnet_spectrum s;
+        int r = cli_read_spectrum(o, files[i], &s, NULL);
+        if (r == 0) r = infer_interpolate(o, pr, &s, files[i], z);
+        if (r == 0) r = infer_one(o, pr, z, files[i], o->known, many, o->plots, &s);
+        eisnet_spectrum_free(&s);
+        if (r != 0) {
+            failures++;
+            /* a JSON line per spectrum, the failure included */
+            if (many && o->json) infer_json_failure(files[i]);
+            fprintf(stderr, "eisnet infer: %s\n", eisnet_last_error());
+            if (!many) rc = 1;
+        }
+        fflush(stdout);
+    }
+    if (many && failures) rc = 1;
+    for (int i = 0; i < n; i++) free(files[i]);
+    free(files);
+    return rc;
+}
+
+/* A ground truth of the dataset: by id, or the reference's demonstration
+ * (the first one). 0 or 1. */
+static int infer_ground_truth(const cli_options *o, const eisnet_predictor *pr, double complex *z)
+{
+    int F = pr->grid.n_freq, rc = 0;
+    eisnet_dataset ds;
+    if (eisnet_dataset_open(&ds, o->data_dir) != 0) {
+        fprintf(stderr, "eisnet infer: %s\n", eisnet_last_error());
+        return 1;
+    }
+    int i = o->ground_truth ? eisnet_dataset_find(&ds, o->ground_truth) : 0;
+    if (i < 0) {
+        fprintf(stderr, "eisnet infer: no ground truth '%s' in %s\n", o->ground_truth, o->data_dir);
+        rc = 1;
+    } else if (ds.grid.n_freq != F || ds.grid.n_params != pr->grid.n_params) {
+        fprintf(stderr, "eisnet infer: the model does not match the dataset in %s\n", o->data_dir);
+        rc = 1;
+    } else {
+        memcpy(z, ds.spectra + (size_t)i * F, sizeof(double complex) * (size_t)F);
+        char kb[1024];
+        const char *known = o->known ? o->known : default_known(pr, ds.gt[i].values, kb, sizeof kb);
+        char source[96];
+        snprintf(source, sizeof source, "ground truth %s", ds.gt[i].id);
+        if (!o->json && !o->known)
+            printf("the reference's demonstration: ground truth %s, knowing %s\n", ds.gt[i].id, known);
+        if (infer_one(o, pr, z, source, known, 0, o->plots, NULL) != 0) {
+            fprintf(stderr, "eisnet infer: %s\n", eisnet_last_error());
+            rc = 1;
+        } else if (!o->json) {
+            printf("\ntruth:");
+            for (int p = 0; p < pr->grid.n_params; p++) printf(" %s=%.4g", pr->grid.names[p], ds.gt[i].values[p]);
+            printf("\n");
+        }
+    }
+    eisnet_dataset_close(&ds);
+    return rc;
+}
+
+int cli_infer(cli_options *o)
+{
+    int reference = (o->command == CMD_INFER) && o->argv && o->n_spectra == 0 && !o->ground_truth && !o->known &&
+                    strcmp(o->name, "infer") != 0;
+    int bad = infer_check(o, reference);
+    if (bad) return bad;
+    char *default_model = o->model_path ? NULL : eisnet_path_join(o->data_dir, "model.safetensors");
+    const char *model = o->model_path ? o->model_path : default_model;
     eisnet_predictor pr;
     if (eisnet_predictor_load(&pr, model) != 0) {
         fprintf(stderr, "eisnet infer: %s\n", eisnet_last_error());
@@ -395,108 +444,13 @@ int cli_infer(cli_options *o)
     }
     free(default_model);
     eisnet_backend *be = cli_backend_attach(o->name, o->backend, o->threads, &pr);
-    int rc = 0, F = pr.grid.n_freq;
-    double complex *z = be ? malloc(sizeof(double complex) * (size_t)F) : NULL;
+    double complex *z = be ? malloc(sizeof(double complex) * (size_t)pr.grid.n_freq) : NULL;
     if (!z) {
         eisnet_predictor_free(&pr);
         eisnet_backend_free(be);
         return 1;
     }
-    if (o->n_spectra > 0) {
-        char **files = NULL;
-        int n = 0, failures = 0;
-        if (cli_collect_spectra(o, &files, &n) != 0) {
-            fprintf(stderr, "eisnet infer: %s\n", eisnet_last_error());
-            rc = 1;
-        }
-        int many = n > 1;
-        for (int i = 0; i < n && rc == 0; i++) {
-            eisnet_spectrum s;
-            int r = cli_read_spectrum(o, files[i], &s, NULL);
-            if (r == 0) {
-                r = eisnet_spectrum_interpolate(&s, pr.grid.freq, F, o->extrapolate, z);
-                const double *mf = pr.grid.freq;
-                if (r != 0 && s.n >= 2 && (mf[0] < s.freq[0] || mf[F - 1] > s.freq[s.n - 1]))
-                    eisnet_set_error("%s: the data cover %.4g..%.4g Hz but the model needs %.4g..%.4g Hz: train a "
-                                     "model on the data's band (eisnet generate --f_min %.4g --f_max %.4g ...), or "
-                                     "use --extrapolate (linear in log f, unreliable beyond the data)",
-                                     files[i], s.freq[0], s.freq[s.n - 1], mf[0], mf[F - 1], s.freq[0], s.freq[s.n - 1]);
-                else if (r != 0) eisnet_prefix_error("%s: ", files[i]);
-            }
-            if (r == 0 && o->extrapolate) {
-                int outside = 0;
-                for (int f = 0; f < F; f++)
-                    outside += pr.grid.freq[f] < s.freq[0] * (1 - 1e-9) || pr.grid.freq[f] > s.freq[s.n - 1] * (1 + 1e-9);
-                if (outside)
-                    fprintf(stderr, "eisnet infer: warning: %s: %d of the model's %d frequencies lie outside the data "
-                                    "(%.4g..%.4g Hz) and were extrapolated: the answer rests on invented points\n",
-                            files[i], outside, F, s.freq[0], s.freq[s.n - 1]);
-            }
-            if (r == 0) r = infer_one(o, &pr, z, files[i], o->known, many, o->plots, &s);
-            eisnet_spectrum_free(&s);
-            if (r != 0) {
-                failures++;
-                if (many && o->json) {
-                    char *msg = malloc(strlen(eisnet_last_error()) * 2 + strlen(files[i]) * 2 + 64);
-                    if (msg) {
-                        /* a JSON line per spectrum, the failure included */
-                        size_t k = (size_t)sprintf(msg, "{\"source\":\"");
-                        for (const char *c = files[i]; *c; c++) {
-                            if (*c == '"' || *c == '\\') msg[k++] = '\\';
-                            msg[k++] = (char)((unsigned char)*c < 32 ? ' ' : *c);
-                        }
-                        k += (size_t)sprintf(msg + k, "\",\"error\":\"");
-                        for (const char *c = eisnet_last_error(); *c; c++) {
-                            if (*c == '"' || *c == '\\') msg[k++] = '\\';
-                            msg[k++] = (char)((unsigned char)*c < 32 ? ' ' : *c);
-                        }
-                        sprintf(msg + k, "\"}");
-                        puts(msg);
-                        free(msg);
-                    }
-                }
-                fprintf(stderr, "eisnet infer: %s\n", eisnet_last_error());
-                if (!many) rc = 1;
-            }
-            fflush(stdout);
-        }
-        if (many && failures) rc = 1;
-        for (int i = 0; i < n; i++) free(files[i]);
-        free(files);
-    } else {
-        /* a ground truth of the dataset: by id, or the reference's demonstration (the first one) */
-        eisnet_dataset ds;
-        if (eisnet_dataset_open(&ds, o->data_dir) != 0) {
-            fprintf(stderr, "eisnet infer: %s\n", eisnet_last_error());
-            rc = 1;
-        } else {
-            int i = o->ground_truth ? eisnet_dataset_find(&ds, o->ground_truth) : 0;
-            if (i < 0) {
-                fprintf(stderr, "eisnet infer: no ground truth '%s' in %s\n", o->ground_truth, o->data_dir);
-                rc = 1;
-            } else if (ds.grid.n_freq != F || ds.grid.n_params != pr.grid.n_params) {
-                fprintf(stderr, "eisnet infer: the model does not match the dataset in %s\n", o->data_dir);
-                rc = 1;
-            } else {
-                memcpy(z, ds.spectra + (size_t)i * F, sizeof(double complex) * (size_t)F);
-                char kb[1024];
-                const char *known = o->known ? o->known : default_known(&pr, ds.gt[i].values, kb, sizeof kb);
-                char source[96];
-                snprintf(source, sizeof source, "ground truth %s", ds.gt[i].id);
-                if (!o->json && !o->known) printf("the reference's demonstration: ground truth %s, knowing %s\n",
-                                                  ds.gt[i].id, known);
-                if (infer_one(o, &pr, z, source, known, 0, o->plots, NULL) != 0) {
-                    fprintf(stderr, "eisnet infer: %s\n", eisnet_last_error());
-                    rc = 1;
-                } else if (!o->json) {
-                    printf("\ntruth:");
-                    for (int p = 0; p < pr.grid.n_params; p++) printf(" %s=%.4g", pr.grid.names[p], ds.gt[i].values[p]);
-                    printf("\n");
-                }
-            }
-            eisnet_dataset_close(&ds);
-        }
-    }
+    int rc = o->n_spectra > 0 ? infer_spectra(o, &pr, z) : infer_ground_truth(o, &pr, z);
     if (rc == 0 && o->plots && !o->quiet) fprintf(stderr, "plots written to %s\n", o->plots);
     free(z);
     eisnet_predictor_free(&pr);
@@ -504,99 +458,3 @@ int cli_infer(cli_options *o)
     return rc;
 }
 
-int cli_full(cli_options *o)
-{
-    /* a small default that finishes within three minutes on 2 cores */
-    if (!o->n_ground_truths_given) o->n_ground_truths = 100;
-    if (!o->n_epochs_given) o->n_epochs = CLI_FULL_EPOCHS;
-    if (!o->samples_per_gt_given) o->samples_per_gt = 5000;
-    if (o->n_ground_truths < 2) {
-        fprintf(stderr, "eisnet full: --n_ground_truths must be at least 2 (one is held out for the demonstration)\n");
-        return 2;
-    }
-    eisnet_train_options t;
-    if (cli_train_options(o, &t) != 0) return 2; /* bad options are refused before any work */
-    if (!o->quiet) fprintf(stderr, "== eisnet full: generate -> train -> infer in %s ==\n", o->data_dir);
-    int rc = cli_generate(o);
-    if (rc != 0) return rc;
-    eisnet_train_result tr;
-    cli_catch_interrupts(1);
-    int trc = eisnet_train(&t, &tr);
-    cli_catch_interrupts(0);
-    if (trc == 0 && tr.interrupted) {
-        fprintf(stderr, "eisnet full: interrupted; the last checkpoint is %s (continue with eisnet train --resume)\n",
-                tr.last_path);
-        eisnet_train_result_free(&tr);
-        return 130;
-    }
-    if (trc != 0) {
-        fprintf(stderr, "eisnet full: %s\n", eisnet_last_error());
-        return 1;
-    }
-    printf("== trained%s: held-out top-1 %.3f, top-3 %.3f per missing parameter (uniform %.3f, %.3f)",
-           t.simulate ? " by simulation" : "", tr.top1, tr.top3, tr.uniform_top1, tr.uniform_top3);
-    if (tr.mean_kl == tr.mean_kl) printf(", mean KL to the exact grid distribution %.3f nats", tr.mean_kl);
-    printf(" ==\n");
-    if (t.simulate && cli_closing_evaluation(o, &t, tr.best_path, CLI_FULL_EVAL_N) != 0) {
-        eisnet_train_result_free(&tr);
-        return 1;
-    }
-    /* demonstration on a held-out ground truth, through a CSV as a user would */
-    eisnet_dataset ds;
-    if (eisnet_dataset_open(&ds, o->data_dir) != 0) {
-        fprintf(stderr, "eisnet full: %s\n", eisnet_last_error());
-        eisnet_train_result_free(&tr);
-        return 1;
-    }
-    int g = tr.first_val_gt >= 0 ? tr.first_val_gt : 0;
-    char *csv = eisnet_path_join(o->data_dir, "demo_spectrum.csv");
-    char *plots = o->plots ? NULL : eisnet_path_join(o->data_dir, "plots");
-    size_t cap = 64 + (size_t)ds.grid.n_freq * 80, k = 0;
-    char *text = malloc(cap);
-    rc = (!csv || !text) ? 1 : 0;
-    if (rc == 0) {
-        k += (size_t)snprintf(text, cap, "freq,Re(Z),Im(Z)\n");
-        for (int f = 0; f < ds.grid.n_freq; f++)
-            k += (size_t)snprintf(text + k, cap - k, "%.17g,%.17g,%.17g\n", ds.grid.freq[f],
-                                  creal(ds.spectra[(size_t)g * ds.grid.n_freq + f]),
-                                  cimag(ds.spectra[(size_t)g * ds.grid.n_freq + f]));
-        if (eisnet_write_file_atomic(csv, text, k) != 0) {
-            fprintf(stderr, "eisnet full: %s\n", eisnet_last_error());
-            rc = 1;
-        }
-    }
-    char known[1024];
-    if (rc == 0) {
-        size_t kk = 0;
-        known[0] = '\0';
-        for (int p = 0; p < ds.grid.n_params - 2; p++)
-            kk += (size_t)snprintf(known + kk, sizeof known - kk, "%s%s=%.6g", kk ? "," : "", ds.grid.names[p],
-                                   ds.gt[g].values[p]);
-        printf("== inference on held-out ground truth %s (%s), knowing %s ==\n", ds.gt[g].id, csv, known);
-        cli_options io = *o;
-        io.command = CMD_INFER;
-        io.name = "infer";
-        io.spectra[0] = csv;
-        io.n_spectra = 1;
-        io.known = known;
-        io.exact = 1;
-        io.json = 0;
-        io.plots = o->plots ? o->plots : plots;
-        io.model_path = tr.best_path;
-        rc = cli_infer(&io);
-        if (rc == 0) {
-            printf("\ntruth:");
-            for (int p = 0; p < ds.grid.n_params; p++) printf(" %s=%.4g", ds.grid.names[p], ds.gt[g].values[p]);
-            printf("\n\n== outputs ==\n  dataset:  %s (resnorm.npy, dataset.npz, dataset_summary.txt, ...)\n"
-                   "  model:    %s (and .npz; last epoch: %s)\n  history:  %s/model.history.csv\n"
-                   "  spectrum: %s\n  plots:    %s (joint.svg, marginal_*.svg, nyquist.svg, bode.svg)\n",
-                   o->data_dir, tr.best_path, tr.last_path, o->data_dir, csv, io.plots);
-        }
-    }
-    free(text);
-    free(csv);
-    free(plots);
-    eisnet_dataset_close(&ds);
-    eisnet_train_result_free(&tr);
-    return rc;
-}

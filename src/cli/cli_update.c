@@ -34,7 +34,7 @@ int cli_update(cli_options *o)
     u.data_dir = o->data_dir;
     u.lr = o->lr;
     /* not given (-1): update steps on each example */
-    u.batch_size = o->batch_size == -1 ? CLI_UPDATE_BATCH : o->batch_size;
+    u.batch_size = o->batch_size == -1 ? EISNET_UPDATE_BATCH : o->batch_size;
     u.replay = o->replay;
     u.samples_per_gt = o->samples_per_gt;
     u.val_fraction = o->val_fraction;

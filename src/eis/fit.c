@@ -375,6 +375,195 @@ static void scan(problem *pr, const eisnet_fit_options *o, buffers *b, int n_sca
     qsort(b->sc, (size_t)n_scan, sizeof *b->sc, cmp_scored);
 }
 
+/* The buffers of one fit; nonzero when something could not be allocated. */
+static int buffers_alloc(buffers *b, int n, int n_scan, int nf, int N, int np, int n_mins)
+{
+    memset(b, 0, sizeof *b);
+    b->omega = malloc(sizeof(double) * (size_t)n);
+    b->wre = malloc(sizeof(double) * (size_t)n);
+    b->wim = malloc(sizeof(double) * (size_t)n);
+    b->pts = malloc(sizeof(double) * (size_t)n_scan * (size_t)nf);
+    b->zb = malloc(sizeof(double complex) * (size_t)n);
+    b->dzb = malloc(sizeof(double complex) * (size_t)n * (size_t)np);
+    b->sc = malloc(sizeof(scored) * (size_t)n_scan);
+    b->mins = malloc(sizeof(minimum) * (size_t)n_mins);
+    b->q = gsl_qrng_alloc(gsl_qrng_sobol, (unsigned)nf);
+    gsl_multifit_nlinear_parameters fp = gsl_multifit_nlinear_default_parameters();
+    fp.trs = gsl_multifit_nlinear_trs_lm;
+    b->w = gsl_multifit_nlinear_alloc(gsl_multifit_nlinear_trust, &fp, (size_t)N, (size_t)nf);
+    fp.trs = gsl_multifit_nlinear_trs_lmaccel;
+    b->wa = gsl_multifit_nlinear_alloc(gsl_multifit_nlinear_trust, &fp, (size_t)N, (size_t)nf);
+    return !b->omega || !b->wre || !b->wim || !b->pts || !b->zb || !b->dzb || !b->sc || !b->mins || !b->q || !b->w ||
+           !b->wa;
+}
+
+/* The problem: angular frequencies, residual weights, the known values and
+ * the log box of each free parameter. */
+static void problem_init(problem *pr, eisnet_fit_model *m, const eisnet_fit_result *r, const eisnet_fit_options *o,
+                         const double *values, buffers *b, int n)
+{
+    memset(pr, 0, sizeof *pr);
+    pr->m = m;
+    pr->n = n;
+    pr->np = r->n_params;
+    pr->nf = r->n_free;
+    pr->omega = b->omega;
+    pr->z = r->z;
+    pr->wre = b->wre;
+    pr->wim = b->wim;
+    pr->zb = b->zb;
+    pr->dzb = b->dzb;
+    for (int k = 0; k < n; k++) {
+        b->omega[k] = 2 * M_PI * r->freq[k];
+        double re = fabs(creal(r->z[k])), im = fabs(cimag(r->z[k])), mod = cabs(r->z[k]);
+        if (o->weighting == EISNET_FIT_UNIT) b->wre[k] = b->wim[k] = 1.0;
+        else if (o->weighting == EISNET_FIT_PROPORTIONAL) {
+            b->wre[k] = 1.0 / re;
+            b->wim[k] = 1.0 / im;
+        } else b->wre[k] = b->wim[k] = mod > 0 ? 1.0 / mod : 1.0;
+    }
+    for (int j = 0, i = 0; j < r->n_params; j++) {
+        if (r->known[j]) pr->p[j] = values[j];
+        else {
+            pr->free_idx[i] = j;
+            pr->a[i] = log(r->lo[j]);
+            pr->b[i] = log(r->hi[j]);
+            i++;
+        }
+    }
+}
+
+/* The caller's start points refined; *best_given: the index of the best of
+ * them (-1 if none converged), its sum of squares in *best_ssr. Returns the
+ * number of minima stored in b->mins. */
+static int refine_given(problem *pr, gsl_multifit_nlinear_fdf *fdf, buffers *b, const eisnet_fit_options *o, int np,
+                        int *best_given, double *best_ssr)
+{
+    int nm = 0, nf = pr->nf;
+    *best_given = -1;
+    *best_ssr = INFINITY;
+    for (int g = 0; g < o->n_start_points; g++) {
+        double u0[EISNET_MAX_PARAMS];
+        for (int i = 0; i < nf; i++) {
+            double v = o->start_points[(size_t)g * (size_t)np + (size_t)pr->free_idx[i]];
+            double t = v > 0 && isfinite(v) ? (log(v) - pr->a[i]) / (pr->b[i] - pr->a[i]) : 0.5;
+            u0[i] = u_of_unit(t);
+        }
+        if (refine(pr, fdf, b->w, u0, &b->mins[nm]) == 0) {
+            if (b->mins[nm].ssr < *best_ssr) {
+                *best_ssr = b->mins[nm].ssr;
+                *best_given = g;
+            }
+            nm++;
+        }
+    }
+    return nm;
+}
+
+/* The best mutually distant scan points (at least start_separation apart
+ * in the unit box), refined after the nm minima already in b->mins. */
+static int refine_scanned(problem *pr, gsl_multifit_nlinear_fdf *fdf, buffers *b, const eisnet_fit_options *o,
+                          int n_scan, int nm)
+{
+    int chosen[EISNET_FIT_MAX_STARTS], nchosen = 0, nf = pr->nf;
+    for (int s = 0; s < n_scan && nchosen < o->starts; s++) {
+        const double *pt = b->pts + (size_t)b->sc[s].index * (size_t)nf;
+        int near = 0;
+        for (int c2 = 0; c2 < nchosen && !near; c2++) {
+            const double *qt = b->pts + (size_t)chosen[c2] * (size_t)nf;
+            double d = 0;
+            for (int i = 0; i < nf; i++) d = fmax(d, fabs(pt[i] - qt[i]));
+            near = d < o->start_separation;
+        }
+        if (near) continue;
+        chosen[nchosen++] = b->sc[s].index;
+        double u0[EISNET_MAX_PARAMS];
+        for (int i = 0; i < nf; i++) u0[i] = u_of_unit(pt[i]);
+        if (refine(pr, fdf, b->w, u0, &b->mins[nm]) == 0) nm++;
+    }
+    return nm;
+}
+
+/* Whether the best given start is the answer: no scanned minimum beats it
+ * beyond rounding (noiseless data end near 1e-25 of the data's own sum of
+ * squares; such ties go to the given start). */
+static int given_wins(const eisnet_fit_result *r, const buffers *b, int n, int n_given, int nm, double best_given_ssr)
+{
+    double scale = 0;
+    for (int k = 0; k < n; k++) {
+        double re = creal(r->z[k]) * b->wre[k], im = cimag(r->z[k]) * b->wim[k];
+        scale += re * re + im * im;
+    }
+    for (int i = n_given; i < nm; i++)
+        if (b->mins[i].ssr < best_given_ssr * (1 - 1e-6) - 1e-18 * scale) return 0;
+    return 1;
+}
+
+/* The best minimum polished with geodesic acceleration, which follows the
+ * narrow curved valleys (two nearly equal time constants) where plain
+ * Levenberg-Marquardt crawls; used only here, as it costs more per step. */
+static void polish_best(problem *pr, gsl_multifit_nlinear_fdf *fdf, buffers *b, int nm)
+{
+    int ib = 0, nf = pr->nf;
+    for (int i = 1; i < nm; i++)
+        if (b->mins[i].ssr < b->mins[ib].ssr) ib = i;
+    double u0[EISNET_MAX_PARAMS];
+    for (int i = 0; i < nf; i++) {
+        double x = log(b->mins[ib].values[pr->free_idx[i]]);
+        u0[i] = u_of_unit((x - pr->a[i]) / (pr->b[i] - pr->a[i]));
+    }
+    gsl_vector_view x0 = gsl_vector_view_array(u0, (size_t)nf);
+    gsl_multifit_nlinear_init(&x0.vector, fdf, b->wa);
+    int info;
+    gsl_multifit_nlinear_driver(LM_MAXITER, LM_XTOL, LM_GTOL, 0.0, NULL, NULL, &info, b->wa);
+    (void)info;
+    set_from_u(pr, gsl_multifit_nlinear_position(b->wa)->data);
+    double s2 = ssr_at(pr);
+    if (s2 < b->mins[ib].ssr) {
+        memcpy(b->mins[ib].values, pr->p, sizeof b->mins[ib].values);
+        b->mins[ib].ssr = s2;
+    }
+    b->mins[ib].converged = 1;
+}
+
+/* The solutions, the best one's values, bounds, chi-square, information
+ * criteria, statistics and residuals into r. */
+static int fit_report(eisnet_fit_result *r, eisnet_fit_model *m, buffers *b, problem *pr, const eisnet_fit_options *o,
+                      int nm, int n)
+{
+    int nf = r->n_free, N = r->n_data;
+    double sig2 = o->sigma > 0 ? o->sigma * o->sigma : 1.0;
+    collect_solutions(r, m, b->mins, nm, 1.0 / sig2);
+    double best_ssr = b->mins[0].ssr;
+    memcpy(pr->p, r->solutions[0].values, sizeof pr->p);
+    for (int j = 0; j < r->n_params; j++) {
+        r->value[j] = pr->p[j];
+        double x = log(pr->p[j]), a = log(r->lo[j]), bb = log(r->hi[j]);
+        r->at_bound[j] = !r->known[j] && (x - a < 1e-6 * (bb - a) || bb - x < 1e-6 * (bb - a));
+    }
+    r->ssr = best_ssr;
+    r->chi2 = best_ssr / sig2;
+    r->chi2_reduced = r->chi2 / (N - nf);
+    if (o->sigma > 0) {
+        r->aic = r->chi2 + 2.0 * nf;
+        r->bic = r->chi2 + nf * log((double)N);
+    } else {
+        double l = N * log(fmax(best_ssr, 1e-300) / N);
+        r->aic = l + 2.0 * nf;
+        r->bic = l + nf * log((double)N);
+    }
+    int rc = statistics(r, pr, best_ssr);
+    eisnet_fit_model_eval(m, r->value, b->omega, n, r->zfit, NULL);
+    for (int k = 0; k < n; k++) {
+        double mod = cabs(r->z[k]);
+        double complex d = r->zfit[k] - r->z[k];
+        r->rel_re[k] = mod > 0 ? creal(d) / mod : NAN;
+        r->rel_im[k] = mod > 0 ? cimag(d) / mod : NAN;
+    }
+    r->n_evals = pr->evals;
+    return rc;
+}
+
 int eisnet_fit(const double *freq, const double complex *z, int n, const eisnet_fit_options *o,
                eisnet_fit_result *r)
 {
@@ -394,173 +583,33 @@ int eisnet_fit(const double *freq, const double complex *z, int n, const eisnet_
     }
     int nf = r->n_free, N = r->n_data;
     int n_scan = o->scan > 0 ? o->scan : (256 * nf < 1024 ? 1024 : 256 * nf);
-    int starts = o->starts;
     buffers b;
-    memset(&b, 0, sizeof b);
-    b.omega = malloc(sizeof(double) * (size_t)n);
-    b.wre = malloc(sizeof(double) * (size_t)n);
-    b.wim = malloc(sizeof(double) * (size_t)n);
-    b.pts = malloc(sizeof(double) * (size_t)n_scan * (size_t)nf);
-    b.zb = malloc(sizeof(double complex) * (size_t)n);
-    b.dzb = malloc(sizeof(double complex) * (size_t)n * (size_t)r->n_params);
-    b.sc = malloc(sizeof(scored) * (size_t)n_scan);
-    b.mins = malloc(sizeof(minimum) * (size_t)(starts + (o->n_start_points > 0 ? o->n_start_points : 0)));
-    b.q = gsl_qrng_alloc(gsl_qrng_sobol, (unsigned)nf);
-    gsl_multifit_nlinear_fdf fdf;
-    gsl_multifit_nlinear_parameters fp = gsl_multifit_nlinear_default_parameters();
-    fp.trs = gsl_multifit_nlinear_trs_lm;
-    b.w = gsl_multifit_nlinear_alloc(gsl_multifit_nlinear_trust, &fp, (size_t)N, (size_t)nf);
-    fp.trs = gsl_multifit_nlinear_trs_lmaccel;
-    b.wa = gsl_multifit_nlinear_alloc(gsl_multifit_nlinear_trust, &fp, (size_t)N, (size_t)nf);
     int rc = 0;
-    if (!b.omega || !b.wre || !b.wim || !b.pts || !b.zb || !b.dzb || !b.sc || !b.mins || !b.q || !b.w || !b.wa) {
+    if (buffers_alloc(&b, n, n_scan, nf, N, r->n_params, o->starts + (o->n_start_points > 0 ? o->n_start_points : 0))) {
         rc = eisnet_set_error("out of memory");
         goto done;
     }
     problem pr;
-    memset(&pr, 0, sizeof pr);
-    pr.m = m;
-    pr.n = n;
-    pr.np = r->n_params;
-    pr.nf = nf;
-    pr.omega = b.omega;
-    pr.z = r->z;
-    pr.wre = b.wre;
-    pr.wim = b.wim;
-    pr.zb = b.zb;
-    pr.dzb = b.dzb;
-    for (int k = 0; k < n; k++) {
-        b.omega[k] = 2 * M_PI * r->freq[k];
-        double re = fabs(creal(r->z[k])), im = fabs(cimag(r->z[k])), mod = cabs(r->z[k]);
-        if (o->weighting == EISNET_FIT_UNIT) b.wre[k] = b.wim[k] = 1.0;
-        else if (o->weighting == EISNET_FIT_PROPORTIONAL) {
-            b.wre[k] = 1.0 / re;
-            b.wim[k] = 1.0 / im;
-        } else b.wre[k] = b.wim[k] = mod > 0 ? 1.0 / mod : 1.0;
-    }
-    for (int j = 0, i = 0; j < r->n_params; j++) {
-        if (r->known[j]) pr.p[j] = values[j];
-        else {
-            pr.free_idx[i] = j;
-            pr.a[i] = log(r->lo[j]);
-            pr.b[i] = log(r->hi[j]);
-            i++;
-        }
-    }
-
+    problem_init(&pr, m, r, o, values, &b, n);
     scan(&pr, o, &b, n_scan);
-
-    /* the best mutually distant scan points, refined */
+    gsl_multifit_nlinear_fdf fdf;
     fdf.f = f_cb;
     fdf.df = df_cb;
     fdf.fvv = NULL;
     fdf.n = (size_t)N;
     fdf.p = (size_t)nf;
     fdf.params = &pr;
-    int chosen[EISNET_FIT_MAX_STARTS], nchosen = 0, nm = 0, best_given = -1;
-    double best_given_ssr = INFINITY;
-    for (int g = 0; g < o->n_start_points; g++) {
-        double u0[EISNET_MAX_PARAMS];
-        for (int i = 0; i < nf; i++) {
-            double v = o->start_points[(size_t)g * (size_t)r->n_params + (size_t)pr.free_idx[i]];
-            double t = v > 0 && isfinite(v) ? (log(v) - pr.a[i]) / (pr.b[i] - pr.a[i]) : 0.5;
-            u0[i] = u_of_unit(t);
-        }
-        if (refine(&pr, &fdf, b.w, u0, &b.mins[nm]) == 0) {
-            if (b.mins[nm].ssr < best_given_ssr) {
-                best_given_ssr = b.mins[nm].ssr;
-                best_given = g;
-            }
-            nm++;
-        }
-    }
-    for (int s = 0; s < n_scan && nchosen < starts; s++) {
-        const double *pt = b.pts + (size_t)b.sc[s].index * (size_t)nf;
-        int near = 0;
-        for (int c2 = 0; c2 < nchosen && !near; c2++) {
-            const double *qt = b.pts + (size_t)chosen[c2] * (size_t)nf;
-            double d = 0;
-            for (int i = 0; i < nf; i++) d = fmax(d, fabs(pt[i] - qt[i]));
-            near = d < o->start_separation;
-        }
-        if (near) continue;
-        chosen[nchosen++] = b.sc[s].index;
-        double u0[EISNET_MAX_PARAMS];
-        for (int i = 0; i < nf; i++) u0[i] = u_of_unit(pt[i]);
-        if (refine(&pr, &fdf, b.w, u0, &b.mins[nm]) == 0) nm++;
-    }
-    r->best_from_start_point = -1;
-    if (best_given >= 0) {
-        /* ties within rounding (noiseless data end near 1e-25 of the data's
-         * own sum of squares) go to the given start */
-        double scale = 0;
-        for (int k = 0; k < n; k++) {
-            double re = creal(r->z[k]) * b.wre[k], im = cimag(r->z[k]) * b.wim[k];
-            scale += re * re + im * im;
-        }
-        int better = 1;
-        for (int i = o->n_start_points; i < nm; i++)
-            if (b.mins[i].ssr < best_given_ssr * (1 - 1e-6) - 1e-18 * scale) better = 0;
-        if (better) r->best_from_start_point = best_given;
-    }
+    int best_given;
+    double best_given_ssr;
+    int nm = refine_given(&pr, &fdf, &b, o, r->n_params, &best_given, &best_given_ssr);
+    nm = refine_scanned(&pr, &fdf, &b, o, n_scan, nm);
+    r->best_from_start_point = best_given >= 0 && given_wins(r, &b, n, o->n_start_points, nm, best_given_ssr) ? best_given : -1;
     if (nm == 0) {
         rc = eisnet_set_error("the fit found no finite solution in the box");
         goto done;
     }
-    /* polish the best with geodesic acceleration, which follows the narrow
-     * curved valleys (two nearly equal time constants) where plain
-     * Levenberg-Marquardt crawls; used only here, as it costs more per step */
-    {
-        int ib = 0;
-        for (int i = 1; i < nm; i++)
-            if (b.mins[i].ssr < b.mins[ib].ssr) ib = i;
-        double u0[EISNET_MAX_PARAMS];
-        for (int i = 0; i < nf; i++) {
-            double x = log(b.mins[ib].values[pr.free_idx[i]]);
-            u0[i] = u_of_unit((x - pr.a[i]) / (pr.b[i] - pr.a[i]));
-        }
-        gsl_vector_view x0 = gsl_vector_view_array(u0, (size_t)nf);
-        gsl_multifit_nlinear_init(&x0.vector, &fdf, b.wa);
-        int info;
-        gsl_multifit_nlinear_driver(LM_MAXITER, LM_XTOL, LM_GTOL, 0.0, NULL, NULL, &info, b.wa);
-        (void)info;
-        set_from_u(&pr, gsl_multifit_nlinear_position(b.wa)->data);
-        double s2 = ssr_at(&pr);
-        if (s2 < b.mins[ib].ssr) {
-            memcpy(b.mins[ib].values, pr.p, sizeof b.mins[ib].values);
-            b.mins[ib].ssr = s2;
-        }
-        b.mins[ib].converged = 1;
-    }
-    double sig2 = o->sigma > 0 ? o->sigma * o->sigma : 1.0;
-    collect_solutions(r, m, b.mins, nm, 1.0 / sig2);
-    double best_ssr = b.mins[0].ssr;
-    memcpy(pr.p, r->solutions[0].values, sizeof pr.p);
-    for (int j = 0; j < r->n_params; j++) {
-        r->value[j] = pr.p[j];
-        double x = log(pr.p[j]), a = log(r->lo[j]), bb = log(r->hi[j]);
-        r->at_bound[j] = !r->known[j] && (x - a < 1e-6 * (bb - a) || bb - x < 1e-6 * (bb - a));
-    }
-    r->ssr = best_ssr;
-    r->chi2 = best_ssr / sig2;
-    r->chi2_reduced = r->chi2 / (N - nf);
-    if (o->sigma > 0) {
-        r->aic = r->chi2 + 2.0 * nf;
-        r->bic = r->chi2 + nf * log((double)N);
-    } else {
-        double l = N * log(fmax(best_ssr, 1e-300) / N);
-        r->aic = l + 2.0 * nf;
-        r->bic = l + nf * log((double)N);
-    }
-    rc = statistics(r, &pr, best_ssr);
-    eisnet_fit_model_eval(m, r->value, b.omega, n, r->zfit, NULL);
-    for (int k = 0; k < n; k++) {
-        double mod = cabs(r->z[k]);
-        double complex d = r->zfit[k] - r->z[k];
-        r->rel_re[k] = mod > 0 ? creal(d) / mod : NAN;
-        r->rel_im[k] = mod > 0 ? cimag(d) / mod : NAN;
-    }
-    r->n_evals = pr.evals;
+    polish_best(&pr, &fdf, &b, nm);
+    rc = fit_report(r, m, &b, &pr, o, nm, n);
 done:
     buffers_free(&b);
     eisnet_fit_model_free(m);

@@ -5,6 +5,8 @@
 
 #include "eisnet/assignment.h"
 #include "eisnet/error.h"
+#include "eisnet/grid.h"
+#include "eisnet/rng.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -17,12 +19,12 @@
 void eisnet_fit_options_default(eisnet_fit_options *o)
 {
     memset(o, 0, sizeof *o);
-    o->circuit = "series";
+    o->circuit = EISNET_GRID_CIRCUIT;
     o->weighting = EISNET_FIT_MODULUS;
-    o->starts = 8;
+    o->starts = EISNET_FIT_STARTS;
     o->start_separation = 0.12;
     o->scan = 0;
-    o->seed = 42;
+    o->seed = EISNET_DEFAULT_SEED;
 }
 
 int eisnet_fit_weighting_parse(const char *name)

@@ -18,11 +18,11 @@
 void eisnet_grid_options_default(eisnet_grid_options *o)
 {
     memset(o, 0, sizeof *o);
-    o->circuit = "series";
-    o->n_grid = 12;
-    o->n_freq = 50;
-    o->f_min = 1.0;
-    o->f_max = 1e6;
+    o->circuit = EISNET_GRID_CIRCUIT;
+    o->n_grid = EISNET_GRID_POINTS;
+    o->n_freq = EISNET_GRID_N_FREQ;
+    o->f_min = EISNET_GRID_F_MIN;
+    o->f_max = EISNET_GRID_F_MAX;
 }
 
 void eisnet_logspace(double *out, double lo, double hi, int n)

@@ -14,10 +14,10 @@
 void eisnet_kk_options_default(eisnet_kk_options *o)
 {
     memset(o, 0, sizeof *o);
-    o->c = 0.5;
-    o->max_M = 100;
+    o->c = EISNET_KK_C;
+    o->max_M = EISNET_KK_MAX_M;
     o->fit = EISNET_KK_REAL;
-    o->threshold = 0.01;
+    o->threshold = EISNET_KK_THRESHOLD;
 }
 
 int eisnet_lstsq(double *A, double *b, int m, int k, double *x)

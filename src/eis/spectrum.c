@@ -103,6 +103,106 @@ static int cmp_row(const void *a, const void *b)
     return x->line - y->line;
 }
 
+/* Rows read so far. */
+typedef struct {
+    row_t *rows;
+    int n, cap;
+} row_list;
+
+/* One data line's three fields: numbers, finite, a positive frequency,
+ * appended to rl. */
+static int csv_row(const char *path, int lineno, char **fields, int nf, row_list *rl)
+{
+    char sh[64];
+    double v[3];
+    if (nf != 3) {
+        if (nf > MAX_FIELDS)
+            return eisnet_set_error("%s:%d: expected 3 columns (freq, Re(Z), Im(Z)), found more than %d", path, lineno,
+                                    MAX_FIELDS);
+        return eisnet_set_error("%s:%d: expected 3 columns (freq, Re(Z), Im(Z)), found %d", path, lineno, nf);
+    }
+    for (int k = 0; k < 3; k++) {
+        if (!*fields[k]) return eisnet_set_error("%s:%d: empty field in column %d", path, lineno, k + 1);
+        if (!is_number(fields[k], &v[k]))
+            return eisnet_set_error("%s:%d: '%s' is not a number", path, lineno, shown(fields[k], sh, sizeof sh));
+        if (!isfinite(v[k]))
+            return eisnet_set_error("%s:%d: '%s' is not a finite number", path, lineno, shown(fields[k], sh, sizeof sh));
+    }
+    if (!(v[0] > 0)) return eisnet_set_error("%s:%d: frequency must be > 0 Hz, got %g", path, lineno, v[0]);
+    if (rl->n == rl->cap) {
+        if (rl->cap > (1 << 28)) return eisnet_set_error("%s: too many rows", path);
+        int nc = rl->cap ? 2 * rl->cap : 64;
+        row_t *nr = realloc(rl->rows, (size_t)nc * sizeof *rl->rows);
+        if (!nr) return eisnet_set_error("out of memory");
+        rl->rows = nr;
+        rl->cap = nc;
+    }
+    rl->rows[rl->n++] = (row_t){v[0], v[1], v[2], lineno};
+    return 0;
+}
+
+/* The lines of data[0..len): a byte order mark, CR LF ends, comments and a
+ * header skipped; *content counts the lines that are neither blank nor
+ * comments. */
+static int csv_lines(const char *path, const char *data, size_t len, row_list *rl, int *content)
+{
+    char *lb = malloc(EISNET_SPECTRUM_MAX_LINE + 1);
+    if (!lb) return eisnet_set_error("out of memory");
+    int lineno = 0, rc = 0;
+    size_t pos = 0;
+    if (len >= 3 && memcmp(data, "\xEF\xBB\xBF", 3) == 0) pos = 3;
+    while (pos < len && rc == 0) {
+        const char *start = data + pos;
+        const char *nl = memchr(start, '\n', len - pos);
+        size_t ll = nl ? (size_t)(nl - start) : len - pos;
+        pos += ll + (nl ? 1 : 0);
+        lineno++;
+        if (ll > 0 && start[ll - 1] == '\r') ll--;
+        if (ll > EISNET_SPECTRUM_MAX_LINE) {
+            rc = eisnet_set_error("%s:%d: line too long (over %d characters)", path, lineno, EISNET_SPECTRUM_MAX_LINE);
+            break;
+        }
+        if (memchr(start, '\0', ll)) {
+            rc = eisnet_set_error("%s:%d: binary data (NUL byte) in a text file", path, lineno);
+            break;
+        }
+        memcpy(lb, start, ll);
+        lb[ll] = '\0';
+        char *line = trim(lb);
+        if (!*line || *line == '#') continue;
+        (*content)++;
+        char *fields[MAX_FIELDS];
+        int nf = split(line, fields);
+        double v0;
+        if (*content == 1 && !is_number(fields[0], &v0)) continue; /* header */
+        rc = csv_row(path, lineno, fields, nf, rl);
+    }
+    free(lb);
+    return rc;
+}
+
+/* At least 3 rows, not all zero, no frequency twice; sorted by frequency. */
+static int csv_check_rows(const char *path, row_list *rl, int content)
+{
+    int nrows = rl->n;
+    if (content == 0) return eisnet_set_error("%s: empty file (no data rows)", path);
+    if (nrows < 3)
+        return eisnet_set_error("%s: %d data row%s, need at least 3 (freq, Re(Z), Im(Z))", path, nrows,
+                                nrows == 1 ? "" : "s");
+    /* an all-zero impedance carries no information and has no scale */
+    int nonzero = 0;
+    for (int i = 0; i < nrows && !nonzero; i++) nonzero = rl->rows[i].re != 0 || rl->rows[i].im != 0;
+    if (!nonzero)
+        return eisnet_set_error("%s: every impedance is zero (Re and Im are 0 on all %d rows): not a measured spectrum",
+                                path, nrows);
+    qsort(rl->rows, (size_t)nrows, sizeof *rl->rows, cmp_row);
+    for (int i = 1; i < nrows; i++)
+        if (rl->rows[i].f == rl->rows[i - 1].f)
+            return eisnet_set_error("%s:%d: duplicate frequency %.17g Hz (also on line %d)", path, rl->rows[i].line,
+                                    rl->rows[i].f, rl->rows[i - 1].line);
+    return 0;
+}
+
 int eisnet_spectrum_read_csv(const char *path, eisnet_spectrum *out)
 {
     if (!out) return eisnet_set_error("eisnet_spectrum_read_csv: NULL output");
@@ -112,126 +212,24 @@ int eisnet_spectrum_read_csv(const char *path, eisnet_spectrum *out)
     char *data = NULL;
     size_t len = 0;
     if (eisnet_read_file(path, EISNET_SPECTRUM_MAX_BYTES, &data, &len) < 0) return -1;
-
-    row_t *rows = NULL;
-    int nrows = 0, caprows = 0, lineno = 0, content = 0, rc = -1;
-    char *lb = malloc(EISNET_SPECTRUM_MAX_LINE + 1);
-    if (!lb) {
-        eisnet_set_error("out of memory");
-        goto done;
-    }
-    size_t pos = 0;
-    if (len >= 3 && memcmp(data, "\xEF\xBB\xBF", 3) == 0) pos = 3;
-    char sh[64];
-    while (pos < len) {
-        const char *start = data + pos;
-        const char *nl = memchr(start, '\n', len - pos);
-        size_t ll = nl ? (size_t)(nl - start) : len - pos;
-        pos += ll + (nl ? 1 : 0);
-        lineno++;
-        if (ll > 0 && start[ll - 1] == '\r') ll--;
-        if (ll > EISNET_SPECTRUM_MAX_LINE) {
-            eisnet_set_error("%s:%d: line too long (over %d characters)", path, lineno, EISNET_SPECTRUM_MAX_LINE);
-            goto done;
-        }
-        if (memchr(start, '\0', ll)) {
-            eisnet_set_error("%s:%d: binary data (NUL byte) in a text file", path, lineno);
-            goto done;
-        }
-        memcpy(lb, start, ll);
-        lb[ll] = '\0';
-        char *line = trim(lb);
-        if (!*line || *line == '#') continue;
-        content++;
-
-        char *fields[MAX_FIELDS];
-        int nf = split(line, fields);
-        double v[3];
-        if (content == 1 && !is_number(fields[0], &v[0])) continue; /* header */
-        if (nf != 3) {
-            if (nf > MAX_FIELDS)
-                eisnet_set_error("%s:%d: expected 3 columns (freq, Re(Z), Im(Z)), found more than %d", path, lineno,
-                                 MAX_FIELDS);
-            else
-                eisnet_set_error("%s:%d: expected 3 columns (freq, Re(Z), Im(Z)), found %d", path, lineno, nf);
-            goto done;
-        }
-        for (int k = 0; k < 3; k++) {
-            if (!*fields[k]) {
-                eisnet_set_error("%s:%d: empty field in column %d", path, lineno, k + 1);
-                goto done;
-            }
-            if (!is_number(fields[k], &v[k])) {
-                eisnet_set_error("%s:%d: '%s' is not a number", path, lineno, shown(fields[k], sh, sizeof sh));
-                goto done;
-            }
-            if (!isfinite(v[k])) {
-                eisnet_set_error("%s:%d: '%s' is not a finite number", path, lineno, shown(fields[k], sh, sizeof sh));
-                goto done;
-            }
-        }
-        if (!(v[0] > 0)) {
-            eisnet_set_error("%s:%d: frequency must be > 0 Hz, got %g", path, lineno, v[0]);
-            goto done;
-        }
-        if (nrows == caprows) {
-            if (caprows > (1 << 28)) {
-                eisnet_set_error("%s: too many rows", path);
-                goto done;
-            }
-            int nc = caprows ? 2 * caprows : 64;
-            row_t *nr = realloc(rows, (size_t)nc * sizeof *rows);
-            if (!nr) {
-                eisnet_set_error("out of memory");
-                goto done;
-            }
-            rows = nr;
-            caprows = nc;
-        }
-        rows[nrows++] = (row_t){v[0], v[1], v[2], lineno};
-    }
-    if (content == 0) {
-        eisnet_set_error("%s: empty file (no data rows)", path);
-        goto done;
-    }
-    if (nrows < 3) {
-        eisnet_set_error("%s: %d data row%s, need at least 3 (freq, Re(Z), Im(Z))", path, nrows, nrows == 1 ? "" : "s");
-        goto done;
-    }
-    {
-        /* an all-zero impedance carries no information and has no scale */
-        int nonzero = 0;
-        for (int i = 0; i < nrows && !nonzero; i++) nonzero = rows[i].re != 0 || rows[i].im != 0;
-        if (!nonzero) {
-            eisnet_set_error("%s: every impedance is zero (Re and Im are 0 on all %d rows): not a measured spectrum",
-                             path, nrows);
-            goto done;
-        }
-    }
-    qsort(rows, (size_t)nrows, sizeof *rows, cmp_row);
-    for (int i = 1; i < nrows; i++) {
-        if (rows[i].f == rows[i - 1].f) {
-            eisnet_set_error("%s:%d: duplicate frequency %.17g Hz (also on line %d)", path, rows[i].line, rows[i].f,
-                             rows[i - 1].line);
-            goto done;
-        }
-    }
-    out->freq = malloc((size_t)nrows * sizeof *out->freq);
-    out->z = malloc((size_t)nrows * sizeof *out->z);
+    row_list rl = {0};
+    int content = 0, rc = -1;
+    if (csv_lines(path, data, len, &rl, &content) != 0 || csv_check_rows(path, &rl, content) != 0) goto done;
+    out->freq = malloc((size_t)rl.n * sizeof *out->freq);
+    out->z = malloc((size_t)rl.n * sizeof *out->z);
     if (!out->freq || !out->z) {
         eisnet_spectrum_free(out);
         eisnet_set_error("out of memory");
         goto done;
     }
-    for (int i = 0; i < nrows; i++) {
-        out->freq[i] = rows[i].f;
-        out->z[i] = make_complex(rows[i].re, rows[i].im);
+    for (int i = 0; i < rl.n; i++) {
+        out->freq[i] = rl.rows[i].f;
+        out->z[i] = make_complex(rl.rows[i].re, rl.rows[i].im);
     }
-    out->n = nrows;
+    out->n = rl.n;
     rc = 0;
 done:
-    free(lb);
-    free(rows);
+    free(rl.rows);
     free(data);
     return rc;
 }

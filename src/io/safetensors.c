@@ -283,15 +283,11 @@ static const char *clean(const char *s, char *out)
 
 static int cmp_strp(const void *x, const void *y) { return strcmp(*(const char *const *)x, *(const char *const *)y); }
 
-int eisnet_safetensors_parse(const void *buf, size_t n, eisnet_array **arrays, size_t *count,
-                             char ***meta_keys, char ***meta_values, size_t *n_meta)
+/* The header: its length, the JSON object (*root, to be deleted by the
+ * caller) and nothing but white space after it. */
+static int st_header(const unsigned char *b, size_t n, cJSON **root, uint64_t *hlen)
 {
-    *arrays = NULL;
-    *count = 0;
-    if (meta_keys) *meta_keys = NULL;
-    if (meta_values) *meta_values = NULL;
-    if (n_meta) *n_meta = 0;
-    const unsigned char *b = buf;
+    *root = NULL;
     if (!b || n < 8) return eisnet_set_error("not a safetensors file (too short)");
     uint64_t hl = 0;
     for (int i = 7; i >= 0; i--) hl = (hl << 8) | b[i];
@@ -302,160 +298,123 @@ int eisnet_safetensors_parse(const void *buf, size_t n, eisnet_array **arrays, s
     if (hl < 2 || b[8] != '{') return eisnet_set_error("safetensors header is not a JSON object");
     const char *h = (const char *)b + 8;
     const char *end = NULL;
-    cJSON *root = cJSON_ParseWithLengthOpts(h, (size_t)hl, &end, 0);
-    if (!root)
+    *root = cJSON_ParseWithLengthOpts(h, (size_t)hl, &end, 0);
+    if (!*root)
         return eisnet_set_error("safetensors header is not valid JSON (near byte %zu)",
                                 (size_t)(end && end >= h && end <= h + hl ? end - h : 0));
-    size_t data_len = n - 8 - (size_t)hl;
-    const unsigned char *data = b + 8 + hl;
-    eisnet_array *arr = NULL;
-    span *sp = NULL;
-    const char **names = NULL;
-    char **mk = NULL, **mv = NULL;
-    size_t nm = 0, got = 0, nt = 0, nkeys = 0;
-    char cl[104], cl2[104];
-    if (end) {
+    *hlen = hl;
+    if (end)
         for (const char *p = end; p < h + hl; p++)
-            if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r') {
-                eisnet_set_error("safetensors header has text after the JSON object");
-                goto fail;
-            }
-    }
-    if (!cJSON_IsObject(root)) {
-        eisnet_set_error("safetensors header is not a JSON object");
-        goto fail;
-    }
-    for (cJSON *c = root->child; c; c = c->next) {
+            if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r')
+                return eisnet_set_error("safetensors header has text after the JSON object");
+    if (!cJSON_IsObject(*root)) return eisnet_set_error("safetensors header is not a JSON object");
+    return 0;
+}
+
+/* Every entry named, no name twice; *nt: the entries that are tensors. */
+static int st_names(const cJSON *root, size_t *nt)
+{
+    size_t nkeys = 0;
+    *nt = 0;
+    for (const cJSON *c = root->child; c; c = c->next) {
         nkeys++;
-        if (!c->string) {
-            eisnet_set_error("safetensors header: entry without a name");
-            goto fail;
-        }
-        if (strcmp(c->string, META_KEY) != 0) nt++;
+        if (!c->string) return eisnet_set_error("safetensors header: entry without a name");
+        if (strcmp(c->string, META_KEY) != 0) (*nt)++;
     }
-    names = malloc((nkeys ? nkeys : 1) * sizeof *names);
-    arr = calloc(nt ? nt : 1, sizeof *arr);
-    sp = malloc((nt ? nt : 1) * sizeof *sp);
-    if (!names || !arr || !sp) {
-        eisnet_set_error("out of memory");
-        goto fail;
-    }
+    const char **names = malloc((nkeys ? nkeys : 1) * sizeof *names);
+    if (!names) return eisnet_set_error("out of memory");
     size_t k = 0;
-    for (cJSON *c = root->child; c; c = c->next) names[k++] = c->string;
+    for (const cJSON *c = root->child; c; c = c->next) names[k++] = c->string;
     qsort(names, nkeys, sizeof *names, cmp_strp);
-    for (size_t i = 1; i < nkeys; i++)
-        if (strcmp(names[i], names[i - 1]) == 0) {
-            eisnet_set_error("safetensors header: duplicate name '%s'", clean(names[i], cl));
-            goto fail;
-        }
-    for (cJSON *c = root->child; c; c = c->next) {
-        if (strcmp(c->string, META_KEY) == 0) {
-            if (!cJSON_IsObject(c)) {
-                eisnet_set_error("safetensors __metadata__ is not an object");
-                goto fail;
-            }
-            size_t cnt = 0;
-            for (cJSON *m = c->child; m; m = m->next) {
-                if (!cJSON_IsString(m) || !m->valuestring || !m->string) {
-                    eisnet_set_error("safetensors __metadata__ value '%s' is not a string", clean(m->string, cl));
-                    goto fail;
-                }
-                cnt++;
-            }
-            if (meta_keys && meta_values && n_meta && cnt) {
-                mk = calloc(cnt, sizeof *mk);
-                mv = calloc(cnt, sizeof *mv);
-                if (!mk || !mv) {
-                    eisnet_set_error("out of memory");
-                    goto fail;
-                }
-                for (cJSON *m = c->child; m; m = m->next) {
-                    mk[nm] = dup_str(m->string);
-                    mv[nm] = dup_str(m->valuestring);
-                    nm++;
-                    if (!mk[nm - 1] || !mv[nm - 1]) {
-                        eisnet_set_error("out of memory");
-                        goto fail;
-                    }
-                }
-            }
-            continue;
-        }
-        const char *nmn = clean(c->string, cl);
-        eisnet_array *a = &arr[got];
-        if (strlen(c->string) >= sizeof a->name) {
-            eisnet_set_error("safetensors tensor name too long (%zu bytes, at most %zu)", strlen(c->string), sizeof a->name - 1);
-            goto fail;
-        }
-        if (!cJSON_IsObject(c)) {
-            eisnet_set_error("safetensors tensor '%s' is not an object", nmn);
-            goto fail;
-        }
-        cJSON *dt = cJSON_GetObjectItemCaseSensitive(c, "dtype");
-        cJSON *sh = cJSON_GetObjectItemCaseSensitive(c, "shape");
-        cJSON *of = cJSON_GetObjectItemCaseSensitive(c, "data_offsets");
-        if (!cJSON_IsString(dt) || !dt->valuestring) {
-            eisnet_set_error("safetensors tensor '%s': missing dtype", nmn);
-            goto fail;
-        }
-        if (st_dtype(dt->valuestring, &a->dtype) != 0) {
-            eisnet_set_error("safetensors tensor '%s': unsupported dtype '%.20s' (supported: F32 F64 I32 I64 U8 I16 U16)",
-                             nmn, clean(dt->valuestring, cl2));
-            goto fail;
-        }
-        if (!cJSON_IsArray(sh)) {
-            eisnet_set_error("safetensors tensor '%s': missing shape", nmn);
-            goto fail;
-        }
-        int nd = cJSON_GetArraySize(sh);
-        if (nd > EISNET_MAX_DIMS) {
-            eisnet_set_error("safetensors tensor '%s': %d dimensions (at most %d)", nmn, nd, EISNET_MAX_DIMS);
-            goto fail;
-        }
-        int d = 0;
-        for (cJSON *e = sh->child; e; e = e->next, d++) {
-            uint64_t v;
-            if (json_uint(e, &v) != 0) {
-                eisnet_set_error("safetensors tensor '%s': shape entries must be non-negative integers", nmn);
-                goto fail;
-            }
-            a->shape[d] = (int64_t)v;
-        }
-        a->ndim = nd;
-        if (eisnet_shape_check(a->dtype, a->ndim, a->shape, &a->nbytes) != 0) {
-            char msg[600];
-            snprintf(msg, sizeof msg, "%s", eisnet_last_error());
-            eisnet_set_error("safetensors tensor '%s': %s", nmn, msg);
-            goto fail;
-        }
-        uint64_t ob, oe;
-        if (!cJSON_IsArray(of) || cJSON_GetArraySize(of) != 2 || json_uint(of->child, &ob) != 0 ||
-            json_uint(of->child->next, &oe) != 0) {
-            eisnet_set_error("safetensors tensor '%s': data_offsets must be two non-negative integers", nmn);
-            goto fail;
-        }
-        if (ob > oe || oe > data_len) {
-            eisnet_set_error("safetensors tensor '%s': data_offsets [%llu, %llu] out of range (buffer of %zu bytes)", nmn,
-                             (unsigned long long)ob, (unsigned long long)oe, data_len);
-            goto fail;
-        }
-        if (oe - ob != a->nbytes) {
-            eisnet_set_error("safetensors tensor '%s': data_offsets span %llu bytes but dtype and shape need %zu", nmn,
-                             (unsigned long long)(oe - ob), a->nbytes);
-            goto fail;
-        }
-        memcpy(a->name, c->string, strlen(c->string) + 1);
-        sp[got].begin = ob;
-        sp[got].end = oe;
-        sp[got].idx = got;
-        got++;
+    char cl[104];
+    int rc = 0;
+    for (size_t i = 1; i < nkeys && rc == 0; i++)
+        if (strcmp(names[i], names[i - 1]) == 0)
+            rc = eisnet_set_error("safetensors header: duplicate name '%s'", clean(names[i], cl));
+    free(names);
+    return rc;
+}
+
+/* The __metadata__ object: string values only; copied when want. */
+static int st_metadata(const cJSON *c, int want, char ***mk, char ***mv, size_t *nm)
+{
+    char cl[104];
+    if (!cJSON_IsObject(c)) return eisnet_set_error("safetensors __metadata__ is not an object");
+    size_t cnt = 0;
+    for (const cJSON *m = c->child; m; m = m->next) {
+        if (!cJSON_IsString(m) || !m->valuestring || !m->string)
+            return eisnet_set_error("safetensors __metadata__ value '%s' is not a string", clean(m->string, cl));
+        cnt++;
     }
-    /* the buffer must be covered exactly */
+    if (!want || !cnt) return 0;
+    *mk = calloc(cnt, sizeof **mk);
+    *mv = calloc(cnt, sizeof **mv);
+    if (!*mk || !*mv) return eisnet_set_error("out of memory");
+    for (const cJSON *m = c->child; m; m = m->next) {
+        (*mk)[*nm] = dup_str(m->string);
+        (*mv)[*nm] = dup_str(m->valuestring);
+        (*nm)++;
+        if (!(*mk)[*nm - 1] || !(*mv)[*nm - 1]) return eisnet_set_error("out of memory");
+    }
+    return 0;
+}
+
+/* One tensor entry: name, dtype, shape and data_offsets inside a data
+ * buffer of data_len bytes. */
+static int st_tensor(const cJSON *c, size_t data_len, eisnet_array *a, span *sp)
+{
+    char cl[104], cl2[104];
+    const char *nmn = clean(c->string, cl);
+    if (strlen(c->string) >= sizeof a->name)
+        return eisnet_set_error("safetensors tensor name too long (%zu bytes, at most %zu)", strlen(c->string),
+                                sizeof a->name - 1);
+    if (!cJSON_IsObject(c)) return eisnet_set_error("safetensors tensor '%s' is not an object", nmn);
+    cJSON *dt = cJSON_GetObjectItemCaseSensitive(c, "dtype");
+    cJSON *sh = cJSON_GetObjectItemCaseSensitive(c, "shape");
+    cJSON *of = cJSON_GetObjectItemCaseSensitive(c, "data_offsets");
+    if (!cJSON_IsString(dt) || !dt->valuestring) return eisnet_set_error("safetensors tensor '%s': missing dtype", nmn);
+    if (st_dtype(dt->valuestring, &a->dtype) != 0)
+        return eisnet_set_error("safetensors tensor '%s': unsupported dtype '%.20s' (supported: F32 F64 I32 I64 U8 I16 U16)",
+                                nmn, clean(dt->valuestring, cl2));
+    if (!cJSON_IsArray(sh)) return eisnet_set_error("safetensors tensor '%s': missing shape", nmn);
+    int nd = cJSON_GetArraySize(sh);
+    if (nd > EISNET_MAX_DIMS)
+        return eisnet_set_error("safetensors tensor '%s': %d dimensions (at most %d)", nmn, nd, EISNET_MAX_DIMS);
+    int d = 0;
+    for (cJSON *e = sh->child; e; e = e->next, d++) {
+        uint64_t v;
+        if (json_uint(e, &v) != 0)
+            return eisnet_set_error("safetensors tensor '%s': shape entries must be non-negative integers", nmn);
+        a->shape[d] = (int64_t)v;
+    }
+    a->ndim = nd;
+    if (eisnet_shape_check(a->dtype, a->ndim, a->shape, &a->nbytes) != 0) {
+        char msg[600];
+        snprintf(msg, sizeof msg, "%s", eisnet_last_error());
+        return eisnet_set_error("safetensors tensor '%s': %s", nmn, msg);
+    }
+    uint64_t ob, oe;
+    if (!cJSON_IsArray(of) || cJSON_GetArraySize(of) != 2 || json_uint(of->child, &ob) != 0 ||
+        json_uint(of->child->next, &oe) != 0)
+        return eisnet_set_error("safetensors tensor '%s': data_offsets must be two non-negative integers", nmn);
+    if (ob > oe || oe > data_len)
+        return eisnet_set_error("safetensors tensor '%s': data_offsets [%llu, %llu] out of range (buffer of %zu bytes)",
+                                nmn, (unsigned long long)ob, (unsigned long long)oe, data_len);
+    if (oe - ob != a->nbytes)
+        return eisnet_set_error("safetensors tensor '%s': data_offsets span %llu bytes but dtype and shape need %zu", nmn,
+                                (unsigned long long)(oe - ob), a->nbytes);
+    memcpy(a->name, c->string, strlen(c->string) + 1);
+    sp->begin = ob;
+    sp->end = oe;
+    return 0;
+}
+
+/* The tensors cover the data buffer exactly: no overlap, no hole. */
+static int st_coverage(const eisnet_array *arr, const span *sp, size_t got, size_t data_len)
+{
+    char cl[104];
     span *sorted = malloc((got ? got : 1) * sizeof *sorted);
-    if (!sorted) {
-        eisnet_set_error("out of memory");
-        goto fail;
-    }
+    if (!sorted) return eisnet_set_error("out of memory");
     memcpy(sorted, sp, got * sizeof *sorted);
     qsort(sorted, got, sizeof *sorted, cmp_span);
     uint64_t cur = 0;
@@ -465,16 +424,52 @@ int eisnet_safetensors_parse(const void *buf, size_t n, eisnet_array **arrays, s
                                                    : "safetensors data has a hole before tensor '%s'",
                              clean(arr[sorted[i].idx].name, cl));
             free(sorted);
-            goto fail;
+            return -1;
         }
         cur = sorted[i].end;
     }
     free(sorted);
-    if (cur != data_len) {
-        eisnet_set_error("safetensors data buffer has %llu bytes not covered by any tensor",
-                         (unsigned long long)(data_len - cur));
+    if (cur != data_len)
+        return eisnet_set_error("safetensors data buffer has %llu bytes not covered by any tensor",
+                                (unsigned long long)(data_len - cur));
+    return 0;
+}
+
+int eisnet_safetensors_parse(const void *buf, size_t n, eisnet_array **arrays, size_t *count,
+                             char ***meta_keys, char ***meta_values, size_t *n_meta)
+{
+    *arrays = NULL;
+    *count = 0;
+    if (meta_keys) *meta_keys = NULL;
+    if (meta_values) *meta_values = NULL;
+    if (n_meta) *n_meta = 0;
+    const unsigned char *b = buf;
+    cJSON *root = NULL;
+    uint64_t hl = 0;
+    eisnet_array *arr = NULL;
+    span *sp = NULL;
+    char **mk = NULL, **mv = NULL;
+    size_t nm = 0, got = 0, nt = 0;
+    int want_meta = meta_keys && meta_values && n_meta;
+    if (st_header(b, n, &root, &hl) != 0 || st_names(root, &nt) != 0) goto fail;
+    size_t data_len = n - 8 - (size_t)hl;
+    const unsigned char *data = b + 8 + hl;
+    arr = calloc(nt ? nt : 1, sizeof *arr);
+    sp = malloc((nt ? nt : 1) * sizeof *sp);
+    if (!arr || !sp) {
+        eisnet_set_error("out of memory");
         goto fail;
     }
+    for (cJSON *c = root->child; c; c = c->next) {
+        if (strcmp(c->string, META_KEY) == 0) {
+            if (st_metadata(c, want_meta, &mk, &mv, &nm) != 0) goto fail;
+            continue;
+        }
+        if (st_tensor(c, data_len, &arr[got], &sp[got]) != 0) goto fail;
+        sp[got].idx = got;
+        got++;
+    }
+    if (st_coverage(arr, sp, got, data_len) != 0) goto fail;
     for (size_t i = 0; i < got; i++) {
         arr[i].data = malloc(arr[i].nbytes ? arr[i].nbytes : 1);
         if (!arr[i].data) {
@@ -484,11 +479,10 @@ int eisnet_safetensors_parse(const void *buf, size_t n, eisnet_array **arrays, s
         if (arr[i].nbytes) memcpy(arr[i].data, data + sp[i].begin, arr[i].nbytes);
     }
     cJSON_Delete(root);
-    free(names);
     free(sp);
     *arrays = arr;
     *count = got;
-    if (meta_keys && meta_values && n_meta) {
+    if (want_meta) {
         *meta_keys = mk;
         *meta_values = mv;
         *n_meta = nm;
@@ -496,7 +490,6 @@ int eisnet_safetensors_parse(const void *buf, size_t n, eisnet_array **arrays, s
     return 0;
 fail:
     cJSON_Delete(root);
-    free(names);
     free(sp);
     eisnet_arrays_free(arr, got);
     eisnet_safetensors_free_meta(mk, mv, nm);

@@ -68,14 +68,47 @@ static int is_number(const char *s)
     return *end == '\0';
 }
 
-int sp_read_csv(const sp_text *t, sp_points *p, sp_csv_info *ci)
+/* The columns of a CSV file: from its header, or freq, Re, Im without one. */
+typedef struct {
+    int cols[5]; /* f, re, im, mag, phase; -1 where absent */
+    int im_neg, ph_neg, ph_unit, header, needed;
+} csv_columns;
+
+/* The header line (fields[0..nf)): which column holds what. */
+static int csv_header(const sp_text *t, int line, char **fields, int nf, csv_columns *cc, sp_csv_info *ci)
+{
+    cc->header = 1;
+    for (int k = 0; k < nf; k++) {
+        int neg, unit, c = classify(fields[k], &neg, &unit);
+        if (c == COL_NONE || cc->cols[c - 1] >= 0) continue;
+        cc->cols[c - 1] = k;
+        if (c == COL_IM) cc->im_neg = neg;
+        if (c == COL_PHASE) {
+            cc->ph_neg = neg;
+            cc->ph_unit = unit;
+        }
+    }
+    int *cols = cc->cols;
+    if (cols[0] < 0)
+        return eisnet_set_error("%s:%d: header has no frequency column (names: freq, frequency, f)", t->path, line);
+    if (!(cols[1] >= 0 && cols[2] >= 0) && !(cols[3] >= 0 && cols[4] >= 0))
+        return eisnet_set_error("%s:%d: header needs Re and Im columns (e.g. Re(Z), Im(Z)) or |Z| and phase", t->path,
+                                line);
+    if (cols[1] >= 0 && cols[2] >= 0) cols[3] = cols[4] = -1;
+    else ci->polar = 1;
+    for (int k = 0; k < 5; k++)
+        if (cols[k] + 1 > cc->needed) cc->needed = cols[k] + 1;
+    return 0;
+}
+
+/* Every data line's three values (f and Re, Im or |Z|, phase) into raw. */
+static int csv_rows(const sp_text *t, csv_columns *cc, sp_csv_info *ci, sp_points *raw)
 {
     char *buf = malloc(LINE_CAP);
     if (!buf) return eisnet_set_error("out of memory");
     char *fields[SP_MAX_FIELDS];
-    int cols[5] = {-1, -1, -1, -1, -1}; /* f, re, im, mag, phase */
-    int im_neg = 0, ph_neg = 0, ph_unit = -1, header = 0, rc = 0, first = 1, ncols_needed = 3;
-    sp_points raw = {0};
+    int rc = 0, first = 1;
+    int *cols = cc->cols;
     for (int i = 0; i < t->n && rc == 0; i++) {
         const char *line = t->line[i];
         while (*line == ' ' || *line == '\t') line++;
@@ -95,110 +128,109 @@ int sp_read_csv(const sp_text *t, sp_points *p, sp_csv_info *ci)
         if (first) {
             first = 0;
             if (!is_number(fields[0])) {
-                header = 1;
-                for (int k = 0; k < nf; k++) {
-                    int neg, unit, c = classify(fields[k], &neg, &unit);
-                    if (c == COL_NONE || cols[c - 1] >= 0) continue;
-                    cols[c - 1] = k;
-                    if (c == COL_IM) im_neg = neg;
-                    if (c == COL_PHASE) {
-                        ph_neg = neg;
-                        ph_unit = unit;
-                    }
-                }
-                if (cols[0] < 0) {
-                    rc = eisnet_set_error("%s:%d: header has no frequency column (names: freq, frequency, f)", t->path, i + 1);
-                    break;
-                }
-                if (!(cols[1] >= 0 && cols[2] >= 0) && !(cols[3] >= 0 && cols[4] >= 0)) {
-                    rc = eisnet_set_error("%s:%d: header needs Re and Im columns (e.g. Re(Z), Im(Z)) or |Z| and phase",
-                                          t->path, i + 1);
-                    break;
-                }
-                if (cols[1] >= 0 && cols[2] >= 0) cols[3] = cols[4] = -1;
-                else ci->polar = 1;
-                for (int k = 0; k < 5; k++)
-                    if (cols[k] + 1 > ncols_needed) ncols_needed = cols[k] + 1;
+                rc = csv_header(t, i + 1, fields, nf, cc, ci);
                 continue;
             }
             cols[0] = 0;
             cols[1] = 1;
             cols[2] = 2;
         }
-        if (!header && nf != 3) {
+        if (!cc->header && nf != 3) {
             rc = eisnet_set_error("%s:%d: expected 3 columns (freq, Re(Z), Im(Z)), found %d", t->path, i + 1, nf);
             break;
         }
-        if (nf < ncols_needed) {
-            rc = eisnet_set_error("%s:%d: %d columns, the header names %d", t->path, i + 1, nf, ncols_needed);
+        if (nf < cc->needed) {
+            rc = eisnet_set_error("%s:%d: %d columns, the header names %d", t->path, i + 1, nf, cc->needed);
             break;
         }
         int c3[3] = {cols[0], ci->polar ? cols[3] : cols[1], ci->polar ? cols[4] : cols[2]};
-        rc = sp_push_fields(t, i + 1, fields, nf, c3, 1.0, &raw);
+        rc = sp_push_fields(t, i + 1, fields, nf, c3, 1.0, raw);
     }
     free(buf);
-    if (rc == 0 && raw.n == 0) rc = eisnet_set_error("%s: no data rows", t->path);
-    if (rc != 0) {
+    if (rc == 0 && raw->n == 0) rc = eisnet_set_error("%s: no data rows", t->path);
+    return rc;
+}
+
+/* |Z| and phase to Re and Im; the unit from the header or, without one,
+ * from the values. *nl: the length of ci->note so far. */
+static int csv_polar(const sp_text *t, csv_columns *cc, sp_csv_info *ci, sp_points *raw, size_t *nl)
+{
+    double maxabs = 0;
+    for (int i = 0; i < raw->n; i++) {
+        if (raw->re[i] < 0) return eisnet_set_error("%s:%d: |Z| must be >= 0, got %g", t->path, raw->line[i], raw->re[i]);
+        if (fabs(raw->im[i]) > maxabs) maxabs = fabs(raw->im[i]);
+    }
+    if (cc->ph_unit < 0) {
+        /* no unit in the header: a phase in degrees exceeds pi/2 somewhere
+         * on any spectrum worth reading, one in radians never does */
+        cc->ph_unit = maxabs <= 1.5708 ? 1 : 0;
+        *nl += (size_t)snprintf(ci->note + *nl, sizeof ci->note - *nl, "phase taken as %s (no unit in the header); ",
+                                cc->ph_unit ? "radians" : "degrees");
+    }
+    ci->phase_radians = cc->ph_unit;
+    const double scale = cc->ph_unit ? 1.0 : 3.14159265358979323846 / 180.0;
+    for (int i = 0; i < raw->n; i++) {
+        double ph = (cc->ph_neg ? -1 : 1) * raw->im[i] * scale, m = raw->re[i];
+        raw->re[i] = m * cos(ph);
+        raw->im[i] = m * sin(ph);
+    }
+    return 0;
+}
+
+/* The sign of Im(Z): as the header says, as --im_sign asks, or (auto, no
+ * sign in the header) negated when most values are positive. */
+static void csv_im_sign(const csv_columns *cc, sp_csv_info *ci, sp_points *raw, size_t *nl)
+{
+    if (ci->polar && cc->ph_neg) {
+        ci->im_negated = 1;
+        *nl += (size_t)snprintf(ci->note + *nl, sizeof ci->note - *nl, "phase column is '-phase' (negated); ");
+    } else if (!ci->polar && cc->im_neg) {
+        ci->im_negated = 1;
+        *nl += (size_t)snprintf(ci->note + *nl, sizeof ci->note - *nl, "Im column is '-Im(Z)' (negated); ");
+    }
+    if (ci->im_sign == EISNET_IM_NEGATE) {
+        for (int i = 0; i < raw->n; i++) raw->im[i] = -raw->im[i];
+        ci->im_negated = !ci->im_negated;
+        *nl += (size_t)snprintf(ci->note + *nl, sizeof ci->note - *nl, "Im(Z) negated as asked; ");
+    } else if (ci->im_sign == EISNET_IM_AUTO && !cc->im_neg && !cc->ph_neg) {
+        int pos = 0, neg = 0;
+        for (int i = 0; i < raw->n; i++) {
+            pos += raw->im[i] > 0;
+            neg += raw->im[i] < 0;
+        }
+        /* a capacitive response has Im(Z) < 0 at most frequencies; a file with
+         * mostly positive values stores -Im(Z) */
+        if (pos > neg) {
+            for (int i = 0; i < raw->n; i++) raw->im[i] = -raw->im[i];
+            ci->im_negated = 1;
+            *nl += (size_t)snprintf(ci->note + *nl, sizeof ci->note - *nl,
+                                    "Im(Z) is positive at %d of %d points: read as -Im(Z) and negated "
+                                    "(--im_sign as_is keeps it); ", pos, raw->n);
+        }
+    }
+}
+
+int sp_read_csv(const sp_text *t, sp_points *p, sp_csv_info *ci)
+{
+    csv_columns cc = {{-1, -1, -1, -1, -1}, 0, 0, -1, 0, 3};
+    sp_points raw = {0};
+    if (csv_rows(t, &cc, ci, &raw) != 0) {
         sp_points_free(&raw);
         return -1;
     }
     size_t nl = 0;
     ci->note[0] = '\0';
     if (ci->polar) {
-        double maxabs = 0;
-        for (int i = 0; i < raw.n; i++) {
-            if (raw.re[i] < 0) {
-                rc = eisnet_set_error("%s:%d: |Z| must be >= 0, got %g", t->path, raw.line[i], raw.re[i]);
-                sp_points_free(&raw);
-                return -1;
-            }
-            if (fabs(raw.im[i]) > maxabs) maxabs = fabs(raw.im[i]);
+        if (csv_polar(t, &cc, ci, &raw, &nl) != 0) {
+            sp_points_free(&raw);
+            return -1;
         }
-        if (ph_unit < 0) {
-            /* no unit in the header: a phase in degrees exceeds pi/2 somewhere
-             * on any spectrum worth reading, one in radians never does */
-            ph_unit = maxabs <= 1.5708 ? 1 : 0;
-            nl += (size_t)snprintf(ci->note + nl, sizeof ci->note - nl, "phase taken as %s (no unit in the header); ",
-                                   ph_unit ? "radians" : "degrees");
-        }
-        ci->phase_radians = ph_unit;
-        const double scale = ph_unit ? 1.0 : 3.14159265358979323846 / 180.0;
-        for (int i = 0; i < raw.n; i++) {
-            double ph = (ph_neg ? -1 : 1) * raw.im[i] * scale, m = raw.re[i];
-            raw.re[i] = m * cos(ph);
-            raw.im[i] = m * sin(ph);
-        }
-    } else if (im_neg) {
+    } else if (cc.im_neg) {
         for (int i = 0; i < raw.n; i++) raw.im[i] = -raw.im[i];
     }
-    if (ci->polar && ph_neg) {
-        ci->im_negated = 1;
-        nl += (size_t)snprintf(ci->note + nl, sizeof ci->note - nl, "phase column is '-phase' (negated); ");
-    } else if (!ci->polar && im_neg) {
-        ci->im_negated = 1;
-        nl += (size_t)snprintf(ci->note + nl, sizeof ci->note - nl, "Im column is '-Im(Z)' (negated); ");
-    }
-    if (ci->im_sign == EISNET_IM_NEGATE) {
-        for (int i = 0; i < raw.n; i++) raw.im[i] = -raw.im[i];
-        ci->im_negated = !ci->im_negated;
-        nl += (size_t)snprintf(ci->note + nl, sizeof ci->note - nl, "Im(Z) negated as asked; ");
-    } else if (ci->im_sign == EISNET_IM_AUTO && !im_neg && !ph_neg) {
-        int pos = 0, neg = 0;
-        for (int i = 0; i < raw.n; i++) {
-            pos += raw.im[i] > 0;
-            neg += raw.im[i] < 0;
-        }
-        /* a capacitive response has Im(Z) < 0 at most frequencies; a file with
-         * mostly positive values stores -Im(Z) */
-        if (pos > neg) {
-            for (int i = 0; i < raw.n; i++) raw.im[i] = -raw.im[i];
-            ci->im_negated = 1;
-            nl += (size_t)snprintf(ci->note + nl, sizeof ci->note - nl,
-                                   "Im(Z) is positive at %d of %d points: read as -Im(Z) and negated "
-                                   "(--im_sign as_is keeps it); ", pos, raw.n);
-        }
-    }
+    csv_im_sign(&cc, ci, &raw, &nl);
     if (nl >= 2 && nl < sizeof ci->note) ci->note[nl - 2] = '\0';
+    int rc = 0;
     for (int i = 0; i < raw.n && rc == 0; i++) rc = sp_push(p, raw.f[i], raw.re[i], raw.im[i], raw.line[i]);
     sp_points_free(&raw);
     return rc;

@@ -22,6 +22,37 @@ static char *join(const char *dir, const char *name)
     return p;
 }
 
+/* resnorm.npy: its header says (n, n_models) float64 and its size agrees;
+ * sets d->resnorm_offset. */
+static int check_resnorm(eisnet_dataset *d, const char *dir)
+{
+    FILE *fp = fopen(d->resnorm_path, "rb");
+    if (!fp) {
+        return eisnet_set_error("cannot open %s: %s; " RUN_GENERATE, d->resnorm_path, strerror(errno), dir);
+    }
+    unsigned char pre12[12];
+    size_t got = fread(pre12, 1, 12, fp);
+    long hlen = got == 12 && pre12[6] == 1 ? (long)(pre12[8] | pre12[9] << 8) : -1;
+    char hdr[512] = {0};
+    int ok = got == 12 && memcmp(pre12, "\x93NUMPY", 6) == 0 && hlen > 0 && hlen < 500;
+    if (ok) {
+        fseek(fp, 10, SEEK_SET);
+        ok = fread(hdr, 1, (size_t)hlen, fp) == (size_t)hlen;
+    }
+    char want[160];
+    snprintf(want, sizeof want, "'shape': (%d, %llu)", d->n, (unsigned long long)d->grid.n_models);
+    ok = ok && strstr(hdr, "'descr': '<f8'") && strstr(hdr, want);
+    fseek(fp, 0, SEEK_END);
+    long size = ftell(fp);
+    fclose(fp);
+    d->resnorm_offset = 10 + hlen;
+    if (!ok || size != d->resnorm_offset + (long)(8 * (uint64_t)d->n * d->grid.n_models)) {
+        return eisnet_set_error("%s is truncated or does not match dataset.json: " RUN_GENERATE, d->resnorm_path,
+                                dir);
+    }
+    return 0;
+}
+
 int eisnet_dataset_open(eisnet_dataset *d, const char *dir)
 {
     memset(d, 0, sizeof *d);
@@ -108,32 +139,7 @@ int eisnet_dataset_open(eisnet_dataset *d, const char *dir)
         free(meta);
     }
 
-    /* resnorm.npy: header says (n, n_models) float64 and the size agrees */
-    FILE *fp = fopen(d->resnorm_path, "rb");
-    if (!fp) {
-        eisnet_set_error("cannot open %s: %s; " RUN_GENERATE, d->resnorm_path, strerror(errno), dir);
-        goto out;
-    }
-    unsigned char pre12[12];
-    size_t got = fread(pre12, 1, 12, fp);
-    long hlen = got == 12 && pre12[6] == 1 ? (long)(pre12[8] | pre12[9] << 8) : -1;
-    char hdr[512] = {0};
-    int ok = got == 12 && memcmp(pre12, "\x93NUMPY", 6) == 0 && hlen > 0 && hlen < 500;
-    if (ok) {
-        fseek(fp, 10, SEEK_SET);
-        ok = fread(hdr, 1, (size_t)hlen, fp) == (size_t)hlen;
-    }
-    char want[160];
-    snprintf(want, sizeof want, "'shape': (%d, %llu)", d->n, (unsigned long long)d->grid.n_models);
-    ok = ok && strstr(hdr, "'descr': '<f8'") && strstr(hdr, want);
-    fseek(fp, 0, SEEK_END);
-    long size = ftell(fp);
-    fclose(fp);
-    d->resnorm_offset = 10 + hlen;
-    if (!ok || size != d->resnorm_offset + (long)(8 * (uint64_t)d->n * d->grid.n_models)) {
-        eisnet_set_error("%s is truncated or does not match dataset.json: " RUN_GENERATE, d->resnorm_path, dir);
-        goto out;
-    }
+    if (check_resnorm(d, dir) != 0) goto out;
     rc = 0;
 out:
     if (rc != 0) eisnet_dataset_close(d);

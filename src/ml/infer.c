@@ -5,7 +5,6 @@
 #include "eisnet/error.h"
 #include "eisnet/evaluate.h"
 #include "eisnet/fmt.h"
-#include "eisnet/train.h"
 
 #include <cjson/cJSON.h>
 #include <ctype.h>

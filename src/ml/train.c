@@ -1,5 +1,6 @@
 /* `eisnet train`: rows, masks, the training loop, checkpoints, history. */
 #include "eisnet/train.h"
+#include "eisnet/backend.h"
 #include "eisnet/dataset.h"
 #include "eisnet/error.h"
 #include "eisnet/fileio.h"
@@ -12,6 +13,7 @@
 #include "eisnet/safetensors.h"
 #include "eisnet/pair.h"
 #include "eisnet/train_state.h"
+#include "ml_common.h"
 #include "train_internal.h"
 
 #include <cjson/cJSON.h>
@@ -21,32 +23,30 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { STREAM_SPLIT = 11, STREAM_SAMPLE = 12, STREAM_VALMASK = 13, STREAM_EPOCH = 14, STREAM_INIT = 15 };
-
 static volatile sig_atomic_t stop_requested;
 void eisnet_train_request_stop(void) { stop_requested = 1; }
 
 void eisnet_train_options_default(eisnet_train_options *o)
 {
     memset(o, 0, sizeof *o);
-    o->data_dir = "./eis_training_data";
-    o->n_epochs = 100;
+    o->data_dir = EISNET_DEFAULT_DATA_DIR;
+    o->n_epochs = EISNET_TRAIN_EPOCHS;
     o->batch_size = -1;
-    o->samples_per_gt = 5000;
-    o->known = 3;
-    o->hidden = 512;
-    o->val_fraction = 0.15;
-    o->lr = 1e-3;
+    o->samples_per_gt = EISNET_TRAIN_SAMPLES_PER_GT;
+    o->known = EISNET_TRAIN_KNOWN;
+    o->hidden = EISNET_TRAIN_HIDDEN;
+    o->val_fraction = EISNET_TRAIN_VAL_FRACTION;
+    o->lr = EISNET_TRAIN_LR;
     o->weight_decay = 0.01;
     o->resnorm_weight = 0.5;
     o->features = 1;
-    o->seed = 42;
+    o->seed = EISNET_DEFAULT_SEED;
     o->simulate = 1;
     o->sigma = EISNET_POSTERIOR_SIGMA; /* the noise the exact posterior assumes by default */
-    o->samples_per_epoch = 500000;
-    o->val_samples = 20000;
+    o->samples_per_epoch = EISNET_TRAIN_SAMPLES_PER_EPOCH;
+    o->val_samples = EISNET_TRAIN_VAL_SAMPLES;
     o->dropout = -1;
-    o->lr_decay = 0.4;
+    o->lr_decay = EISNET_TRAIN_LR_DECAY;
 }
 
 void eisnet_train_result_free(eisnet_train_result *r)
@@ -55,115 +55,15 @@ void eisnet_train_result_free(eisnet_train_result *r)
     memset(r, 0, sizeof *r);
 }
 
-/* ---- top-K selection ------------------------------------------------------ */
-
-static void swap_d(double *a, double *b)
-{
-    double t = *a;
-    *a = *b;
-    *b = t;
-}
-
-/* k-th smallest (0-based) of a[0..n-1], reordering a. */
-static double kth_smallest(double *a, uint32_t n, uint32_t k)
-{
-    uint32_t lo = 0, hi = n - 1;
-    while (lo < hi) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        if (a[mid] < a[lo]) swap_d(&a[mid], &a[lo]);
-        if (a[hi] < a[lo]) swap_d(&a[hi], &a[lo]);
-        if (a[hi] < a[mid]) swap_d(&a[hi], &a[mid]);
-        double pivot = a[mid];
-        uint32_t i = lo, j = hi;
-        while (i <= j) {
-            while (a[i] < pivot) i++;
-            while (a[j] > pivot) j--;
-            if (i <= j) {
-                swap_d(&a[i], &a[j]);
-                i++;
-                if (j == 0) break;
-                j--;
-            }
-        }
-        if (k <= j) hi = j;
-        else if (k >= i) lo = i;
-        else return a[k];
-    }
-    return a[k];
-}
-
-static const double *sort_base;
-static int cmp_by_value(const void *x, const void *y)
-{
-    uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
-    double va = sort_base[a], vb = sort_base[b];
-    if (va < vb) return -1;
-    if (va > vb) return 1;
-    return a < b ? -1 : a > b;
-}
-
-int eisnet_select_smallest(const double *v, uint32_t n, uint32_t k, uint32_t *out)
-{
-    if (k == 0 || k > n) return eisnet_set_error("cannot select %u of %u values", k, n);
-    double *tmp = malloc(sizeof(double) * n);
-    if (!tmp) return eisnet_set_error("out of memory");
-    memcpy(tmp, v, sizeof(double) * n);
-    double t = kth_smallest(tmp, n, k - 1);
-    free(tmp);
-    uint32_t c = 0;
-    for (uint32_t i = 0; i < n && c < k; i++)
-        if (v[i] < t) out[c++] = i;
-    for (uint32_t i = 0; i < n && c < k; i++)
-        if (v[i] == t) out[c++] = i;
-    sort_base = v; /* single-threaded use */
-    qsort(out, k, sizeof(uint32_t), cmp_by_value);
-    return 0;
-}
-
-/* ---- rows and masks -------------------------------------------------------- */
-
-typedef struct {
-    uint32_t gt, model;
-    float logr;
-    uint16_t mask; /* validation rows: fixed mask index */
-} row;
-
-typedef struct {
-    int n, P;
-    uint8_t *known; /* n x P */
-} mask_set;
-
-static int masks_make(mask_set *m, int P, int known)
-{
-    m->P = P;
-    m->n = 0;
-    m->known = NULL;
-    if (known < 1 || known >= P)
-        return eisnet_set_error("--known must be between 1 and %d for a circuit with %d parameters (got %d)", P - 1, P,
-                                known);
-    if (P > 20) return eisnet_set_error("too many parameters for masks (%d)", P);
-    for (uint32_t b = 0; b < (1u << P); b++)
-        if (__builtin_popcount(b) == known) m->n++;
-    m->known = malloc((size_t)m->n * P);
-    if (!m->known) return eisnet_set_error("out of memory");
-    int k = 0;
-    for (uint32_t b = 0; b < (1u << P); b++) {
-        if (__builtin_popcount(b) != known) continue;
-        for (int p = 0; p < P; p++) m->known[k * P + p] = (uint8_t)((b >> (P - 1 - p)) & 1u);
-        k++;
-    }
-    return 0;
-}
-
 /* ---- the trainer ------------------------------------------------------------ */
 
 typedef struct {
     const eisnet_train_options *o;
     eisnet_dataset ds;
     eisnet_predictor pred;
-    mask_set masks;
+    eisnet_ml_masks masks;
     float *feats;          /* n_gt x n_features, standardised */
-    row *train, *val;
+    eisnet_ml_row *train, *val;
     size_t n_train, n_val;
     int *is_val;           /* per ground truth */
     eisnet_backend *be;
@@ -173,29 +73,29 @@ typedef struct {
     int32_t *target;
     uint8_t *missing;
     float *probs;
+    /* the run */
+    eisnet_train_paths pp;
+    eisnet_adamw opt;
+    int opt_ready;
+    eisnet_train_run_state rs;
+    eisnet_epoch_record *hist;
+    int n_hist;
+    uint32_t *order;     /* n_train: this epoch's row order */
+    uint16_t *mask_of;   /* B: this batch's masks */
+    eisnet_ml_row *batch_rows; /* B */
 } trainer;
-
-static void build_row(trainer *t, const row *r, uint16_t mask, const float *f, size_t b)
-{
-    const eisnet_grid *g = &t->pred.grid;
-    int P = g->n_params, n_in = eisnet_predictor_n_in(&t->pred);
-    int idx[EISNET_MAX_PARAMS];
-    double vals[EISNET_MAX_PARAMS];
-    eisnet_grid_model_indices(g, r->model, idx);
-    for (int p = 0; p < P; p++) vals[p] = g->values[(size_t)p * g->n_grid + idx[p]];
-    const uint8_t *kn = t->masks.known + (size_t)mask * P;
-    eisnet_predictor_input(&t->pred, vals, kn, f, t->x + b * (size_t)n_in);
-    for (int p = 0; p < P; p++) {
-        t->target[b * P + p] = idx[p];
-        t->missing[b * P + p] = (uint8_t)!kn[p];
-    }
-    t->rtarget[b] = r->logr;
-}
 
 /* Inputs and targets of n rows. The rows are independent, so both cores
  * build them (the network's products leave a core idle here otherwise);
  * with noise augmentation they are built in order, one noise stream. */
-static void build_batch(trainer *t, const row *rows, size_t n, const uint16_t *mask_of, eisnet_rng *noise_rng)
+static void build_row(trainer *t, const eisnet_ml_row *r, uint16_t mask, const float *f, size_t b)
+{
+    int P = t->pred.grid.n_params, n_in = eisnet_predictor_n_in(&t->pred);
+    eisnet_ml_row_input(&t->pred, &t->masks, r, mask, f, t->x + b * (size_t)n_in, t->target + b * P, t->missing + b * P,
+                        t->rtarget + b);
+}
+
+static void build_batch(trainer *t, const eisnet_ml_row *rows, size_t n, const uint16_t *mask_of, eisnet_rng *noise_rng)
 {
     int nf = t->pred.n_features;
     if (nf && noise_rng && t->o->noise > 0) {
@@ -226,43 +126,14 @@ static void build_batch(trainer *t, const row *rows, size_t n, const uint16_t *m
 /* Validation: loss, and top-1/top-3 over the missing parameters. */
 static int evaluate(trainer *t, double *loss, double *ce, double *top1, double *top3)
 {
-    int P = t->pred.grid.n_params, G = t->pred.grid.n_grid;
-    double sl = 0, sc = 0;
-    int64_t hit1 = 0, hit3 = 0, cnt = 0;
-    uint16_t *mo = malloc(sizeof(uint16_t) * (size_t)t->B);
-    if (!mo) return eisnet_set_error("out of memory");
-    for (size_t s = 0; s < t->n_val; s += (size_t)t->B) {
-        int n = (int)(t->n_val - s < (size_t)t->B ? t->n_val - s : (size_t)t->B);
-        for (int b = 0; b < n; b++) mo[b] = t->val[s + b].mask;
-        build_batch(t, t->val + s, (size_t)n, mo, NULL);
-        eisnet_loss L;
-        if (eisnet_model_forward(t->pred.model, t->ws, t->x, n, 0, NULL) != 0 ||
-            eisnet_model_loss(t->pred.model, t->ws, n, t->target, t->missing, t->rtarget, (float)t->o->resnorm_weight, &L,
-                              NULL, NULL) != 0) {
-            free(mo);
-            return -1;
-        }
-        sl += L.loss * n;
-        sc += L.ce * n;
-        const float *logits = eisnet_workspace_logits(t->ws);
-        for (int b = 0; b < n; b++)
-            for (int p = 0; p < P; p++) {
-                if (!t->missing[b * P + p]) continue;
-                const float *l = logits + ((size_t)b * P + p) * G;
-                float lt = l[t->target[b * P + p]];
-                int above = 0;
-                for (int c = 0; c < G; c++)
-                    if (l[c] > lt || (l[c] == lt && c < t->target[b * P + p])) above++;
-                hit1 += above < 1;
-                hit3 += above < 3;
-                cnt++;
-            }
-    }
-    free(mo);
-    *loss = t->n_val ? sl / (double)t->n_val : NAN;
-    *ce = t->n_val ? sc / (double)t->n_val : NAN;
-    *top1 = cnt ? (double)hit1 / (double)cnt : NAN;
-    *top3 = cnt ? (double)hit3 / (double)cnt : NAN;
+    eisnet_ml_batch bt = {t->B, t->x, t->rtarget, t->target, t->missing, t->o->threads};
+    eisnet_ml_eval e;
+    if (eisnet_ml_evaluate(&t->pred, t->ws, &t->masks, t->feats, t->val, t->n_val, &bt, t->o->resnorm_weight, &e) != 0)
+        return -1;
+    *loss = e.loss;
+    *ce = e.ce;
+    *top1 = e.top1;
+    *top3 = e.top3;
     return 0;
 }
 
@@ -288,7 +159,7 @@ static double mean_kl(trainer *t, int max_rows)
         return NAN;
     }
     for (size_t s = 0; s < t->n_val; s += step) {
-        const row *r = &t->val[s];
+        const eisnet_ml_row *r = &t->val[s];
         /* the ground truth's K rows are contiguous in t->val, sorted by resnorm */
         size_t first = s - (s % (size_t)K);
         const uint8_t *kn = t->masks.known + (size_t)r->mask * P;
@@ -332,14 +203,6 @@ static double mean_kl(trainer *t, int max_rows)
 /* ---- checkpoints and training state ----------------------------------------- */
 
 int eisnet_train_stop_pending(void) { return stop_requested != 0; }
-
-static char *with_suffix(const char *stem, const char *suffix)
-{
-    size_t n = strlen(stem) + strlen(suffix) + 1;
-    char *s = malloc(n);
-    if (s) snprintf(s, n, "%s%s", stem, suffix);
-    return s;
-}
 
 int eisnet_train_history_write(const eisnet_train_paths *pp, const eisnet_epoch_record *h, int n)
 {
@@ -447,12 +310,12 @@ int eisnet_train_paths_make(eisnet_train_paths *pp, const eisnet_train_options *
     char *stem = eisnet_checkpoint_stem(o->model_path ? o->model_path : mp);
     free(mp);
     if (!stem) return eisnet_set_error("out of memory");
-    pp->best = with_suffix(stem, ".safetensors");
-    pp->last = with_suffix(stem, ".last.safetensors");
-    pp->state = with_suffix(stem, ".state.safetensors");
-    pp->hist_csv = with_suffix(stem, ".history.csv");
-    pp->hist_json = with_suffix(stem, ".history.json");
-    pp->hist_svg = with_suffix(stem, ".history.svg");
+    pp->best = eisnet_ml_with_suffix(stem, ".safetensors");
+    pp->last = eisnet_ml_with_suffix(stem, ".last.safetensors");
+    pp->state = eisnet_ml_with_suffix(stem, ".state.safetensors");
+    pp->hist_csv = eisnet_ml_with_suffix(stem, ".history.csv");
+    pp->hist_json = eisnet_ml_with_suffix(stem, ".history.json");
+    pp->hist_svg = eisnet_ml_with_suffix(stem, ".history.svg");
     pp->uniform_top1 = 1.0 / n_grid;
     free(stem);
     if (!pp->best || !pp->last || !pp->state || !pp->hist_csv || !pp->hist_json || !pp->hist_svg) {
@@ -477,21 +340,8 @@ void eisnet_train_paths_free(eisnet_train_paths *pp)
 
 /* ---- main entry --------------------------------------------------------------- */
 
-static int cmp_u32(const void *a, const void *b)
+static int train_check_options(const eisnet_train_options *o)
 {
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-int eisnet_train(const eisnet_train_options *o, eisnet_train_result *res)
-{
-    memset(res, 0, sizeof *res);
-    res->best_val_loss = NAN;
-    res->mean_kl = NAN;
-    stop_requested = 0;
-    eisnet_train_options resolved = *o;
-    if (resolved.batch_size == -1) resolved.batch_size = o->simulate ? EISNET_TRAIN_BATCH_SIM : EISNET_TRAIN_BATCH_ROWS;
-    o = &resolved;
     if (o->batch_size < 1) return eisnet_set_error("--batch_size must be at least 1 (got %d)", o->batch_size);
     if (o->batch_size > 1 << 20) return eisnet_set_error("--batch_size is too large (got %d)", o->batch_size);
     if (o->n_epochs < 1) return eisnet_set_error("--n_epochs must be at least 1 (got %d)", o->n_epochs);
@@ -500,228 +350,242 @@ int eisnet_train(const eisnet_train_options *o, eisnet_train_result *res)
         return eisnet_set_error("--val_fraction must be in [0, 1) (got %g)", o->val_fraction);
     if (!(o->lr > 0) || !isfinite(o->lr)) return eisnet_set_error("--lr must be positive (got %g)", o->lr);
     if (!(o->noise >= 0) || !isfinite(o->noise)) return eisnet_set_error("--noise must be >= 0 (got %g)", o->noise);
-    if (o->simulate) return eisnet_train_sim(o, res);
-    if (o->dropout >= 1) return eisnet_set_error("--dropout must be in [0, 1) (got %g)", o->dropout);
+    return 0;
+}
 
-    trainer T;
-    memset(&T, 0, sizeof T);
-    T.o = o;
-    eisnet_train_paths pp = {0};
-    eisnet_adamw opt = {0};
-    int rc = -1, opt_ready = 0;
-    double *resrow = NULL;
-    uint32_t *sel = NULL, *order = NULL;
-    uint16_t *mask_of = NULL;
-    eisnet_epoch_record *hist = NULL;
-    int n_hist = 0;
+/* The dataset, the masks and a fresh predictor on the dataset's grid. */
+static int trainer_open(trainer *T)
+{
+    const eisnet_train_options *o = T->o;
+    if (eisnet_dataset_open(&T->ds, o->data_dir) != 0) return -1;
+    const eisnet_grid *dg = &T->ds.grid;
+    if (o->expect_n_gt > 0 && o->expect_n_gt != T->ds.n)
+        return eisnet_set_error("the dataset in %s has %d ground truths, not %d: run `eisnet generate --n_ground_truths %d "
+                                "--data_dir %s` first", o->data_dir, T->ds.n, o->expect_n_gt, o->expect_n_gt, o->data_dir);
+    if ((uint64_t)o->samples_per_gt > dg->n_models)
+        return eisnet_set_error("--samples_per_gt %d is more than the %llu grid models per ground truth", o->samples_per_gt,
+                                (unsigned long long)dg->n_models);
+    int P = dg->n_params;
+    if (o->known < 1 || o->known >= P)
+        return eisnet_set_error("--known must be between 1 and %d for a circuit with %d parameters (got %d)", P - 1, P,
+                                o->known);
+    if (P > 20) return eisnet_set_error("too many parameters for masks (%d)", P);
+    if (eisnet_ml_masks_make(&T->masks, P, o->known) != 0) return -1;
+    eisnet_grid_options go;
+    eisnet_range_strings rs;
+    eisnet_grid_options_of(dg, &go, &rs);
+    if (eisnet_predictor_init(&T->pred, &go, o->features, o->hidden, o->known, o->seed ^ 0x1417ULL) != 0) return -1;
+    snprintf(T->pred.training, sizeof T->pred.training, "%s", o->uniform ? "uniform" : "topk");
+    if (o->dropout >= 0 &&
+        eisnet_model_set_dropout(T->pred.model, (float)o->dropout, (float)o->dropout, (float)o->dropout) != 0)
+        return -1;
+    return 0;
+}
 
-    if (eisnet_dataset_open(&T.ds, o->data_dir) != 0) return -1;
-    const eisnet_grid *dg = &T.ds.grid;
-    if (o->expect_n_gt > 0 && o->expect_n_gt != T.ds.n) {
-        eisnet_set_error("the dataset in %s has %d ground truths, not %d: run `eisnet generate --n_ground_truths %d "
-                         "--data_dir %s` first", o->data_dir, T.ds.n, o->expect_n_gt, o->expect_n_gt, o->data_dir);
-        goto out;
-    }
-    if ((uint64_t)o->samples_per_gt > dg->n_models) {
-        eisnet_set_error("--samples_per_gt %d is more than the %llu grid models per ground truth", o->samples_per_gt,
-                         (unsigned long long)dg->n_models);
-        goto out;
-    }
-    if (masks_make(&T.masks, dg->n_params, o->known) != 0) goto out;
-    {
-        /* the predictor's grid is the dataset's */
-        eisnet_grid_options go;
-        eisnet_range_strings rs;
-        eisnet_grid_options_of(dg, &go, &rs);
-        int r = eisnet_predictor_init(&T.pred, &go, o->features, o->hidden, o->known, o->seed ^ 0x1417ULL);
-        if (r != 0) goto out;
-        snprintf(T.pred.training, sizeof T.pred.training, "%s", o->uniform ? "uniform" : "topk");
-        if (o->dropout >= 0 && eisnet_model_set_dropout(T.pred.model, (float)o->dropout, (float)o->dropout,
-                                                        (float)o->dropout) != 0)
-            goto out;
-    }
-    eisnet_grid *g = &T.pred.grid;
-    int P = g->n_params, N = T.ds.n, K = o->samples_per_gt, nf = T.pred.n_features;
-
-    /* split by ground truth */
-    T.is_val = calloc((size_t)N, sizeof(int));
-    order = malloc(sizeof(uint32_t) * (size_t)N);
-    if (!T.is_val || !order) {
-        eisnet_set_error("out of memory");
-        goto out;
-    }
-    int n_val_gt = N >= 2 ? (int)lround(o->val_fraction * N) : 0;
-    if (o->val_fraction > 0 && N >= 2 && n_val_gt < 1) n_val_gt = 1;
-    if (n_val_gt >= N) n_val_gt = N - 1;
-    {
-        eisnet_rng r;
-        eisnet_rng_seed(&r, o->seed, STREAM_SPLIT);
-        for (int i = 0; i < N; i++) order[i] = (uint32_t)i;
-        eisnet_rng_shuffle_u32(&r, order, (uint64_t)N);
-        qsort(order, (size_t)n_val_gt, sizeof(uint32_t), cmp_u32);
-        for (int i = 0; i < n_val_gt; i++) T.is_val[order[i]] = 1;
-    }
-    res->n_val_gt = n_val_gt;
-    res->first_val_gt = n_val_gt > 0 ? (int)order[0] : -1;
-    res->n_train_gt = N - n_val_gt;
-
-    /* feature normalisation over the training ground truths */
-    if (nf) {
-        T.feats = malloc(sizeof(float) * (size_t)N * nf);
-        double *sum = calloc((size_t)nf, sizeof(double)), *sq = calloc((size_t)nf, sizeof(double));
-        if (!T.feats || !sum || !sq) {
-            free(sum);
-            free(sq);
-            eisnet_set_error("out of memory");
-            goto out;
-        }
-        for (int i = 0; i < N; i++) eisnet_spectrum_raw_features(T.ds.spectra + (size_t)i * g->n_freq, g->n_freq, T.feats + (size_t)i * nf);
-        int cnt = 0;
-        for (int i = 0; i < N; i++) {
-            if (T.is_val[i]) continue;
-            cnt++;
-            for (int k = 0; k < nf; k++) {
-                double v = T.feats[(size_t)i * nf + k];
-                sum[k] += v;
-                sq[k] += v * v;
-            }
-        }
-        for (int k = 0; k < nf; k++) {
-            double mean = sum[k] / cnt, var = sq[k] / cnt - mean * mean;
-            T.pred.feat_mean[k] = (float)mean;
-            T.pred.feat_std[k] = (float)sqrt(var > 1e-12 ? var : 1e-12);
-            if (T.pred.feat_std[k] < 1e-3f) T.pred.feat_std[k] = 1e-3f; /* constant features stay finite */
-        }
+/* Spectrum features of every ground truth, standardised with the mean and
+ * deviation over the training ground truths. */
+static int trainer_features(trainer *T)
+{
+    const eisnet_grid *g = &T->pred.grid;
+    int N = T->ds.n, nf = T->pred.n_features;
+    if (!nf) return 0;
+    T->feats = malloc(sizeof(float) * (size_t)N * nf);
+    double *sum = calloc((size_t)nf, sizeof(double)), *sq = calloc((size_t)nf, sizeof(double));
+    if (!T->feats || !sum || !sq) {
         free(sum);
         free(sq);
-        for (int i = 0; i < N; i++)
-            for (int k = 0; k < nf; k++)
-                T.feats[(size_t)i * nf + k] = (T.feats[(size_t)i * nf + k] - T.pred.feat_mean[k]) / T.pred.feat_std[k];
+        return eisnet_set_error("out of memory");
     }
-
-    /* rows */
-    T.n_train = (size_t)res->n_train_gt * K;
-    T.n_val = (size_t)n_val_gt * K;
-    T.train = malloc(sizeof(row) * (T.n_train ? T.n_train : 1));
-    T.val = malloc(sizeof(row) * (T.n_val ? T.n_val : 1));
-    resrow = malloc(sizeof(double) * g->n_models);
-    sel = malloc(sizeof(uint32_t) * (size_t)K);
-    if (!T.train || !T.val || !resrow || !sel) {
-        eisnet_set_error("out of memory (%zu rows)", T.n_train + T.n_val);
-        goto out;
-    }
-    {
-        eisnet_rng sr, vr;
-        eisnet_rng_seed(&sr, o->seed, STREAM_SAMPLE);
-        eisnet_rng_seed(&vr, o->seed, STREAM_VALMASK);
-        size_t it = 0, iv = 0;
-        eisnet_progress prog;
-        eisnet_progress_begin(&prog, "train: reading rows", "gt", (uint64_t)N, o->quiet);
-        for (int i = 0; i < N; i++) {
-            if (eisnet_dataset_read_resnorm(&T.ds, i, resrow) != 0) goto out;
-            if (o->uniform) {
-                for (int k = 0; k < K; k++) sel[k] = (uint32_t)eisnet_rng_below(&sr, g->n_models);
-            } else if (eisnet_select_smallest(resrow, (uint32_t)g->n_models, (uint32_t)K, sel) != 0)
-                goto out;
-            for (int k = 0; k < K; k++) {
-                row r = {(uint32_t)i, sel[k], (float)log10(fmax(resrow[sel[k]], T.pred.resnorm_floor)), 0};
-                if (T.is_val[i]) {
-                    r.mask = (uint16_t)eisnet_rng_below(&vr, (uint64_t)T.masks.n);
-                    T.val[iv++] = r;
-                } else
-                    T.train[it++] = r;
-            }
-            eisnet_progress_update(&prog, (uint64_t)i + 1);
+    for (int i = 0; i < N; i++)
+        eisnet_spectrum_raw_features(T->ds.spectra + (size_t)i * g->n_freq, g->n_freq, T->feats + (size_t)i * nf);
+    int cnt = 0;
+    for (int i = 0; i < N; i++) {
+        if (T->is_val[i]) continue;
+        cnt++;
+        for (int k = 0; k < nf; k++) {
+            double v = T->feats[(size_t)i * nf + k];
+            sum[k] += v;
+            sq[k] += v * v;
         }
-        eisnet_progress_end(&prog);
     }
-    res->n_train_rows = (int)T.n_train;
-    res->n_val_rows = (int)T.n_val;
-    if (T.n_train == 0) {
-        eisnet_set_error("no training rows");
-        goto out;
+    for (int k = 0; k < nf; k++) {
+        double mean = sum[k] / cnt, var = sq[k] / cnt - mean * mean;
+        T->pred.feat_mean[k] = (float)mean;
+        T->pred.feat_std[k] = (float)sqrt(var > 1e-12 ? var : 1e-12);
+        if (T->pred.feat_std[k] < 1e-3f) T->pred.feat_std[k] = 1e-3f; /* constant features stay finite */
     }
+    free(sum);
+    free(sq);
+    for (int i = 0; i < N; i++)
+        for (int k = 0; k < nf; k++)
+            T->feats[(size_t)i * nf + k] = (T->feats[(size_t)i * nf + k] - T->pred.feat_mean[k]) / T->pred.feat_std[k];
+    return 0;
+}
 
-    /* buffers */
-    T.B = o->batch_size;
-    int n_in = eisnet_predictor_n_in(&T.pred);
-    const eisnet_backend_options bo = {o->threads, 0};
-    if (!(T.be = eisnet_backend_new(o->backend ? o->backend : "auto", &bo)) ||
-        eisnet_model_set_backend(T.pred.model, T.be) != 0)
-        goto out;
-    T.ws = eisnet_workspace_new(T.pred.model, T.B);
-    T.x = malloc(sizeof(float) * (size_t)T.B * n_in);
-    T.target = malloc(sizeof(int32_t) * (size_t)T.B * P);
-    T.missing = malloc((size_t)T.B * P);
-    T.rtarget = malloc(sizeof(float) * (size_t)T.B);
-    mask_of = malloc(sizeof(uint16_t) * (size_t)T.B);
-    free(order);
-    order = malloc(sizeof(uint32_t) * T.n_train);
-    row *batch_rows = malloc(sizeof(row) * (size_t)T.B);
-    if (!T.ws || !T.x || !T.target || !T.missing || !T.rtarget || !mask_of || !order || !batch_rows) {
-        free(batch_rows);
-        eisnet_set_error("out of memory");
-        goto out;
-    }
+/* The split by ground truth, the features and the rows. */
+static int trainer_rows(trainer *T, eisnet_train_result *res)
+{
+    const eisnet_train_options *o = T->o;
+    int N = T->ds.n;
+    T->is_val = calloc((size_t)(N > 0 ? N : 1), sizeof(int));
+    if (!T->is_val) return eisnet_set_error("out of memory");
+    int n_val_gt = eisnet_ml_split(N, o->val_fraction, o->seed, T->is_val, &res->first_val_gt);
+    if (n_val_gt < 0) return -1;
+    res->n_val_gt = n_val_gt;
+    res->n_train_gt = N - n_val_gt;
+    if (trainer_features(T) != 0) return -1;
+    eisnet_ml_rows_options ro = {T->is_val, o->samples_per_gt, o->uniform, T->masks.n, 1, 1, o->seed,
+                                 T->pred.resnorm_floor, "train: reading rows", o->quiet};
+    if (eisnet_ml_rows_load(&T->ds, &ro, &T->train, &T->n_train, &T->val, &T->n_val) != 0) return -1;
+    res->n_train_rows = (int)T->n_train;
+    res->n_val_rows = (int)T->n_val;
+    if (T->n_train == 0) return eisnet_set_error("no training rows");
+    return 0;
+}
 
-    if (eisnet_train_paths_make(&pp, o, g->n_grid, res) != 0) {
-        free(batch_rows);
-        goto out;
-    }
+static int trainer_buffers(trainer *T)
+{
+    int P = T->pred.grid.n_params, n_in = eisnet_predictor_n_in(&T->pred);
+    T->B = T->o->batch_size;
+    const eisnet_backend_options bo = {T->o->threads, 0};
+    if (!(T->be = eisnet_backend_new(T->o->backend ? T->o->backend : "auto", &bo)) ||
+        eisnet_model_set_backend(T->pred.model, T->be) != 0)
+        return -1;
+    T->ws = eisnet_workspace_new(T->pred.model, T->B);
+    T->x = malloc(sizeof(float) * (size_t)T->B * n_in);
+    T->target = malloc(sizeof(int32_t) * (size_t)T->B * P);
+    T->missing = malloc((size_t)T->B * P);
+    T->rtarget = malloc(sizeof(float) * (size_t)T->B);
+    T->mask_of = malloc(sizeof(uint16_t) * (size_t)T->B);
+    T->order = malloc(sizeof(uint32_t) * T->n_train);
+    T->batch_rows = malloc(sizeof(eisnet_ml_row) * (size_t)T->B);
+    if (!T->ws || !T->x || !T->target || !T->missing || !T->rtarget || !T->mask_of || !T->order || !T->batch_rows)
+        return eisnet_set_error("out of memory");
+    return 0;
+}
 
+/* The weights, optimizer state and history of the last checkpoint. */
+static int trainer_resume(trainer *T)
+{
+    eisnet_train_paths *pp = &T->pp;
+    eisnet_predictor last;
+    if (eisnet_predictor_load(&last, pp->last) != 0) {
+        eisnet_prefix_error("cannot resume from %s: ", pp->last);
+        return -1;
+    }
+    if (eisnet_model_n_params(last.model) != eisnet_model_n_params(T->pred.model) ||
+        last.n_features != T->pred.n_features) {
+        eisnet_predictor_free(&last);
+        return eisnet_set_error("cannot resume: %s was trained with other settings", pp->last);
+    }
+    memcpy(eisnet_model_params(T->pred.model), eisnet_model_params(last.model),
+           sizeof(float) * eisnet_model_n_params(last.model));
+    T->pred.generation = last.generation;
+    eisnet_predictor_free(&last);
+    if (eisnet_pair_recover(pp->last, pp->state, T->pred.generation) != 0 ||
+        eisnet_train_state_load(pp->state, &T->opt, &T->rs, &T->hist, &T->n_hist, NULL, NULL) != 0 ||
+        eisnet_pair_check(pp->last, T->pred.generation, pp->state, &T->rs) != 0)
+        return -1;
+    if (!T->o->quiet) fprintf(stderr, "train: resuming after epoch %d\n", T->rs.epoch);
+    return 0;
+}
+
+/* Paths, optimizer, run state (resumed with --resume) and history. */
+static int trainer_start(trainer *T, eisnet_train_result *res)
+{
+    const eisnet_train_options *o = T->o;
+    if (eisnet_train_paths_make(&T->pp, o, T->pred.grid.n_grid, res) != 0) return -1;
     eisnet_adamw_config ac = eisnet_adamw_config_default();
     ac.lr = (float)o->lr;
     ac.weight_decay = (float)o->weight_decay;
-    if (eisnet_adamw_init(&opt, eisnet_model_n_params(T.pred.model), &ac) != 0) {
-        free(batch_rows);
-        goto out;
-    }
-    opt_ready = 1;
-    eisnet_train_run_state rs;
-    memset(&rs, 0, sizeof rs);
-    rs.best_val = INFINITY;
-    rs.lr = (float)o->lr;
-    eisnet_plateau_init(&rs.plateau);
-    if (o->resume) {
-        eisnet_predictor last;
-        if (eisnet_predictor_load(&last, pp.last) != 0) {
-            eisnet_prefix_error("cannot resume from %s: ", pp.last);
-            free(batch_rows);
-            goto out;
-        }
-        if (eisnet_model_n_params(last.model) != eisnet_model_n_params(T.pred.model) ||
-            last.n_features != T.pred.n_features) {
-            eisnet_predictor_free(&last);
-            eisnet_set_error("cannot resume: %s was trained with other settings", pp.last);
-            free(batch_rows);
-            goto out;
-        }
-        memcpy(eisnet_model_params(T.pred.model), eisnet_model_params(last.model),
-               sizeof(float) * eisnet_model_n_params(last.model));
-        T.pred.generation = last.generation;
-        eisnet_predictor_free(&last);
-        if (eisnet_pair_recover(pp.last, pp.state, T.pred.generation) != 0 ||
-            eisnet_train_state_load(pp.state, &opt, &rs, &hist, &n_hist, NULL, NULL) != 0 ||
-            eisnet_pair_check(pp.last, T.pred.generation, pp.state, &rs) != 0) {
-            free(batch_rows);
-            goto out;
-        }
-        if (!o->quiet) fprintf(stderr, "train: resuming after epoch %d\n", rs.epoch);
-    }
-    if (!hist) hist = calloc((size_t)o->n_epochs + 1, sizeof *hist);
+    if (eisnet_adamw_init(&T->opt, eisnet_model_n_params(T->pred.model), &ac) != 0) return -1;
+    T->opt_ready = 1;
+    memset(&T->rs, 0, sizeof T->rs);
+    T->rs.best_val = INFINITY;
+    T->rs.lr = (float)o->lr;
+    eisnet_plateau_init(&T->rs.plateau);
+    if (o->resume && trainer_resume(T) != 0) return -1;
+    if (!T->hist) T->hist = calloc((size_t)o->n_epochs + 1, sizeof *T->hist);
     else {
-        eisnet_epoch_record *nh = realloc(hist, sizeof *hist * ((size_t)o->n_epochs + (size_t)n_hist + 1));
-        if (nh) hist = nh;
+        eisnet_epoch_record *nh = realloc(T->hist, sizeof *T->hist * ((size_t)o->n_epochs + (size_t)T->n_hist + 1));
+        if (nh) T->hist = nh;
     }
-    if (!hist) {
-        free(batch_rows);
-        eisnet_set_error("out of memory");
-        goto out;
-    }
+    if (!T->hist) return eisnet_set_error("out of memory");
+    return 0;
+}
 
-    size_t batches = (T.n_train + (size_t)T.B - 1) / (size_t)T.B;
+/* One pass over the training rows in this epoch's order; the mean loss and
+ * cross-entropy into rec. */
+static int train_epoch(trainer *T, int epoch, eisnet_progress *prog, uint64_t *batches_done, eisnet_epoch_record *rec)
+{
+    const eisnet_train_options *o = T->o;
+    eisnet_rng er, nr;
+    eisnet_rng_seed(&er, o->seed, EISNET_STREAM_EPOCH + 1000ULL * (uint64_t)epoch);
+    eisnet_rng_seed(&nr, o->seed ^ 0xabcdefULL, EISNET_STREAM_EPOCH + 1000ULL * (uint64_t)epoch);
+    uint64_t drop_rng = eisnet_rng_next(&er);
+    for (size_t i = 0; i < T->n_train; i++) T->order[i] = (uint32_t)i;
+    eisnet_rng_shuffle_u32(&er, T->order, T->n_train);
+    T->opt.cfg.lr = T->rs.lr;
+    double sl = 0, sc = 0;
+    size_t seen = 0;
+    for (size_t s = 0; s < T->n_train && !stop_requested; s += (size_t)T->B) {
+        int n = (int)(T->n_train - s < (size_t)T->B ? T->n_train - s : (size_t)T->B);
+        for (int b = 0; b < n; b++) {
+            T->batch_rows[b] = T->train[T->order[s + (size_t)b]];
+            T->mask_of[b] = (uint16_t)eisnet_rng_below(&er, (uint64_t)T->masks.n);
+        }
+        build_batch(T, T->batch_rows, (size_t)n, T->mask_of, o->noise > 0 ? &nr : NULL);
+        eisnet_loss L;
+        /* zero_grad, forward, loss, backward, clip at 1.0, AdamW: one call */
+        if (eisnet_model_train_step(T->pred.model, T->ws, &T->opt, T->x, n, T->target, T->missing, T->rtarget,
+                                    (float)o->resnorm_weight, 1.0f, &drop_rng, &L, NULL, NULL, NULL) != 0)
+            return -1;
+        if (!isfinite(L.loss))
+            return eisnet_set_error("training diverged (loss is %g at epoch %d); try a lower --lr", L.loss, epoch);
+        sl += L.loss * n;
+        sc += L.ce * n;
+        seen += (size_t)n;
+        eisnet_progress_update(prog, ++*batches_done);
+    }
+    rec->epoch = epoch;
+    rec->train_loss = sl / (double)seen;
+    rec->train_ce = sc / (double)seen;
+    rec->lr = T->rs.lr;
+    return 0;
+}
+
+/* After an epoch: validation, the best and last checkpoints, the history. */
+static int train_epoch_end(trainer *T, eisnet_epoch_record *rec, double t0)
+{
+    if (T->n_val && evaluate(T, &rec->val_loss, &rec->val_ce, &rec->val_top1, &rec->val_top3) != 0) return -1;
+    rec->seconds = eisnet_now() - t0;
+    double metric = T->n_val ? rec->val_loss : rec->train_loss;
+    eisnet_train_run_state *rs = &T->rs;
+    rs->epoch = rec->epoch;
+    T->pred.epoch = rec->epoch;
+    T->pred.val_loss = metric;
+    if (metric < rs->best_val) {
+        rs->best_val = metric;
+        rs->best_epoch = rec->epoch;
+        if (eisnet_predictor_save(&T->pred, T->pp.best) != 0) return -1;
+    }
+    eisnet_plateau_step(&rs->plateau, metric, &rs->lr);
+    T->hist[T->n_hist++] = *rec;
+    if (eisnet_pair_save(&T->pred, T->pp.last, T->pp.state, &T->opt, rs, T->hist, T->n_hist, NULL, NULL,
+                         2 * (int64_t)rs->epoch + 2) != 0 ||
+        eisnet_train_history_write(&T->pp, T->hist, T->n_hist) != 0)
+        return -1;
+    return 0;
+}
+
+/* The epochs from the one after the run state's to n_epochs, until a stop
+ * request or max_epochs_this_run. */
+static int train_epochs(trainer *T)
+{
+    const eisnet_train_options *o = T->o;
+    size_t batches = (T->n_train + (size_t)T->B - 1) / (size_t)T->B;
     eisnet_progress prog;
-    int first_epoch = rs.epoch + 1, epochs_run = 0;
+    int first_epoch = T->rs.epoch + 1, epochs_run = 0;
     eisnet_progress_begin(&prog, "train", "batches",
                           (uint64_t)batches * (uint64_t)(o->n_epochs >= first_epoch ? o->n_epochs - first_epoch + 1 : 0),
                           o->quiet);
@@ -730,67 +594,12 @@ int eisnet_train(const eisnet_train_options *o, eisnet_train_result *res)
     for (int epoch = first_epoch; epoch <= o->n_epochs && !stop_requested; epoch++) {
         if (o->max_epochs_this_run > 0 && epochs_run >= o->max_epochs_this_run) break;
         double t0 = eisnet_now();
-        eisnet_rng er, nr;
-        eisnet_rng_seed(&er, o->seed, STREAM_EPOCH + 1000ULL * (uint64_t)epoch);
-        eisnet_rng_seed(&nr, o->seed ^ 0xabcdefULL, STREAM_EPOCH + 1000ULL * (uint64_t)epoch);
-        uint64_t drop_rng = eisnet_rng_next(&er);
-        for (size_t i = 0; i < T.n_train; i++) order[i] = (uint32_t)i;
-        eisnet_rng_shuffle_u32(&er, order, T.n_train);
-        opt.cfg.lr = rs.lr;
-        double sl = 0, sc = 0;
-        size_t seen = 0;
-        for (size_t s = 0; s < T.n_train && !stop_requested; s += (size_t)T.B) {
-            int n = (int)(T.n_train - s < (size_t)T.B ? T.n_train - s : (size_t)T.B);
-            for (int b = 0; b < n; b++) {
-                batch_rows[b] = T.train[order[s + (size_t)b]];
-                mask_of[b] = (uint16_t)eisnet_rng_below(&er, (uint64_t)T.masks.n);
-            }
-            build_batch(&T, batch_rows, (size_t)n, mask_of, o->noise > 0 ? &nr : NULL);
-            eisnet_loss L;
-            /* zero_grad, forward, loss, backward, clip at 1.0, AdamW: one call */
-            if (eisnet_model_train_step(T.pred.model, T.ws, &opt, T.x, n, T.target, T.missing, T.rtarget,
-                                        (float)o->resnorm_weight, 1.0f, &drop_rng, &L, NULL, NULL, NULL) != 0) {
-                free(batch_rows);
-                goto out;
-            }
-            if (!isfinite(L.loss)) {
-                free(batch_rows);
-                eisnet_set_error("training diverged (loss is %g at epoch %d); try a lower --lr", L.loss, epoch);
-                goto out;
-            }
-            sl += L.loss * n;
-            sc += L.ce * n;
-            seen += (size_t)n;
-            eisnet_progress_update(&prog, ++batches_done);
-        }
+        eisnet_epoch_record rec = {0};
+        if (train_epoch(T, epoch, &prog, &batches_done, &rec) != 0) return -1;
         if (stop_requested) break; /* an interrupted epoch is not recorded */
-        double train_s = eisnet_now() - t0;
-        eisnet_epoch_record rec = {epoch, sl / (double)seen, sc / (double)seen, NAN, NAN, NAN, NAN, rs.lr,
-                                   (double)seen / train_s, 0};
-        if (T.n_val && evaluate(&T, &rec.val_loss, &rec.val_ce, &rec.val_top1, &rec.val_top3) != 0) {
-            free(batch_rows);
-            goto out;
-        }
-        rec.seconds = eisnet_now() - t0;
-        double metric = T.n_val ? rec.val_loss : rec.train_loss;
-        rs.epoch = epoch;
-        T.pred.epoch = epoch;
-        T.pred.val_loss = metric;
-        if (metric < rs.best_val) {
-            rs.best_val = metric;
-            rs.best_epoch = epoch;
-            if (eisnet_predictor_save(&T.pred, pp.best) != 0) {
-                free(batch_rows);
-                goto out;
-            }
-        }
-        eisnet_plateau_step(&rs.plateau, metric, &rs.lr);
-        hist[n_hist++] = rec;
-        if (eisnet_pair_save(&T.pred, pp.last, pp.state, &opt, &rs, hist, n_hist, NULL, NULL, 2 * (int64_t)rs.epoch + 2) != 0 ||
-            eisnet_train_history_write(&pp, hist, n_hist) != 0) {
-            free(batch_rows);
-            goto out;
-        }
+        rec.samples_per_s = (double)T->n_train / (eisnet_now() - t0);
+        rec.val_loss = rec.val_ce = rec.val_top1 = rec.val_top3 = NAN;
+        if (train_epoch_end(T, &rec, t0) != 0) return -1;
         epochs_run++;
         if (!o->quiet) {
             if (prog.tty) fputc('\n', stderr);
@@ -802,54 +611,85 @@ int eisnet_train(const eisnet_train_options *o, eisnet_train_result *res)
                     rec.samples_per_s, remaining);
         }
     }
-    free(batch_rows);
     if (!o->quiet && prog.tty) fputc('\n', stderr);
+    return 0;
+}
+
+/* Held-out evaluation of the best checkpoint. */
+static void train_final_eval(trainer *T, eisnet_train_result *res)
+{
+    const eisnet_grid *g = &T->pred.grid;
+    res->uniform_top1 = 1.0 / g->n_grid;
+    res->uniform_top3 = 3.0 / g->n_grid;
+    res->best_epoch = T->rs.best_epoch;
+    res->best_val_loss = T->rs.best_val;
+    if (!T->n_val || T->rs.best_epoch <= 0) return;
+    eisnet_predictor best;
+    if (eisnet_predictor_load(&best, T->pp.best) != 0) return;
+    memcpy(eisnet_model_params(T->pred.model), eisnet_model_params(best.model),
+           sizeof(float) * eisnet_model_n_params(best.model));
+    eisnet_predictor_free(&best);
+    double l, c;
+    if (evaluate(T, &l, &c, &res->top1, &res->top3) == 0) res->mean_kl = mean_kl(T, 2000);
+}
+
+static void trainer_free(trainer *T)
+{
+    free(T->hist);
+    if (T->opt_ready) eisnet_adamw_free(&T->opt);
+    eisnet_train_paths_free(&T->pp);
+    free(T->order);
+    free(T->mask_of);
+    free(T->batch_rows);
+    eisnet_ml_masks_free(&T->masks);
+    free(T->feats);
+    free(T->train);
+    free(T->val);
+    free(T->is_val);
+    eisnet_workspace_free(T->ws);
+    free(T->x);
+    free(T->target);
+    free(T->missing);
+    free(T->rtarget);
+    if (T->pred.model) eisnet_predictor_free(&T->pred);
+    eisnet_backend_free(T->be);
+    eisnet_dataset_close(&T->ds);
+}
+
+int eisnet_train(const eisnet_train_options *o, eisnet_train_result *res)
+{
+    memset(res, 0, sizeof *res);
+    res->best_val_loss = NAN;
+    res->mean_kl = NAN;
+    stop_requested = 0;
+    eisnet_train_options resolved = *o;
+    if (resolved.batch_size == -1) resolved.batch_size = o->simulate ? EISNET_TRAIN_BATCH_SIM : EISNET_TRAIN_BATCH_ROWS;
+    o = &resolved;
+    if (train_check_options(o) != 0) return -1;
+    if (o->simulate) return eisnet_train_sim(o, res);
+    if (o->dropout >= 1) return eisnet_set_error("--dropout must be in [0, 1) (got %g)", o->dropout);
+
+    trainer T;
+    memset(&T, 0, sizeof T);
+    T.o = o;
+    int rc = -1;
+    if (trainer_open(&T) != 0 || trainer_rows(&T, res) != 0 || trainer_buffers(&T) != 0 || trainer_start(&T, res) != 0 ||
+        train_epochs(&T) != 0)
+        goto out;
     if (stop_requested) {
         /* the last checkpoint holds the state at the interruption */
         res->interrupted = 1;
-        T.pred.epoch = rs.epoch;
-        if (eisnet_pair_save(&T.pred, pp.last, pp.state, &opt, &rs, hist, n_hist, NULL, NULL, 2 * (int64_t)rs.epoch + 3) != 0) goto out;
+        T.pred.epoch = T.rs.epoch;
+        if (eisnet_pair_save(&T.pred, T.pp.last, T.pp.state, &T.opt, &T.rs, T.hist, T.n_hist, NULL, NULL,
+                             2 * (int64_t)T.rs.epoch + 3) != 0)
+            goto out;
     }
-
-    /* held-out evaluation of the best checkpoint */
-    res->uniform_top1 = 1.0 / g->n_grid;
-    res->uniform_top3 = 3.0 / g->n_grid;
-    res->best_epoch = rs.best_epoch;
-    res->best_val_loss = rs.best_val;
-    if (T.n_val && rs.best_epoch > 0) {
-        eisnet_predictor best;
-        if (eisnet_predictor_load(&best, pp.best) == 0) {
-            memcpy(eisnet_model_params(T.pred.model), eisnet_model_params(best.model),
-                   sizeof(float) * eisnet_model_n_params(best.model));
-            eisnet_predictor_free(&best);
-            double l, c;
-            if (evaluate(&T, &l, &c, &res->top1, &res->top3) == 0) res->mean_kl = mean_kl(&T, 2000);
-        }
-    }
-    res->history = hist;
-    res->n_history = n_hist;
-    hist = NULL;
+    train_final_eval(&T, res);
+    res->history = T.hist;
+    res->n_history = T.n_hist;
+    T.hist = NULL;
     rc = 0;
 out:
-    free(hist);
-    if (opt_ready) eisnet_adamw_free(&opt);
-    eisnet_train_paths_free(&pp);
-    free(resrow);
-    free(sel);
-    free(order);
-    free(mask_of);
-    free(T.masks.known);
-    free(T.feats);
-    free(T.train);
-    free(T.val);
-    free(T.is_val);
-    eisnet_workspace_free(T.ws);
-    free(T.x);
-    free(T.target);
-    free(T.missing);
-    free(T.rtarget);
-    if (T.pred.model) eisnet_predictor_free(&T.pred);
-    eisnet_backend_free(T.be);
-    eisnet_dataset_close(&T.ds);
+    trainer_free(&T);
     return rc;
 }

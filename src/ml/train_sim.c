@@ -13,6 +13,7 @@
  * and a resumed run equals an uninterrupted one. The simulations of a batch
  * are made on all threads before the network step. */
 #include "train_internal.h"
+#include "ml_common.h"
 #include "eisnet/dataset.h"
 #include "eisnet/error.h"
 #include "eisnet/fileio.h"
@@ -254,10 +255,7 @@ static int sim_evaluate(sim_trainer *t, sim_eval *e)
             for (int p = 0; p < P; p++) m += ms[b * P + p];
             for (int p = 0; p < P; p++) {
                 if (!ms[b * P + p]) continue;
-                const float *l = logits + ((size_t)b * P + p) * G;
-                int c0 = tg[b * P + p], above = 0;
-                for (int c = 0; c < G; c++)
-                    if (l[c] > l[c0] || (l[c] == l[c0] && c < c0)) above++;
+                int above = eisnet_ml_rank(logits + ((size_t)b * P + p) * G, G, tg[b * P + p]);
                 hit1 += above < 1;
                 hit3 += above < 3;
                 cnt++;
@@ -390,6 +388,98 @@ static int sim_resume(sim_trainer *t, const eisnet_train_paths *pp, eisnet_adamw
     return eisnet_pair_check(pp->last, t->pred.generation, pp->state, rs);
 }
 
+/* The steps of one epoch: sums of loss and cross-entropy over the samples
+ * seen, the last learning rate and the time spent simulating. */
+static int sim_epoch(sim_trainer *T, eisnet_adamw *opt, int epoch, int64_t steps_per_epoch, int64_t total_steps,
+                     eisnet_progress *prog, uint64_t *batches_done, double *sl, double *sc, int64_t *seen, double *lr,
+                     double *t_sim)
+{
+    const eisnet_train_options *o = T->o;
+    eisnet_rng er;
+    eisnet_rng_seed(&er, o->seed, SIM_STREAM(SIM_DROP, epoch));
+    uint64_t drop_rng = eisnet_rng_next(&er);
+    for (int64_t s = 0; s < steps_per_epoch && !eisnet_train_stop_pending(); s++) {
+        int64_t off = s * T->B;
+        int n = (int)((int64_t)o->samples_per_epoch - off < T->B ? (int64_t)o->samples_per_epoch - off : T->B);
+        uint64_t first = (uint64_t)(epoch - 1) * (uint64_t)o->samples_per_epoch + (uint64_t)off;
+        double ts = eisnet_now();
+        if (sim_batch(&T->pred, o->sigma, o->seed, SIM_TRAIN, first, n, T->x, T->target, T->missing, T->rt, o->threads) != 0)
+            return -1;
+        *t_sim += eisnet_now() - ts;
+        *lr = sim_lr(o->lr, o->lr_decay, opt->step, total_steps);
+        opt->cfg.lr = (float)*lr;
+        eisnet_loss L;
+        if (eisnet_model_train_step(T->pred.model, T->ws, opt, T->x, n, T->target, T->missing, T->rt,
+                                    (float)o->resnorm_weight, 1.0f, &drop_rng, &L, NULL, NULL, NULL) != 0)
+            return -1;
+        if (!isfinite(L.loss)) {
+            eisnet_set_error("training diverged (loss is %g at epoch %d); try a lower --lr", L.loss, epoch);
+            return -1;
+        }
+        *sl += L.loss * n;
+        *sc += L.ce * n;
+        *seen += n;
+        eisnet_progress_update(prog, ++*batches_done);
+    }
+    return 0;
+}
+
+/* After an epoch: validation, the best and last checkpoints, the history;
+ * the epoch's record into *recp. */
+static int sim_epoch_end(sim_trainer *T, const eisnet_train_paths *pp, eisnet_adamw *opt, eisnet_train_run_state *rs,
+                         eisnet_epoch_record *hist, int *n_hist, int epoch, double sl, double sc, int64_t seen,
+                         double lr, double t0, double t_sim, eisnet_train_result *res, eisnet_epoch_record *recp)
+{
+    eisnet_epoch_record *rec = recp;
+    double train_s = eisnet_now() - t0;
+    res->sim_share = train_s > 0 ? t_sim / train_s : 0;
+    *rec = (eisnet_epoch_record){epoch, sl / (double)seen, sc / (double)seen, NAN, NAN, NAN, NAN, lr,
+                                 (double)seen / train_s, 0};
+    sim_eval ev;
+    if (T->n_val && sim_evaluate(T, &ev) != 0) return -1;
+    if (T->n_val) {
+        rec->val_loss = ev.loss;
+        rec->val_ce = ev.ce;
+        rec->val_top1 = ev.top1;
+        rec->val_top3 = ev.top3;
+    }
+    rec->seconds = eisnet_now() - t0;
+    double metric = T->n_val ? rec->val_loss : rec->train_loss;
+    rs->epoch = epoch;
+    rs->lr = (float)lr;
+    T->pred.epoch = epoch;
+    T->pred.val_loss = metric;
+    if (metric < rs->best_val) {
+        rs->best_val = metric;
+        rs->best_epoch = epoch;
+        if (eisnet_predictor_save(&T->pred, pp->best) != 0) return -1;
+    }
+    hist[(*n_hist)++] = *rec;
+    if (eisnet_pair_save(&T->pred, pp->last, pp->state, opt, rs, hist, *n_hist, NULL, NULL,
+                         2 * (int64_t)rs->epoch + 2) != 0 ||
+        eisnet_train_history_write(pp, hist, *n_hist) != 0)
+        return -1;
+    return 0;
+}
+
+/* Held-out evaluation of the best checkpoint. */
+static void sim_final_eval(sim_trainer *T, const eisnet_train_paths *pp, const eisnet_train_run_state *rs,
+                           eisnet_train_result *res)
+{
+    if (!T->n_val || rs->best_epoch <= 0) return;
+    eisnet_predictor best;
+    if (eisnet_predictor_load(&best, pp->best) != 0) return;
+    memcpy(eisnet_model_params(T->pred.model), eisnet_model_params(best.model),
+           sizeof(float) * eisnet_model_n_params(best.model));
+    eisnet_predictor_free(&best);
+    sim_eval ev;
+    if (sim_evaluate(T, &ev) == 0) {
+        res->top1 = ev.top1;
+        res->top3 = ev.top3;
+        memcpy(res->top1_by_missing, ev.top1_by_missing, sizeof res->top1_by_missing);
+    }
+}
+
 int eisnet_train_sim(const eisnet_train_options *o, eisnet_train_result *res)
 {
     if (sim_check_options(o) != 0) return -1;
@@ -453,63 +543,14 @@ int eisnet_train_sim(const eisnet_train_options *o, eisnet_train_result *res)
     uint64_t batches_done = 0;
     for (int epoch = first_epoch; epoch <= o->n_epochs && !eisnet_train_stop_pending(); epoch++) {
         if (o->max_epochs_this_run > 0 && epochs_run >= o->max_epochs_this_run) break;
-        double t0 = eisnet_now(), t_sim = 0;
-        eisnet_rng er;
-        eisnet_rng_seed(&er, o->seed, SIM_STREAM(SIM_DROP, epoch));
-        uint64_t drop_rng = eisnet_rng_next(&er);
-        double sl = 0, sc = 0, lr = o->lr;
+        double t0 = eisnet_now(), t_sim = 0, sl = 0, sc = 0, lr = o->lr;
         int64_t seen = 0;
-        for (int64_t s = 0; s < steps_per_epoch && !eisnet_train_stop_pending(); s++) {
-            int64_t off = s * T.B;
-            int n = (int)((int64_t)o->samples_per_epoch - off < T.B ? (int64_t)o->samples_per_epoch - off : T.B);
-            uint64_t first = (uint64_t)(epoch - 1) * (uint64_t)o->samples_per_epoch + (uint64_t)off;
-            double ts = eisnet_now();
-            if (sim_batch(&T.pred, o->sigma, o->seed, SIM_TRAIN, first, n, T.x, T.target, T.missing, T.rt, o->threads) != 0)
-                goto out;
-            t_sim += eisnet_now() - ts;
-            lr = sim_lr(o->lr, o->lr_decay, opt.step, total_steps);
-            opt.cfg.lr = (float)lr;
-            eisnet_loss L;
-            if (eisnet_model_train_step(T.pred.model, T.ws, &opt, T.x, n, T.target, T.missing, T.rt,
-                                        (float)o->resnorm_weight, 1.0f, &drop_rng, &L, NULL, NULL, NULL) != 0)
-                goto out;
-            if (!isfinite(L.loss)) {
-                eisnet_set_error("training diverged (loss is %g at epoch %d); try a lower --lr", L.loss, epoch);
-                goto out;
-            }
-            sl += L.loss * n;
-            sc += L.ce * n;
-            seen += n;
-            eisnet_progress_update(&prog, ++batches_done);
-        }
+        if (sim_epoch(&T, &opt, epoch, steps_per_epoch, total_steps, &prog, &batches_done, &sl, &sc, &seen, &lr,
+                      &t_sim) != 0)
+            goto out;
         if (eisnet_train_stop_pending()) break; /* an interrupted epoch is not recorded */
-        double train_s = eisnet_now() - t0;
-        res->sim_share = train_s > 0 ? t_sim / train_s : 0;
-        eisnet_epoch_record rec = {epoch, sl / (double)seen, sc / (double)seen, NAN, NAN, NAN, NAN, lr,
-                                   (double)seen / train_s, 0};
-        sim_eval ev;
-        if (T.n_val && sim_evaluate(&T, &ev) != 0) goto out;
-        if (T.n_val) {
-            rec.val_loss = ev.loss;
-            rec.val_ce = ev.ce;
-            rec.val_top1 = ev.top1;
-            rec.val_top3 = ev.top3;
-        }
-        rec.seconds = eisnet_now() - t0;
-        double metric = T.n_val ? rec.val_loss : rec.train_loss;
-        rs.epoch = epoch;
-        rs.lr = (float)lr;
-        T.pred.epoch = epoch;
-        T.pred.val_loss = metric;
-        if (metric < rs.best_val) {
-            rs.best_val = metric;
-            rs.best_epoch = epoch;
-            if (eisnet_predictor_save(&T.pred, pp.best) != 0) goto out;
-        }
-        hist[n_hist++] = rec;
-        if (eisnet_pair_save(&T.pred, pp.last, pp.state, &opt, &rs, hist, n_hist, NULL, NULL,
-                             2 * (int64_t)rs.epoch + 2) != 0 ||
-            eisnet_train_history_write(&pp, hist, n_hist) != 0)
+        eisnet_epoch_record rec;
+        if (sim_epoch_end(&T, &pp, &opt, &rs, hist, &n_hist, epoch, sl, sc, seen, lr, t0, t_sim, res, &rec) != 0)
             goto out;
         epochs_run++;
         if (!o->quiet) {
@@ -542,20 +583,7 @@ int eisnet_train_sim(const eisnet_train_options *o, eisnet_train_result *res)
         res->n_train_rows = (int)(seen_all < INT32_MAX ? seen_all : INT32_MAX);
     }
     res->first_val_gt = -1;
-    if (T.n_val && rs.best_epoch > 0) {
-        eisnet_predictor best;
-        if (eisnet_predictor_load(&best, pp.best) == 0) {
-            memcpy(eisnet_model_params(T.pred.model), eisnet_model_params(best.model),
-                   sizeof(float) * eisnet_model_n_params(best.model));
-            eisnet_predictor_free(&best);
-            sim_eval ev;
-            if (sim_evaluate(&T, &ev) == 0) {
-                res->top1 = ev.top1;
-                res->top3 = ev.top3;
-                memcpy(res->top1_by_missing, ev.top1_by_missing, sizeof res->top1_by_missing);
-            }
-        }
-    }
+    sim_final_eval(&T, &pp, &rs, res);
     res->history = hist;
     res->n_history = n_hist;
     hist = NULL;

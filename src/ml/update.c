@@ -12,6 +12,7 @@
 #include "eisnet/train.h"
 #include "eisnet/pair.h"
 #include "eisnet/train_state.h"
+#include "ml_common.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -25,8 +26,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* the streams of eisnet_train that define its split and validation masks */
-enum { STREAM_SPLIT = 11, STREAM_VALMASK = 13 };
 /* update number u draws its dropout key and replay rows from stream BASE + u */
 #define STREAM_UPDATE_BASE (UINT64_C(1) << 40)
 #define EVAL_BATCH 256
@@ -39,15 +38,15 @@ void eisnet_update_request_stop(void) { stop_requested = 1; }
 void eisnet_update_options_default(eisnet_update_options *o)
 {
     memset(o, 0, sizeof *o);
-    o->lr = 1e-3;
+    o->lr = EISNET_TRAIN_LR;
     o->weight_decay = 0.01;
     o->resnorm_weight = 0.5;
     o->max_grad_norm = 1.0;
-    o->batch_size = 1;
-    o->samples_per_gt = 5000;
-    o->val_fraction = 0.15;
-    o->checkpoint_every = 30;
-    o->seed = 42;
+    o->batch_size = EISNET_UPDATE_BATCH;
+    o->samples_per_gt = EISNET_TRAIN_SAMPLES_PER_GT;
+    o->val_fraction = EISNET_TRAIN_VAL_FRACTION;
+    o->checkpoint_every = EISNET_UPDATE_CHECKPOINT_EVERY;
+    o->seed = EISNET_DEFAULT_SEED;
 }
 
 /* ---- parsing one line -------------------------------------------------------- */
@@ -141,15 +140,156 @@ static int cmp_fpoint(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+typedef struct {
+    const cJSON *freq, *re, *im, *known, *target, *resnorm;
+} update_keys;
+
+/* The line's keys: each known one at most once, "id" copied into ex. */
+static int update_keys_of(const cJSON *j, update_keys *kk, eisnet_update_example *ex)
+{
+    memset(kk, 0, sizeof *kk);
+    const cJSON *e;
+    cJSON_ArrayForEach(e, j)
+    {
+        const char *k = e->string ? e->string : "";
+        const cJSON **slot = strcmp(k, "freq") == 0      ? &kk->freq
+                             : strcmp(k, "re") == 0      ? &kk->re
+                             : strcmp(k, "im") == 0      ? &kk->im
+                             : strcmp(k, "known") == 0   ? &kk->known
+                             : strcmp(k, "target") == 0  ? &kk->target
+                             : strcmp(k, "resnorm") == 0 ? &kk->resnorm
+                                                         : NULL;
+        if (strcmp(k, "id") == 0) {
+            if (!cJSON_IsString(e)) return eisnet_set_error("\"id\" must be a string");
+            snprintf(ex->id, sizeof ex->id, "%s", e->valuestring);
+            continue;
+        }
+        if (!slot) return eisnet_set_error("unknown key \"%.40s\" (expected freq, re, im, known, target, resnorm, id)", k);
+        if (*slot) return eisnet_set_error("key \"%s\" is given twice", k);
+        *slot = e;
+    }
+    const char *need = !kk->re ? "re" : !kk->im ? "im" : !kk->known ? "known" : !kk->target ? "target" : NULL;
+    if (need) return eisnet_set_error("missing key \"%s\"", need);
+    return 0;
+}
+
+/* "known" and "target" together name every parameter once (seen[q]: 1
+ * known, 2 target), at least one of each. */
+static int update_params(const eisnet_grid *g, const update_keys *kk, int *seen, double *values)
+{
+    if (param_object(g, kk->known, "known", 1, seen, values) != 0 ||
+        param_object(g, kk->target, "target", 2, seen, values) != 0)
+        return -1;
+    int n_known = 0, n_target = 0;
+    for (int q = 0; q < g->n_params; q++) {
+        if (!seen[q]) return eisnet_set_error("parameter %s is neither known nor a target", g->names[q]);
+        n_known += seen[q] == 1;
+        n_target += seen[q] == 2;
+    }
+    if (n_known < 1 || n_target < 1) return eisnet_set_error("need at least one known parameter and one target");
+    return 0;
+}
+
+/* The measured points (freq, re, im), sorted, interpolated onto the
+ * model's F frequencies into z. */
+static int update_interpolate(const eisnet_grid *g, const cJSON *jf, double *re, double *im, int n, double complex *z)
+{
+    double *fr = NULL;
+    fpoint *pts = NULL;
+    double complex *zs = NULL;
+    int nf = 0, rc = -1;
+    if (number_array(jf, "freq", &fr, &nf) != 0) goto out;
+    if (nf != n) {
+        eisnet_set_error("\"freq\" has %d values but \"re\" has %d", nf, n);
+        goto out;
+    }
+    if (nf < 2) {
+        eisnet_set_error("a spectrum needs at least 2 frequencies");
+        goto out;
+    }
+    pts = malloc(sizeof(fpoint) * (size_t)nf);
+    if (!pts) {
+        eisnet_set_error("out of memory");
+        goto out;
+    }
+    for (int k = 0; k < nf; k++) {
+        if (!(fr[k] > 0)) {
+            eisnet_set_error("\"freq\"[%d] = %g is not a positive frequency", k, fr[k]);
+            goto out;
+        }
+        pts[k] = (fpoint){fr[k], re[k], im[k]};
+    }
+    qsort(pts, (size_t)nf, sizeof(fpoint), cmp_fpoint);
+    for (int k = 0; k < nf; k++) {
+        if (k && pts[k].v == pts[k - 1].v) {
+            eisnet_set_error("frequency %g Hz is given twice", pts[k].v);
+            goto out;
+        }
+        fr[k] = pts[k].v;
+        re[k] = pts[k].re;
+        im[k] = pts[k].im;
+    }
+    zs = malloc(sizeof(double complex) * (size_t)nf);
+    if (!zs) {
+        eisnet_set_error("out of memory");
+        goto out;
+    }
+    for (int k = 0; k < nf; k++) zs[k] = re[k] + I * im[k];
+    eisnet_spectrum s = {nf, fr, zs};
+    if (eisnet_spectrum_interpolate(&s, g->freq, g->n_freq, 0, z) != 0) { /* update has no --extrapolate: drop that hint */
+        char msg[512];
+        snprintf(msg, sizeof msg, "%s", eisnet_last_error());
+        char *hint = strstr(msg, " (use --extrapolate");
+        if (hint) *hint = 0;
+        eisnet_set_error("%s", msg);
+        goto out;
+    }
+    rc = 0;
+out:
+    free(fr);
+    free(pts);
+    free(zs);
+    return rc;
+}
+
+/* The spectrum at the model's frequencies: as given when there is no
+ * "freq", else interpolated; |Z| > 0 everywhere. */
+static int update_spectrum(const eisnet_grid *g, const update_keys *kk, double complex *z)
+{
+    int F = g->n_freq, nre = 0, nim = 0, rc = -1;
+    double *re = NULL, *im = NULL;
+    if (number_array(kk->re, "re", &re, &nre) != 0 || number_array(kk->im, "im", &im, &nim) != 0) goto out;
+    if (nre != nim) {
+        eisnet_set_error("\"re\" has %d values but \"im\" has %d", nre, nim);
+        goto out;
+    }
+    if (!kk->freq) {
+        if (nre != F) {
+            eisnet_set_error("\"re\" has %d values but the model has %d frequencies (give \"freq\" to interpolate)", nre,
+                             F);
+            goto out;
+        }
+        for (int k = 0; k < F; k++) z[k] = re[k] + I * im[k];
+    } else if (update_interpolate(g, kk->freq, re, im, nre, z) != 0)
+        goto out;
+    for (int k = 0; k < F; k++)
+        if (!(cabs(z[k]) > 0)) {
+            eisnet_set_error("|Z| is 0 at %g Hz", g->freq[k]);
+            goto out;
+        }
+    rc = 0;
+out:
+    free(re);
+    free(im);
+    return rc;
+}
+
 int eisnet_update_parse(const eisnet_predictor *p, const char *line, size_t len, eisnet_update_example *ex)
 {
     const eisnet_grid *g = &p->grid;
     int P = g->n_params, F = g->n_freq, rc = -1;
-    double *fr = NULL, *re = NULL, *im = NULL;
     double complex *z = NULL;
     float *feats = NULL;
-    fpoint *pts = NULL;
-    int nf = 0, nre = 0, nim = 0;
     ex->id[0] = 0;
     cJSON *j = cJSON_ParseWithLength(line, len);
     if (!j) return eisnet_set_error("not valid JSON");
@@ -157,139 +297,24 @@ int eisnet_update_parse(const eisnet_predictor *p, const char *line, size_t len,
         eisnet_set_error("a line must be a JSON object");
         goto out;
     }
-    const cJSON *jf = NULL, *jre = NULL, *jim = NULL, *jk = NULL, *jt = NULL, *jr = NULL, *e;
-    cJSON_ArrayForEach(e, j)
-    {
-        const char *k = e->string ? e->string : "";
-        const cJSON **slot = strcmp(k, "freq") == 0      ? &jf
-                             : strcmp(k, "re") == 0      ? &jre
-                             : strcmp(k, "im") == 0      ? &jim
-                             : strcmp(k, "known") == 0   ? &jk
-                             : strcmp(k, "target") == 0  ? &jt
-                             : strcmp(k, "resnorm") == 0 ? &jr
-                                                         : NULL;
-        if (strcmp(k, "id") == 0) {
-            if (!cJSON_IsString(e)) {
-                eisnet_set_error("\"id\" must be a string");
-                goto out;
-            }
-            snprintf(ex->id, sizeof ex->id, "%s", e->valuestring);
-            continue;
-        }
-        if (!slot) {
-            eisnet_set_error("unknown key \"%.40s\" (expected freq, re, im, known, target, resnorm, id)", k);
-            goto out;
-        }
-        if (*slot) {
-            eisnet_set_error("key \"%s\" is given twice", k);
-            goto out;
-        }
-        *slot = e;
-    }
-    const char *need = !jre ? "re" : !jim ? "im" : !jk ? "known" : !jt ? "target" : NULL;
-    if (need) {
-        eisnet_set_error("missing key \"%s\"", need);
-        goto out;
-    }
-    /* parameters */
+    update_keys kk;
     int seen[EISNET_MAX_PARAMS] = {0};
     double values[EISNET_MAX_PARAMS] = {0};
-    if (param_object(g, jk, "known", 1, seen, values) != 0 || param_object(g, jt, "target", 2, seen, values) != 0)
-        goto out;
-    int n_known = 0, n_target = 0;
-    for (int q = 0; q < P; q++) {
-        if (!seen[q]) {
-            eisnet_set_error("parameter %s is neither known nor a target", g->names[q]);
-            goto out;
-        }
-        n_known += seen[q] == 1;
-        n_target += seen[q] == 2;
-    }
-    if (n_known < 1 || n_target < 1) {
-        eisnet_set_error("need at least one known parameter and one target");
-        goto out;
-    }
+    if (update_keys_of(j, &kk, ex) != 0 || update_params(g, &kk, seen, values) != 0) goto out;
     double resnorm = NAN;
-    if (jr) {
-        if (!cJSON_IsNumber(jr) || !isfinite(jr->valuedouble) || jr->valuedouble < 0) {
+    if (kk.resnorm) {
+        if (!cJSON_IsNumber(kk.resnorm) || !isfinite(kk.resnorm->valuedouble) || kk.resnorm->valuedouble < 0) {
             eisnet_set_error("\"resnorm\" must be a finite number >= 0");
             goto out;
         }
-        resnorm = jr->valuedouble;
-    }
-    /* spectrum */
-    if (number_array(jre, "re", &re, &nre) != 0 || number_array(jim, "im", &im, &nim) != 0) goto out;
-    if (nre != nim) {
-        eisnet_set_error("\"re\" has %d values but \"im\" has %d", nre, nim);
-        goto out;
+        resnorm = kk.resnorm->valuedouble;
     }
     z = malloc(sizeof(double complex) * (size_t)F);
     if (!z) {
         eisnet_set_error("out of memory");
         goto out;
     }
-    if (!jf) {
-        if (nre != F) {
-            eisnet_set_error("\"re\" has %d values but the model has %d frequencies (give \"freq\" to interpolate)", nre,
-                             F);
-            goto out;
-        }
-        for (int k = 0; k < F; k++) z[k] = re[k] + I * im[k];
-    } else {
-        if (number_array(jf, "freq", &fr, &nf) != 0) goto out;
-        if (nf != nre) {
-            eisnet_set_error("\"freq\" has %d values but \"re\" has %d", nf, nre);
-            goto out;
-        }
-        if (nf < 2) {
-            eisnet_set_error("a spectrum needs at least 2 frequencies");
-            goto out;
-        }
-        pts = malloc(sizeof(fpoint) * (size_t)nf);
-        if (!pts) {
-            eisnet_set_error("out of memory");
-            goto out;
-        }
-        for (int k = 0; k < nf; k++) {
-            if (!(fr[k] > 0)) {
-                eisnet_set_error("\"freq\"[%d] = %g is not a positive frequency", k, fr[k]);
-                goto out;
-            }
-            pts[k] = (fpoint){fr[k], re[k], im[k]};
-        }
-        qsort(pts, (size_t)nf, sizeof(fpoint), cmp_fpoint);
-        for (int k = 0; k < nf; k++) {
-            if (k && pts[k].v == pts[k - 1].v) {
-                eisnet_set_error("frequency %g Hz is given twice", pts[k].v);
-                goto out;
-            }
-            fr[k] = pts[k].v;
-            re[k] = pts[k].re;
-            im[k] = pts[k].im;
-        }
-        double complex *zs = malloc(sizeof(double complex) * (size_t)nf);
-        if (!zs) {
-            eisnet_set_error("out of memory");
-            goto out;
-        }
-        for (int k = 0; k < nf; k++) zs[k] = re[k] + I * im[k];
-        eisnet_spectrum s = {nf, fr, zs};
-        int r = eisnet_spectrum_interpolate(&s, g->freq, F, 0, z);
-        free(zs);
-        if (r != 0) { /* update has no --extrapolate: drop that hint */
-            char msg[512];
-            snprintf(msg, sizeof msg, "%s", eisnet_last_error());
-            char *hint = strstr(msg, " (use --extrapolate");
-            if (hint) *hint = 0;
-            eisnet_set_error("%s", msg);
-            goto out;
-        }
-    }
-    for (int k = 0; k < F; k++)
-        if (!(cabs(z[k]) > 0)) {
-            eisnet_set_error("|Z| is 0 at %g Hz", g->freq[k]);
-            goto out;
-        }
+    if (update_spectrum(g, &kk, z) != 0) goto out;
     if (p->features) {
         feats = malloc(sizeof(float) * (size_t)p->n_features);
         if (!feats) {
@@ -312,7 +337,7 @@ int eisnet_update_parse(const eisnet_predictor *p, const char *line, size_t len,
         ex->missing[q] = (uint8_t)!known[q];
         snapped[q] = g->values[(size_t)q * g->n_grid + ex->target[q]];
     }
-    if (!jr) resnorm = eisnet_resnorm_one(g, snapped, z);
+    if (!kk.resnorm) resnorm = eisnet_resnorm_one(g, snapped, z);
     if (!isfinite(resnorm)) {
         eisnet_set_error("the resnorm of the spectrum is not finite");
         goto out;
@@ -322,22 +347,12 @@ int eisnet_update_parse(const eisnet_predictor *p, const char *line, size_t len,
     rc = 0;
 out:
     cJSON_Delete(j);
-    free(fr);
-    free(re);
-    free(im);
     free(z);
     free(feats);
-    free(pts);
     return rc;
 }
 
 /* ---- the updater ----------------------------------------------------------------- */
-
-typedef struct {
-    uint32_t gt, model;
-    float logr;
-    uint16_t mask;
-} urow;
 
 struct eisnet_updater {
     eisnet_update_options o;
@@ -353,12 +368,11 @@ struct eisnet_updater {
     int state_loaded;
     int64_t updates, examples;
     /* masks knowing pred.known parameters, as train builds them */
-    int n_masks;
-    uint8_t *masks;
+    eisnet_ml_masks masks;
     /* dataset rows */
     int n_gt;
     float *feats; /* n_gt x n_features, standardised with the model's normalisation */
-    urow *train_rows, *val_rows;
+    eisnet_ml_row *train_rows, *val_rows;
     size_t n_train, n_val;
     int n_val_gt;
     /* batch */
@@ -379,14 +393,6 @@ int eisnet_updater_state_loaded(const eisnet_updater *u) { return u->state_loade
 int eisnet_updater_pending(const eisnet_updater *u) { return u->pending; }
 const char *eisnet_updater_last_id(const eisnet_updater *u) { return u->last_id; }
 
-static char *with_suffix(const char *stem, const char *suffix)
-{
-    size_t n = strlen(stem) + strlen(suffix) + 1;
-    char *s = malloc(n);
-    if (s) snprintf(s, n, "%s%s", stem, suffix);
-    return s;
-}
-
 static uint64_t weights_hash(const eisnet_model *m, const float *params)
 {
     const unsigned char *b = (const unsigned char *)params;
@@ -404,26 +410,7 @@ static int masks_make(eisnet_updater *u)
     int P = u->pred.grid.n_params, K = u->pred.known;
     /* known 0: a model trained by simulation, on every subset with a missing parameter */
     if (K < 0 || K >= P || P > 20) return eisnet_set_error("the model's known count (%d) does not fit its %d parameters", K, P);
-#define MASK_FITS(b) (K ? __builtin_popcount(b) == K : __builtin_popcount(b) < P)
-    u->n_masks = 0;
-    for (uint32_t b = 0; b < (1u << P); b++)
-        if (MASK_FITS(b)) u->n_masks++;
-    u->masks = malloc((size_t)u->n_masks * P);
-    if (!u->masks) return eisnet_set_error("out of memory");
-    int k = 0;
-    for (uint32_t b = 0; b < (1u << P); b++) {
-        if (!MASK_FITS(b)) continue;
-        for (int p = 0; p < P; p++) u->masks[k * P + p] = (uint8_t)((b >> (P - 1 - p)) & 1u);
-        k++;
-    }
-#undef MASK_FITS
-    return 0;
-}
-
-static int cmp_u32(const void *a, const void *b)
-{
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    return x < y ? -1 : x > y;
+    return eisnet_ml_masks_make(&u->masks, P, K);
 }
 
 static int same_rel(double a, double b) { return fabs(a - b) <= 1e-9 * fmax(fabs(a), fabs(b)); }
@@ -435,10 +422,8 @@ static int load_rows(eisnet_updater *u)
     eisnet_dataset ds;
     if (eisnet_dataset_open(&ds, o->data_dir) != 0) return -1;
     const eisnet_grid *g = &u->pred.grid, *dg = &ds.grid;
-    int rc = -1, P = g->n_params, N = ds.n, K = o->samples_per_gt, nf = u->pred.n_features;
-    uint32_t *order = NULL, *sel = NULL;
+    int rc = -1, P = g->n_params, N = ds.n, K = o->samples_per_gt, nf = u->pred.n_features, first_val;
     int *is_val = NULL;
-    double *res = NULL;
     int match = dg->n_params == P && dg->n_grid == g->n_grid && dg->n_freq == g->n_freq;
     for (int q = 0; match && q < P * g->n_grid; q++) match = same_rel(dg->values[q], g->values[q]);
     for (int k = 0; match && k < g->n_freq; k++) match = same_rel(dg->freq[k], g->freq[k]);
@@ -452,93 +437,38 @@ static int load_rows(eisnet_updater *u)
         goto out;
     }
     u->n_gt = N;
-    is_val = calloc((size_t)N, sizeof(int));
-    order = malloc(sizeof(uint32_t) * (size_t)N);
-    sel = malloc(sizeof(uint32_t) * (size_t)K);
-    res = malloc(sizeof(double) * dg->n_models);
+    is_val = calloc((size_t)(N > 0 ? N : 1), sizeof(int));
     if (nf) u->feats = malloc(sizeof(float) * (size_t)N * nf);
-    if (!is_val || !order || !sel || !res || (nf && !u->feats)) {
+    if (!is_val || (nf && !u->feats)) {
         eisnet_set_error("out of memory");
         goto out;
     }
-    int n_val_gt = N >= 2 ? (int)lround(o->val_fraction * N) : 0;
-    if (o->val_fraction > 0 && N >= 2 && n_val_gt < 1) n_val_gt = 1;
-    if (n_val_gt >= N) n_val_gt = N - 1;
-    if (n_val_gt < 0) n_val_gt = 0;
-    {
-        eisnet_rng r;
-        eisnet_rng_seed(&r, o->seed, STREAM_SPLIT);
-        for (int i = 0; i < N; i++) order[i] = (uint32_t)i;
-        eisnet_rng_shuffle_u32(&r, order, (uint64_t)N);
-        qsort(order, (size_t)n_val_gt, sizeof(uint32_t), cmp_u32);
-        for (int i = 0; i < n_val_gt; i++) is_val[order[i]] = 1;
-    }
-    u->n_val_gt = n_val_gt;
-    for (int i = 0; i < N && nf; i++) {
-        float *f = u->feats + (size_t)i * nf;
-        eisnet_predictor_spectrum_features(&u->pred, ds.spectra + (size_t)i * g->n_freq, f);
-    }
-    int want_train = o->replay > 0, want_val = o->eval;
-    size_t nt = want_train ? (size_t)(N - n_val_gt) * K : 0, nv = want_val ? (size_t)n_val_gt * K : 0;
-    u->train_rows = malloc(sizeof(urow) * (nt ? nt : 1));
-    u->val_rows = malloc(sizeof(urow) * (nv ? nv : 1));
-    if (!u->train_rows || !u->val_rows) {
-        eisnet_set_error("out of memory");
-        goto out;
-    }
-    eisnet_rng vr;
-    eisnet_rng_seed(&vr, o->seed, STREAM_VALMASK);
-    eisnet_progress prog;
-    eisnet_progress_begin(&prog, "update: reading rows", "gt", (uint64_t)N, o->quiet);
-    for (int i = 0; i < N; i++) {
-        if ((is_val[i] && want_val) || (!is_val[i] && want_train)) {
-            if (eisnet_dataset_read_resnorm(&ds, i, res) != 0 ||
-                eisnet_select_smallest(res, (uint32_t)dg->n_models, (uint32_t)K, sel) != 0)
-                goto out;
-            for (int k = 0; k < K; k++) {
-                urow r = {(uint32_t)i, sel[k], (float)log10(fmax(res[sel[k]], u->pred.resnorm_floor)), 0};
-                if (is_val[i]) {
-                    r.mask = (uint16_t)eisnet_rng_below(&vr, (uint64_t)u->n_masks);
-                    u->val_rows[u->n_val++] = r;
-                } else
-                    u->train_rows[u->n_train++] = r;
-            }
-        }
-        eisnet_progress_update(&prog, (uint64_t)i + 1);
-    }
-    eisnet_progress_end(&prog);
-    if (want_train && u->n_train == 0) {
+    u->n_val_gt = eisnet_ml_split(N, o->val_fraction, o->seed, is_val, &first_val);
+    if (u->n_val_gt < 0) goto out;
+    for (int i = 0; i < N && nf; i++)
+        eisnet_predictor_spectrum_features(&u->pred, ds.spectra + (size_t)i * g->n_freq, u->feats + (size_t)i * nf);
+    eisnet_ml_rows_options ro = {is_val, K, 0, u->masks.n, o->replay > 0, o->eval, o->seed,
+                                 u->pred.resnorm_floor, "update: reading rows", o->quiet};
+    if (eisnet_ml_rows_load(&ds, &ro, &u->train_rows, &u->n_train, &u->val_rows, &u->n_val) != 0) goto out;
+    if (ro.want_train && u->n_train == 0) {
         eisnet_set_error("--replay: the dataset in %s has no training rows", o->data_dir);
         goto out;
     }
-    if (want_val && u->n_val == 0) {
+    if (ro.want_val && u->n_val == 0) {
         eisnet_set_error("--eval: the dataset in %s has no held-out ground truths", o->data_dir);
         goto out;
     }
     rc = 0;
 out:
-    free(order);
-    free(sel);
     free(is_val);
-    free(res);
     eisnet_dataset_close(&ds);
     return rc;
 }
 
-static void row_input(eisnet_updater *u, const urow *r, float *x, int32_t *target, uint8_t *missing, float *rt)
+static void row_input(eisnet_updater *u, const eisnet_ml_row *r, float *x, int32_t *target, uint8_t *missing, float *rt)
 {
-    const eisnet_grid *g = &u->pred.grid;
-    int P = g->n_params, idx[EISNET_MAX_PARAMS];
-    double vals[EISNET_MAX_PARAMS];
-    eisnet_grid_model_indices(g, r->model, idx);
-    for (int p = 0; p < P; p++) vals[p] = g->values[(size_t)p * g->n_grid + idx[p]];
-    const uint8_t *kn = u->masks + (size_t)r->mask * P;
-    eisnet_predictor_input(&u->pred, vals, kn, u->feats ? u->feats + (size_t)r->gt * u->pred.n_features : NULL, x);
-    for (int p = 0; p < P; p++) {
-        target[p] = idx[p];
-        missing[p] = (uint8_t)!kn[p];
-    }
-    *rt = r->logr;
+    eisnet_ml_row_input(&u->pred, &u->masks, r, r->mask, u->feats ? u->feats + (size_t)r->gt * u->pred.n_features : NULL,
+                        x, target, missing, rt);
 }
 
 static int parse_update_state(eisnet_updater *u, const char *text)
@@ -603,7 +533,7 @@ eisnet_updater *eisnet_updater_open(const eisnet_update_options *o)
     u->pred_ready = 1;
     u->n_in = eisnet_predictor_n_in(&u->pred);
     u->stem = eisnet_checkpoint_stem(o->model_path);
-    u->state_path = u->stem ? with_suffix(u->stem, ".state.safetensors") : NULL;
+    u->state_path = u->stem ? eisnet_ml_with_suffix(u->stem, ".state.safetensors") : NULL;
     if (!u->state_path) {
         eisnet_set_error("out of memory");
         goto fail;
@@ -666,7 +596,7 @@ void eisnet_updater_close(eisnet_updater *u)
     free(u->stem);
     free(u->state_path);
     free(u->hist);
-    free(u->masks);
+    eisnet_ml_masks_free(&u->masks);
     free(u->feats);
     free(u->train_rows);
     free(u->val_rows);
@@ -705,8 +635,8 @@ int eisnet_updater_apply(eisnet_updater *u, float *loss_each)
     eisnet_rng_seed(&r, u->o.seed, STREAM_UPDATE_BASE + (uint64_t)u->updates);
     uint64_t drop = eisnet_rng_next(&r);
     for (int j = 0; j < R; j++) {
-        urow row = u->train_rows[eisnet_rng_below(&r, u->n_train)];
-        row.mask = (uint16_t)eisnet_rng_below(&r, (uint64_t)u->n_masks);
+        eisnet_ml_row row = u->train_rows[eisnet_rng_below(&r, u->n_train)];
+        row.mask = (uint16_t)eisnet_rng_below(&r, (uint64_t)u->masks.n);
         int b = n + j;
         row_input(u, &row, u->x + (size_t)b * u->n_in, u->target + (size_t)b * P, u->missing + (size_t)b * P,
                   u->rtarget + b);
@@ -755,39 +685,15 @@ int eisnet_updater_evaluate(eisnet_updater *u, eisnet_update_eval *ev)
     memset(ev, 0, sizeof *ev);
     if (u->n_val == 0) return eisnet_set_error("no held-out rows to evaluate on (use --eval with --data_dir)");
     if (u->pending) return eisnet_set_error("apply the pending examples before evaluating");
-    const eisnet_grid *g = &u->pred.grid;
-    int P = g->n_params, G = g->n_grid;
-    int64_t hit1 = 0, hit3 = 0, cnt = 0;
-    double sl = 0;
-    for (size_t s = 0; s < u->n_val; s += EVAL_BATCH) {
-        int n = (int)(u->n_val - s < EVAL_BATCH ? u->n_val - s : EVAL_BATCH);
-        for (int b = 0; b < n; b++)
-            row_input(u, &u->val_rows[s + b], u->x + (size_t)b * u->n_in, u->target + (size_t)b * P,
-                      u->missing + (size_t)b * P, u->rtarget + b);
-        eisnet_loss L;
-        if (eisnet_model_forward(u->pred.model, u->ws, u->x, n, 0, NULL) != 0 ||
-            eisnet_model_loss(u->pred.model, u->ws, n, u->target, u->missing, u->rtarget, (float)u->o.resnorm_weight, &L,
-                              NULL, NULL) != 0)
-            return -1;
-        sl += L.loss * n;
-        const float *logits = eisnet_workspace_logits(u->ws);
-        for (int b = 0; b < n; b++)
-            for (int p = 0; p < P; p++) {
-                if (!u->missing[b * P + p]) continue;
-                const float *l = logits + ((size_t)b * P + p) * G;
-                int t = u->target[b * P + p], above = 0;
-                for (int c = 0; c < G; c++)
-                    if (l[c] > l[t] || (l[c] == l[t] && c < t)) above++;
-                hit1 += above < 1;
-                hit3 += above < 3;
-                cnt++;
-            }
-    }
+    eisnet_ml_batch bt = {EVAL_BATCH, u->x, u->rtarget, u->target, u->missing, u->o.threads};
+    eisnet_ml_eval e;
+    if (eisnet_ml_evaluate(&u->pred, u->ws, &u->masks, u->feats, u->val_rows, u->n_val, &bt, u->o.resnorm_weight, &e) != 0)
+        return -1;
     ev->rows = (long)u->n_val;
     ev->n_gt = u->n_val_gt;
-    ev->loss = sl / (double)u->n_val;
-    ev->top1 = cnt ? (double)hit1 / (double)cnt : NAN;
-    ev->top3 = cnt ? (double)hit3 / (double)cnt : NAN;
+    ev->loss = e.loss;
+    ev->top1 = e.top1;
+    ev->top3 = e.top3;
     return 0;
 }
 
@@ -979,7 +885,7 @@ static int replay_group(void *ctx, int64_t index, char **lines, size_t *lens, in
 static int journal_start(stream_ctx *c)
 {
     eisnet_updater *u = c->u;
-    char *jp = u->stem ? with_suffix(u->stem, ".journal") : NULL;
+    char *jp = u->stem ? eisnet_ml_with_suffix(u->stem, ".journal") : NULL;
     if (!jp) return eisnet_set_error("out of memory");
     c->jr = eisnet_journal_open(jp);
     free(jp);
@@ -996,6 +902,102 @@ static int journal_start(stream_ctx *c)
         return -1;
     }
     return 0;
+}
+
+/* Lines being read: the buffer (a partial line at its start), the line
+ * count, and whether the rest of a too-long line is being skipped. */
+typedef struct {
+    char *buf;
+    size_t cap, have;
+    long line;
+    int skipping, eof;
+} line_reader;
+
+/* One read from fd: every complete line handled, the answers committed. */
+static int stream_read(stream_ctx *c, line_reader *lr, int fd)
+{
+    if (lr->have == lr->cap) { /* a line longer than the buffer */
+        if (lr->cap < MAX_LINE + 1) {
+            size_t nc = lr->cap * 2 > MAX_LINE + 1 ? MAX_LINE + 1 : lr->cap * 2;
+            char *nb = realloc(lr->buf, nc + 1);
+            if (!nb) return eisnet_set_error("out of memory");
+            lr->buf = nb;
+            lr->cap = nc;
+        } else { /* too long: answer it once and skip to its end */
+            if (!lr->skipping) {
+                lr->line++;
+                if (handle_line(c, lr->line, lr->buf, 0, 1) != 0) return -1;
+            }
+            lr->skipping = 1;
+            lr->have = 0;
+        }
+    }
+    char *buf = lr->buf;
+    ssize_t r = read(fd, buf + lr->have, lr->cap - lr->have);
+    if (r < 0) {
+        if (errno == EINTR || errno == EAGAIN) return 0;
+        return eisnet_set_error("cannot read %s: %s", c->name, strerror(errno));
+    }
+    size_t from = lr->have;
+    if (r == 0) {
+        lr->eof = 1;
+        if (lr->have > 0 && !lr->skipping) buf[lr->have++] = '\n'; /* the last line without a line end */
+    } else
+        lr->have += (size_t)r;
+    size_t start = 0;
+    for (size_t i = from; i < lr->have; i++) {
+        if (buf[i] != '\n') continue;
+        if (lr->skipping)
+            lr->skipping = 0;
+        else {
+            lr->line++;
+            if (handle_line(c, lr->line, buf + start, i - start, 0) != 0) return -1;
+        }
+        start = i + 1;
+    }
+    memmove(buf, buf + start, lr->have - start);
+    lr->have -= start;
+    if (lr->eof && lr->have) lr->have = 0;
+    /* one flush to the disk answers every line of this read */
+    return commit_answers(c);
+}
+
+/* Median and 99th percentile of the update latencies, updates per second. */
+static void stream_stats(stream_ctx *c, eisnet_update_stats *st)
+{
+    if (!c->n_lat) return;
+    qsort(c->lat, c->n_lat, sizeof(double), cmp_double);
+    st->median_ms =
+        1e3 * (c->n_lat % 2 ? c->lat[c->n_lat / 2] : 0.5 * (c->lat[c->n_lat / 2 - 1] + c->lat[c->n_lat / 2]));
+    size_t k = (size_t)ceil(0.99 * (double)c->n_lat);
+    st->p99_ms = 1e3 * c->lat[k ? k - 1 : 0];
+    st->updates_per_s = c->busy_s > 0 ? (double)st->updates / c->busy_s : 0;
+}
+
+/* After a failure, the answers whose groups are journaled may still go out;
+ * the rest of the group was never applied and gets no answer. After a clean
+ * end the checkpoint holds everything: no journal is left. */
+static void stream_close(stream_ctx *c, int clean, int B)
+{
+    if (!clean && c->out) {
+        if (!c->jr || eisnet_journal_sync(c->jr) == 0) {
+            fflush(c->out);
+            fwrite(c->ans_buf, 1, c->ans_len, c->real_out);
+            fflush(c->real_out);
+        }
+    }
+    eisnet_journal_close(c->jr, clean);
+    if (c->out) fclose(c->out);
+    free(c->ans_buf);
+    if (c->raw)
+        for (int b = 0; b < B; b++) free(c->raw[b]);
+    free(c->raw);
+    free(c->raw_len);
+    free(c->line_no);
+    free(c->parse_s);
+    free(c->ids);
+    free(c->loss);
+    free(c->lat);
 }
 
 int eisnet_update_stream(eisnet_updater *u, int fd, const char *name, FILE *out, FILE *err, eisnet_update_stats *st)
@@ -1016,17 +1018,16 @@ int eisnet_update_stream(eisnet_updater *u, int fd, const char *name, FILE *out,
     c.loss = malloc(sizeof(float) * (size_t)B);
     c.raw = calloc((size_t)B, sizeof *c.raw);
     c.raw_len = calloc((size_t)B, sizeof *c.raw_len);
-    size_t cap = 1 << 16, have = 0;
-    char *buf = malloc(cap + 1);
-    if (!c.out || !c.line_no || !c.parse_s || !c.ids || !c.loss || !c.raw || !c.raw_len || !buf) {
+    line_reader lr = {0};
+    lr.cap = 1 << 16;
+    lr.buf = malloc(lr.cap + 1);
+    if (!c.out || !c.line_no || !c.parse_s || !c.ids || !c.loss || !c.raw || !c.raw_len || !lr.buf) {
         eisnet_set_error("out of memory");
         goto out;
     }
     if (journal_start(&c) != 0) goto out;
-    long line = 0;
-    int skipping = 0, eof = 0;
     double every = u->o.checkpoint_every, next = eisnet_now() + every;
-    while (!eof && !stop_requested) {
+    while (!lr.eof && !stop_requested) {
         int timeout = 250; /* a stop request is noticed within this even if it raced with poll */
         if (every > 0 && c.dirty) {
             double left = next - eisnet_now();
@@ -1044,89 +1045,15 @@ int eisnet_update_stream(eisnet_updater *u, int fd, const char *name, FILE *out,
             if (flush_group(&c) != 0 || checkpoint(&c) != 0) goto out;
             next = eisnet_now() + every;
         }
-        if (pr <= 0) continue;
-        if (have == cap) { /* a line longer than the buffer */
-            if (cap < MAX_LINE + 1) {
-                size_t nc = cap * 2 > MAX_LINE + 1 ? MAX_LINE + 1 : cap * 2;
-                char *nb = realloc(buf, nc + 1);
-                if (!nb) {
-                    eisnet_set_error("out of memory");
-                    goto out;
-                }
-                buf = nb;
-                cap = nc;
-            } else { /* too long: answer it once and skip to its end */
-                if (!skipping) {
-                    line++;
-                    if (handle_line(&c, line, buf, 0, 1) != 0) goto out;
-                }
-                skipping = 1;
-                have = 0;
-            }
-        }
-        ssize_t r = read(fd, buf + have, cap - have);
-        if (r < 0) {
-            if (errno == EINTR || errno == EAGAIN) continue;
-            eisnet_set_error("cannot read %s: %s", c.name, strerror(errno));
-            goto out;
-        }
-        size_t from = have;
-        if (r == 0) {
-            eof = 1;
-            if (have > 0 && !skipping) buf[have++] = '\n'; /* the last line without a line end */
-        } else
-            have += (size_t)r;
-        size_t start = 0;
-        for (size_t i = from; i < have; i++) {
-            if (buf[i] != '\n') continue;
-            if (skipping)
-                skipping = 0;
-            else {
-                line++;
-                if (handle_line(&c, line, buf + start, i - start, 0) != 0) goto out;
-            }
-            start = i + 1;
-        }
-        memmove(buf, buf + start, have - start);
-        have -= start;
-        if (eof && have) have = 0;
-        /* one flush to the disk answers every line of this read */
-        if (commit_answers(&c) != 0) goto out;
+        if (pr > 0 && stream_read(&c, &lr, fd) != 0) goto out;
     }
     st->stopped = stop_requested ? 1 : 0;
     if (flush_group(&c) != 0 || checkpoint(&c) != 0) goto out;
-    if (c.n_lat) {
-        qsort(c.lat, c.n_lat, sizeof(double), cmp_double);
-        st->median_ms = 1e3 * (c.n_lat % 2 ? c.lat[c.n_lat / 2] : 0.5 * (c.lat[c.n_lat / 2 - 1] + c.lat[c.n_lat / 2]));
-        size_t k = (size_t)ceil(0.99 * (double)c.n_lat);
-        st->p99_ms = 1e3 * c.lat[k ? k - 1 : 0];
-        st->updates_per_s = c.busy_s > 0 ? (double)st->updates / c.busy_s : 0;
-    }
+    stream_stats(&c, st);
     rc = st->stopped ? 1 : 0;
     clean = 1;
 out:
-    if (!clean && c.out) {
-        /* answers whose groups are journaled may still go out; the rest of
-         * the group was never applied and gets no answer */
-        if (!c.jr || eisnet_journal_sync(c.jr) == 0) {
-            fflush(c.out);
-            fwrite(c.ans_buf, 1, c.ans_len, c.real_out);
-            fflush(c.real_out);
-        }
-    }
-    /* after a clean end the checkpoint holds everything: no journal left */
-    eisnet_journal_close(c.jr, clean);
-    if (c.out) fclose(c.out);
-    free(c.ans_buf);
-    if (c.raw)
-        for (int b = 0; b < B; b++) free(c.raw[b]);
-    free(c.raw);
-    free(c.raw_len);
-    free(c.line_no);
-    free(c.parse_s);
-    free(c.ids);
-    free(c.loss);
-    free(c.lat);
-    free(buf);
+    stream_close(&c, clean, B);
+    free(lr.buf);
     return rc;
 }

@@ -1019,9 +1019,26 @@ static const char *short_name(const char *name, char *buf, size_t n)
     return buf;
 }
 
-int eisnet_plot_joint(const char *path, const char *title, const char *xname, const char *yname,
-                      const char *const *xticks, const char *const *yticks, const double *z, int nx, int ny,
-                      const int *top_x, const int *top_y, const double *top_p, int k)
+/* The joint plot's inputs and layout. */
+typedef struct {
+    const char *const *xticks, *const *yticks;
+    const char *xname, *yname;
+    const double *z;
+    int nx, ny, empty, have;
+    const int *top_x, *top_y;
+    const double *top_p;
+    int k;
+    double cs, gw, gh, hx, hy, xlab_h; /* cell size, grid size, grid origin, x label band */
+    int xrot, xevery, yevery;          /* x tick labels rotated; tick every n cells */
+    axis_t ca;                         /* the color scale */
+    double cbx, cbw, cblab_x;          /* color bar */
+    char (*blab)[200];                 /* top-k bar labels */
+    char sx[48], sy[48];
+    double blw, pmax, bx0, barmax;
+} joint_plot;
+
+static int joint_check(const char *path, const double *z, int nx, int ny, const int *top_x, const int *top_y,
+                       const double *top_p, int k)
 {
     if (!path) return eisnet_set_error("eisnet_plot_joint: NULL path");
     if (nx < 0 || ny < 0 || k < 0) return eisnet_set_error("eisnet_plot_joint: negative size");
@@ -1033,101 +1050,102 @@ int eisnet_plot_joint(const char *path, const char *title, const char *xname, co
         if (top_x[r] < 0 || top_x[r] >= nx || top_y[r] < 0 || top_y[r] >= ny)
             return eisnet_set_error("eisnet_plot_joint: top-k entry %d (%d, %d) is outside the %dx%d grid", r,
                                     top_x[r], top_y[r], nx, ny);
+    return 0;
+}
 
-    const int empty = nx == 0 || ny == 0;
-    const int gx = empty ? 1 : nx, gy = empty ? 1 : ny;
-    const double cs = fmin(36, 432.0 / (gx > gy ? gx : gy));
-    const double gw = gx * cs, gh = gy * cs;
+/* Cell size, tick spacing, the color scale and the top-k labels. */
+static int joint_layout(joint_plot *J, const char *title)
+{
     char nb[32];
-
-    /* tick labels */
+    J->empty = J->nx == 0 || J->ny == 0;
+    const int gx = J->empty ? 1 : J->nx, gy = J->empty ? 1 : J->ny;
+    J->cs = fmin(36, 432.0 / (gx > gy ? gx : gy));
+    J->gw = gx * J->cs;
+    J->gh = gy * J->cs;
     double ytw = 0, xtw = 0;
-    for (int i = 0; i < ny; i++) ytw = fmax(ytw, text_w(bar_label(yticks, i, nb, sizeof nb), FS_TICK));
-    for (int i = 0; i < nx; i++) xtw = fmax(xtw, text_w(bar_label(xticks, i, nb, sizeof nb), FS_TICK));
-    int xrot = xtw + 4 > cs && xtw > 28;
-    int xevery = (int)ceil((xrot ? 15 : xtw + 6) / cs), yevery = (int)ceil(15 / cs);
-    if (xevery < 1) xevery = 1;
-    if (yevery < 1) yevery = 1;
-
-    const double top = has_text(title) ? 64 : 30;
-    const double hx = 20 + (has_text(yname) ? 24 : 0) + ytw + 10;
-    const double hy = top;
-    double xlab_h = xrot ? fmin(xtw, 120) * 0.72 + 18 : 22;
-
-    /* color scale */
+    for (int i = 0; i < J->ny; i++) ytw = fmax(ytw, text_w(bar_label(J->yticks, i, nb, sizeof nb), FS_TICK));
+    for (int i = 0; i < J->nx; i++) xtw = fmax(xtw, text_w(bar_label(J->xticks, i, nb, sizeof nb), FS_TICK));
+    J->xrot = xtw + 4 > J->cs && xtw > 28;
+    J->xevery = (int)ceil((J->xrot ? 15 : xtw + 6) / J->cs);
+    J->yevery = (int)ceil(15 / J->cs);
+    if (J->xevery < 1) J->xevery = 1;
+    if (J->yevery < 1) J->yevery = 1;
+    J->hy = has_text(title) ? 64 : 30;
+    J->hx = 20 + (has_text(J->yname) ? 24 : 0) + ytw + 10;
+    J->xlab_h = J->xrot ? fmin(xtw, 120) * 0.72 + 18 : 22;
     double zmax = 0;
-    int have = 0;
-    for (int i = 0; i < nx * ny; i++)
-        if (valid_v(z[i], 0)) {
-            zmax = fmax(zmax, z[i]);
-            have = 1;
+    for (int i = 0; i < J->nx * J->ny; i++)
+        if (valid_v(J->z[i], 0)) {
+            zmax = fmax(zmax, J->z[i]);
+            J->have = 1;
         }
-    axis_t ca;
-    memset(&ca, 0, sizeof ca);
-    ca.lo = 0;
-    ca.hi = zmax > 0 ? zmax : 1;
-    ca.a = hy + gh;
-    ca.b = hy;
-    lin_ticks_fit(&ca, gh, 60, 0);
-    const double cbx = hx + gw + 18, cbw = 16;
-    const double cblab_x = cbx + cbw + 8 + max_tick_w(&ca) + 18;
-
-    /* top-k bar chart */
-    char (*blab)[200] = k ? calloc((size_t)k, sizeof *blab) : NULL;
-    if (k && !blab) return eisnet_set_error("out of memory");
-    char sx[48], sy[48];
-    short_name(has_text(xname) ? xname : "x", sx, sizeof sx);
-    short_name(has_text(yname) ? yname : "y", sy, sizeof sy);
-    double blw = 0, pmax = 0;
-    for (int r = 0; r < k; r++) {
+    memset(&J->ca, 0, sizeof J->ca);
+    J->ca.lo = 0;
+    J->ca.hi = zmax > 0 ? zmax : 1;
+    J->ca.a = J->hy + J->gh;
+    J->ca.b = J->hy;
+    lin_ticks_fit(&J->ca, J->gh, 60, 0);
+    J->cbx = J->hx + J->gw + 18;
+    J->cbw = 16;
+    J->cblab_x = J->cbx + J->cbw + 8 + max_tick_w(&J->ca) + 18;
+    J->blab = J->k ? calloc((size_t)J->k, sizeof *J->blab) : NULL;
+    if (J->k && !J->blab) return eisnet_set_error("out of memory");
+    short_name(has_text(J->xname) ? J->xname : "x", J->sx, sizeof J->sx);
+    short_name(has_text(J->yname) ? J->yname : "y", J->sy, sizeof J->sy);
+    for (int r = 0; r < J->k; r++) {
         char bx_[32], by_[32];
-        snprintf(blab[r], sizeof blab[r], "%d.  %s=%s, %s=%s", r + 1, sx,
-                 bar_label(xticks, top_x[r], bx_, sizeof bx_), sy, bar_label(yticks, top_y[r], by_, sizeof by_));
-        blw = fmax(blw, text_w(blab[r], FS_TICK));
-        if (valid_v(top_p[r], 0)) pmax = fmax(pmax, top_p[r]);
+        snprintf(J->blab[r], sizeof J->blab[r], "%d.  %s=%s, %s=%s", r + 1, J->sx,
+                 bar_label(J->xticks, J->top_x[r], bx_, sizeof bx_), J->sy,
+                 bar_label(J->yticks, J->top_y[r], by_, sizeof by_));
+        J->blw = fmax(J->blw, text_w(J->blab[r], FS_TICK));
+        if (valid_v(J->top_p[r], 0)) J->pmax = fmax(J->pmax, J->top_p[r]);
     }
-    const double bx0 = cblab_x + 34;
-    const double barmax = 230;
-    const double W = k ? bx0 + blw + 8 + barmax + 70 : cblab_x + 24;
-    const double H = hy + gh + xlab_h + (has_text(xname) ? 40 : 14);
+    J->bx0 = J->cblab_x + 34;
+    J->barmax = 230;
+    return 0;
+}
 
-    sbuf b = {0};
-    svg_begin(&b, fmax(W, 420), H);
-    svg_title(&b, fmax(W, 420), title);
-
-    /* cells */
-    if (empty) {
-        sb_printf(&b, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"#eeeeee\"/>\n", hx, hy, gw, gh);
-        svg_text(&b, hx + gw / 2, hy + gh / 2 + 5, FS_LABEL, "middle", "fill=\"#888888\"", "no data");
+/* The cells in the color scale, and the frame. */
+static void joint_cells(sbuf *b, const joint_plot *J)
+{
+    double hx = J->hx, hy = J->hy, gw = J->gw, gh = J->gh, cs = J->cs;
+    if (J->empty) {
+        sb_printf(b, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"#eeeeee\"/>\n", hx, hy, gw, gh);
+        svg_text(b, hx + gw / 2, hy + gh / 2 + 5, FS_LABEL, "middle", "fill=\"#888888\"", "no data");
     } else {
-        sb_puts(&b, "<g shape-rendering=\"crispEdges\">\n");
-        for (int iy = 0; iy < ny; iy++)
-            for (int ix = 0; ix < nx; ix++) {
-                double v = z[(size_t)iy * nx + ix];
+        sb_puts(b, "<g shape-rendering=\"crispEdges\">\n");
+        for (int iy = 0; iy < J->ny; iy++)
+            for (int ix = 0; ix < J->nx; ix++) {
+                double v = J->z[(size_t)iy * J->nx + ix];
                 char col[16];
                 if (!valid_v(v, 0)) snprintf(col, sizeof col, "#cccccc");
                 else {
                     int c[3];
-                    viridis(v / ca.hi, c);
+                    viridis(v / J->ca.hi, c);
                     snprintf(col, sizeof col, "#%02x%02x%02x", c[0], c[1], c[2]);
                 }
-                sb_printf(&b, "<rect x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\" fill=\"%s\"/>", hx + ix * cs,
-                          hy + (ny - 1 - iy) * cs, cs + 0.05, cs + 0.05, col);
+                sb_printf(b, "<rect x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\" fill=\"%s\"/>", hx + ix * cs,
+                          hy + (J->ny - 1 - iy) * cs, cs + 0.05, cs + 0.05, col);
             }
-        sb_puts(&b, "\n</g>\n");
-        if (!have) svg_text(&b, hx + gw / 2, hy + gh / 2 + 5, FS_LABEL, "middle", "fill=\"#555555\"", "no data");
+        sb_puts(b, "\n</g>\n");
+        if (!J->have) svg_text(b, hx + gw / 2, hy + gh / 2 + 5, FS_LABEL, "middle", "fill=\"#555555\"", "no data");
     }
-    sb_printf(&b, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" stroke=\"%s\"/>\n", hx, hy,
+    sb_printf(b, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" stroke=\"%s\"/>\n", hx, hy,
               gw, gh, FRAME_COLOR);
-    /* top-k marks: rank inside the cell, outline in a contrasting color */
-    for (int r = k - 1; r >= 0; r--) {
-        double v = z ? z[(size_t)top_y[r] * nx + top_x[r]] : NAN;
+}
+
+/* The top-k marks: rank inside the cell, outline in a contrasting color. */
+static void joint_marks(sbuf *b, const joint_plot *J)
+{
+    double cs = J->cs;
+    for (int r = J->k - 1; r >= 0; r--) {
+        double v = J->z ? J->z[(size_t)J->top_y[r] * J->nx + J->top_x[r]] : NAN;
         int c[3] = {200, 200, 200};
-        if (valid_v(v, 0)) viridis(v / ca.hi, c);
+        if (valid_v(v, 0)) viridis(v / J->ca.hi, c);
         double lum = 0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2];
         const char *ink = lum > 140 ? "#000000" : "#ffffff";
-        double cx = hx + top_x[r] * cs, cy = hy + (ny - 1 - top_y[r]) * cs;
-        sb_printf(&b,
+        double cx = J->hx + J->top_x[r] * cs, cy = J->hy + (J->ny - 1 - J->top_y[r]) * cs;
+        sb_printf(b,
                   "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" stroke=\"%s\" "
                   "stroke-width=\"1.5\"/>\n",
                   cx + 1, cy + 1, cs - 2, cs - 2, ink);
@@ -1137,79 +1155,121 @@ int eisnet_plot_joint(const char *path, const char *title, const char *xname, co
             char at[64];
             snprintf(at, sizeof at, "fill=\"%s\" font-weight=\"bold\"", ink);
             double fs = fmin(14, cs * 0.45);
-            svg_text(&b, cx + cs / 2, cy + cs / 2 + fs * 0.36, fs, "middle", at, rk);
+            svg_text(b, cx + cs / 2, cy + cs / 2 + fs * 0.36, fs, "middle", at, rk);
         }
     }
-    /* axes ticks and labels */
-    sb_printf(&b, "<g stroke=\"%s\">", FRAME_COLOR);
-    for (int i = 0; i < nx; i += xevery)
-        sb_printf(&b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>", hx + (i + 0.5) * cs, hy + gh,
+}
+
+/* Ticks, tick labels and axis names. */
+static void joint_axes(sbuf *b, const joint_plot *J)
+{
+    double hx = J->hx, hy = J->hy, gw = J->gw, gh = J->gh, cs = J->cs;
+    int nx = J->nx, ny = J->ny;
+    char nb[32];
+    sb_printf(b, "<g stroke=\"%s\">", FRAME_COLOR);
+    for (int i = 0; i < nx; i += J->xevery)
+        sb_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>", hx + (i + 0.5) * cs, hy + gh,
                   hx + (i + 0.5) * cs, hy + gh + 4);
-    for (int i = 0; i < ny; i += yevery)
-        sb_printf(&b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>", hx - 4, hy + (ny - 0.5 - i) * cs, hx,
+    for (int i = 0; i < ny; i += J->yevery)
+        sb_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>", hx - 4, hy + (ny - 0.5 - i) * cs, hx,
                   hy + (ny - 0.5 - i) * cs);
-    sb_puts(&b, "</g>\n");
-    for (int i = 0; i < nx; i += xevery) {
-        const char *t = bar_label(xticks, i, nb, sizeof nb);
+    sb_puts(b, "</g>\n");
+    for (int i = 0; i < nx; i += J->xevery) {
+        const char *t = bar_label(J->xticks, i, nb, sizeof nb);
         double cx = hx + (i + 0.5) * cs;
-        if (xrot) {
+        if (J->xrot) {
             char tr[80];
             snprintf(tr, sizeof tr, "transform=\"rotate(-45 %.1f %.1f)\"", cx + 4, hy + gh + 14);
-            svg_text(&b, cx + 4, hy + gh + 14, FS_TICK, "end", tr, t);
-        } else svg_text(&b, cx, hy + gh + 19, FS_TICK, "middle", NULL, t);
+            svg_text(b, cx + 4, hy + gh + 14, FS_TICK, "end", tr, t);
+        } else svg_text(b, cx, hy + gh + 19, FS_TICK, "middle", NULL, t);
     }
-    for (int i = 0; i < ny; i += yevery)
-        svg_text(&b, hx - 7, hy + (ny - 0.5 - i) * cs + 4.2, FS_TICK, "end", NULL,
-                 bar_label(yticks, i, nb, sizeof nb));
-    if (has_text(xname)) svg_text(&b, hx + gw / 2, hy + gh + xlab_h + 24, FS_LABEL, "middle", NULL, xname);
-    if (has_text(yname)) svg_vtext(&b, 20, hy + gh / 2, FS_LABEL, yname);
+    for (int i = 0; i < ny; i += J->yevery)
+        svg_text(b, hx - 7, hy + (ny - 0.5 - i) * cs + 4.2, FS_TICK, "end", NULL, bar_label(J->yticks, i, nb, sizeof nb));
+    if (has_text(J->xname)) svg_text(b, hx + gw / 2, hy + gh + J->xlab_h + 24, FS_LABEL, "middle", NULL, J->xname);
+    if (has_text(J->yname)) svg_vtext(b, 20, hy + gh / 2, FS_LABEL, J->yname);
+}
 
-    /* color bar */
-    sb_puts(&b, "<defs><linearGradient id=\"cmap\" x1=\"0\" y1=\"1\" x2=\"0\" y2=\"0\">");
+static void joint_colorbar(sbuf *b, const joint_plot *J)
+{
+    const axis_t *ca = &J->ca;
+    sb_puts(b, "<defs><linearGradient id=\"cmap\" x1=\"0\" y1=\"1\" x2=\"0\" y2=\"0\">");
     for (int i = 0; i <= 16; i++) {
         int c[3];
         viridis(i / 16.0, c);
-        sb_printf(&b, "<stop offset=\"%.4f\" stop-color=\"#%02x%02x%02x\"/>", i / 16.0, c[0], c[1], c[2]);
+        sb_printf(b, "<stop offset=\"%.4f\" stop-color=\"#%02x%02x%02x\"/>", i / 16.0, c[0], c[1], c[2]);
     }
-    sb_puts(&b, "</linearGradient></defs>\n");
-    sb_printf(&b,
+    sb_puts(b, "</linearGradient></defs>\n");
+    sb_printf(b,
               "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"url(#cmap)\" stroke=\"%s\" "
               "stroke-width=\"0.8\"/>\n",
-              cbx, hy, cbw, gh, FRAME_COLOR);
-    for (int i = 0; i < ca.nt; i++) {
-        double py = ax_px_u(&ca, ca.tv[i]);
-        sb_printf(&b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\"/>", cbx + cbw, py,
-                  cbx + cbw + 4, py, FRAME_COLOR);
-        svg_tick_label(&b, &ca, ca.tv[i], cbx + cbw + 7, py + 4.2, "start");
+              J->cbx, J->hy, J->cbw, J->gh, FRAME_COLOR);
+    for (int i = 0; i < ca->nt; i++) {
+        double py = ax_px_u(ca, ca->tv[i]);
+        sb_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\"/>", J->cbx + J->cbw, py,
+                  J->cbx + J->cbw + 4, py, FRAME_COLOR);
+        svg_tick_label(b, ca, ca->tv[i], J->cbx + J->cbw + 7, py + 4.2, "start");
     }
-    svg_vtext(&b, cblab_x, hy + gh / 2, FS_LABEL, "joint probability");
+    svg_vtext(b, J->cblab_x, J->hy + J->gh / 2, FS_LABEL, "joint probability");
+}
 
-    /* top-k horizontal bars */
-    if (k) {
-        char cap[128];
-        snprintf(cap, sizeof cap, "Top %d (%s, %s) pairs", k, sx, sy);
-        svg_text(&b, bx0, hy - 10, FS_LABEL - 1, NULL, "font-weight=\"bold\"", cap);
-        double rh = fmin(30, gh / k);
-        double bt = fmin(rh * 0.7, 20);
-        double barx = bx0 + blw + 8;
-        sb_printf(&b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\"/>\n", barx, hy, barx,
-                  hy + rh * k, FRAME_COLOR);
-        for (int r = 0; r < k; r++) {
-            double cy = hy + rh * (r + 0.5);
-            svg_text(&b, bx0, cy + 4.2, FS_TICK, NULL, NULL, blab[r]);
-            char vb[32];
-            fmt_value(vb, sizeof vb, top_p[r]);
-            double len = 0;
-            if (valid_v(top_p[r], 0) && pmax > 0 && top_p[r] > 0) len = barmax * top_p[r] / pmax;
-            if (len > 0)
-                sb_printf(&b, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\"/>\n", barx,
-                          cy - bt / 2, len, bt, r == 0 ? ACCENT : MAIN_BAR);
-            svg_text(&b, barx + len + 6, cy + 4.2, FS_TICK, NULL, NULL, vb);
-        }
-        svg_text(&b, barx + barmax / 2, hy + rh * k + 22, FS_TICK, "middle", "fill=\"#555555\"",
-                 "joint probability");
+/* The top-k pairs as horizontal bars beside the grid. */
+static void joint_bars(sbuf *b, const joint_plot *J)
+{
+    int k = J->k;
+    double hy = J->hy;
+    char cap[128];
+    snprintf(cap, sizeof cap, "Top %d (%s, %s) pairs", k, J->sx, J->sy);
+    svg_text(b, J->bx0, hy - 10, FS_LABEL - 1, NULL, "font-weight=\"bold\"", cap);
+    double rh = fmin(30, J->gh / k);
+    double bt = fmin(rh * 0.7, 20);
+    double barx = J->bx0 + J->blw + 8;
+    sb_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\"/>\n", barx, hy, barx, hy + rh * k,
+              FRAME_COLOR);
+    for (int r = 0; r < k; r++) {
+        double cy = hy + rh * (r + 0.5);
+        svg_text(b, J->bx0, cy + 4.2, FS_TICK, NULL, NULL, J->blab[r]);
+        char vb[32];
+        fmt_value(vb, sizeof vb, J->top_p[r]);
+        double len = 0;
+        if (valid_v(J->top_p[r], 0) && J->pmax > 0 && J->top_p[r] > 0) len = J->barmax * J->top_p[r] / J->pmax;
+        if (len > 0)
+            sb_printf(b, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\"/>\n", barx,
+                      cy - bt / 2, len, bt, r == 0 ? ACCENT : MAIN_BAR);
+        svg_text(b, barx + len + 6, cy + 4.2, FS_TICK, NULL, NULL, vb);
     }
-    free(blab);
+    svg_text(b, barx + J->barmax / 2, hy + rh * k + 22, FS_TICK, "middle", "fill=\"#555555\"", "joint probability");
+}
+
+int eisnet_plot_joint(const char *path, const char *title, const char *xname, const char *yname,
+                      const char *const *xticks, const char *const *yticks, const double *z, int nx, int ny,
+                      const int *top_x, const int *top_y, const double *top_p, int k)
+{
+    if (joint_check(path, z, nx, ny, top_x, top_y, top_p, k) != 0) return -1;
+    joint_plot J;
+    memset(&J, 0, sizeof J);
+    J.xticks = xticks;
+    J.yticks = yticks;
+    J.xname = xname;
+    J.yname = yname;
+    J.z = z;
+    J.nx = nx;
+    J.ny = ny;
+    J.top_x = top_x;
+    J.top_y = top_y;
+    J.top_p = top_p;
+    J.k = k;
+    if (joint_layout(&J, title) != 0) return -1;
+    const double W = k ? J.bx0 + J.blw + 8 + J.barmax + 70 : J.cblab_x + 24;
+    const double H = J.hy + J.gh + J.xlab_h + (has_text(xname) ? 40 : 14);
+    sbuf b = {0};
+    svg_begin(&b, fmax(W, 420), H);
+    svg_title(&b, fmax(W, 420), title);
+    joint_cells(&b, &J);
+    joint_marks(&b, &J);
+    joint_axes(&b, &J);
+    joint_colorbar(&b, &J);
+    if (k) joint_bars(&b, &J);
+    free(J.blab);
     return svg_finish(&b, path);
 }
 

@@ -1,6 +1,7 @@
-/* Shared by the cmocka test programs: one temporary directory per program. */
-#ifndef EISNET_TEST_UTIL_H
-#define EISNET_TEST_UTIL_H
+/* Shared by the cmocka test programs: one temporary directory per program,
+ * and paths inside it. */
+#ifndef EISNET_TEST_TMPDIR_H
+#define EISNET_TEST_TMPDIR_H
 
 #include <stdio.h>
 #include <stdlib.h>
