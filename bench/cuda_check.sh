@@ -13,7 +13,7 @@
 #   5. bench_cuda: training throughput at batch 512 .. 8192, the products
 #      against cuBLAS's rate, inference by batch size, single-prediction and
 #      update latency; and `eisnet bench --backend cuda` when it exists
-# Results go under $OUT (default ./cuda_check_out), seven files at most:
+# Results go under $OUT (default /tmp/cuda_check_out), seven files at most:
 # summary.txt (the device, one line per stage: PASS, FAIL, SKIP or TIMEOUT,
 # and the end of each failing stage's log), tests.log, build.log, e2e.log,
 # bench.log, bench_cuda.md, eisnet_bench_cuda.md.
@@ -23,7 +23,7 @@
 # Usage: bash bench/cuda_check.sh [--quick]
 set -u
 cd "$(dirname "$0")/.."
-OUT=${OUT:-$PWD/cuda_check_out}
+OUT=${OUT:-/tmp/cuda_check_out}
 mkdir -p "$OUT"
 QUICK=""
 [ "${1:-}" = "--quick" ] && QUICK="--quick"
