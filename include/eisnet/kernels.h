@@ -15,8 +15,16 @@ extern "C" {
 
 #define EISNET_LN_EPS 1e-5f
 
+/* The dropout helpers below are compiled for the GPU too (CUDA sources
+ * include this header), so that both draw the same masks from one text. */
+#ifdef __CUDACC__
+#define EISNET_HOST_DEVICE __host__ __device__
+#else
+#define EISNET_HOST_DEVICE
+#endif
+
 /* The dropout hash: splitmix64's finaliser of (key + idx * golden ratio). */
-static inline uint64_t eisnet_hash64(uint64_t key, uint64_t idx)
+EISNET_HOST_DEVICE static inline uint64_t eisnet_hash64(uint64_t key, uint64_t idx)
 {
     uint64_t z = key + (idx + 1) * UINT64_C(0x9E3779B97F4A7C15);
     z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
@@ -26,14 +34,14 @@ static inline uint64_t eisnet_hash64(uint64_t key, uint64_t idx)
 
 /* Integer drop threshold: an element is dropped when the top 32 bits of its
  * hash are < eisnet_dropout_threshold(p), i.e. with probability p (to 2^-32). */
-static inline uint64_t eisnet_dropout_threshold(float p)
+EISNET_HOST_DEVICE static inline uint64_t eisnet_dropout_threshold(float p)
 {
     if (p <= 0.0f) return 0;
     if (p >= 1.0f) return UINT64_C(1) << 32;
     return (uint64_t)((double)p * 4294967296.0);
 }
 
-static inline int eisnet_dropout_drop(uint64_t key, uint64_t idx, uint64_t threshold)
+EISNET_HOST_DEVICE static inline int eisnet_dropout_drop(uint64_t key, uint64_t idx, uint64_t threshold)
 {
     return (eisnet_hash64(key, idx) >> 32) < threshold;
 }
