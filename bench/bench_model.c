@@ -28,7 +28,7 @@
 #include <cjson/cJSON.h>
 
 #include "eisnet/error.h"
-#include "eisnet/kernels.h"
+#include "eisnet/backend.h"
 #include "eisnet/model.h"
 #include "eisnet/optim.h"
 
@@ -80,9 +80,23 @@ static double train_flop(const eisnet_model_config *c, int n_heads)
 }
 
 /* GFLOP/s of a 512^3 sgemm loop, one independent loop per thread */
+/* the model on a CPU backend with T threads (the previous one freed) */
+static void set_threads(eisnet_model *m, eisnet_backend **be, int T)
+{
+    const eisnet_backend_options bo = {T, 0};
+    eisnet_backend *nb = eisnet_backend_new("cpu", &bo);
+    if (!nb || eisnet_model_set_backend(m, nb) != 0) {
+        fprintf(stderr, "bench_model: %s\n", eisnet_last_error());
+        exit(1);
+    }
+    eisnet_backend_free(*be);
+    *be = nb;
+}
+
 static double sgemm_peak(int threads, double secs)
 {
     const int n = 512;
+    eisnet_backend *cpu = eisnet_backend_default(); /* its gemm is single-threaded */
     double best = 0.0;
     for (int rep = 0; rep < 3; rep++) {
         long calls = 0;
@@ -97,7 +111,7 @@ static double sgemm_peak(int threads, double secs)
                 for (int i = 0; i < n * n; i++) A[i] = Bm[i] = 1e-3f * (float)(i % 17);
                 double ts = now();
                 while (now() - ts < secs / 3) {
-                    eisnet_cpu_gemm(0, 0, n, n, n, A, n, Bm, n, 1.0f, C, n);
+                    cpu->ops->gemm(cpu, 0, 0, n, n, n, A, n, Bm, n, 1.0f, C, n);
                     calls++;
                 }
             }
@@ -133,6 +147,7 @@ int main(int argc, char **argv)
     eisnet_model_config c = eisnet_model_config_default(n_in, 5, 12);
     c.hidden = hidden;
     eisnet_model *m = eisnet_model_new(&c, 1);
+    eisnet_backend *be = NULL;
     eisnet_workspace *ws = m ? eisnet_workspace_new(m, B) : NULL;
     if (!ws) {
         fprintf(stderr, "bench_model: %s\n", eisnet_last_error());
@@ -158,7 +173,7 @@ int main(int argc, char **argv)
            "prediction with the 2 missing parameters' heads (all 5 heads, as PyTorch: %.3f / %.3f), "
            "backend %s, %d threads available\n", n_in, hidden, eisnet_model_n_params(m), flop / 1e6,
            2e-6 * macs_per_sample(&c, 2), flop_all / 1e6, 2e-6 * macs_per_sample(&c, c.n_params),
-           eisnet_model_get_kernels(m)->name, eisnet_get_threads());
+           eisnet_backend_name(eisnet_model_get_backend(m)), eisnet_cpu_threads(0));
 
     for (int t = 0; t < 2; t++) {
         R.sgemm[t] = sgemm_peak(t + 1, secs);
@@ -169,7 +184,7 @@ int main(int argc, char **argv)
     enum { MAXN = 20000 };
     double *ts = malloc(sizeof(double) * MAXN);
     for (int t = 0; t < 2; t++) {
-        eisnet_set_threads(t + 1);
+        set_threads(m, &be, t + 1);
         for (int i = 0; i < 3; i++) /* warm-up */
             eisnet_model_train_step(m, ws, &opt, x, B, target, missing, rt, 0.5f, 1.0f, &rng,
                                     NULL, NULL, NULL, NULL);
@@ -187,7 +202,6 @@ int main(int argc, char **argv)
                R.train[t] * flop / 1e9, 100.0 * R.train[t] * flop / 1e9 / R.sgemm[t], 1e3 * med, n,
                1e3 * best);
     }
-    eisnet_set_threads(0);
 
     { /* single prediction */
         int n = 0;
@@ -202,7 +216,7 @@ int main(int argc, char **argv)
                n, 1e6 * ts[0]);
     }
     for (int t = 0; t < 2; t++) {
-        eisnet_set_threads(t + 1);
+        set_threads(m, &be, t + 1);
         int n = 0;
         for (int i = 0; i < 10; i++) eisnet_model_predict_masked(m, ws, x, 256, missing, probs, res);
         for (double t0 = now(); n < MAXN && (n < 50 || now() - t0 < secs / 2); n++) {
@@ -215,7 +229,7 @@ int main(int argc, char **argv)
                R.batch256[t], R.batch256[t] * 2e-9 * macs_per_sample(&c, 2));
     }
     { /* online update: one sample, one thread */
-        eisnet_set_threads(1);
+        set_threads(m, &be, 1);
         int n = 0;
         for (int i = 0; i < 30; i++)
             eisnet_model_train_step(m, ws, &opt, x, 1, target, missing, rt, 0.5f, 1.0f, &rng, NULL,
@@ -230,7 +244,6 @@ int main(int argc, char **argv)
         R.online_ms = 1e3 * median(ts, n);
         printf("online update (1 sample: forward, backward, clip, AdamW), 1 thread: median %.4f ms\n",
                R.online_ms);
-        eisnet_set_threads(0);
     }
     free(ts);
 
@@ -266,7 +279,7 @@ int main(int argc, char **argv)
 #define PTV(key, th) cJSON_GetNumberValue(cJSON_GetObjectItem(cJSON_GetObjectItem(pt, key), th))
         cJSON *ver = cJSON_GetObjectItem(pt, "torch_version");
         printf("\nnetwork 1.8, n_in %d, H %d; eisnet %s vs PyTorch %s (CPU), same run; medians\n\n",
-               n_in, hidden, eisnet_kernels_cpu.name, cJSON_IsString(ver) ? ver->valuestring : "?");
+               n_in, hidden, "cpu", cJSON_IsString(ver) ? ver->valuestring : "?");
         printf("| measurement | eisnet | PyTorch | eisnet / PyTorch |\n|---|---:|---:|---:|\n");
         const char *th[2] = {"1", "2"};
         for (int t = 0; t < 2; t++) {
@@ -294,6 +307,7 @@ int main(int argc, char **argv)
     eisnet_adamw_free(&opt);
     eisnet_workspace_free(ws);
     eisnet_model_free(m);
+    eisnet_backend_free(be);
     free(x); free(rt); free(target); free(missing); free(probs); free(res);
     return 0;
 }

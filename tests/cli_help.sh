@@ -3,7 +3,7 @@
 # option names, and the aliases still accepted.
 . "$(dirname "$0")/lib.sh"
 "$BIN" full --help | grep -q -- "--n_epochs N .*training epochs (16)" && ok || bad "full --help epochs"
-grep -q "define CLI_FULL_EPOCHS 16" src/cli.h && ok || bad "full's epoch constant moved: update this test"
+grep -q "define CLI_FULL_EPOCHS 16" src/cli/cli.h && ok || bad "full's epoch constant moved: update this test"
 "$BIN" train --help | grep -q -- "training epochs (100)" && ok || bad "train --help epochs"
 "$BIN" update --help | grep -q -- "--batch_size N .*batch size (1)" && ok || bad "update --help batch"
 "$BIN" update --help | grep -q -- "--threads N .*CPU threads (1)" && ok || bad "update --help threads"

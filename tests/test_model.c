@@ -16,6 +16,7 @@
 
 #include "eisnet/error.h"
 #include "eisnet/model.h"
+#include "backend_ref.h"
 #include "eisnet/optim.h"
 
 static uint64_t g_rng = 7;
@@ -251,13 +252,33 @@ static double check_entries(net_case *nc, float *v, const float *an, const size_
     return worst;
 }
 
-static void gradcheck_network(const eisnet_kernels *K)
+/* A backend for a test: "ref", "cpu" (threads as given), or "device": the
+ * reference backend with memory the model must treat as a device's (host
+ * copies at the edges, as for a GPU). */
+static eisnet_backend *make_backend(const char *name, int threads)
+{
+    const eisnet_backend_options bo = {threads, 0};
+    eisnet_backend *be = strcmp(name, "device") == 0 ? eisnet_backend_ref_new_device_like()
+                                                     : eisnet_backend_new(name, &bo);
+    assert_non_null(be);
+    return be;
+}
+
+/* m on a new backend NAME; the model keeps its own reference */
+static void use_backend(eisnet_model *m, const char *name, int threads)
+{
+    eisnet_backend *be = make_backend(name, threads);
+    assert_int_equal(eisnet_model_set_backend(m, be), 0);
+    eisnet_backend_free(be);
+}
+
+static void gradcheck_network(const char *K)
 {
     eisnet_model_config c = {9, 3, 5, 16, 0.3f, 0.2f, 0.1f};
     g_rng = 17;
     net_case nc = {eisnet_model_new(&c, 5), NULL, make_batch(&c, 5), 99};
     assert_non_null(nc.m);
-    eisnet_model_set_kernels(nc.m, K);
+    use_backend(nc.m, K, 1);
     nc.ws = eisnet_workspace_new(nc.m, 5);
     eisnet_workspace_set_input_grad(nc.ws, 1);
     /* bigger last-layer weights so the heads' gradients are not tiny */
@@ -314,7 +335,7 @@ static void gradcheck_network(const eisnet_kernels *K)
     for (int i = 0; i < 5 * c.n_in; i++) nx += (double)dx[i] * dx[i];
     assert_true(sqrt(nx) > 1e-2);
     print_message("  [%s] network grad-check: worst %.3f over all tensors, %.3f over the input "
-                  "(%d entries, %d skipped at ReLU kinks)\n", K->name, worst_all, wx, checked, kinks);
+                  "(%d entries, %d skipped at ReLU kinks)\n", K, worst_all, wx, checked, kinks);
     assert_true(kinks * 10 < checked);
     assert_true(wx <= 1.0);
     free(dx);
@@ -323,21 +344,19 @@ static void gradcheck_network(const eisnet_kernels *K)
     eisnet_model_free(nc.m);
 }
 
-static void test_gradcheck_network_ref(void **state) { (void)state; gradcheck_network(&eisnet_kernels_ref); }
-static void test_gradcheck_network_cpu(void **state) { (void)state; gradcheck_network(&eisnet_kernels_cpu); }
+static void test_gradcheck_network_ref(void **state) { (void)state; gradcheck_network("ref"); }
+static void test_gradcheck_network_cpu(void **state) { (void)state; gradcheck_network("cpu"); }
 
 /* ---- backends and threads -------------------------------------------------------- */
 
 /* 10 AdamW steps (dropout on, clipping at 1) from the same init */
 /* use_step: eisnet_model_train_step (on the CPU backend it skips the heads
  * of known parameters) instead of the separate calls */
-static void trajectory(const eisnet_kernels *K, int threads, int use_step, double *losses,
-                       float *params_out)
+static void trajectory(const char *K, int threads, int use_step, double *losses, float *params_out)
 {
-    eisnet_set_threads(threads);
     eisnet_model_config c = {18, 5, 12, 64, 0.3f, 0.2f, 0.1f};
     eisnet_model *m = eisnet_model_new(&c, 11);
-    eisnet_model_set_kernels(m, K);
+    use_backend(m, K, threads);
     g_rng = 3;
     batch b = make_batch(&c, 67);
     eisnet_workspace *ws = eisnet_workspace_new(m, 67);
@@ -365,7 +384,6 @@ static void trajectory(const eisnet_kernels *K, int threads, int use_step, doubl
     free_batch(&b);
     eisnet_workspace_free(ws);
     eisnet_model_free(m);
-    eisnet_set_threads(0);
 }
 
 static void test_trajectory_ref_vs_cpu(void **state)
@@ -376,12 +394,16 @@ static void test_trajectory_ref_vs_cpu(void **state)
     size_t n = eisnet_model_n_params(tmp);
     eisnet_model_free(tmp);
     float *p_ref = malloc(n * sizeof(float)), *p_cpu = malloc(n * sizeof(float)),
-          *p_cpu2 = malloc(n * sizeof(float)), *p_step = malloc(n * sizeof(float));
-    double l_ref[10], l_cpu[10], l_cpu2[10], l_step[10];
-    trajectory(&eisnet_kernels_ref, 1, 0, l_ref, p_ref);
-    trajectory(&eisnet_kernels_cpu, 1, 0, l_cpu, p_cpu);
-    trajectory(&eisnet_kernels_cpu, 2, 0, l_cpu2, p_cpu2); /* 67 rows: split 33 + 34 when OpenMP */
-    trajectory(&eisnet_kernels_cpu, 2, 1, l_step, p_step); /* what training runs */
+          *p_cpu2 = malloc(n * sizeof(float)), *p_step = malloc(n * sizeof(float)),
+          *p_dev = malloc(n * sizeof(float)), *p_dev2 = malloc(n * sizeof(float));
+    double l_ref[10], l_cpu[10], l_cpu2[10], l_step[10], l_dev[10], l_dev2[10];
+    trajectory("ref", 1, 0, l_ref, p_ref);
+    trajectory("cpu", 1, 0, l_cpu, p_cpu);
+    trajectory("cpu", 2, 0, l_cpu2, p_cpu2); /* 67 rows: split 33 + 34 when OpenMP */
+    trajectory("cpu", 2, 1, l_step, p_step); /* what training runs */
+    /* device-like memory: host copies at the edges, moments kept by the model */
+    trajectory("device", 1, 1, l_dev, p_dev);
+    trajectory("device", 1, 0, l_dev2, p_dev2);
     for (int s = 0; s < 10; s++) {
         print_message("  step %d loss ref %.7f cpu %.7f cpu/2 threads %.7f train_step %.7f\n", s,
                       l_ref[s], l_cpu[s], l_cpu2[s], l_step[s]);
@@ -389,6 +411,8 @@ static void test_trajectory_ref_vs_cpu(void **state)
         assert_true(fabs(l_cpu[s] - l_ref[s]) <= 1e-5 * fabs(l_ref[s]));
         assert_true(fabs(l_cpu2[s] - l_ref[s]) <= 1e-5 * fabs(l_ref[s]));
         assert_true(fabs(l_step[s] - l_ref[s]) <= 1e-5 * fabs(l_ref[s]));
+        assert_true(fabs(l_dev[s] - l_ref[s]) <= 1e-5 * fabs(l_ref[s]));
+        assert_true(l_dev2[s] == l_ref[s]); /* the same arithmetic as ref */
     }
     assert_true(l_ref[9] < 0.8 * l_ref[0]); /* it learns */
     double worst = 0.0;
@@ -396,10 +420,12 @@ static void test_trajectory_ref_vs_cpu(void **state)
         worst = fmax(worst, fabs(p_cpu[i] - p_ref[i]));
         worst = fmax(worst, fabs(p_cpu2[i] - p_ref[i]));
         worst = fmax(worst, fabs(p_step[i] - p_ref[i]));
+        worst = fmax(worst, fabs(p_dev[i] - p_ref[i]));
+        assert_true(p_dev2[i] == p_ref[i]);
     }
     print_message("  params after 10 steps: max |cpu - ref| %.3g\n", worst);
     assert_true(worst < 1e-4); /* a tenth of one lr step */
-    free(p_ref); free(p_cpu); free(p_cpu2); free(p_step);
+    free(p_ref); free(p_cpu); free(p_cpu2); free(p_step); free(p_dev); free(p_dev2);
 }
 
 static void test_thread_split_same_grads(void **state)
@@ -414,7 +440,7 @@ static void test_thread_split_same_grads(void **state)
     float *g1 = malloc(n * sizeof(float));
     float logits1[200 * 60];
     for (int T = 1; T <= 4; T++) {
-        eisnet_set_threads(T);
+        use_backend(m, "cpu", T);
         uint64_t rng = 5;
         eisnet_model_zero_grad(m);
         assert_int_equal(eisnet_model_forward(m, ws, b.x, b.B, 1, &rng), 0);
@@ -432,7 +458,6 @@ static void test_thread_split_same_grads(void **state)
         for (size_t i = 0; i < n; i++)
             assert_true(fabsf(eisnet_model_grads(m)[i] - g1[i]) <= 1e-6f + 1e-4f * fabsf(g1[i]));
     }
-    eisnet_set_threads(0);
     free(g1);
     free_batch(&b);
     eisnet_workspace_free(ws);
@@ -568,9 +593,9 @@ static void test_small_batches_fast_vs_ref(void **state)
     for (size_t t = 0; t < sizeof Bs / sizeof Bs[0]; t++) {
         const int B = Bs[t];
         for (int threads = 1; threads <= 2; threads++) {
-            eisnet_set_threads(threads);
             eisnet_model *mr = eisnet_model_new(&c, 21), *mf = eisnet_model_new(&c, 21);
-            eisnet_model_set_kernels(mr, &eisnet_kernels_ref);
+            use_backend(mr, "ref", 1);
+            use_backend(mf, "cpu", threads);
             g_rng = 100 + (uint64_t)B;
             batch b = make_batch(&c, B);
             eisnet_workspace *wr = eisnet_workspace_new(mr, B), *wf = eisnet_workspace_new(mf, B);
@@ -609,25 +634,22 @@ static void test_small_batches_fast_vs_ref(void **state)
             eisnet_model_free(mf);
         }
     }
-    eisnet_set_threads(0);
 }
 
 /* eisnet_model_train_step == zero_grad, forward, loss, backward, clip, AdamW;
- * grads left unclipped. With the reference backend bitwise the same
- * parameters and loss; with the CPU backend, which skips the heads of known
- * parameters in train_step, the same up to float summation order. */
+ * grads left unclipped. Every backend here gathers rows, so train_step skips
+ * the heads of known parameters: the same up to float summation order. */
 static void test_train_step_matches_calls(void **state)
 {
     (void)state;
     eisnet_model_config c = eisnet_model_config_default(10, 5, 12);
     c.hidden = 64;
-    const eisnet_kernels *backends[2] = {&eisnet_kernels_ref, &eisnet_kernels_cpu};
-    for (int be = 0; be < 2; be++)
+    const char *backends[3] = {"ref", "cpu", "device"};
+    for (int be = 0; be < 3; be++)
     for (int B = 1; B <= 79; B += 39) {
-        const int exact = be == 0;
         eisnet_model *m1 = eisnet_model_new(&c, 5), *m2 = eisnet_model_new(&c, 5);
-        eisnet_model_set_kernels(m1, backends[be]);
-        eisnet_model_set_kernels(m2, backends[be]);
+        use_backend(m1, backends[be], 0);
+        use_backend(m2, backends[be], 0);
         g_rng = 8;
         batch b = make_batch(&c, B);
         eisnet_workspace *w1 = eisnet_workspace_new(m1, B), *w2 = eisnet_workspace_new(m2, B);
@@ -651,29 +673,19 @@ static void test_train_step_matches_calls(void **state)
             assert_memory_equal(n1, n2, sizeof n1);
             const float coef = eisnet_clip_coef(norm2, 0.01f);
             assert_true(coef < 1.0f);
-            if (exact) {
-                assert_true(L1.loss == L2.loss);
-                assert_true(norm1 == norm2);
-                assert_memory_equal(c1, c2, sizeof c1);
-                assert_memory_equal(eisnet_model_params(m1), eisnet_model_params(m2), n * sizeof(float));
-                /* unclipped: m2's grads are m1's (clipped) grads / coef */
-                for (size_t i = 0; i < n; i += 97)
-                    assert_true(eisnet_model_grads(m1)[i] == eisnet_model_grads(m2)[i] * coef);
-            } else {
-                assert_true(fabs(L1.loss - L2.loss) <= 1e-6 * fabs(L1.loss));
-                assert_true(fabsf(norm1 - norm2) <= 1e-5f * norm1);
-                float worst = 0.0f;
-                for (size_t i = 0; i < n; i++) {
-                    const float p1 = eisnet_model_params(m1)[i], p2 = eisnet_model_params(m2)[i];
-                    const float g1 = eisnet_model_grads(m1)[i], g2 = eisnet_model_grads(m2)[i] * coef;
-                    /* Adam's step is ~lr per parameter whatever the gradient's
-                     * size, so parameters compare absolutely against lr */
-                    assert_true(fabsf(p1 - p2) <= 1e-6f + 1e-5f * fabsf(p1));
-                    const float e = fabsf(g1 - g2) / (1e-6f + fabsf(g1));
-                    if (fabsf(g1) > 1e-4f * norm1 && e > worst) worst = e;
-                }
-                assert_true(worst <= 1e-3f);
+            assert_true(fabs(L1.loss - L2.loss) <= 1e-6 * fabs(L1.loss));
+            assert_true(fabsf(norm1 - norm2) <= 1e-5f * norm1);
+            float worst = 0.0f;
+            for (size_t i = 0; i < n; i++) {
+                const float p1 = eisnet_model_params(m1)[i], p2 = eisnet_model_params(m2)[i];
+                const float g1 = eisnet_model_grads(m1)[i], g2 = eisnet_model_grads(m2)[i] * coef;
+                /* Adam's step is ~lr per parameter whatever the gradient's
+                 * size, so parameters compare absolutely against lr */
+                assert_true(fabsf(p1 - p2) <= 1e-6f + 1e-5f * fabsf(p1));
+                const float e = fabsf(g1 - g2) / (1e-6f + fabsf(g1));
+                if (fabsf(g1) > 1e-4f * norm1 && e > worst) worst = e;
             }
+            assert_true(worst <= 1e-3f);
         }
         assert_int_equal(r1, r2);
         eisnet_adamw_free(&o1);
@@ -729,10 +741,10 @@ static void test_predict_masked(void **state)
     (void)state;
     eisnet_model_config c = eisnet_model_config_default(10, 5, 12);
     c.hidden = 128;
-    const eisnet_kernels *backends[2] = {&eisnet_kernels_ref, &eisnet_kernels_cpu};
-    for (int be = 0; be < 2; be++) {
+    const char *backends[3] = {"ref", "cpu", "device"};
+    for (int be = 0; be < 3; be++) {
         eisnet_model *m = eisnet_model_new(&c, 4);
-        eisnet_model_set_kernels(m, backends[be]);
+        use_backend(m, backends[be], 2);
         const int B = 97;
         eisnet_workspace *ws = eisnet_workspace_new(m, B), *ws1 = eisnet_workspace_new(m, 1);
         g_rng = 21;
@@ -742,7 +754,6 @@ static void test_predict_masked(void **state)
         float ra[97], rm[97], p1[60], r1;
         assert_non_null(pa);
         assert_non_null(pm);
-        eisnet_set_threads(2);
         assert_int_equal(eisnet_model_predict(m, ws, b.x, B, pa, ra), 0);
         assert_int_equal(eisnet_model_predict_masked(m, ws, b.x, B, b.missing, pm, rm), 0);
         for (int i = 0; i < B; i++) {
@@ -762,7 +773,6 @@ static void test_predict_masked(void **state)
                 }
             }
         }
-        eisnet_set_threads(0);
         free(pa);
         free(pm);
         free_batch(&b);

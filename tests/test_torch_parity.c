@@ -171,11 +171,20 @@ static void free_batch(batch *b)
     free(b->missing);
 }
 
-static void check_forward_backward(const eisnet_kernels *K, int threads)
+/* m on a new backend NAME with the given threads (the model keeps a reference) */
+static void use_backend(eisnet_model *m, const char *name, int threads)
 {
-    eisnet_set_threads(threads);
+    const eisnet_backend_options bo = {threads, 0};
+    eisnet_backend *be = eisnet_backend_new(name, &bo);
+    assert_non_null(be);
+    assert_int_equal(eisnet_model_set_backend(m, be), 0);
+    eisnet_backend_free(be);
+}
+
+static void check_forward_backward(const char *K, int threads)
+{
     eisnet_model *m = load_model();
-    eisnet_model_set_kernels(m, K);
+    use_backend(m, K, threads);
     batch b = load_batch();
     eisnet_workspace *ws = eisnet_workspace_new(m, M.batch);
     assert_non_null(ws);
@@ -190,7 +199,7 @@ static void check_forward_backward(const eisnet_kernels *K, int threads)
     size_t n;
     float *t = read_raw("logits", sizeof(float), &n);
     double w = worst(eisnet_workspace_logits(ws), t, n, ATOL);
-    print_message("[%s, %d threads] logits worst %.3f\n", K->name, threads, w);
+    print_message("[%s, %d threads] logits worst %.3f\n", K, threads, w);
     assert_true(w <= 1.0);
     free(t);
     t = read_raw("resnorm", sizeof(float), &n);
@@ -214,7 +223,7 @@ static void check_forward_backward(const eisnet_kernels *K, int threads)
         if (wt > 1.0) print_message("tensor %s: worst %.3f\n", ti->name, wt);
         wg = fmax(wg, wt);
     }
-    print_message("[%s, %d threads] grads worst %.3f\n", K->name, threads, wg);
+    print_message("[%s, %d threads] grads worst %.3f\n", K, threads, wg);
     assert_true(wg <= 1.0);
     free(t);
     t = read_raw("dx", sizeof(float), &n);
@@ -225,16 +234,15 @@ static void check_forward_backward(const eisnet_kernels *K, int threads)
     free_batch(&b);
     eisnet_workspace_free(ws);
     eisnet_model_free(m);
-    eisnet_set_threads(0);
 }
 
-static void test_forward_backward_ref(void **state) { (void)state; check_forward_backward(&eisnet_kernels_ref, 1); }
-static void test_forward_backward_cpu(void **state) { (void)state; check_forward_backward(&eisnet_kernels_cpu, 1); }
+static void test_forward_backward_ref(void **state) { (void)state; check_forward_backward("ref", 1); }
+static void test_forward_backward_cpu(void **state) { (void)state; check_forward_backward("cpu", 1); }
 
-static void check_training(const eisnet_kernels *K)
+static void check_training(const char *K)
 {
     eisnet_model *m = load_model();
-    eisnet_model_set_kernels(m, K);
+    use_backend(m, K, 0);
     batch b = load_batch();
     eisnet_workspace *ws = eisnet_workspace_new(m, M.batch);
     eisnet_adamw opt;
@@ -257,7 +265,7 @@ static void check_training(const eisnet_kernels *K)
         float norm = eisnet_clip_grad_norm(eisnet_model_grads(m), eisnet_model_n_params(m), (float)M.max_norm);
         clipped += norm > M.max_norm;
         eisnet_adamw_step(&opt, eisnet_model_params(m), eisnet_model_grads(m));
-        print_message("[%s] step %d loss %.7f (torch %.7f) norm %.5f (torch %.5f)\n", K->name, s,
+        print_message("[%s] step %d loss %.7f (torch %.7f) norm %.5f (torch %.5f)\n", K, s,
                       L.loss, tl[s], norm, tn[s]);
         /* float32 noise grows through the steps; 3e-5 relative */
         assert_true(fabs(L.loss - tl[s]) <= 1e-6 + 3e-5 * fabs(tl[s]));
@@ -270,7 +278,7 @@ static void check_training(const eisnet_kernels *K)
      * it moves the update by a visible fraction of lr (1e-2). The bound is
      * 1% of one step: atol 1e-4. */
     double w = worst(eisnet_model_params(m), pa, n, 1e-4);
-    print_message("[%s] params after %d steps worst %.3f (atol 1e-4)\n", K->name, M.steps, w);
+    print_message("[%s] params after %d steps worst %.3f (atol 1e-4)\n", K, M.steps, w);
     assert_true(w <= 1.0);
     free(pa);
     free(tl);
@@ -281,8 +289,8 @@ static void check_training(const eisnet_kernels *K)
     eisnet_model_free(m);
 }
 
-static void test_adamw_steps_ref(void **state) { (void)state; check_training(&eisnet_kernels_ref); }
-static void test_adamw_steps_cpu(void **state) { (void)state; check_training(&eisnet_kernels_cpu); }
+static void test_adamw_steps_ref(void **state) { (void)state; check_training("ref"); }
+static void test_adamw_steps_cpu(void **state) { (void)state; check_training("cpu"); }
 
 static void test_plateau(void **state)
 {

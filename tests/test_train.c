@@ -19,7 +19,7 @@
 #include "eisnet/dataset.h"
 #include "eisnet/error.h"
 #include "eisnet/fileio.h"
-#include "eisnet/kernels.h"
+#include "eisnet/backend.h"
 #include "eisnet/train.h"
 
 
@@ -260,7 +260,6 @@ static void test_bad_input(void **state)
 
 int main(void)
 {
-    eisnet_set_threads(2);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_select_smallest), cmocka_unit_test(test_learns),
         cmocka_unit_test(test_deterministic_and_resume), cmocka_unit_test(test_reference_mode),

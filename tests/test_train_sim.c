@@ -20,7 +20,7 @@
 #include "eisnet/dataset.h"
 #include "eisnet/error.h"
 #include "eisnet/fileio.h"
-#include "eisnet/kernels.h"
+#include "eisnet/backend.h"
 #include "eisnet/simulate.h"
 #include "eisnet/train.h"
 
@@ -363,7 +363,6 @@ static void test_bad_options(void **state)
 
 int main(void)
 {
-    eisnet_set_threads(2);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_series_spectrum_matches_circuit),
         cmocka_unit_test(test_input_unit_scaling),

@@ -59,6 +59,10 @@ int eisnet_ensure_dir(const char *path);
 /* Joins dir and name into a malloc'ed "dir/name". */
 char *eisnet_path_join(const char *dir, const char *name);
 
+/* A model path without its extension: "x/model.safetensors" or "x/model.npz"
+ * -> "x/model" (malloc'ed; NULL when out of memory). */
+char *eisnet_checkpoint_stem(const char *path);
+
 #ifdef __cplusplus
 }
 #endif

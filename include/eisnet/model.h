@@ -7,6 +7,9 @@
  *
  * Parameters live in ONE float array in PyTorch state-dict order (see the
  * tensor table below); gradients in a second array with the same layout.
+ * Both, the AdamW moments and the workspaces' activations are memory of the
+ * model's backend (eisnet/backend.h; the shared CPU backend until
+ * eisnet_model_set_backend); every pass runs through the backend's ops.
  *
  * Typical training step:
  *     eisnet_model_zero_grad(m);
@@ -22,7 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "eisnet/kernels.h"
+#include "eisnet/backend.h"
 #include "eisnet/optim.h"
 
 #ifdef __cplusplus
@@ -59,7 +62,7 @@ size_t eisnet_model_config_n_params(const eisnet_model_config *cfg);
 
 /* PyTorch-default init, deterministic from seed: Linear weight and bias
  * U(-1/sqrt(in), 1/sqrt(in)); LayerNorm weight 1, bias 0. Grads zeroed.
- * Uses eisnet_kernels_cpu; NULL on a bad config or out of memory. */
+ * On eisnet_backend_default(); NULL on a bad config or out of memory. */
 eisnet_model *eisnet_model_new(const eisnet_model_config *cfg, uint64_t seed);
 void eisnet_model_free(eisnet_model *m);
 
@@ -68,13 +71,26 @@ const eisnet_model_config *eisnet_model_get_config(const eisnet_model *m);
  * [0, 1)); the parameters and their layout do not change. 0 / -1. */
 int eisnet_model_set_dropout(eisnet_model *m, float d1, float d2, float dh);
 size_t eisnet_model_n_params(const eisnet_model *m);
-float *eisnet_model_params(eisnet_model *m); /* n_params floats */
-float *eisnet_model_grads(eisnet_model *m);  /* n_params floats, same layout */
+/* The parameters / gradients on the host (n_params floats each, the same
+ * layout). With a backend whose memory is the host's (ref, cpu) they are the
+ * arrays themselves. Otherwise a host copy, current at the call, which the
+ * caller may read and write until the next pass, which uploads it: call
+ * again after a pass to see its results. */
+float *eisnet_model_params(eisnet_model *m);
+float *eisnet_model_grads(eisnet_model *m);
 void eisnet_model_zero_grad(eisnet_model *m);
 
-/* Backend for all later passes (&eisnet_kernels_ref or &eisnet_kernels_cpu). */
-void eisnet_model_set_kernels(eisnet_model *m, const eisnet_kernels *k);
-const eisnet_kernels *eisnet_model_get_kernels(const eisnet_model *m);
+/* The backend of all later passes (NULL: eisnet_backend_default()). The
+ * parameters and gradients move to its memory; workspaces made on another
+ * backend move at their next pass. The model and its workspaces hold
+ * references to their backend: the caller may free its own at any time.
+ * 0 / -1 (out of memory: unchanged). */
+int eisnet_model_set_backend(eisnet_model *m, eisnet_backend *be);
+eisnet_backend *eisnet_model_get_backend(const eisnet_model *m);
+/* With a backend whose memory is not the host's, train_step keeps the AdamW
+ * moments in the backend's memory; this copies them back into opt->m, opt->v
+ * (before saving the optimizer). A no-op otherwise. 0 / -1. */
+int eisnet_model_optimizer_to_host(eisnet_model *m, eisnet_adamw *opt);
 
 /* ---- tensor table (checkpoints) ------------------------------------------
  * Tensors in state-dict order: encoder.{0,1,4,5,8}.{weight,bias},
@@ -151,14 +167,15 @@ int eisnet_model_predict(eisnet_model *m, eisnet_workspace *ws, const float *x,
 /* eisnet_model_predict for the heads a caller needs: missing (B, n_params),
  * 1 = evaluate this parameter's head for this row (its parameter is unknown),
  * or NULL for every head. The probabilities of heads not evaluated are 0.
- * With the CPU backend each head runs on its selected rows only (2 of 5 heads
- * when 3 parameters are known: ~25% less work per row); the values of the
- * evaluated heads equal eisnet_model_predict's up to float rounding. */
+ * With a backend that gathers rows (ref, cpu) each head runs on its selected
+ * rows only (2 of 5 heads when 3 parameters are known: ~25% less work per
+ * row); the values of the evaluated heads equal eisnet_model_predict's up to
+ * float rounding. */
 int eisnet_model_predict_masked(eisnet_model *m, eisnet_workspace *ws, const float *x, int B,
                                 const uint8_t *missing, float *probs_out, float *resnorm_out);
 
 /* One row: eisnet_model_predict_masked(m, ws, x, 1, missing, ...); missing
- * (n_params) may be NULL. With the CPU backend a batch this small runs on one
+ * (n_params) may be NULL. On the CPU backend a batch this small runs on one
  * thread in matrix-vector loops (no thread fork). */
 int eisnet_model_predict_one(eisnet_model *m, eisnet_workspace *ws, const float *x,
                              const uint8_t *missing, float *probs_out, float *resnorm_out);
@@ -167,10 +184,10 @@ int eisnet_model_predict_one(eisnet_model *m, eisnet_workspace *ws, const float 
  * zero_grad, forward (train), loss, backward, clip_grad_norm(max_grad_norm;
  * <= 0: no clipping), AdamW. The clip factor is applied inside the AdamW
  * pass, so afterwards eisnet_model_grads() holds the UNCLIPPED gradients.
- * With the CPU backend the heads of known parameters are skipped (they get
- * no gradient from the loss), so the result equals the separate calls up to
- * float summation order, and eisnet_workspace_logits() afterwards holds only
- * the missing heads' logits. out, grad_norm
+ * With a backend that gathers rows (ref, cpu) the heads of known parameters
+ * are skipped (they get no gradient from the loss), so the result equals the
+ * separate calls up to float summation order, and eisnet_workspace_logits()
+ * afterwards holds only the missing heads' logits. out, grad_norm
  * (the norm before clipping), correct, counted may be NULL. */
 int eisnet_model_train_step(eisnet_model *m, eisnet_workspace *ws, eisnet_adamw *opt,
                             const float *x, int B, const int32_t *target,

@@ -2,7 +2,9 @@
  * behaving like its PyTorch counterpart (torch 1.13):
  *   torch.optim.AdamW, torch.nn.utils.clip_grad_norm_,
  *   torch.optim.lr_scheduler.ReduceLROnPlateau.
- * They work on flat float arrays (eisnet_model_params / _grads). */
+ * They work on flat float arrays (eisnet_model_params / _grads), on one
+ * thread; the backends (eisnet/backend.h) run the same arithmetic on their
+ * own threads or devices. */
 #ifndef EISNET_OPTIM_H
 #define EISNET_OPTIM_H
 
@@ -56,6 +58,11 @@ typedef struct {
 eisnet_adamw_consts eisnet_adamw_begin(eisnet_adamw *opt, float grad_scale);
 void eisnet_adamw_update(eisnet_adamw *opt, const eisnet_adamw_consts *k, float *params,
                          const float *grads, size_t i0, size_t i1);
+/* The update of elements [i0, i1) on explicit arrays (moments m, v): what
+ * eisnet_adamw_update does with opt->m, opt->v, for backends that keep the
+ * moments in their own memory. */
+void eisnet_adamw_range(const eisnet_adamw_consts *k, float *params, const float *grads, float *m,
+                        float *v, size_t i0, size_t i1);
 
 /* torch.nn.utils.clip_grad_norm_: total L2 norm of grads; when
  * max_norm/(norm+1e-6) < 1 the grads are scaled by it. Returns the norm

@@ -25,6 +25,7 @@
 
 #include "eisnet/grid.h"
 #include "eisnet/model.h"
+#include "eisnet/npy.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -71,9 +72,13 @@ void eisnet_predictor_input(const eisnet_predictor *p, const double *values, con
 int eisnet_predictor_save(const eisnet_predictor *p, const char *path);
 /* Load from .safetensors or .npz; checks names, shapes and the configuration. */
 int eisnet_predictor_load(eisnet_predictor *p, const char *path);
+/* The checks and construction of eisnet_predictor_load on tensors and a
+ * configuration (JSON text of cfg_len bytes) already in memory. `name` is
+ * used in messages; n_other of the n arrays are not tensors of the model
+ * (an .npz's configuration array). On failure p holds nothing to free. */
+int eisnet_predictor_from_arrays(eisnet_predictor *p, const char *name, const eisnet_array *arr, size_t n,
+                                 size_t n_other, const char *cfg, size_t cfg_len);
 
-/* "x/model.safetensors" -> "x/model" (malloc'ed). */
-char *eisnet_checkpoint_stem(const char *path);
 
 #ifdef __cplusplus
 }

@@ -2,14 +2,14 @@
  * it can answer.
  *
  * Default (simulate = 1): training by simulation (neural posterior
- * estimation), src/train_sim.c. Every sample is a fresh simulation: a truth
+ * estimation), src/ml/train_sim.c. Every sample is a fresh simulation: a truth
  * drawn log-uniform inside the ranges, its spectrum with relative complex
  * noise sigma, a mask over all subsets of known parameters (0 to n-1 known),
  * the known values at their true values; label = the grid cell of each
  * missing truth. No dataset is needed. An epoch is samples_per_epoch fresh
  * simulations; validation uses val_samples fixed held-out simulations.
  *
- * Dataset modes (simulate = 0), src/train.c: for each ground truth, the samples_per_gt grid models with the lowest
+ * Dataset modes (simulate = 0), src/ml/train.c: for each ground truth, the samples_per_gt grid models with the lowest
  * resnorm (sampling "topk"), or that many drawn uniformly with replacement
  * (sampling "uniform", the reference). Each row gets a random mask that knows
  * `known` parameters (redrawn every epoch for training rows, fixed for
@@ -48,6 +48,7 @@ typedef struct {
     int uniform;            /* 0 topk (default), 1 uniform (reference) */
     uint64_t seed;          /* 42 */
     int threads;            /* 0 = all cores */
+    const char *backend;    /* registry name (eisnet/backend.h); NULL = "auto" */
     int resume;
     int quiet;
     int expect_n_gt;        /* > 0: the dataset must have this many ground truths */

@@ -42,6 +42,7 @@ typedef struct {
     double checkpoint_every; /* seconds (30); <= 0: only at the end */
     uint64_t seed;           /* 42: the split (as train), dropout, replay sampling */
     int threads;             /* 0: one thread */
+    const char *backend;     /* registry name (eisnet/backend.h); NULL = "auto" */
     int quiet;
 } eisnet_update_options;
 

@@ -1,6 +1,7 @@
 /* A network with its configuration: inputs, features, checkpoints. */
 #include "eisnet/predictor.h"
 #include "eisnet/error.h"
+#include "eisnet/fileio.h"
 #include "eisnet/npy.h"
 #include "eisnet/safetensors.h"
 #include "grid_json.h"
@@ -90,24 +91,6 @@ void eisnet_predictor_input(const eisnet_predictor *p, const double *values, con
         x[P + i] = known[i] ? 1.0f : 0.0f;
     }
     if (p->n_features) memcpy(x + 2 * P, feats, sizeof(float) * (size_t)p->n_features);
-}
-
-char *eisnet_checkpoint_stem(const char *path)
-{
-    size_t n = strlen(path);
-    static const char *ext[] = {".safetensors", ".npz"};
-    for (int i = 0; i < 2; i++) {
-        size_t e = strlen(ext[i]);
-        if (n > e && strcmp(path + n - e, ext[i]) == 0) {
-            n -= e;
-            break;
-        }
-    }
-    char *s = malloc(n + 1);
-    if (!s) return NULL;
-    memcpy(s, path, n);
-    s[n] = '\0';
-    return s;
 }
 
 static char *config_json(const eisnet_predictor *p)
@@ -319,6 +302,48 @@ out:
     return rc;
 }
 
+int eisnet_predictor_from_arrays(eisnet_predictor *p, const char *name, const eisnet_array *arr, size_t n,
+                                 size_t n_other, const char *cfg, size_t cfg_len)
+{
+    memset(p, 0, sizeof *p);
+    size_t file_floats = 0;
+    for (size_t i = 0; i < n; i++)
+        if (arr[i].dtype == EISNET_F32) file_floats += (size_t)eisnet_array_count(&arr[i]);
+    if (from_config(p, name, cfg, cfg_len, file_floats) != 0) return -1;
+    int nt = eisnet_model_n_tensors(p->model);
+    float *params = eisnet_model_params(p->model);
+    size_t matched = 0;
+    for (int i = 0; i < nt; i++) {
+        const eisnet_tensor_info *t = eisnet_model_tensor(p->model, i);
+        const eisnet_array *a = eisnet_arrays_find(arr, n, t->name);
+        if (!a) {
+            eisnet_set_error("%s: tensor '%s' is missing", name, t->name);
+            goto fail;
+        }
+        int shape_ok = a->dtype == EISNET_F32 && a->ndim == t->ndim && a->shape[0] == t->shape[0] &&
+                       (t->ndim == 1 || a->shape[1] == t->shape[1]);
+        if (!shape_ok) {
+            eisnet_set_error("%s: tensor '%s' has the wrong shape or type", name, t->name);
+            goto fail;
+        }
+        memcpy(params + t->offset, a->data, t->numel * sizeof(float));
+        for (size_t k = 0; k < t->numel; k++)
+            if (!isfinite(params[t->offset + k])) {
+                eisnet_set_error("%s: tensor '%s' holds NaN or infinity", name, t->name);
+                goto fail;
+            }
+        matched++;
+    }
+    if (matched + n_other != n) {
+        eisnet_set_error("%s: unexpected extra tensors (%zu, expected %d)", name, n, nt);
+        goto fail;
+    }
+    return 0;
+fail:
+    eisnet_predictor_free(p);
+    return -1;
+}
+
 int eisnet_predictor_load(eisnet_predictor *p, const char *path)
 {
     memset(p, 0, sizeof *p);
@@ -348,47 +373,10 @@ int eisnet_predictor_load(eisnet_predictor *p, const char *path)
         cfg = eisnet_safetensors_meta_get(mk, mv, n_meta, CONFIG_KEY);
         cfg_len = cfg ? strlen(cfg) : 0;
     }
-    if (!cfg) {
+    if (!cfg)
         eisnet_set_error("%s: no eisnet configuration in the file (not written by eisnet train?)", path);
-        goto out;
-    }
-    size_t file_floats = 0;
-    for (size_t i = 0; i < n; i++)
-        if (arr[i].dtype == EISNET_F32) file_floats += (size_t)eisnet_array_count(&arr[i]);
-    if (from_config(p, path, cfg, cfg_len, file_floats) != 0) goto out;
-    int nt = eisnet_model_n_tensors(p->model);
-    float *params = eisnet_model_params(p->model);
-    size_t matched = 0;
-    for (int i = 0; i < nt; i++) {
-        const eisnet_tensor_info *t = eisnet_model_tensor(p->model, i);
-        const eisnet_array *a = eisnet_arrays_find(arr, n, t->name);
-        if (!a) {
-            eisnet_set_error("%s: tensor '%s' is missing", path, t->name);
-            goto fail;
-        }
-        int shape_ok = a->dtype == EISNET_F32 && a->ndim == t->ndim && a->shape[0] == t->shape[0] &&
-                       (t->ndim == 1 || a->shape[1] == t->shape[1]);
-        if (!shape_ok) {
-            eisnet_set_error("%s: tensor '%s' has the wrong shape or type", path, t->name);
-            goto fail;
-        }
-        memcpy(params + t->offset, a->data, t->numel * sizeof(float));
-        for (size_t k = 0; k < t->numel; k++)
-            if (!isfinite(params[t->offset + k])) {
-                eisnet_set_error("%s: tensor '%s' holds NaN or infinity", path, t->name);
-                goto fail;
-            }
-        matched++;
-    }
-    if (matched + (is_npz ? 1 : 0) != n) {
-        eisnet_set_error("%s: unexpected extra tensors (%zu, expected %d)", path, n, nt);
-        goto fail;
-    }
-    rc = 0;
-    goto out;
-fail:
-    eisnet_predictor_free(p);
-out:
+    else /* an .npz holds its configuration as one more array */
+        rc = eisnet_predictor_from_arrays(p, path, arr, n, is_npz ? 1 : 0, cfg, cfg_len);
     eisnet_arrays_free(arr, n);
     eisnet_safetensors_free_meta(mk, mv, n_meta);
     return rc;

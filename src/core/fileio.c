@@ -243,3 +243,21 @@ char *eisnet_path_join(const char *dir, const char *name)
     memcpy(s + k, name, b + 1);
     return s;
 }
+
+char *eisnet_checkpoint_stem(const char *path)
+{
+    size_t n = strlen(path);
+    static const char *ext[] = {".safetensors", ".npz"};
+    for (int i = 0; i < 2; i++) {
+        size_t e = strlen(ext[i]);
+        if (n > e && strcmp(path + n - e, ext[i]) == 0) {
+            n -= e;
+            break;
+        }
+    }
+    char *s = malloc(n + 1);
+    if (!s) return NULL;
+    memcpy(s, path, n);
+    s[n] = '\0';
+    return s;
+}

@@ -4,7 +4,7 @@
 #include "eisnet/error.h"
 #include "eisnet/evaluate.h"
 #include "eisnet/fileio.h"
-#include "eisnet/kernels.h"
+#include "cli_backend.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -37,6 +37,7 @@ static void usage(FILE *fp)
             "  --json                       JSON output\n"
             "  --plots DIR                  write DIR/reliability.svg\n"
             "  --threads N                  CPU threads (all cores)\n"
+            "  --backend NAME               cpu, ref (plain loops), cuda where built, or auto (auto)\n"
             "  --quiet                      no progress output on stderr\n"
             "  --help                       this text\n",
             DEFAULT_MODEL, d.n, d.n_exact, d.sigma, (unsigned long long)d.seed);
@@ -96,7 +97,7 @@ int cli_evaluate_main(int argc, char **argv)
 {
     eisnet_evaluate_options o;
     eisnet_evaluate_options_default(&o);
-    const char *model = DEFAULT_MODEL, *known = NULL, *plots = NULL;
+    const char *model = DEFAULT_MODEL, *known = NULL, *plots = NULL, *backend = "auto";
     int json = 0, all = 0, threads = 0;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
@@ -125,6 +126,7 @@ int cli_evaluate_main(int argc, char **argv)
         if (strcmp(a, "--model") == 0) model = v;
         else if (strcmp(a, "--known") == 0) known = v;
         else if (strcmp(a, "--plots") == 0) plots = v;
+        else if (strcmp(a, "--backend") == 0) backend = v;
         else if (strcmp(a, "--n") == 0) {
             if (parse_count("n", v, 1, &o.n) != 0) return 2;
         } else if (strcmp(a, "--n_exact") == 0) {
@@ -158,11 +160,16 @@ int cli_evaluate_main(int argc, char **argv)
         fprintf(stderr, "eisnet evaluate: give either --known or --all_masks, not both\n");
         return 2;
     }
-    if (threads > 0) eisnet_set_threads(threads);
+    if (cli_check_backend(backend) != 0) return 2;
     o.threads = threads;
     eisnet_predictor pr;
     if (eisnet_predictor_load(&pr, model) != 0) {
         fprintf(stderr, "eisnet evaluate: %s\n", eisnet_last_error());
+        return 1;
+    }
+    eisnet_backend *be = cli_backend_attach("evaluate", backend, threads, &pr);
+    if (!be) {
+        eisnet_predictor_free(&pr);
         return 1;
     }
     int P = pr.grid.n_params, rc = 1;
@@ -207,5 +214,6 @@ int cli_evaluate_main(int argc, char **argv)
 out:
     free(masks);
     eisnet_predictor_free(&pr);
+    eisnet_backend_free(be);
     return rc;
 }

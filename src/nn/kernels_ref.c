@@ -1,12 +1,13 @@
-/* Reference kernels: plain loops, written to be read. Everything faster is
- * tested against these (tests/test_kernels.c). Shapes and semantics are in
- * include/eisnet/kernels.h; backward functions accumulate (+=). */
-#include "eisnet/kernels.h"
+/* Reference layer kernels: plain loops, written to be read. The reference
+ * backend (src/nn/backend_ref.c) composes its operations from these, and
+ * tests/test_kernels.c checks them against finite differences. Shapes and
+ * semantics are in src/nn/kernels_ref.h; backward functions accumulate (+=). */
+#include "kernels_ref.h"
 
 #include <math.h>
 
 /* out (B, OC) = in (B, C) @ weight^T (OC, C) + bias (OC) */
-static void linear_forward(float *out, const float *in, const float *weight,
+void eisnet_ref_linear_forward(float *out, const float *in, const float *weight,
                            const float *bias, int B, int C, int OC)
 {
     for (int b = 0; b < B; b++) {
@@ -21,7 +22,7 @@ static void linear_forward(float *out, const float *in, const float *weight,
 }
 
 /* din (B, C) += dout @ weight; dweight (OC, C) += dout^T @ in; dbias += sum_b dout */
-static void linear_backward(float *din, float *dweight, float *dbias,
+void eisnet_ref_linear_backward(float *din, float *dweight, float *dbias,
                             const float *dout, const float *in,
                             const float *weight, int B, int C, int OC)
 {
@@ -44,7 +45,7 @@ static void linear_backward(float *din, float *dweight, float *dbias,
 }
 
 /* out (B, C) = (in - mean) * rstd * weight + bias, per row */
-static void layernorm_forward(float *out, float *mean, float *rstd,
+void eisnet_ref_layernorm_forward(float *out, float *mean, float *rstd,
                               const float *in, const float *weight,
                               const float *bias, int B, int C)
 {
@@ -67,7 +68,7 @@ static void layernorm_forward(float *out, float *mean, float *rstd,
 /* With xhat = (x - mean) * rstd and g = dout * weight:
  *   din   += rstd * (g - mean(g) - xhat * mean(g * xhat))
  *   dweight += dout * xhat, dbias += dout */
-static void layernorm_backward(float *din, float *dweight, float *dbias,
+void eisnet_ref_layernorm_backward(float *din, float *dweight, float *dbias,
                                const float *dout, const float *in,
                                const float *weight, const float *mean,
                                const float *rstd, int B, int C)
@@ -95,7 +96,7 @@ static void layernorm_backward(float *din, float *dweight, float *dbias,
 }
 
 /* out = relu(in), then inverted dropout with probability p */
-static void relu_dropout_forward(float *out, const float *in, size_t n,
+void eisnet_ref_relu_dropout_forward(float *out, const float *in, size_t n,
                                  float p, uint64_t key, uint64_t idx0)
 {
     uint64_t thr = eisnet_dropout_threshold(p);
@@ -108,19 +109,9 @@ static void relu_dropout_forward(float *out, const float *in, size_t n,
 }
 
 /* din += dout * scale where the element passed (out > 0) */
-static void relu_dropout_backward(float *din, const float *dout,
+void eisnet_ref_relu_dropout_backward(float *din, const float *dout,
                                   const float *out, size_t n, float scale)
 {
     for (size_t i = 0; i < n; i++)
         if (out[i] > 0.0f) din[i] += dout[i] * scale;
 }
-
-const eisnet_kernels eisnet_kernels_ref = {
-    .name = "ref",
-    .linear_forward = linear_forward,
-    .linear_backward = linear_backward,
-    .layernorm_forward = layernorm_forward,
-    .layernorm_backward = layernorm_backward,
-    .relu_dropout_forward = relu_dropout_forward,
-    .relu_dropout_backward = relu_dropout_backward,
-};

@@ -44,7 +44,7 @@ void sp_points_free(sp_points *p);
 int sp_push_fields(const sp_text *t, int line, char **fields, int nf, const int cols[3], double im_factor,
                    sp_points *p);
 
-/* Instrument readers (src/spectrum_formats.c) and CSV (src/spectrum_csv_header.c). */
+/* Instrument readers (src/io/spectrum_formats.c) and CSV (src/io/spectrum_csv_header.c). */
 int sp_read_gamry(const sp_text *t, sp_points *p);
 int sp_read_biologic(const sp_text *t, sp_points *p);
 int sp_read_autolab(const sp_text *t, sp_points *p);

@@ -5,7 +5,7 @@
 #include "eisnet/dataset.h"
 #include "eisnet/error.h"
 #include "eisnet/fileio.h"
-#include "eisnet/kernels.h"
+#include "eisnet/backend.h"
 #include "eisnet/model.h"
 #include "eisnet/npy.h"
 #include "eisnet/optim.h"
@@ -60,7 +60,8 @@ static void random_batch(eisnet_rng *r, int B, int n_in, float *x, int32_t *t, u
  * input and rows; 1: eisnet's spectrum input; 2: training by simulation,
  * epochs of as many fresh simulations as the dataset has rows, the simulator
  * included); *best = max(*best, the best epoch's samples/s). */
-static int train_epochs(const char *dir, int n_gt, int K, int mode, int n_epochs, int threads, double *best)
+static int train_epochs(const char *dir, int n_gt, int K, int mode, int n_epochs, int threads, const char *backend,
+                        double *best)
 {
     eisnet_train_options t;
     eisnet_train_options_default(&t);
@@ -79,6 +80,7 @@ static int train_epochs(const char *dir, int n_gt, int K, int mode, int n_epochs
     t.val_samples = 0;
     t.quiet = 1;
     t.threads = threads;
+    t.backend = backend;
     eisnet_train_result r;
     if (eisnet_train(&t, &r) != 0) return -1;
     for (int e = 0; e < r.n_history; e++)
@@ -89,10 +91,26 @@ static int train_epochs(const char *dir, int n_gt, int K, int mode, int n_epochs
 
 /* The network alone, timed like bench/pytorch_reference.py: the median of
  * timed calls after warm-up, on one fixed batch. */
-static int nn_bench(int n_in, int max_threads, int quick, nn_figures *f, const char *save_batch)
+/* a backend NAME with T threads for the model; 0 / -1 */
+static int use_backend(eisnet_model *m, eisnet_backend **be, const char *name, int T)
+{
+    const eisnet_backend_options bo = {T, 0};
+    eisnet_backend *nb = eisnet_backend_new(name, &bo);
+    if (!nb || eisnet_model_set_backend(m, nb) != 0) {
+        eisnet_backend_free(nb);
+        return -1;
+    }
+    eisnet_backend_free(*be);
+    *be = nb;
+    return 0;
+}
+
+static int nn_bench(int n_in, int max_threads, int quick, const char *backend, nn_figures *f, const char *save_batch)
 {
     memset(f, 0, sizeof *f);
     f->n_in = n_in;
+    eisnet_backend *be = NULL;
+    int rc = -1;
     eisnet_model_config cfg = eisnet_model_config_default(n_in, 5, 12);
     eisnet_model *m = eisnet_model_new(&cfg, 1);
     eisnet_workspace *ws = eisnet_workspace_new(m, 512);
@@ -133,7 +151,7 @@ static int nn_bench(int n_in, int max_threads, int quick, nn_figures *f, const c
     uint64_t drop = 7;
     int steps = quick ? 15 : 40;
     for (int th = 1; th <= max_threads && th <= 2; th++) {
-        eisnet_set_threads(th);
+        if (use_backend(m, &be, backend, th) != 0) goto fail;
         for (int i = 0; i < 5 + steps; i++) {
             double t0 = eisnet_now();
             eisnet_model_train_step(m, ws, &opt, x, 512, t, miss, rt, 0.5f, 1.0f, &drop, NULL, NULL, NULL, NULL);
@@ -147,21 +165,21 @@ static int nn_bench(int n_in, int max_threads, int quick, nn_figures *f, const c
     int nu = quick ? 300 : 1000;
     f->predict1_us = f->update_ms = f->update_p99_ms = INFINITY;
     for (int rep = 0; rep < 3; rep++) {
-        eisnet_set_threads(1);
+        if (use_backend(m, &be, backend, 1) != 0) goto fail;
         for (int i = 0; i < 200 + n_times; i++) {
             double t0 = eisnet_now();
             eisnet_model_predict_one(m, ws, x, miss, probs, res);
             if (i >= 200) ts[i - 200] = eisnet_now() - t0;
         }
         f->predict1_us = fmin(f->predict1_us, 1e6 * quantile(ts, n_times, 0.5));
-        eisnet_set_threads(max_threads);
+        if (use_backend(m, &be, backend, max_threads) != 0) goto fail;
         for (int i = 0; i < 10 + 100; i++) {
             double t0 = eisnet_now();
             eisnet_model_predict_masked(m, ws, x, 256, miss, probs, res);
             if (i >= 10) ts[i - 10] = eisnet_now() - t0;
         }
         f->batch256_sps = fmax(f->batch256_sps, 256.0 / quantile(ts, 100, 0.5));
-        eisnet_set_threads(1);
+        if (use_backend(m, &be, backend, 1) != 0) goto fail;
         for (int i = 0; i < 30 + nu; i++) {
             double t0 = eisnet_now();
             eisnet_model_train_step(m, ws, &opt, x, 1, t, miss, rt, 0.5f, 1.0f, &drop, NULL, NULL, NULL, NULL);
@@ -173,10 +191,12 @@ static int nn_bench(int n_in, int max_threads, int quick, nn_figures *f, const c
             f->update_p99_ms = 1e3 * quantile(ts, nu, 0.99);
         }
     }
-    eisnet_set_threads(max_threads);
+    rc = 0;
+fail:
     eisnet_adamw_free(&opt);
     eisnet_workspace_free(ws);
     eisnet_model_free(m);
+    eisnet_backend_free(be);
     free(x);
     free(rt);
     free(t);
@@ -184,7 +204,7 @@ static int nn_bench(int n_in, int max_threads, int quick, nn_figures *f, const c
     free(probs);
     free(res);
     free(ts);
-    return 0;
+    return rc;
 }
 
 /* Runs this program with arguments; returns its wall time, peak RSS (MB). */
@@ -304,8 +324,7 @@ static void fmt_time(char *buf, size_t n, double s)
 
 int cli_bench(cli_options *o)
 {
-    int threads = o->threads > 0 ? o->threads : eisnet_get_threads();
-    if (o->threads > 0) eisnet_set_threads(threads);
+    int threads = eisnet_cpu_threads(o->threads);
     int quick = o->quick;
     int n_gt = o->n_ground_truths_given ? o->n_ground_truths : (quick ? 20 : 100);
     int K = o->samples_per_gt_given ? o->samples_per_gt : 5000;
@@ -341,13 +360,14 @@ int cli_bench(cli_options *o)
         if (!o->quiet)
             fprintf(stderr, "bench: training epochs, %s...\n",
                     mode == 2 ? "by simulation" : mode ? "spectrum input" : "reference input");
-        if (train_epochs(dir, n_gt, K, mode, quick ? 1 : 2, threads, &epoch_sps[mode]) != 0) goto fail;
+        if (train_epochs(dir, n_gt, K, mode, quick ? 1 : 2, threads, o->backend, &epoch_sps[mode]) != 0) goto fail;
     }
     if (!o->quiet) fprintf(stderr, "bench: network kernels...\n");
     nn_figures f10, f110;
     char batch_file[96];
     snprintf(batch_file, sizeof batch_file, "%s/batch.npz", dir);
-    if (nn_bench(10, threads, quick, &f10, batch_file) != 0 || nn_bench(110, threads, quick, &f110, NULL) != 0) goto fail;
+    if (nn_bench(10, threads, quick, o->backend, &f10, batch_file) != 0 ||
+        nn_bench(110, threads, quick, o->backend, &f110, NULL) != 0) goto fail;
     if (!o->quiet) fprintf(stderr, "bench: PyTorch...\n");
     char why[256] = "";
     cJSON *pt = pytorch_figures(quick, batch_file, why, sizeof why);
@@ -361,7 +381,7 @@ int cli_bench(cli_options *o)
         /* one more epoch after PyTorch's runs: on a shared machine both sides
          * then get their best over several periods of the run */
         if (!o->quiet) fprintf(stderr, "bench: training epoch, reference input, again...\n");
-        if (train_epochs(dir, n_gt, K, 0, 1, threads, &epoch_sps[0]) != 0) goto fail;
+        if (train_epochs(dir, n_gt, K, 0, 1, threads, o->backend, &epoch_sps[0]) != 0) goto fail;
     }
 
     double np_ms = NAN;

@@ -5,7 +5,7 @@
 #include "eisnet/error.h"
 #include "eisnet/fileio.h"
 #include "eisnet/infer.h"
-#include "eisnet/kernels.h"
+#include "cli_backend.h"
 #include "eisnet/kk.h"
 #include "eisnet/plot.h"
 #include "eisnet/scale.h"
@@ -359,7 +359,6 @@ static const char *default_known(const eisnet_predictor *pr, const double *v, ch
 
 int cli_infer(cli_options *o)
 {
-    if (o->threads > 0) eisnet_set_threads(o->threads);
     int reference = (o->command == CMD_INFER) && o->argv && o->n_spectra == 0 && !o->ground_truth && !o->known &&
                     strcmp(o->name, "infer") != 0;
     char *default_model = NULL;
@@ -395,10 +394,12 @@ int cli_infer(cli_options *o)
         return 1;
     }
     free(default_model);
+    eisnet_backend *be = cli_backend_attach(o->name, o->backend, o->threads, &pr);
     int rc = 0, F = pr.grid.n_freq;
-    double complex *z = malloc(sizeof(double complex) * (size_t)F);
+    double complex *z = be ? malloc(sizeof(double complex) * (size_t)F) : NULL;
     if (!z) {
         eisnet_predictor_free(&pr);
+        eisnet_backend_free(be);
         return 1;
     }
     if (o->n_spectra > 0) {
@@ -499,6 +500,7 @@ int cli_infer(cli_options *o)
     if (rc == 0 && o->plots && !o->quiet) fprintf(stderr, "plots written to %s\n", o->plots);
     free(z);
     eisnet_predictor_free(&pr);
+    eisnet_backend_free(be);
     return rc;
 }
 

@@ -105,22 +105,22 @@ void cli_catch_interrupts(int on);
 int cli_closing_evaluation(const cli_options *o, const eisnet_train_options *t, const char *model, int default_n);
 int cli_infer(cli_options *o);
 int cli_full(cli_options *o);
-int cli_update(cli_options *o); /* src/cli_update.c */
-int cli_bench(cli_options *o);  /* src/cli_bench.c */
-int cli_fit(cli_options *o);    /* src/cli_fit.c */
-int cli_evaluate_main(int argc, char **argv); /* src/cli_evaluate.c: parses its own flags */
+int cli_update(cli_options *o); /* src/cli/cli_update.c */
+int cli_bench(cli_options *o);  /* src/cli/cli_bench.c */
+int cli_fit(cli_options *o);    /* src/cli/cli_fit.c */
+int cli_evaluate_main(int argc, char **argv); /* src/cli/cli_evaluate.c: parses its own flags */
 int cli_parse_int(const char *flag, const char *s, int *out);
-int cli_kk(cli_options *o); /* src/cli_kk.c */
+int cli_kk(cli_options *o); /* src/cli/cli_kk.c */
 
 /* Reading a spectrum with the command's --format/--f_min/--f_max/
- * --drop_inductive/--im_sign (src/cli_spectrum.c): 0, or -1 with the error
+ * --drop_inductive/--im_sign (src/cli/cli_spectrum.c): 0, or -1 with the error
  * set; prints what was detected or dropped on stderr unless --quiet. */
 int cli_read_spectrum(const cli_options *o, const char *path, eisnet_spectrum *s, eisnet_read_info *info);
 /* A warning on stderr, "eisnet COMMAND: warning: ...", when the measured points
- * fail the linear Kramers-Kronig test in every variant (src/cli_spectrum.c). */
+ * fail the linear Kramers-Kronig test in every variant (src/cli/cli_spectrum.c). */
 void cli_kk_warning(const char *command, const eisnet_spectrum *raw, const char *source);
 /* The --spectrum arguments with directories expanded to their spectrum files
- * (sorted; src/cli_infer.c). 0 or -1 with the error set; free each and the list. */
+ * (sorted; src/cli/cli_infer.c). 0 or -1 with the error set; free each and the list. */
 int cli_collect_spectra(const cli_options *o, char ***out, int *n);
 
 #endif

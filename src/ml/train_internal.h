@@ -1,5 +1,5 @@
-/* Shared between the two trainers (src/train.c: rows of a dataset,
- * src/train_sim.c: by simulation): output paths, the history files, the
+/* Shared between the two trainers (src/ml/train.c: rows of a dataset,
+ * src/ml/train_sim.c: by simulation): output paths, the history files, the
  * stop request. Not a public header. */
 #ifndef EISNET_TRAIN_INTERNAL_H
 #define EISNET_TRAIN_INTERNAL_H
@@ -22,7 +22,7 @@ int eisnet_train_history_write(const eisnet_train_paths *pp, const eisnet_epoch_
 /* 1 once eisnet_train_request_stop() was called during this training. */
 int eisnet_train_stop_pending(void);
 
-/* Training by simulation (src/train_sim.c); options checked by eisnet_train. */
+/* Training by simulation (src/ml/train_sim.c); options checked by eisnet_train. */
 int eisnet_train_sim(const eisnet_train_options *o, eisnet_train_result *res);
 
 #endif

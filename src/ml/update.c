@@ -4,7 +4,7 @@
 #include "eisnet/error.h"
 #include "eisnet/journal.h"
 #include "eisnet/fileio.h"
-#include "eisnet/kernels.h"
+#include "eisnet/backend.h"
 #include "eisnet/progress.h"
 #include "eisnet/resnorm.h"
 #include "eisnet/rng.h"
@@ -344,6 +344,7 @@ struct eisnet_updater {
     char *stem, *state_path;
     eisnet_predictor pred;
     int pred_ready;
+    eisnet_backend *be;
     eisnet_adamw opt;
     int opt_ready;
     eisnet_train_run_state rs;
@@ -593,7 +594,6 @@ eisnet_updater *eisnet_updater_open(const eisnet_update_options *o)
     }
     u->o = *o;
     stop_requested = 0;
-    eisnet_set_threads(o->threads > 0 ? o->threads : 1);
     struct stat st;
     if (stat(o->model_path, &st) != 0) {
         eisnet_set_error("cannot read the model %s: %s", o->model_path, strerror(errno));
@@ -639,6 +639,10 @@ eisnet_updater *eisnet_updater_open(const eisnet_update_options *o)
     u->cap = o->batch_size + o->replay;
     int wcap = u->cap > EVAL_BATCH ? u->cap : EVAL_BATCH;
     int P = u->pred.grid.n_params;
+    const eisnet_backend_options bo = {o->threads > 0 ? o->threads : 1, 0};
+    if (!(u->be = eisnet_backend_new(o->backend ? o->backend : "auto", &bo)) ||
+        eisnet_model_set_backend(u->pred.model, u->be) != 0)
+        goto fail;
     u->ws = eisnet_workspace_new(u->pred.model, wcap);
     u->x = malloc(sizeof(float) * (size_t)wcap * u->n_in);
     u->target = malloc(sizeof(int32_t) * (size_t)wcap * P);
@@ -671,6 +675,7 @@ void eisnet_updater_close(eisnet_updater *u)
     free(u->target);
     free(u->missing);
     free(u->rtarget);
+    eisnet_backend_free(u->be);
     free(u);
 }
 

@@ -1,11 +1,11 @@
-/* Fast CPU kernels. Same semantics as src/kernels_ref.c (tested against it in
+/* Fast CPU kernels. Same semantics as src/nn/kernels_ref.c (tested against it in
  * tests/test_kernels.c):
  *   - matrix products through CBLAS sgemm when built with EISNET_HAVE_CBLAS,
  *     else register-blocked loops that the compiler vectorises;
  *   - element-wise passes (LayerNorm, ReLU+dropout) in single fused loops,
  *     compiled in AVX-512 / AVX2 / baseline clones picked at load time.
  * Kernels are single-threaded: the model splits the batch across threads. */
-#include "eisnet/kernels.h"
+#include "kernels_cpu.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -24,36 +24,6 @@
 #else
 #define MULTIVERSION
 #endif
-
-/* ---- threads --------------------------------------------------------------- */
-
-static int g_threads; /* 0 = default (all cores) */
-static pthread_once_t g_once = PTHREAD_ONCE_INIT;
-
-static void threads_init(void)
-{
-#if defined(EISNET_HAVE_CBLAS) && defined(OPENBLAS_VERSION)
-    /* We run one product per thread on its own rows; OpenBLAS threading
-     * inside those would oversubscribe the cores. */
-    openblas_set_num_threads(1);
-#endif
-}
-
-void eisnet_set_threads(int n)
-{
-    pthread_once(&g_once, threads_init);
-    g_threads = n > 0 ? n : 0;
-}
-
-int eisnet_get_threads(void)
-{
-    pthread_once(&g_once, threads_init);
-#ifdef EISNET_HAVE_OPENMP
-    return g_threads > 0 ? g_threads : omp_get_max_threads();
-#else
-    return 1;
-#endif
-}
 
 /* ---- matrix products ------------------------------------------------------- */
 
@@ -520,170 +490,6 @@ void eisnet_cpu_gemm(int ta, int tb, int M, int N, int K, const float *A, int ld
     }
 }
 
-/* out (B, OC) = in (B, C) @ weight^T + bias */
-static void linear_forward(float *out, const float *in, const float *weight,
-                           const float *bias, int B, int C, int OC)
-{
-    for (int b = 0; b < B; b++) {
-        float *o = out + (size_t)b * OC;
-        if (bias) memcpy(o, bias, (size_t)OC * sizeof(float));
-        else memset(o, 0, (size_t)OC * sizeof(float));
-    }
-#ifdef EISNET_HAVE_CBLAS
-    if (OC == 1) {
-        cblas_sgemv(CblasRowMajor, CblasNoTrans, B, C, 1.0f, in, C, weight, 1, 1.0f, out, 1);
-        return;
-    }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, OC, C, 1.0f, in, C, weight, C,
-                1.0f, out, OC);
-#else
-    float *wt = scratch((size_t)C * OC);
-    if (!wt) { /* out of memory: fall back to dot products */
-        for (int b = 0; b < B; b++)
-            for (int o = 0; o < OC; o++) {
-                float acc = 0.0f;
-                for (int i = 0; i < C; i++) acc += in[(size_t)b * C + i] * weight[(size_t)o * C + i];
-                out[(size_t)b * OC + o] += acc;
-            }
-        return;
-    }
-    for (int o = 0; o < OC; o++)
-        for (int i = 0; i < C; i++) wt[(size_t)i * OC + o] = weight[(size_t)o * C + i];
-    gemm_nn(B, OC, C, in, C, wt, OC, out, OC);
-#endif
-}
-
-MULTIVERSION
-static void column_sums(float *dbias, const float *dout, int B, int OC)
-{
-    for (int b = 0; b < B; b++) {
-        const float *g = dout + (size_t)b * OC;
-        for (int o = 0; o < OC; o++) dbias[o] += g[o];
-    }
-}
-
-/* din (B, C) += dout @ weight; dweight (OC, C) += dout^T @ in; dbias += sums */
-static void linear_backward(float *din, float *dweight, float *dbias,
-                            const float *dout, const float *in,
-                            const float *weight, int B, int C, int OC)
-{
-#ifdef EISNET_HAVE_CBLAS
-    if (din) {
-        if (OC == 1) cblas_sger(CblasRowMajor, B, C, 1.0f, dout, 1, weight, 1, din, C);
-        else cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, C, OC, 1.0f, dout, OC,
-                         weight, C, 1.0f, din, C);
-    }
-    if (dweight) {
-        if (OC == 1) cblas_sgemv(CblasRowMajor, CblasTrans, B, C, 1.0f, in, C, dout, 1, 1.0f, dweight, 1);
-        else cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, C, B, 1.0f, dout, OC, in, C,
-                         1.0f, dweight, C);
-    }
-#else
-    if (din) gemm_nn(B, C, OC, dout, OC, weight, C, din, C);
-    if (dweight) gemm_tn(OC, C, B, dout, OC, in, C, dweight, C);
-#endif
-    if (dbias) column_sums(dbias, dout, B, OC);
-}
-
-/* ---- LayerNorm ------------------------------------------------------------- */
-
-MULTIVERSION
-static void layernorm_forward(float *out, float *mean, float *rstd,
-                              const float *in, const float *weight,
-                              const float *bias, int B, int C)
-{
-    const int Cv = C - C % LANES;
-    for (int b = 0; b < B; b++) {
-        const float *x = in + (size_t)b * C;
-        float acc[LANES] = {0};
-        for (int i = 0; i < Cv; i += LANES)
-            for (int j = 0; j < LANES; j++) acc[j] += x[i + j];
-        float s = sum_lanes(acc);
-        for (int i = Cv; i < C; i++) s += x[i];
-        const float m = s / (float)C;
-        float acc2[LANES] = {0};
-        for (int i = 0; i < Cv; i += LANES)
-            for (int j = 0; j < LANES; j++) {
-                float d = x[i + j] - m;
-                acc2[j] += d * d;
-            }
-        float v = sum_lanes(acc2);
-        for (int i = Cv; i < C; i++) v += (x[i] - m) * (x[i] - m);
-        const float r = 1.0f / sqrtf(v / (float)C + EISNET_LN_EPS);
-        float *y = out + (size_t)b * C;
-        for (int i = 0; i < C; i++) y[i] = (x[i] - m) * r * weight[i] + bias[i];
-        mean[b] = m;
-        rstd[b] = r;
-    }
-}
-
-MULTIVERSION
-static void layernorm_backward(float *din, float *dweight, float *dbias,
-                               const float *dout, const float *in,
-                               const float *weight, const float *mean,
-                               const float *rstd, int B, int C)
-{
-    const int Cv = C - C % LANES;
-    for (int b = 0; b < B; b++) {
-        const float *x = in + (size_t)b * C;
-        const float *dy = dout + (size_t)b * C;
-        const float m = mean[b], r = rstd[b];
-        float ag[LANES] = {0}, agx[LANES] = {0};
-        for (int i = 0; i < Cv; i += LANES)
-            for (int j = 0; j < LANES; j++) {
-                float xhat = (x[i + j] - m) * r;
-                float g = dy[i + j] * weight[i + j];
-                ag[j] += g;
-                agx[j] += g * xhat;
-            }
-        float mg = sum_lanes(ag), mgx = sum_lanes(agx);
-        for (int i = Cv; i < C; i++) {
-            float xhat = (x[i] - m) * r;
-            float g = dy[i] * weight[i];
-            mg += g;
-            mgx += g * xhat;
-        }
-        mg /= (float)C;
-        mgx /= (float)C;
-        if (dweight)
-            for (int i = 0; i < C; i++) dweight[i] += dy[i] * ((x[i] - m) * r);
-        if (dbias)
-            for (int i = 0; i < C; i++) dbias[i] += dy[i];
-        if (din) {
-            float *dx = din + (size_t)b * C;
-            for (int i = 0; i < C; i++) {
-                float xhat = (x[i] - m) * r;
-                dx[i] += r * (dy[i] * weight[i] - mg - xhat * mgx);
-            }
-        }
-    }
-}
-
-/* ---- ReLU + dropout -------------------------------------------------------- */
-
-MULTIVERSION
-static void relu_dropout_forward(float *out, const float *in, size_t n,
-                                 float p, uint64_t key, uint64_t idx0)
-{
-    const uint64_t thr = eisnet_dropout_threshold(p);
-    if (!thr) {
-        for (size_t i = 0; i < n; i++) out[i] = in[i] > 0.0f ? in[i] : 0.0f;
-        return;
-    }
-    const float scale = 1.0f / (1.0f - p);
-    for (size_t i = 0; i < n; i++) {
-        float y = in[i] > 0.0f ? in[i] * scale : 0.0f;
-        out[i] = (eisnet_hash64(key, idx0 + i) >> 32) < thr ? 0.0f : y;
-    }
-}
-
-MULTIVERSION
-static void relu_dropout_backward(float *din, const float *dout,
-                                  const float *out, size_t n, float scale)
-{
-    for (size_t i = 0; i < n; i++) din[i] += out[i] > 0.0f ? dout[i] * scale : 0.0f;
-}
-
 /* ---- fused element-wise passes of the fast path ----------------------------
  * Reductions use `omp simd reduction` (OpenMP builds): GCC 12 turns the
  * LANES idiom above into permute-heavy code in these longer loops, 2-3x
@@ -938,17 +744,3 @@ void eisnet_cpu_bias_relu_dropout_forward(float *out, const float *in, const flo
         }
     }
 }
-
-const eisnet_kernels eisnet_kernels_cpu = {
-#ifdef EISNET_HAVE_CBLAS
-    .name = "cpu-cblas",
-#else
-    .name = "cpu",
-#endif
-    .linear_forward = linear_forward,
-    .linear_backward = linear_backward,
-    .layernorm_forward = layernorm_forward,
-    .layernorm_backward = layernorm_backward,
-    .relu_dropout_forward = relu_dropout_forward,
-    .relu_dropout_backward = relu_dropout_backward,
-};

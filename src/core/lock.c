@@ -2,7 +2,6 @@
 #include "eisnet/lock.h"
 #include "eisnet/error.h"
 #include "eisnet/fileio.h"
-#include "eisnet/predictor.h"
 
 #include <errno.h>
 #include <fcntl.h>

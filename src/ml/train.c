@@ -166,6 +166,7 @@ typedef struct {
     row *train, *val;
     size_t n_train, n_val;
     int *is_val;           /* per ground truth */
+    eisnet_backend *be;
     eisnet_workspace *ws;
     int B;
     float *x, *rtarget;
@@ -216,7 +217,7 @@ static void build_batch(trainer *t, const row *rows, size_t n, const uint16_t *m
     }
     long nn = (long)n;
 #ifdef EISNET_HAVE_OPENMP
-#pragma omp parallel for schedule(static) num_threads(eisnet_get_threads()) if (nn >= 128)
+#pragma omp parallel for schedule(static) num_threads(eisnet_cpu_threads(t->o->threads)) if (nn >= 128)
 #endif
     for (long b = 0; b < nn; b++)
         build_row(t, &rows[b], mask_of[b], nf ? t->feats + (size_t)rows[b].gt * nf : NULL, (size_t)b);
@@ -513,7 +514,6 @@ int eisnet_train(const eisnet_train_options *o, eisnet_train_result *res)
     uint16_t *mask_of = NULL;
     eisnet_epoch_record *hist = NULL;
     int n_hist = 0;
-    if (o->threads > 0) eisnet_set_threads(o->threads);
 
     if (eisnet_dataset_open(&T.ds, o->data_dir) != 0) return -1;
     const eisnet_grid *dg = &T.ds.grid;
@@ -645,6 +645,10 @@ int eisnet_train(const eisnet_train_options *o, eisnet_train_result *res)
     /* buffers */
     T.B = o->batch_size;
     int n_in = eisnet_predictor_n_in(&T.pred);
+    const eisnet_backend_options bo = {o->threads, 0};
+    if (!(T.be = eisnet_backend_new(o->backend ? o->backend : "auto", &bo)) ||
+        eisnet_model_set_backend(T.pred.model, T.be) != 0)
+        goto out;
     T.ws = eisnet_workspace_new(T.pred.model, T.B);
     T.x = malloc(sizeof(float) * (size_t)T.B * n_in);
     T.target = malloc(sizeof(int32_t) * (size_t)T.B * P);
@@ -845,6 +849,7 @@ out:
     free(T.missing);
     free(T.rtarget);
     if (T.pred.model) eisnet_predictor_free(&T.pred);
+    eisnet_backend_free(T.be);
     eisnet_dataset_close(&T.ds);
     return rc;
 }

@@ -1,6 +1,6 @@
 /* Every flag checked once, for every command, before any work starts: a bad
  * value gets one line naming the flag, and nothing is generated, trained,
- * measured or written first (src/cli_validate.h). */
+ * measured or written first (src/cli/cli_validate.h). */
 #include "cli_validate.h"
 #include "eisnet/model.h"
 

@@ -16,7 +16,7 @@
 #include "eisnet/dataset.h"
 #include "eisnet/error.h"
 #include "eisnet/fileio.h"
-#include "eisnet/kernels.h"
+#include "eisnet/backend.h"
 #include "eisnet/optim.h"
 #include "eisnet/posterior.h"
 #include "eisnet/pair.h"
@@ -135,12 +135,12 @@ static void sim_example(const eisnet_predictor *pr, double sigma, uint64_t seed,
 /* n examples with streams kind|first..first+n-1 into the row arrays, on all
  * threads. -1 when out of memory. */
 static int sim_batch(const eisnet_predictor *pr, double sigma, uint64_t seed, int kind, uint64_t first, int n, float *x,
-                     int32_t *target, uint8_t *missing, float *rt)
+                     int32_t *target, uint8_t *missing, float *rt, int threads)
 {
     const eisnet_grid *g = &pr->grid;
     int P = g->n_params, n_in = eisnet_predictor_n_in(pr), failed = 0;
 #ifdef EISNET_HAVE_OPENMP
-#pragma omp parallel num_threads(eisnet_get_threads()) if (n >= 64) reduction(| : failed)
+#pragma omp parallel num_threads(eisnet_cpu_threads(threads)) if (n >= 64) reduction(| : failed)
 #endif
     {
         scratch s;
@@ -159,7 +159,7 @@ static int sim_batch(const eisnet_predictor *pr, double sigma, uint64_t seed, in
 }
 
 /* Mean and deviation of the raw spectrum features over simulations. */
-static int sim_normalisation(eisnet_predictor *pr, double sigma, uint64_t seed)
+static int sim_normalisation(eisnet_predictor *pr, double sigma, uint64_t seed, int threads)
 {
     const eisnet_grid *g = &pr->grid;
     int nf = pr->n_features, P = g->n_params;
@@ -172,7 +172,7 @@ static int sim_normalisation(eisnet_predictor *pr, double sigma, uint64_t seed)
         return eisnet_set_error("out of memory");
     }
 #ifdef EISNET_HAVE_OPENMP
-#pragma omp parallel num_threads(eisnet_get_threads()) reduction(| : failed)
+#pragma omp parallel num_threads(eisnet_cpu_threads(threads)) reduction(| : failed)
 #endif
     {
         scratch s;
@@ -214,6 +214,7 @@ typedef struct {
     const eisnet_train_options *o;
     eisnet_predictor pred;
     int P, G, B, n_in;
+    eisnet_backend *be;
     eisnet_workspace *ws;
     float *x, *rt;
     int32_t *target;
@@ -342,11 +343,16 @@ static void sim_free(sim_trainer *t)
     free(t->vtarget);
     free(t->vmissing);
     if (t->pred.model) eisnet_predictor_free(&t->pred);
+    eisnet_backend_free(t->be);
 }
 
 static int sim_alloc(sim_trainer *t)
 {
     int P = t->P, B = t->B, V = t->n_val > 0 ? t->n_val : 1;
+    const eisnet_backend_options bo = {t->o->threads, 0};
+    if (!(t->be = eisnet_backend_new(t->o->backend ? t->o->backend : "auto", &bo)) ||
+        eisnet_model_set_backend(t->pred.model, t->be) != 0)
+        return -1;
     t->ws = eisnet_workspace_new(t->pred.model, B);
     t->x = malloc(sizeof(float) * (size_t)B * t->n_in);
     t->rt = malloc(sizeof(float) * (size_t)B);
@@ -395,7 +401,6 @@ int eisnet_train_sim(const eisnet_train_options *o, eisnet_train_result *res)
     eisnet_epoch_record *hist = NULL;
     int n_hist = 0, rc = -1, opt_ready = 0;
     for (int m = 0; m <= EISNET_MAX_PARAMS; m++) res->top1_by_missing[m] = NAN;
-    if (o->threads > 0) eisnet_set_threads(o->threads);
     if (!o->model_path && eisnet_ensure_dir(o->data_dir) != 0) return -1;
     if (sim_predictor_init(&T) != 0) goto out;
     const eisnet_grid *g = &T.pred.grid;
@@ -408,9 +413,9 @@ int eisnet_train_sim(const eisnet_train_options *o, eisnet_train_result *res)
     if (!o->quiet)
         fprintf(stderr, "train: by simulation (%s circuit, %d parameters, %d grid cells, sigma %g), %d samples per epoch\n",
                 g->preset[0] ? g->preset : "custom", T.P, T.G, o->sigma, o->samples_per_epoch);
-    if (sim_normalisation(&T.pred, o->sigma, o->seed) != 0) goto out;
+    if (sim_normalisation(&T.pred, o->sigma, o->seed, o->threads) != 0) goto out;
     if (T.n_val > 0 &&
-        sim_batch(&T.pred, o->sigma, o->seed, SIM_VAL, 0, T.n_val, T.vx, T.vtarget, T.vmissing, T.vrt) != 0)
+        sim_batch(&T.pred, o->sigma, o->seed, SIM_VAL, 0, T.n_val, T.vx, T.vtarget, T.vmissing, T.vrt, o->threads) != 0)
         goto out;
     res->n_val_rows = T.n_val;
 
@@ -459,7 +464,7 @@ int eisnet_train_sim(const eisnet_train_options *o, eisnet_train_result *res)
             int n = (int)((int64_t)o->samples_per_epoch - off < T.B ? (int64_t)o->samples_per_epoch - off : T.B);
             uint64_t first = (uint64_t)(epoch - 1) * (uint64_t)o->samples_per_epoch + (uint64_t)off;
             double ts = eisnet_now();
-            if (sim_batch(&T.pred, o->sigma, o->seed, SIM_TRAIN, first, n, T.x, T.target, T.missing, T.rt) != 0)
+            if (sim_batch(&T.pred, o->sigma, o->seed, SIM_TRAIN, first, n, T.x, T.target, T.missing, T.rt, o->threads) != 0)
                 goto out;
             t_sim += eisnet_now() - ts;
             lr = sim_lr(o->lr, o->lr_decay, opt.step, total_steps);

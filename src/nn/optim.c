@@ -5,14 +5,7 @@
 #include <stdlib.h>
 
 #include "eisnet/error.h"
-#include "eisnet/kernels.h"
 
-#ifdef EISNET_HAVE_OPENMP
-#include <omp.h>
-#endif
-
-/* Parallel loops pay off only for big arrays. */
-#define PAR_MIN 65536
 
 eisnet_adamw_config eisnet_adamw_config_default(void)
 {
@@ -58,7 +51,7 @@ void eisnet_adamw_free(eisnet_adamw *opt)
 typedef eisnet_adamw_consts adamw_consts;
 
 MULTIVERSION
-static void adamw_range(const adamw_consts *k, float *params, const float *grads, float *m,
+void eisnet_adamw_range(const adamw_consts *k, float *params, const float *grads, float *m,
                         float *v, size_t i0, size_t i1)
 {
     const adamw_consts c = *k;
@@ -73,20 +66,6 @@ static void adamw_range(const adamw_consts *k, float *params, const float *grads
         params[i] = p - c.step_size * (mi / (sqrtf(vi) / c.bc2_sqrt + c.eps));
     }
 }
-
-#ifdef EISNET_HAVE_OPENMP
-/* the [i0, i1) share of thread t of nt, in multiples of 64 floats */
-static void split(size_t n, int t, int nt, size_t *i0, size_t *i1)
-{
-    size_t blocks = (n + 63) / 64;
-    *i0 = blocks * (size_t)t / (size_t)nt * 64;
-    *i1 = blocks * (size_t)(t + 1) / (size_t)nt * 64;
-    if (*i0 > n) *i0 = n;
-    if (*i1 > n) *i1 = n;
-}
-#endif
-
-static int threads_for_n(size_t n) { return n >= PAR_MIN ? eisnet_get_threads() : 1; }
 
 eisnet_adamw_consts eisnet_adamw_begin(eisnet_adamw *opt, float grad_scale)
 {
@@ -112,27 +91,14 @@ void eisnet_adamw_update(eisnet_adamw *opt, const eisnet_adamw_consts *k, float 
                          const float *grads, size_t i0, size_t i1)
 {
     if (i1 > opt->n) i1 = opt->n;
-    if (i0 < i1) adamw_range(k, params, grads, opt->m, opt->v, i0, i1);
+    if (i0 < i1) eisnet_adamw_range(k, params, grads, opt->m, opt->v, i0, i1);
 }
 
 void eisnet_adamw_step_scaled(eisnet_adamw *opt, float *params, const float *grads,
                               float grad_scale)
 {
     const adamw_consts k = eisnet_adamw_begin(opt, grad_scale);
-    const size_t n = opt->n;
-    const int T = threads_for_n(n);
-    if (T <= 1) {
-        adamw_range(&k, params, grads, opt->m, opt->v, 0, n);
-        return;
-    }
-#ifdef EISNET_HAVE_OPENMP
-#pragma omp parallel num_threads(T)
-    {
-        size_t i0, i1;
-        split(n, omp_get_thread_num(), omp_get_num_threads(), &i0, &i1);
-        adamw_range(&k, params, grads, opt->m, opt->v, i0, i1);
-    }
-#endif
+    eisnet_adamw_range(&k, params, grads, opt->m, opt->v, 0, opt->n);
 }
 
 void eisnet_adamw_step(eisnet_adamw *opt, float *params, const float *grads)
@@ -162,21 +128,7 @@ double eisnet_grad_sumsq(const float *grads, size_t i0, size_t i1)
 
 float eisnet_grad_norm(const float *grads, size_t n)
 {
-    double ss = 0.0;
-    const int T = threads_for_n(n);
-    if (T <= 1) {
-        ss = sumsq_range(grads, 0, n);
-    } else {
-#ifdef EISNET_HAVE_OPENMP
-#pragma omp parallel num_threads(T) reduction(+ : ss)
-        {
-            size_t i0, i1;
-            split(n, omp_get_thread_num(), omp_get_num_threads(), &i0, &i1);
-            ss += sumsq_range(grads, i0, i1);
-        }
-#endif
-    }
-    return (float)sqrt(ss);
+    return (float)sqrt(eisnet_grad_sumsq(grads, 0, n));
 }
 
 float eisnet_clip_coef(float norm, float max_norm)
@@ -189,21 +141,7 @@ float eisnet_clip_grad_norm(float *grads, size_t n, float max_norm)
 {
     const float norm = eisnet_grad_norm(grads, n);
     const float coef = max_norm / (norm + 1e-6f);
-    if (coef < 1.0f) {
-        const int T = threads_for_n(n);
-        if (T <= 1) {
-            scale_range(grads, 0, n, coef);
-        } else {
-#ifdef EISNET_HAVE_OPENMP
-#pragma omp parallel num_threads(T)
-            {
-                size_t i0, i1;
-                split(n, omp_get_thread_num(), omp_get_num_threads(), &i0, &i1);
-                scale_range(grads, i0, i1, coef);
-            }
-#endif
-        }
-    }
+    if (coef < 1.0f) scale_range(grads, 0, n, coef);
     return norm;
 }
 

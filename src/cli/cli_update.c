@@ -42,6 +42,7 @@ int cli_update(cli_options *o)
     u.checkpoint_every = o->checkpoint_every;
     u.seed = o->seed;
     u.threads = o->threads;
+    u.backend = o->backend;
     u.quiet = o->quiet;
     const char *input = o->input ? o->input : "-";
     int fd = 0, rc = 1;

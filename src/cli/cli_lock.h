@@ -1,4 +1,4 @@
-/* The locks of a command's run (src/cli_lock.c). */
+/* The locks of a command's run (src/cli/cli_lock.c). */
 #ifndef EISNET_CLI_LOCK_H
 #define EISNET_CLI_LOCK_H
 

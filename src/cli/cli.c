@@ -4,6 +4,7 @@
  *   eisnet --mode generate|train|inference|full [the reference's flags]
  */
 #include "cli.h"
+#include "cli_backend.h"
 #include "cli_lock.h"
 #include "cli_validate.h"
 #include "eisnet/dataset.h"
@@ -49,7 +50,7 @@ static const option_spec options[] = {
     {"seed", ARG_U64, ALL | CMD_FIT, OFF(seed), "N", "seed of every random choice (42)"},
     {"quiet", ARG_NONE, ALL | CMD_FIT | CMD_KK, OFF(quiet), NULL, "no progress output on stderr"},
     {"n_workers", ARG_INT, GEN | CMD_BENCH, OFF(n_workers), "N", "worker threads (all cores)"},
-    {"backend", ARG_STR, ALL, OFF(backend), "NAME", "cpu, cuda or auto (auto)"},
+    {"backend", ARG_STR, ALL, OFF(backend), "NAME", "cpu, ref (plain loops), cuda where built, or auto (auto)"},
     {"n_ground_truths", ARG_INT, GEN | CMD_BENCH, OFF(n_ground_truths), "N", "ground truths to draw (100)"},
     {"circuit", ARG_STR, GRD | CMD_FIT, OFF(circuit), "C", "series, parallel or a circuit string (series)"},
     {"range", ARG_RANGE, GRD | CMD_FIT, 0, "NAME=MIN:MAX", "parameter range (repeatable; generate: required for custom circuits; fit: replaces the derived box)"},
@@ -338,22 +339,6 @@ static void defaults(cli_options *o)
     o->scale = "auto";
 }
 
-static int check_backend(const char *b)
-{
-    if (strcmp(b, "cpu") == 0 || strcmp(b, "auto") == 0) return 0;
-    if (strcmp(b, "cuda") == 0) {
-        fprintf(stderr, "eisnet: the CUDA backend is not built into this eisnet; use --backend cpu or auto\n");
-        return -1;
-    }
-    if (strcmp(b, "mlx") == 0 || strcmp(b, "pytorch") == 0) {
-        fprintf(stderr, "eisnet: --backend %s belongs to the Python reference; eisnet's equivalent is --backend auto "
-                        "(CUDA when present, else the CPU) or --backend cpu\n", b);
-        return -1;
-    }
-    fprintf(stderr, "eisnet: unknown --backend '%s' (cpu, cuda or auto)\n", b);
-    return -1;
-}
-
 int cli_generate(cli_options *o)
 {
     eisnet_generate_options g;
@@ -401,6 +386,7 @@ int cli_train_options(cli_options *o, eisnet_train_options *t)
     t->noise = o->noise;
     t->seed = o->seed;
     t->threads = o->threads;
+    t->backend = o->backend;
     t->resume = o->resume;
     t->quiet = o->quiet;
     if (o->n_ground_truths_given && o->command == CMD_TRAIN) t->expect_n_gt = o->n_ground_truths;
@@ -520,18 +506,24 @@ int cli_closing_evaluation(const cli_options *o, const eisnet_train_options *t, 
         fprintf(stderr, "eisnet %s: %s\n", o->name, eisnet_last_error());
         return -1;
     }
+    eisnet_backend *be = cli_backend_attach(o->name, o->backend, t->threads, &p);
+    if (!be) {
+        eisnet_predictor_free(&p);
+        return -1;
+    }
     printf("\n== evaluation on %d fresh simulations per mask (exact posterior on %d of them; eisnet evaluate --model %s) ==\n",
            n, (n + 9) / 10, model);
     fflush(stdout);
     int rc = eisnet_evaluate_summary(&p, stdout, n, (n + 9) / 10, t->sigma, t->seed, t->quiet);
     if (rc != 0) fprintf(stderr, "eisnet %s: %s\n", o->name, eisnet_last_error());
     eisnet_predictor_free(&p);
+    eisnet_backend_free(be);
     return rc;
 }
 
 static int run(cli_options *o)
 {
-    if (check_backend(o->backend) != 0) return 2;
+    if (cli_check_backend(o->backend) != 0) return 2;
     if (cli_validate(o) != 0) return 2;
     eisnet_tmp_install_signal_cleanup(); /* Ctrl-C leaves no temporary file */
     eisnet_lock locks[2];
