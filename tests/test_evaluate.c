@@ -134,6 +134,7 @@ static void test_evaluate_uniform_network(void **state)
     eisnet_rng rng;
     eisnet_rng_seed(&rng, 5, EISNET_EVAL_STREAM);
     double top1_exact[2] = {0}, top1_argmin[2] = {0}, cell0[2] = {0}, kl[2] = {0}, cover90[2] = {0};
+    double klc[2] = {0}, n_conv = 0;
     for (int i = 0; i < o.n; i++) {
         double v[5];
         int cells[5], am[5];
@@ -156,7 +157,9 @@ static void test_evaluate_uniform_network(void **state)
             for (int c = 0; c < 12; c++)
                 if (ex[c] > 0) h -= ex[c] * log(ex[c]);
             kl[k] += log(12.0) - h;
+            if (r.converged) klc[k] += log(12.0) - h;
         }
+        n_conv += r.converged;
         eisnet_posterior_free(&r);
     }
     for (int k = 0; k < 2; k++) {
@@ -168,6 +171,8 @@ static void test_evaluate_uniform_network(void **state)
         assert_true(fabs(q->exact.cover90 - cover90[k] / o.n_exact) < 1e-12);
         /* the network evaluates in float: KL to 1e-5 */
         assert_true(fabs(q->kl - kl[k] / o.n_exact) < 1e-5);
+        /* and over the converged exact posteriors only */
+        assert_true(n_conv > 0 && fabs(q->kl_converged - klc[k] / n_conv) < 1e-5);
         /* the exact posterior and the brute force know far more than the uniform answer */
         assert_true(q->exact.top1 >= 0.5);
         assert_true(q->argmin_top1 >= 0.4);
@@ -184,6 +189,7 @@ static void test_evaluate_uniform_network(void **state)
     assert_true(fabs(cJSON_GetObjectItem(cJSON_GetObjectItem(ca, "exact"), "top1")->valuedouble - m->par[0].exact.top1) <
                 1e-12);
     assert_true(fabs(cJSON_GetObjectItem(ca, "kl")->valuedouble - m->par[0].kl) < 1e-12);
+    assert_true(fabs(cJSON_GetObjectItem(ca, "kl_converged")->valuedouble - m->par[0].kl_converged) < 1e-12);
     cJSON_Delete(j);
     free(s);
 

@@ -83,6 +83,7 @@ typedef struct {
     eisnet_answer_metrics exact;   /* over the n_exact subset */
     double argmin_top1, argmin_top3; /* over all n */
     double kl;                 /* mean KL(exact || network) over the subset */
+    double kl_converged;       /* the same over the subset's converged exact posteriors only */
 } eisnet_param_metrics;
 
 typedef struct {

@@ -289,7 +289,7 @@ static int run_mask(const eisnet_predictor *pr, const eisnet_evaluate_options *o
     for (int k = 0; k < mm->n_missing; k++) {
         int p = mm->par[k].param;
         acc an = {0}, as = {0}, ae = {0};
-        double a1 = 0, a3 = 0, kl = 0;
+        double a1 = 0, a3 = 0, kl = 0, klc = 0, nc = 0;
         double *neg = malloc(sizeof(double) * (size_t)G);
         if (!neg) return eisnet_set_error("out of memory");
         for (int i = 0; i < n; i++) {
@@ -303,7 +303,9 @@ static int run_mask(const eisnet_predictor *pr, const eisnet_evaluate_options *o
                 const double *e = ps->exact + ((size_t)i * P + p) * G;
                 acc_add(&as, q, G, truth);
                 acc_add(&ae, e, G, truth);
-                kl += eisnet_kl(e, q, G);
+                double d = eisnet_kl(e, q, G);
+                kl += d;
+                if (ps->converged[i]) klc += d, nc++;
             }
         }
         free(neg);
@@ -313,6 +315,7 @@ static int run_mask(const eisnet_predictor *pr, const eisnet_evaluate_options *o
         mm->par[k].argmin_top1 = a1 / n;
         mm->par[k].argmin_top3 = a3 / n;
         mm->par[k].kl = ne ? kl / ne : NAN;
+        mm->par[k].kl_converged = nc > 0 ? klc / nc : NAN;
         eisnet_calibration_merge(cal_net, &an.cal);
         eisnet_calibration_merge(cal_exact, &ae.cal);
     }
@@ -425,9 +428,17 @@ void eisnet_evaluation_print(FILE *fp, const eisnet_predictor *pr, const eisnet_
                     q->argmin_top3, q->exact.top1, q->exact.top3, q->exact.p_true, q->net_sub.top1, q->kl,
                     q->net.ece, q->net.cover50, q->net.cover90);
         }
-        if (m->n_exact > 0)
-            fprintf(fp, "%-16s %5s   exact posterior: %.0f%% converged, %.3g s each\n", "", "",
-                    100 * m->exact_converged, m->exact_seconds);
+        if (m->n_exact > 0) {
+            fprintf(fp, "%-16s %5s   exact posterior: %.0f%% converged, %.3g s each", "", "", 100 * m->exact_converged,
+                    m->exact_seconds);
+            /* an unconverged "exact" answer can be far from the true posterior, and one such
+             * spectrum can dominate a mean KL: the KL on the converged ones beside it */
+            if (m->exact_converged < 1) {
+                fprintf(fp, "; KL on the converged ones:");
+                for (int i = 0; i < m->n_missing; i++) fprintf(fp, " %.3f", m->par[i].kl_converged);
+            }
+            fputc('\n', fp);
+        }
     }
     fprintf(fp, "over all masks: ECE network %.3f, exact %.3f; %.1f s\n", eisnet_calibration_ece(&e->cal_net),
             eisnet_calibration_ece(&e->cal_exact), e->seconds);
@@ -498,6 +509,7 @@ char *eisnet_evaluation_json(const eisnet_predictor *pr, const eisnet_evaluate_o
                 cJSON_AddItemToObject(y, "exact", metrics_json(&q->exact));
                 cJSON_AddItemToObject(y, "network_on_exact_subset", metrics_json(&q->net_sub));
                 add_num(y, "kl", q->kl);
+                add_num(y, "kl_converged", q->kl_converged);
             }
         }
         cJSON_AddItemToArray(ms, x);
