@@ -3,7 +3,7 @@
  *   bench_model [n_in [hidden [seconds]]] [--no-torch] [--steps N]
  *               (defaults 10 512 1.0; --steps: PyTorch training steps, 30)
  *
- * Reports, for the fast CPU backend (eisnet_kernels_cpu):
+ * Reports, for the fast CPU backend ("cpu"):
  *   - the sgemm peak of this machine: a 512x512x512 product in a loop on one
  *     thread, and one such loop per thread on 2 threads (the way the model
  *     uses the cores: one product per thread on its own rows);
