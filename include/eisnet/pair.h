@@ -22,8 +22,10 @@ extern "C" {
  * with the given generation (sets p->generation and rs->generation/pair). The
  * generation must differ from that of the pair on disk: it counts progress
  * (train: from the epoch, update: the update count), so that the files do
- * not depend on how often they were saved. 0 / -1. */
-int eisnet_pair_save(eisnet_predictor *p, const char *weights_path, const char *state_path, const eisnet_adamw *opt,
+ * not depend on how often they were saved. The optimizer's moments are
+ * first brought back from the model's backend when they live there (a GPU).
+ * 0 / -1. */
+int eisnet_pair_save(eisnet_predictor *p, const char *weights_path, const char *state_path, eisnet_adamw *opt,
                      eisnet_train_run_state *rs, const eisnet_epoch_record *h, int nh, const char *extra_key,
                      const char *extra_json, int64_t generation);
 

@@ -42,7 +42,7 @@ static void fsync_dir(const char *path)
     }
 }
 
-int eisnet_pair_save(eisnet_predictor *p, const char *weights_path, const char *state_path, const eisnet_adamw *opt,
+int eisnet_pair_save(eisnet_predictor *p, const char *weights_path, const char *state_path, eisnet_adamw *opt,
                      eisnet_train_run_state *rs, const eisnet_epoch_record *h, int nh, const char *extra_key,
                      const char *extra_json, int64_t generation)
 {
@@ -51,6 +51,7 @@ int eisnet_pair_save(eisnet_predictor *p, const char *weights_path, const char *
     char *next = next_path(state_path);
     if (!next) return eisnet_set_error("out of memory");
     int rc = -1;
+    if (eisnet_model_optimizer_to_host(p->model, opt) != 0) goto out;
     if (eisnet_train_state_save(next, opt, rs, h, nh, extra_key, extra_json) != 0) goto out;
     if (eisnet_predictor_save(p, weights_path) != 0) {
         unlink(next);

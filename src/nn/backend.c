@@ -61,13 +61,21 @@ const eisnet_backend_reg *eisnet_backend_reg_find(const char *name)
 }
 
 /* the available entry with the highest auto_priority */
+/* The available backend of highest priority. Backends are asked in order of
+ * priority and the first available one wins, so a lower one (a GPU whose
+ * runtime is slow to start) is never probed when a higher one is there. */
 static const eisnet_backend_reg *pick_auto(void)
 {
-    const eisnet_backend_reg *best = NULL;
-    for (int i = 0; i < N_REG; i++)
-        if (registry[i]->available(NULL, 0) && (!best || registry[i]->auto_priority > best->auto_priority))
-            best = registry[i];
-    return best;
+    int asked[64] = {0};
+    for (int round = 0; round < N_REG && round < 64; round++) {
+        int top = -1;
+        for (int i = 0; i < N_REG && i < 64; i++)
+            if (!asked[i] && (top < 0 || registry[i]->auto_priority > registry[top]->auto_priority)) top = i;
+        if (top < 0) break;
+        asked[top] = 1;
+        if (registry[top]->available(NULL, 0)) return registry[top];
+    }
+    return NULL;
 }
 
 eisnet_backend *eisnet_backend_new(const char *name, const eisnet_backend_options *opt)
