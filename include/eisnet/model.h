@@ -1,4 +1,5 @@
-/* eisnet/model.h: the network of SPEC 1.8 / 2.5, sized by a config.
+/* eisnet/model.h: the network of the Python reference (its layer structure and
+ * state-dict names, so checkpoints load in PyTorch), sized by a config.
  *
  *   encoder   Linear(n_in,H) LayerNorm ReLU Dropout(d1)
  *             Linear(H,H/2) LayerNorm ReLU Dropout(d2) Linear(H/2,128)
@@ -43,7 +44,7 @@ typedef struct {
     float dropout1, dropout2, dropout_head; /* 0.3, 0.2, 0.1 */
 } eisnet_model_config;
 
-/* The SPEC defaults: H 512, dropouts 0.3 / 0.2 / 0.1. */
+/* The reference network's defaults: H 512, dropouts 0.3 / 0.2 / 0.1. */
 eisnet_model_config eisnet_model_config_default(int n_in, int n_params, int n_grid);
 
 typedef struct eisnet_model eisnet_model;
