@@ -59,6 +59,11 @@ int eisnet_ensure_dir(const char *path);
 /* Joins dir and name into a malloc'ed "dir/name". */
 char *eisnet_path_join(const char *dir, const char *name);
 
+/* fsync the directory that holds path (after a rename into it, so that the
+ * new entry survives a power cut). Errors are ignored: the data itself was
+ * already synced. */
+void eisnet_fsync_dir_of(const char *path);
+
 /* A model path without its extension: "x/model.safetensors" or "x/model.npz"
  * -> "x/model" (malloc'ed; NULL when out of memory). */
 char *eisnet_checkpoint_stem(const char *path);

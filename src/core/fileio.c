@@ -59,7 +59,7 @@ int eisnet_atomic_open(eisnet_atomic_file *af, const char *path)
 
 /* After a rename, the directory entry itself must reach the disk for the new
  * file to survive a power cut. */
-static void fsync_dir_of(const char *path)
+void eisnet_fsync_dir_of(const char *path)
 {
     const char *slash = strrchr(path, '/');
     char dir[4096];
@@ -100,7 +100,7 @@ int eisnet_atomic_commit(eisnet_atomic_file *af)
         return -1;
     }
     eisnet_tmp_forget_path(af->tmp_path);
-    fsync_dir_of(af->final_path);
+    eisnet_fsync_dir_of(af->final_path);
     release(af);
     return 0;
 }

@@ -1,6 +1,7 @@
 /* Weights and optimizer state as one consistent pair (eisnet/pair.h). */
 #include "eisnet/pair.h"
 #include "eisnet/error.h"
+#include "eisnet/fileio.h"
 #include "eisnet/safetensors.h"
 
 #include <cjson/cJSON.h>
@@ -29,19 +30,6 @@ static char *next_path(const char *state_path)
     return p;
 }
 
-static void fsync_dir(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    char dir[4096];
-    if (!slash) snprintf(dir, sizeof dir, ".");
-    else snprintf(dir, sizeof dir, "%.*s", slash == path ? 1 : (int)(slash - path), path);
-    int fd = open(dir, O_RDONLY | O_DIRECTORY);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
-}
-
 int eisnet_pair_save(eisnet_predictor *p, const char *weights_path, const char *state_path, eisnet_adamw *opt,
                      eisnet_train_run_state *rs, const eisnet_epoch_record *h, int nh, const char *extra_key,
                      const char *extra_json, int64_t generation)
@@ -61,7 +49,7 @@ int eisnet_pair_save(eisnet_predictor *p, const char *weights_path, const char *
         eisnet_set_error("cannot write %s: %s", state_path, strerror(errno));
         goto out;
     }
-    fsync_dir(state_path);
+    eisnet_fsync_dir_of(state_path);
     rc = 0;
 out:
     free(next);
@@ -99,7 +87,7 @@ int eisnet_pair_recover(const char *weights_path, const char *state_path, int64_
             /* killed after the weights were renamed: finish the save */
             if (rename(next, state_path) != 0)
                 rc = eisnet_set_error("cannot complete the interrupted save of %s: %s", state_path, strerror(errno));
-            else fsync_dir(state_path);
+            else eisnet_fsync_dir_of(state_path);
         } else {
             unlink(next); /* killed before: the old pair stands */
         }
