@@ -289,15 +289,12 @@ static double box_logmass(const post_ctx *c, post_work *w, const boxes *b, int64
     return mx == -INFINITY ? -INFINITY : mx + log(sum) + logw;
 }
 
+#ifdef EISNET_HAVE_OPENMP
 static int n_threads(const eisnet_posterior_options *o)
 {
-#ifdef EISNET_HAVE_OPENMP
     return o->threads > 0 ? o->threads : omp_get_max_threads();
-#else
-    (void)o;
-    return 1;
-#endif
 }
+#endif
 
 /* L of boxes [from, b->n); *best_chi and best_theta follow the smallest chi
  * seen. Returns -1 when out of memory. */

@@ -140,6 +140,7 @@ static int sim_batch(const eisnet_predictor *pr, double sigma, uint64_t seed, in
 {
     const eisnet_grid *g = &pr->grid;
     int P = g->n_params, n_in = eisnet_predictor_n_in(pr), failed = 0;
+    (void)threads; /* without OpenMP: one thread */
 #ifdef EISNET_HAVE_OPENMP
 #pragma omp parallel num_threads(eisnet_cpu_threads(threads)) if (n >= 64) reduction(| : failed)
 #endif
@@ -164,6 +165,7 @@ static int sim_normalisation(eisnet_predictor *pr, double sigma, uint64_t seed, 
 {
     const eisnet_grid *g = &pr->grid;
     int nf = pr->n_features, P = g->n_params;
+    (void)threads; /* without OpenMP: one thread */
     double *sum = calloc((size_t)nf * 2, sizeof(double));
     float *raw = malloc(sizeof(float) * (size_t)nf * SIM_NORM_SAMPLES);
     int failed = 0;
