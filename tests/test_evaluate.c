@@ -58,6 +58,43 @@ static void test_hpd(void **state)
     assert_int_equal(eisnet_hpd_covers(p, 4, 0, 0.95), 1);
 }
 
+static void test_hpd_share(void **state)
+{
+    (void)state;
+    double p[4] = {0.1, 0.5, 0.2, 0.2};
+    /* level 0.5: cell 1 alone holds it */
+    assert_true(eisnet_hpd_cover_share(p, 4, 1, 0.5) == 1);
+    assert_true(eisnet_hpd_cover_share(p, 4, 2, 0.5) == 0);
+    /* level 0.6: cell 1, then half of cell 2 (0.1 of its 0.2) */
+    assert_true(eisnet_hpd_cover_share(p, 4, 1, 0.6) == 1);
+    assert_true(fabs(eisnet_hpd_cover_share(p, 4, 2, 0.6) - 0.5) < 1e-12);
+    assert_true(eisnet_hpd_cover_share(p, 4, 3, 0.6) == 0);
+    /* level 0.95: cells 1, 2, 3 whole and half of cell 0 */
+    assert_true(fabs(eisnet_hpd_cover_share(p, 4, 0, 0.95) - 0.5) < 1e-12);
+    assert_true(eisnet_hpd_cover_share(p, 4, 3, 0.95) == 1);
+    /* bad truth and a cell of no mass */
+    assert_true(eisnet_hpd_cover_share(p, 4, -1, 0.9) == 0);
+    assert_true(eisnet_hpd_cover_share(p, 4, 4, 0.9) == 0);
+    double q[3] = {0.7, 0.3, 0};
+    assert_true(eisnet_hpd_cover_share(q, 3, 2, 0.99) == 0);
+    /* the defining property: the expected share under p is the level, for
+     * any p and level (whole-cell sets hold the level or more) */
+    eisnet_rng r;
+    eisnet_rng_seed(&r, 3, 1);
+    for (int t = 0; t < 200; t++) {
+        double w[12], s = 0;
+        for (int c = 0; c < 12; c++) s += w[c] = pow(eisnet_rng_uniform(&r), 4);
+        for (int c = 0; c < 12; c++) w[c] /= s;
+        double level = 0.05 + 0.9 * eisnet_rng_uniform(&r), e = 0, ew = 0;
+        for (int c = 0; c < 12; c++) {
+            e += w[c] * eisnet_hpd_cover_share(w, 12, c, level);
+            ew += w[c] * eisnet_hpd_covers(w, 12, c, level);
+        }
+        assert_true(fabs(e - level) < 1e-9);
+        assert_true(ew >= level - 1e-9);
+    }
+}
+
 static void test_ece(void **state)
 {
     (void)state;
@@ -133,7 +170,7 @@ static void test_evaluate_uniform_network(void **state)
     /* the same simulations by hand */
     eisnet_rng rng;
     eisnet_rng_seed(&rng, 5, EISNET_EVAL_STREAM);
-    double top1_exact[2] = {0}, top1_argmin[2] = {0}, cell0[2] = {0}, kl[2] = {0}, cover90[2] = {0};
+    double top1_exact[2] = {0}, top1_argmin[2] = {0}, cell0[2] = {0}, kl[2] = {0}, cover90[2] = {0}, cells90[2] = {0};
     double klc[2] = {0}, n_conv = 0;
     for (int i = 0; i < o.n; i++) {
         double v[5];
@@ -152,7 +189,8 @@ static void test_evaluate_uniform_network(void **state)
         for (int k = 0; k < 2; k++) {
             const double *ex = r.marginal + (3 + k) * 12;
             top1_exact[k] += eisnet_top_k_hit(ex, 12, cells[3 + k], 1);
-            cover90[k] += eisnet_hpd_covers(ex, 12, cells[3 + k], 0.9);
+            cover90[k] += eisnet_hpd_cover_share(ex, 12, cells[3 + k], 0.9);
+            cells90[k] += eisnet_hpd_covers(ex, 12, cells[3 + k], 0.9);
             double h = 0;
             for (int c = 0; c < 12; c++)
                 if (ex[c] > 0) h -= ex[c] * log(ex[c]);
@@ -169,6 +207,9 @@ static void test_evaluate_uniform_network(void **state)
         assert_true(fabs(q->argmin_top1 - top1_argmin[k] / o.n) < 1e-12);
         assert_true(fabs(q->exact.top1 - top1_exact[k] / o.n_exact) < 1e-12);
         assert_true(fabs(q->exact.cover90 - cover90[k] / o.n_exact) < 1e-12);
+        assert_true(fabs(q->exact.cover90_cells - cells90[k] / o.n_exact) < 1e-12);
+        /* a whole crossing cell can only add coverage */
+        assert_true(q->exact.cover90_cells >= q->exact.cover90);
         /* the network evaluates in float: KL to 1e-5 */
         assert_true(fabs(q->kl - kl[k] / o.n_exact) < 1e-5);
         /* and over the converged exact posteriors only */
@@ -231,7 +272,7 @@ static void test_evaluate_uniform_network(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_kl),    cmocka_unit_test(test_top_k), cmocka_unit_test(test_hpd),
+        cmocka_unit_test(test_kl),    cmocka_unit_test(test_top_k), cmocka_unit_test(test_hpd), cmocka_unit_test(test_hpd_share),
         cmocka_unit_test(test_ece),   cmocka_unit_test(test_masks), cmocka_unit_test(test_evaluate_uniform_network),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

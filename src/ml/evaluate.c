@@ -55,6 +55,19 @@ int eisnet_hpd_covers(const double *p, int n, int truth, double level)
     return before + 1e-9 < level;
 }
 
+double eisnet_hpd_cover_share(const double *p, int n, int truth, double level)
+{
+    if (truth < 0 || truth >= n || !(p[truth] > 0)) return 0;
+    double before = 0;
+    for (int i = 0; i < n; i++)
+        if (p[i] > p[truth] || (p[i] == p[truth] && i < truth)) before += p[i];
+    /* the same 1e-9 as eisnet_hpd_covers: a set that reaches the level
+     * within rounding is whole */
+    if (before + 1e-9 >= level) return 0;
+    if (before + p[truth] <= level + 1e-9) return 1;
+    return (level - before) / p[truth];
+}
+
 void eisnet_calibration_add(eisnet_calibration *c, double top1_prob, int correct)
 {
     int b = (int)(top1_prob * EISNET_CAL_BINS);
@@ -119,7 +132,7 @@ void eisnet_evaluation_free(eisnet_evaluation *e)
 /* ---- accumulation ------------------------------------------------------------------ */
 
 typedef struct {
-    double top1, top3, p_true, cover50, cover90, n;
+    double top1, top3, p_true, cover50, cover90, cover90_cells, n;
     eisnet_calibration cal;
 } acc;
 
@@ -131,8 +144,9 @@ static void acc_add(acc *a, const double *p, int G, int truth)
     a->top1 += best == truth;
     a->top3 += eisnet_top_k_hit(p, G, truth, 3);
     a->p_true += p[truth];
-    a->cover50 += eisnet_hpd_covers(p, G, truth, 0.5);
-    a->cover90 += eisnet_hpd_covers(p, G, truth, 0.9);
+    a->cover50 += eisnet_hpd_cover_share(p, G, truth, 0.5);
+    a->cover90 += eisnet_hpd_cover_share(p, G, truth, 0.9);
+    a->cover90_cells += eisnet_hpd_covers(p, G, truth, 0.9);
     a->n += 1;
     eisnet_calibration_add(&a->cal, p[best], best == truth);
 }
@@ -146,6 +160,7 @@ static eisnet_answer_metrics acc_done(const acc *a)
     m.p_true = a->p_true / n;
     m.cover50 = a->cover50 / n;
     m.cover90 = a->cover90 / n;
+    m.cover90_cells = a->cover90_cells / n;
     m.ece = eisnet_calibration_ece(&a->cal);
     return m;
 }
@@ -454,6 +469,7 @@ static cJSON *metrics_json(const eisnet_answer_metrics *a)
     else cJSON_AddNullToObject(j, "ece");
     cJSON_AddNumberToObject(j, "coverage50", a->cover50);
     cJSON_AddNumberToObject(j, "coverage90", a->cover90);
+    cJSON_AddNumberToObject(j, "coverage90_whole_cells", a->cover90_cells);
     return j;
 }
 
