@@ -120,10 +120,40 @@ static void test_simulate(void **state)
     for (int p = 0; p < grid.n_params; p++) assert_int_equal(cells[p], eisnet_grid_cell(&grid, p, v[p]));
 }
 
+/* Masks: weight 1 is one uniform draw over the subsets with a parameter
+ * missing; a smaller weight thins the masks with many missing to that
+ * share, the others staying uniform among themselves. */
+static void test_masks(void **state)
+{
+    (void)state;
+    eisnet_rng a, b;
+    eisnet_rng_seed(&a, 9, 4);
+    eisnet_rng_seed(&b, 9, 4);
+    for (int i = 0; i < 1000; i++) {
+        uint64_t m = eisnet_sim_draw_mask(&a, 5, 3, 1.0);
+        assert_true(m == eisnet_rng_below(&b, 31));
+    }
+    int n = 200000;
+    double count[6] = {0};
+    for (int i = 0; i < n; i++) {
+        uint64_t m = eisnet_sim_draw_mask(&a, 5, 3, 0.25);
+        assert_true(m < 31); /* never all five known */
+        int missing = 5 - __builtin_popcountll(m);
+        count[missing]++;
+    }
+    /* masks by missing count: 5, 10, 10 with weight 1; 5, 1 with weight 0.25 */
+    double total = 25 + 0.25 * 6, expect[6] = {0, 5 / total, 10 / total, 10 / total, 1.25 / total, 0.25 / total};
+    for (int k = 1; k <= 5; k++) {
+        double share = count[k] / n, sd = sqrt(expect[k] * (1 - expect[k]) / n);
+        assert_true(fabs(share - expect[k]) < 5 * sd);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cells),
+        cmocka_unit_test(test_masks),
         cmocka_unit_test(test_prior),
         cmocka_unit_test(test_noise),
         cmocka_unit_test(test_simulate),

@@ -33,6 +33,14 @@ void eisnet_grid_cell_bounds(const eisnet_grid *g, int p, int c, double *lo, dou
 /* A truth drawn from the prior: values[n_params], file order. */
 void eisnet_sim_draw_truth(const eisnet_grid *g, eisnet_rng *r, double *values);
 
+/* A mask of known parameters, bit p set when parameter p is known: uniform
+ * over the 2^n_params - 1 subsets that leave at least one parameter
+ * missing, except that a mask with more than `many` missing is kept only
+ * with probability `weight` (in (0, 1]; redrawn otherwise), so such masks
+ * come `weight` times as often as each of the others. weight 1 draws one
+ * number: eisnet_rng_below(r, 2^n_params - 1). n_params at most 62. */
+uint64_t eisnet_sim_draw_mask(eisnet_rng *r, int n_params, int many, double weight);
+
 /* out[k] = z[k] * (1 + sigma (n1 + i n2)); out may equal z. Draws 2n normals
  * in the order n1(0), n2(0), n1(1), ... */
 void eisnet_sim_add_noise(eisnet_rng *r, double sigma, const double complex *z, int n,

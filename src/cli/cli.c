@@ -107,6 +107,8 @@ static const option_spec options[] = {
     {"dropout", ARG_DOUBLE, TRN, OFF(dropout), "P", "dropout of every layer (simulate: 0; topk/uniform: the reference's 0.3/0.2/0.1)"},
     {"evaluate", ARG_INT, TRN, OFF(eval_n), "N", "simulate: spectra per mask in the closing evaluation, a tenth also against the exact posterior (train: " CLI_STR(CLI_TRAIN_EVAL_N) ", full: " CLI_STR(CLI_FULL_EVAL_N) "; 0: none)"},
     {"lr_decay", ARG_DOUBLE, TRN, OFF(lr_decay), "F", "simulate: cosine decay of the rate to 0 over this last share of the steps (" CLI_STR(EISNET_TRAIN_LR_DECAY) ")"},
+    {"weight_decay", ARG_DOUBLE, TRN, OFF(weight_decay), "WD", "AdamW weight decay (simulate: " CLI_STR(EISNET_TRAIN_WEIGHT_DECAY_SIM) "; topk/uniform: " CLI_STR(EISNET_TRAIN_WEIGHT_DECAY_ROWS) ")"},
+    {"many_missing_weight", ARG_DOUBLE, TRN, OFF(many_missing_weight), "F", "simulate: how often masks with more than " CLI_STR(EISNET_TRAIN_MANY_MISSING) " parameters missing are drawn, relative to the others (" CLI_STR(EISNET_TRAIN_MANY_MISSING_WEIGHT) ")"},
     {"noise", ARG_DOUBLE, TRN, OFF(noise), "SIGMA", "topk/uniform: relative spectrum noise added to the rows (0)"},
     {"resume", ARG_NONE, TRN, OFF(resume), NULL, "continue the last run (weights and optimizer state)"},
     {"sigma", ARG_DOUBLE, CMD_FIT, OFF(fit_sigma), "S", "fit: noise level of the weighted residuals; 0 = estimate it (0)"},
@@ -318,6 +320,8 @@ static void defaults(cli_options *o)
     o->val_samples = td.val_samples;
     o->dropout = td.dropout;
     o->lr_decay = td.lr_decay;
+    o->weight_decay = td.weight_decay;
+    o->many_missing_weight = td.many_missing_weight;
     o->eval_n = -1; /* the command's default */
     eisnet_fit_options fo;
     eisnet_fit_options_default(&fo);

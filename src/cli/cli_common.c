@@ -76,6 +76,8 @@ int cli_train_options(cli_options *o, eisnet_train_options *t)
     t->val_samples = o->val_samples;
     t->dropout = o->dropout;
     t->lr_decay = o->lr_decay;
+    t->weight_decay = o->weight_decay;
+    t->many_missing_weight = o->many_missing_weight;
     if (t->simulate) {
         if (!t->features) {
             fprintf(stderr, "eisnet %s: --features params needs --sampling uniform or topk (training by simulation "

@@ -43,6 +43,16 @@ void eisnet_sim_draw_truth(const eisnet_grid *g, eisnet_rng *r, double *values)
     }
 }
 
+uint64_t eisnet_sim_draw_mask(eisnet_rng *r, int n_params, int many, double weight)
+{
+    for (;;) {
+        uint64_t bits = eisnet_rng_below(r, (1ULL << n_params) - 1);
+        int missing = 0;
+        for (int p = 0; p < n_params; p++) missing += !((bits >> p) & 1u);
+        if (missing <= many || weight >= 1 || eisnet_rng_uniform(r) < weight) return bits;
+    }
+}
+
 void eisnet_sim_add_noise(eisnet_rng *r, double sigma, const double complex *z, int n,
                           double complex *out)
 {

@@ -37,7 +37,8 @@ void eisnet_train_options_default(eisnet_train_options *o)
     o->hidden = EISNET_TRAIN_HIDDEN;
     o->val_fraction = EISNET_TRAIN_VAL_FRACTION;
     o->lr = EISNET_TRAIN_LR;
-    o->weight_decay = 0.01;
+    o->weight_decay = -1;
+    o->many_missing_weight = EISNET_TRAIN_MANY_MISSING_WEIGHT;
     o->resnorm_weight = 0.5;
     o->features = 1;
     o->seed = EISNET_DEFAULT_SEED;
@@ -497,7 +498,7 @@ static int trainer_start(trainer *T, eisnet_train_result *res)
     if (eisnet_train_paths_make(&T->pp, o, T->pred.grid.n_grid, res) != 0) return -1;
     eisnet_adamw_config ac = eisnet_adamw_config_default();
     ac.lr = (float)o->lr;
-    ac.weight_decay = (float)o->weight_decay;
+    ac.weight_decay = (float)(o->weight_decay >= 0 ? o->weight_decay : EISNET_TRAIN_WEIGHT_DECAY_ROWS);
     if (eisnet_adamw_init(&T->opt, eisnet_model_n_params(T->pred.model), &ac) != 0) return -1;
     T->opt_ready = 1;
     memset(&T->rs, 0, sizeof T->rs);
@@ -668,6 +669,7 @@ int eisnet_train(const eisnet_train_options *o, eisnet_train_result *res)
     if (train_check_options(o) != 0) return -1;
     if (o->simulate) return eisnet_train_sim(o, res);
     if (o->dropout >= 1) return eisnet_set_error("--dropout must be in [0, 1) (got %g)", o->dropout);
+    if (!(o->weight_decay < 1)) return eisnet_set_error("--weight_decay must be below 1 (got %g)", o->weight_decay);
 
     trainer T;
     memset(&T, 0, sizeof T);

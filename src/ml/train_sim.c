@@ -90,18 +90,32 @@ static void sim_noise(eisnet_rng *r, double sigma, double complex *z, int n)
     }
 }
 
+/* What every example of a run shares: noise, seed, the mask weights. */
+typedef struct {
+    double sigma;
+    uint64_t seed;
+    double many_missing_weight; /* masks with more than EISNET_TRAIN_MANY_MISSING missing */
+} sim_setup;
+
+static sim_setup sim_setup_of(const eisnet_train_options *o)
+{
+    sim_setup u = {o->sigma, o->seed, o->many_missing_weight};
+    return u;
+}
+
 /* The random part of example `stream`: truth, cells, noisy spectrum, mask. */
-static void sim_draw(const eisnet_grid *g, double sigma, uint64_t seed, uint64_t stream, scratch *s)
+static void sim_draw(const eisnet_grid *g, const sim_setup *u, uint64_t stream, scratch *s)
 {
     eisnet_rng r;
-    eisnet_rng_seed(&r, seed, stream);
+    eisnet_rng_seed(&r, u->seed, stream);
     int P = g->n_params;
     eisnet_sim_draw_truth(g, &r, s->v);
     for (int p = 0; p < P; p++) s->cells[p] = eisnet_grid_cell(g, p, s->v[p]);
     eisnet_grid_spectrum(g, s->v, s->z);
-    sim_noise(&r, sigma, s->z, g->n_freq);
-    /* uniform over the subsets with at least one parameter missing */
-    uint64_t bits = eisnet_rng_below(&r, (1ULL << P) - 1);
+    sim_noise(&r, u->sigma, s->z, g->n_freq);
+    /* how often each mask is drawn decides how much of the training it gets,
+     * not the posterior the network learns for it */
+    uint64_t bits = eisnet_sim_draw_mask(&r, P, EISNET_TRAIN_MANY_MISSING, u->many_missing_weight);
     for (int p = 0; p < P; p++) s->known[p] = (uint8_t)((bits >> p) & 1u);
 }
 
@@ -118,12 +132,12 @@ static double completion_misfit(const eisnet_grid *g, scratch *s)
 }
 
 /* Input row, targets and resnorm target of example `stream`. */
-static void sim_example(const eisnet_predictor *pr, double sigma, uint64_t seed, uint64_t stream, scratch *s, float *x,
+static void sim_example(const eisnet_predictor *pr, const sim_setup *u, uint64_t stream, scratch *s, float *x,
                         int32_t *target, uint8_t *missing, float *rt)
 {
     const eisnet_grid *g = &pr->grid;
     int P = g->n_params;
-    sim_draw(g, sigma, seed, stream, s);
+    sim_draw(g, u, stream, s);
     eisnet_predictor_spectrum_features(pr, s->z, s->feat);
     eisnet_predictor_input(pr, s->v, s->known, s->feat, x);
     for (int p = 0; p < P; p++) {
@@ -135,7 +149,7 @@ static void sim_example(const eisnet_predictor *pr, double sigma, uint64_t seed,
 
 /* n examples with streams kind|first..first+n-1 into the row arrays, on all
  * threads. -1 when out of memory. */
-static int sim_batch(const eisnet_predictor *pr, double sigma, uint64_t seed, int kind, uint64_t first, int n, float *x,
+static int sim_batch(const eisnet_predictor *pr, const sim_setup *u, int kind, uint64_t first, int n, float *x,
                      int32_t *target, uint8_t *missing, float *rt, int threads)
 {
     const eisnet_grid *g = &pr->grid;
@@ -152,7 +166,7 @@ static int sim_batch(const eisnet_predictor *pr, double sigma, uint64_t seed, in
 #pragma omp for schedule(static)
 #endif
             for (int b = 0; b < n; b++)
-                sim_example(pr, sigma, seed, SIM_STREAM(kind, first + (uint64_t)b), &s, x + (size_t)b * n_in,
+                sim_example(pr, u, SIM_STREAM(kind, first + (uint64_t)b), &s, x + (size_t)b * n_in,
                             target + (size_t)b * P, missing + (size_t)b * P, rt + b);
         }
         scratch_free(&s);
@@ -161,7 +175,7 @@ static int sim_batch(const eisnet_predictor *pr, double sigma, uint64_t seed, in
 }
 
 /* Mean and deviation of the raw spectrum features over simulations. */
-static int sim_normalisation(eisnet_predictor *pr, double sigma, uint64_t seed, int threads)
+static int sim_normalisation(eisnet_predictor *pr, const sim_setup *u, int threads)
 {
     const eisnet_grid *g = &pr->grid;
     int nf = pr->n_features, P = g->n_params;
@@ -185,7 +199,7 @@ static int sim_normalisation(eisnet_predictor *pr, double sigma, uint64_t seed, 
 #pragma omp for schedule(static)
 #endif
             for (int i = 0; i < SIM_NORM_SAMPLES; i++) {
-                sim_draw(g, sigma, seed, SIM_STREAM(SIM_NORM, i), &s);
+                sim_draw(g, u, SIM_STREAM(SIM_NORM, i), &s);
                 eisnet_spectrum_raw_features(s.z, g->n_freq, raw + (size_t)i * nf);
             }
         }
@@ -328,6 +342,8 @@ static int sim_check_options(const eisnet_train_options *o)
     if (!(o->lr_decay >= 0 && o->lr_decay <= 1))
         return eisnet_set_error("--lr_decay must be in [0, 1] (got %g)", o->lr_decay);
     if (o->noise > 0) return eisnet_set_error("--noise applies to dataset rows; training by simulation uses --sigma");
+    if (!(o->many_missing_weight > 0 && o->many_missing_weight <= 1))
+        return eisnet_set_error("--many_missing_weight must be in (0, 1] (got %g)", o->many_missing_weight);
     return 0;
 }
 
@@ -405,7 +421,8 @@ static int sim_epoch(sim_trainer *T, eisnet_adamw *opt, int epoch, int64_t steps
         int n = (int)((int64_t)o->samples_per_epoch - off < T->B ? (int64_t)o->samples_per_epoch - off : T->B);
         uint64_t first = (uint64_t)(epoch - 1) * (uint64_t)o->samples_per_epoch + (uint64_t)off;
         double ts = eisnet_now();
-        if (sim_batch(&T->pred, o->sigma, o->seed, SIM_TRAIN, first, n, T->x, T->target, T->missing, T->rt,
+        sim_setup u = sim_setup_of(o);
+        if (sim_batch(&T->pred, &u, SIM_TRAIN, first, n, T->x, T->target, T->missing, T->rt,
                       o->threads) != 0)
             return -1;
         *t_sim += eisnet_now() - ts;
@@ -506,15 +523,16 @@ int eisnet_train_sim(const eisnet_train_options *o, eisnet_train_result *res)
     if (!o->quiet)
         fprintf(stderr, "train: by simulation (%s circuit, %d parameters, %d grid cells, sigma %g), %d samples per epoch\n",
                 g->preset[0] ? g->preset : "custom", T.P, T.G, o->sigma, o->samples_per_epoch);
-    if (sim_normalisation(&T.pred, o->sigma, o->seed, o->threads) != 0) goto out;
+    sim_setup u = sim_setup_of(o);
+    if (sim_normalisation(&T.pred, &u, o->threads) != 0) goto out;
     if (T.n_val > 0 &&
-        sim_batch(&T.pred, o->sigma, o->seed, SIM_VAL, 0, T.n_val, T.vx, T.vtarget, T.vmissing, T.vrt, o->threads) != 0)
+        sim_batch(&T.pred, &u, SIM_VAL, 0, T.n_val, T.vx, T.vtarget, T.vmissing, T.vrt, o->threads) != 0)
         goto out;
     res->n_val_rows = T.n_val;
 
     eisnet_adamw_config ac = eisnet_adamw_config_default();
     ac.lr = (float)o->lr;
-    ac.weight_decay = (float)o->weight_decay;
+    ac.weight_decay = (float)(o->weight_decay >= 0 ? o->weight_decay : EISNET_TRAIN_WEIGHT_DECAY_SIM);
     if (eisnet_adamw_init(&opt, eisnet_model_n_params(T.pred.model), &ac) != 0) goto out;
     opt_ready = 1;
     eisnet_train_run_state rs;
