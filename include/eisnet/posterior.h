@@ -29,7 +29,16 @@
  * silently approximated. Sums are log-sum-exp; with OpenMP the boxes of a
  * round are shared among threads. The series circuit R-p(R,C)-p(R,C) and
  * the parallel one p(R,p(R,C)-p(R,C)) have closed-form fast paths, other
- * circuits use the generic evaluator. */
+ * circuits use the generic evaluator.
+ *
+ * Sampling stage: when the box rule stops without converging (1 to 4
+ * missing), or when force_sampling is set, the same quantities are
+ * estimated by self-normalised importance sampling in log10 of the missing
+ * parameters, from a proposal mixing the final boxes (box by estimated
+ * mass, uniform inside) and a Student-t around the best point, in rounds of
+ * 2^16 samples until every marginal's standard error is below tol/2 with an
+ * effective sample size of at least 2000 (converged), or the budget
+ * is_max_evals is spent. Deterministic (seed), whatever the thread count. */
 #ifndef EISNET_POSTERIOR_H
 #define EISNET_POSTERIOR_H
 
@@ -47,6 +56,10 @@ extern "C" {
 #define EISNET_POSTERIOR_MIN_SUB 8
 #define EISNET_POSTERIOR_MAX_SUB 4096
 #define EISNET_POSTERIOR_MAX_EVALS 5e6
+/* Budget of the importance-sampling stage (likelihood evaluations). */
+#define EISNET_POSTERIOR_IS_MAX_EVALS 4e6
+/* Its fixed seed: the stage is deterministic. */
+#define EISNET_POSTERIOR_IS_SEED 20261128
 /* Largest number of cell tuples enumerated (12^6 would be 2,985,984). */
 #define EISNET_POSTERIOR_MAX_TUPLES 3000000
 
@@ -57,6 +70,9 @@ typedef struct {
     int max_sub;   /* cap on effective sub-points per cell and dimension, a power of 2 (4096) */
     double max_evals; /* budget of spectrum evaluations (5e6, about a second) */
     int threads;   /* OpenMP threads; 0 = all */
+    double is_max_evals; /* budget of the importance-sampling stage (4e6) */
+    uint64_t seed;       /* seed of the importance-sampling stage (fixed) */
+    int force_sampling;  /* 1: run the sampling stage even after the boxes converged (checks) */
 } eisnet_posterior_options;
 
 void eisnet_posterior_options_default(eisnet_posterior_options *o);
@@ -69,7 +85,13 @@ typedef struct {
                              NULL with one missing parameter */
     int sub_used;         /* effective sub-points per cell and dimension of the finest box */
     int sub_cap;          /* the resolution cap that applied */
-    int converged;        /* 1 when the last round changed no marginal by tol or more */
+    int converged;        /* boxes: 1 when the last round changed no marginal by tol or more;
+                             sampling: 1 when is_max_se < tol/2 and is_ess >= 2000 */
+    int method;           /* what marginal/joint/log_evidence come from: 0 boxes, 1 importance sampling */
+    int is_ran;           /* 1 when the sampling stage ran (then the is_* fields are set) */
+    double is_samples;    /* samples drawn by the sampling stage */
+    double is_ess;        /* its effective sample size (sum w)^2 / sum w^2 */
+    double is_max_se;     /* its largest standard error of a marginal */
     double change;        /* that largest change (NaN when no round was made) */
     double n_evals;       /* spectra evaluated: the cost */
     double n_boxes;       /* boxes at the end */

@@ -3,6 +3,7 @@
 #include "eisnet/posterior.h"
 #include "eisnet/error.h"
 #include "eisnet/simulate.h"
+#include "posterior_internal.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -37,6 +38,9 @@ void eisnet_posterior_options_default(eisnet_posterior_options *o)
     o->max_sub = EISNET_POSTERIOR_MAX_SUB;
     o->max_evals = EISNET_POSTERIOR_MAX_EVALS;
     o->threads = 0;
+    o->is_max_evals = EISNET_POSTERIOR_IS_MAX_EVALS;
+    o->seed = EISNET_POSTERIOR_IS_SEED;
+    o->force_sampling = 0;
 }
 
 void eisnet_posterior_free(eisnet_posterior *r)
@@ -49,30 +53,9 @@ void eisnet_posterior_free(eisnet_posterior *r)
 
 /* ---- one spectrum's likelihood ----------------------------------------------- */
 
-typedef struct {
-    const eisnet_grid *g;
-    int F, m, G;
-    double *zr, *zi;                  /* measured spectrum */
-    double base[EISNET_MAX_PARAMS];   /* known values; missing ones overwritten per point */
-    int miss[EISNET_MAX_PARAMS];
-    double *lo, *hi;                  /* m x G cell edges, log10 */
-    double log_norm;                  /* log of the prior density in log10 units */
-    double inv2s2;                    /* 1 / (2 sigma^2) */
-    int fast;                         /* 1: series R-p(R,C)-p(R,C), 2: parallel p(R,p(R,C)-p(R,C)) */
-    int fi[5];                        /* file index of R0, R1, C1, R2, C2 */
-} post_ctx;
 
-typedef struct {
-    double *ar, *ai, *br, *bi;        /* fast path: R0 + Z(R1,C1), and Z(R2,C2) */
-    double key_a[3], key_b[2];
-    double complex *z;                /* generic path */
-    double *m2, *t;
-    double cp[EISNET_MAX_PARAMS];
-    double best_chi;                  /* the smallest chi this thread saw, and where */
-    double best_theta[EISNET_MAX_PARAMS];
-} post_work;
 
-static int work_init(post_work *w, int F)
+int post_work_init(post_work *w, int F)
 {
     memset(w, 0, sizeof *w);
     w->ar = malloc(sizeof(double) * (size_t)F * 6);
@@ -88,7 +71,7 @@ static int work_init(post_work *w, int F)
     return 0;
 }
 
-static void work_free(post_work *w)
+void post_work_free(post_work *w)
 {
     free(w->ar);
     free(w->z);
@@ -121,7 +104,7 @@ static double sum_log(const double *m2, int F)
 
 /* Log-likelihood without the constant -F log(2 pi sigma^2); *chi gets
  * sum_f |Z_meas - Z|^2 / |Z|^2. */
-static double point_ll(const post_ctx *c, post_work *w, const double *theta, double *chi)
+double post_point_ll(const post_ctx *c, post_work *w, const double *theta, double *chi)
 {
     int F = c->F;
     const double *zr, *zi;
@@ -186,7 +169,7 @@ static double point_ll(const post_ctx *c, post_work *w, const double *theta, dou
 
 /* ---- boxes ------------------------------------------------------------------------ */
 
-static void decode(const post_ctx *c, uint64_t t, int *cell)
+void post_decode(const post_ctx *c, uint64_t t, int *cell)
 {
     for (int d = c->m - 1; d >= 0; d--) {
         cell[d] = (int)(t % (uint64_t)c->G);
@@ -201,19 +184,6 @@ static uint64_t encode(const post_ctx *c, const int *cell)
     return t;
 }
 
-/* The leaves of the refinement: box i is the part of cell tuple t[i] with
- * coordinates k[i*m + d] at level lvl[i] (2^lvl boxes per cell and
- * dimension); L[i] the log of its posterior mass (times the evidence). */
-typedef struct {
-    int64_t n, cap;
-    uint64_t *t;
-    uint8_t *lvl;
-    uint16_t *k;
-    double *L;
-    double *E;  /* log of the box's share of its parent's error estimate (-inf: none) */
-    double *PL; /* log mass of the parent, while the box is new */
-    int m;
-} boxes;
 
 static int boxes_reserve(boxes *b, int64_t need)
 {
@@ -254,7 +224,7 @@ static double box_logmass(const post_ctx *c, post_work *w, const boxes *b, int64
     int m = c->m, cell[EISNET_MAX_PARAMS], k[EISNET_MAX_PARAMS];
     double pts[EISNET_MAX_PARAMS][4], theta[EISNET_MAX_PARAMS];
     double logw = c->log_norm, scale = ldexp(1.0, -b->lvl[i]);
-    decode(c, b->t[i], cell);
+    post_decode(c, b->t[i], cell);
     memcpy(theta, c->base, sizeof(double) * (size_t)c->g->n_params);
     for (int d = 0; d < m; d++) {
         double lo = c->lo[d * c->G + cell[d]], wd = (c->hi[d * c->G + cell[d]] - lo) * scale;
@@ -266,7 +236,7 @@ static double box_logmass(const post_ctx *c, post_work *w, const boxes *b, int64
     }
     double mx = -INFINITY, sum = 0;
     for (;;) {
-        double chi, ll = point_ll(c, w, theta, &chi);
+        double chi, ll = post_point_ll(c, w, theta, &chi);
         if (chi < w->best_chi) {
             w->best_chi = chi;
             memcpy(w->best_theta, theta, sizeof(double) * (size_t)c->g->n_params);
@@ -310,7 +280,7 @@ static int compute_boxes(const post_ctx *c, const eisnet_posterior_options *o, b
 #endif
     {
         post_work w;
-        if (work_init(&w, c->F) != 0) failed = 1;
+        if (post_work_init(&w, c->F) != 0) failed = 1;
 #ifdef EISNET_HAVE_OPENMP
 #pragma omp for schedule(dynamic, 16)
 #endif
@@ -323,7 +293,7 @@ static int compute_boxes(const post_ctx *c, const eisnet_posterior_options *o, b
             *best_chi = w.best_chi;
             memcpy(best_theta, w.best_theta, sizeof(double) * (size_t)c->g->n_params);
         }
-        work_free(&w);
+        post_work_free(&w);
     }
     return failed ? -1 : 0;
 }
@@ -334,8 +304,8 @@ static int compute_boxes(const post_ctx *c, const eisnet_posterior_options *o, b
 static void polish(const post_ctx *c, double step, double *best_chi, double *theta)
 {
     post_work w;
-    if (work_init(&w, c->F) != 0) {
-        work_free(&w);
+    if (post_work_init(&w, c->F) != 0) {
+        post_work_free(&w);
         return;
     }
     double bc = *best_chi;
@@ -347,7 +317,7 @@ static void polish(const post_ctx *c, double step, double *best_chi, double *the
                 double old = theta[p], lv = log10(old) + s * step, chi;
                 if (lv < log10(c->g->lo[p]) || lv > log10(c->g->hi[p])) continue;
                 theta[p] = pow(10.0, lv);
-                point_ll(c, &w, theta, &chi);
+                post_point_ll(c, &w, theta, &chi);
                 if (chi < bc) {
                     bc = chi;
                     moved = 1;
@@ -359,7 +329,7 @@ static void polish(const post_ctx *c, double step, double *best_chi, double *the
         if (!moved) step *= 0.5;
     }
     *best_chi = bc;
-    work_free(&w);
+    post_work_free(&w);
 }
 
 /* Error estimates of the new boxes [from, n): per group of 2^m children,
@@ -395,7 +365,7 @@ static double marginals(const post_ctx *c, const boxes *b, double *marg, double 
     for (int64_t i = 0; i < b->n; i++) {
         if (b->L[i] < mx - 700) continue;
         double p = exp(b->L[i] - mx);
-        decode(c, b->t[i], cell);
+        post_decode(c, b->t[i], cell);
         for (int d = 0; d < m; d++) marg[d * G + cell[d]] += p;
         if (joint) joint[cell[0] * G + cell[1]] += p;
         tot += p;
@@ -406,11 +376,6 @@ static double marginals(const post_ctx *c, const boxes *b, double *marg, double 
     return mx + log(tot);
 }
 
-/* Open-addressing index of the boxes by (tuple, level, coordinates). */
-typedef struct {
-    int64_t *slot; /* box index + 1, 0 = empty */
-    uint64_t mask;
-} box_index;
 
 static uint64_t box_hash(uint64_t t, int lvl, const uint16_t *k, int m)
 {
@@ -419,7 +384,7 @@ static uint64_t box_hash(uint64_t t, int lvl, const uint16_t *k, int m)
     return h ^ (h >> 29);
 }
 
-static int index_build(box_index *x, const boxes *b)
+int post_index_build(box_index *x, const boxes *b)
 {
     uint64_t size = 1024;
     while (size < (uint64_t)b->n * 2) size *= 2;
@@ -435,7 +400,7 @@ static int index_build(box_index *x, const boxes *b)
     return 0;
 }
 
-static int64_t index_find(const box_index *x, const boxes *b, uint64_t t, int lvl, const uint16_t *k)
+int64_t post_index_find(const box_index *x, const boxes *b, uint64_t t, int lvl, const uint16_t *k)
 {
     uint64_t h = box_hash(t, lvl, k, b->m) & x->mask;
     for (; x->slot[h]; h = (h + 1) & x->mask) {
@@ -453,7 +418,7 @@ static int64_t neighbour(const post_ctx *c, const boxes *b, const box_index *x, 
     int m = c->m, lvl = b->lvl[i], cell[EISNET_MAX_PARAMS];
     long side = 1L << lvl, k[EISNET_MAX_PARAMS];
     uint16_t kk[EISNET_MAX_PARAMS];
-    decode(c, b->t[i], cell);
+    post_decode(c, b->t[i], cell);
     for (int d = 0; d < m; d++) {
         k[d] = b->k[i * m + d] + off[d];
         if (k[d] < 0) cell[d]--, k[d] = side - 1;
@@ -463,7 +428,7 @@ static int64_t neighbour(const post_ctx *c, const boxes *b, const box_index *x, 
     uint64_t t = encode(c, cell);
     for (int l = lvl; l >= 0; l--) {
         for (int d = 0; d < m; d++) kk[d] = (uint16_t)(k[d] >> (lvl - l));
-        int64_t j = index_find(x, b, t, l, kk);
+        int64_t j = post_index_find(x, b, t, l, kk);
         if (j >= 0) return j;
     }
     return -1;
@@ -480,7 +445,7 @@ static int resolved(const post_ctx *c, const boxes *b, box_index *x)
     int64_t best = 0;
     for (int64_t i = 1; i < b->n; i++)
         if (b->L[i] > b->L[best]) best = i;
-    if (index_build(x, b) != 0) return 0;
+    if (post_index_build(x, b) != 0) return 0;
     for (int d = 0; d < m; d++) {
         for (int s = -1; s <= 1; s += 2) {
             memset(off, 0, sizeof(int) * (size_t)m);
@@ -509,7 +474,7 @@ static int64_t mark_boxes(const post_ctx *c, const boxes *b, box_index *x, int m
     double limit = mx + log(s) + log(EPS);
     if (b->n <= 0) return 0;
     memset(flag, 0, (size_t)b->n);
-    if (!peak_resolved && index_build(x, b) != 0) return -1;
+    if (!peak_resolved && post_index_build(x, b) != 0) return -1;
     for (int64_t i = 0; i < b->n; i++) {
         if (b->lvl[i] == 0 ? b->L[i] >= mx - CUT : b->E[i] >= limit) flag[i] = 1;
         if (peak_resolved || !(b->L[i] >= mx - CORE)) continue;
@@ -588,7 +553,7 @@ static int grid_argmin(const post_ctx *c, const eisnet_posterior_options *o, uin
         double *prof = profile ? malloc(sizeof(double) * (size_t)mG) : NULL;
         uint64_t mt = 0;
         int cell[EISNET_MAX_PARAMS];
-        if (work_init(&w, c->F) != 0 || (profile && !prof)) failed = 1;
+        if (post_work_init(&w, c->F) != 0 || (profile && !prof)) failed = 1;
         if (prof)
             for (int i = 0; i < mG; i++) prof[i] = INFINITY;
         memcpy(theta, c->base, sizeof theta);
@@ -597,11 +562,11 @@ static int grid_argmin(const post_ctx *c, const eisnet_posterior_options *o, uin
 #endif
         for (uint64_t t = 0; t < n; t++) {
             if (failed) continue;
-            decode(c, t, cell);
+            post_decode(c, t, cell);
             for (int d = 0; d < c->m; d++)
                 theta[c->miss[d]] = c->g->values[(size_t)c->miss[d] * c->G + cell[d]];
             double chi;
-            point_ll(c, &w, theta, &chi);
+            post_point_ll(c, &w, theta, &chi);
             if (chi < my || (chi == my && t < mt)) {
                 my = chi;
                 mt = t;
@@ -623,9 +588,9 @@ static int grid_argmin(const post_ctx *c, const eisnet_posterior_options *o, uin
                     if (prof[i] < profile[i]) profile[i] = prof[i];
         }
         free(prof);
-        work_free(&w);
+        post_work_free(&w);
     }
-    decode(c, bt, best_cell);
+    post_decode(c, bt, best_cell);
     *best_chi = bc;
     return failed ? -1 : 0;
 }
@@ -642,6 +607,8 @@ static int check_input(const eisnet_grid *g, const double complex *z, const doub
         return eisnet_set_error("posterior sub-points must be a power of 2 from 1 to %d (got %d)", MAX_SUB_LIMIT,
                                 o->max_sub);
     if (!(o->max_evals > 0)) return eisnet_set_error("posterior evaluation budget must be positive (got %g)", o->max_evals);
+    if (!(o->is_max_evals > 0))
+        return eisnet_set_error("posterior sampling budget must be positive (got %g)", o->is_max_evals);
     if (o->min_sub < 1) return eisnet_set_error("posterior minimum sub-points must be at least 1 (got %d)", o->min_sub);
     for (int f = 0; f < g->n_freq; f++)
         if (!isfinite(creal(z[f])) || !isfinite(cimag(z[f])))
@@ -794,6 +761,8 @@ int eisnet_posterior_compute(const eisnet_grid *g, const double complex *z, cons
     r->log_evidence = logz - c.F * log(2.0 * M_PI * o.sigma * o.sigma);
     polish(&c, 0.5 / (q << lvl) * (c.hi[0] - c.lo[0] > 0 ? c.hi[0] - c.lo[0] : 0.1), &best_chi, best_theta);
     r->best_rel_rms = sqrt(best_chi / (2.0 * c.F));
+    /* Boxes that stopped short (a thin ridge) are refined by sampling. */
+    if ((!r->converged || o.force_sampling) && m <= 4 && post_sample_refine(&c, &o, &b, best_theta, r) != 0) goto oom;
     int cell[EISNET_MAX_PARAMS];
     double achi;
     if (grid_argmin(&c, &o, n, cell, &achi, NULL) != 0) goto oom;
@@ -849,7 +818,7 @@ double eisnet_best_misfit(const eisnet_grid *g, const double complex *z, const d
     uint64_t n = 1;
     for (int d = 0; d < m; d++) n *= (uint64_t)g->n_grid;
     double *chi = malloc(sizeof(double) * n);
-    int ok = setup_ctx(&c, g, z, values, known, o.sigma) == 0 && work_init(&w, c.F) == 0 && chi;
+    int ok = setup_ctx(&c, g, z, values, known, o.sigma) == 0 && post_work_init(&w, c.F) == 0 && chi;
     if (ok) {
         int cell[EISNET_MAX_PARAMS];
         double theta[EISNET_MAX_PARAMS], best[MISFIT_STARTS];
@@ -857,9 +826,9 @@ double eisnet_best_misfit(const eisnet_grid *g, const double complex *z, const d
         int ns = 0;
         memcpy(theta, c.base, sizeof theta);
         for (uint64_t t = 0; t < n; t++) {
-            decode(&c, t, cell);
+            post_decode(&c, t, cell);
             for (int d = 0; d < m; d++) theta[c.miss[d]] = g->values[(size_t)c.miss[d] * g->n_grid + cell[d]];
-            point_ll(&c, &w, theta, &chi[t]);
+            post_point_ll(&c, &w, theta, &chi[t]);
             /* keep the MISFIT_STARTS smallest, sorted */
             if (ns < MISFIT_STARTS || chi[t] < best[ns - 1]) {
                 int k = ns < MISFIT_STARTS ? ns++ : ns - 1;
@@ -874,7 +843,7 @@ double eisnet_best_misfit(const eisnet_grid *g, const double complex *z, const d
         }
         double least = INFINITY;
         for (int s = 0; s < ns; s++) {
-            decode(&c, start[s], cell);
+            post_decode(&c, start[s], cell);
             memcpy(theta, c.base, sizeof theta);
             for (int d = 0; d < m; d++) theta[c.miss[d]] = g->values[(size_t)c.miss[d] * g->n_grid + cell[d]];
             double x = best[s];
@@ -885,7 +854,7 @@ double eisnet_best_misfit(const eisnet_grid *g, const double complex *z, const d
     } else {
         eisnet_set_error("out of memory");
     }
-    work_free(&w);
+    post_work_free(&w);
     free(chi);
     free_ctx(&c);
     return out;
