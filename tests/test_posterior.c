@@ -353,17 +353,140 @@ static void test_four_missing(void **state)
     eisnet_posterior_options o;
     eisnet_posterior_options_default(&o);
     o.max_evals = 3e5;
+    o.is_max_evals = 1; /* one round of the sampling stage */
     assert_int_equal(eisnet_posterior_compute(&grid, z, v, known, &o, &r), 0);
     assert_int_equal(r.n_missing, 4);
     printf("4 missing: %.0f evaluations, %d sub-points, converged %d\n", r.n_evals, r.sub_used, r.converged);
     /* the first level (20,736 boxes of 2^4 points) is always computed */
-    assert_true(r.n_evals >= 331776 && r.n_evals <= 331776 + 3e5 + 20736);
+    /* plus one round of 65,536 samples and the Newton steps of the sampling stage */
+    assert_true(r.is_ran && r.is_samples == 65536);
+    assert_true(r.n_evals >= 331776 && r.n_evals <= 331776 + 3e5 + 20736 + 65536 + 1000);
     assert_false(r.converged); /* the budget stops it first */
     assert_true(r.n_evals > 20736);
     double s = 0;
     for (int c = 0; c < grid.n_grid; c++) s += r.marginal[1 * grid.n_grid + c];
     assert_true(fabs(s - 1) < 1e-12);
     eisnet_posterior_free(&r);
+}
+
+/* Marginals of each missing parameter sum to 1; the joint's rows and
+ * columns sum to the first two missing parameters' marginals. */
+static void check_normalised(const eisnet_posterior *r)
+{
+    int G = grid.n_grid;
+    for (int d = 0; d < r->n_missing; d++) {
+        double s = 0;
+        for (int c = 0; c < G; c++) s += r->marginal[(size_t)r->missing[d] * G + c];
+        assert_true(fabs(s - 1) < 1e-9);
+    }
+    if (r->n_missing < 2) return;
+    for (int i = 0; i < G; i++) {
+        double row = 0, col = 0;
+        for (int j = 0; j < G; j++) {
+            row += r->joint[i * G + j];
+            col += r->joint[j * G + i];
+        }
+        assert_true(fabs(row - r->marginal[(size_t)r->missing[0] * G + i]) < 1e-9);
+        assert_true(fabs(col - r->marginal[(size_t)r->missing[1] * G + i]) < 1e-9);
+    }
+}
+
+/* Where the box rule converges (1, 2, 3 missing), the sampling stage forced
+ * on the same spectra agrees with it within max(4 SE, 2e-3). */
+static void test_sampling_agrees(void **state)
+{
+    (void)state;
+    static const uint8_t masks[3][5] = {{1, 1, 1, 1, 0}, {1, 1, 1, 0, 0}, {1, 1, 0, 0, 0}};
+    int G = grid.n_grid, compared = 0;
+    eisnet_rng rng;
+    eisnet_rng_seed(&rng, 11, 3);
+    for (int i = 0; i < 4; i++) {
+        double v[5];
+        double complex z[64];
+        eisnet_simulate(&grid, &rng, 0.01, v, NULL, z);
+        for (int k = 0; k < 3; k++) {
+            eisnet_posterior a, b;
+            eisnet_posterior_options o;
+            eisnet_posterior_options_default(&o);
+            assert_int_equal(eisnet_posterior_compute(&grid, z, v, masks[k], &o, &a), 0);
+            if (!a.converged) {
+                eisnet_posterior_free(&a);
+                continue;
+            }
+            assert_int_equal(a.method, 0);
+            assert_false(a.is_ran);
+            o.force_sampling = 1;
+            o.is_max_evals = 1e6; /* keeps the test short; the bound below scales with the SE */
+            assert_int_equal(eisnet_posterior_compute(&grid, z, v, masks[k], &o, &b), 0);
+            assert_true(b.is_ran);
+            if (b.method == 1) {
+                double tol = fmax(4 * b.is_max_se, 2e-3), worst = 0;
+                for (int c = 0; c < grid.n_params * G; c++) worst = fmax(worst, fabs(a.marginal[c] - b.marginal[c]));
+                printf("spectrum %d, %d missing: max |boxes - sampling| %.2g (SE %.2g, ESS %.0f)\n", i, a.n_missing,
+                       worst, b.is_max_se, b.is_ess);
+                assert_true(worst <= tol);
+                assert_true(fabs(a.log_evidence - b.log_evidence) < 0.05);
+                check_normalised(&b);
+                compared++;
+            }
+            eisnet_posterior_free(&a);
+            eisnet_posterior_free(&b);
+        }
+    }
+    assert_true(compared >= 6);
+}
+
+/* A thin ridge (Ra, Rb known; Rsh, Ca, Cb missing) where the box rule
+ * stops unconverged: the sampling stage converges, normalised, the same for
+ * one or two threads, and within 4 SE under another seed. */
+static void test_sampling_ridge(void **state)
+{
+    (void)state;
+    const uint8_t known[5] = {0, 1, 1, 0, 0};
+    int G = grid.n_grid, found = 0;
+    eisnet_rng rng;
+    eisnet_rng_seed(&rng, 7, 99);
+    for (int i = 0; i < 40 && !found; i++) {
+        double v[5];
+        double complex z[64];
+        eisnet_simulate(&grid, &rng, 0.01, v, NULL, z);
+        eisnet_posterior a, b, c;
+        eisnet_posterior_options o;
+        eisnet_posterior_options_default(&o);
+        assert_int_equal(eisnet_posterior_compute(&grid, z, v, known, &o, &a), 0);
+        if (!a.is_ran) { /* the boxes converged */
+            eisnet_posterior_free(&a);
+            continue;
+        }
+        found = 1;
+        printf("ridge spectrum %d: sampling converged %d, ESS %.0f, SE %.2g, %.0f samples\n", i, a.converged,
+               a.is_ess, a.is_max_se, a.is_samples);
+        assert_int_equal(a.method, 1);
+        assert_true(a.converged);
+        assert_true(a.is_max_se < 5e-4 && a.is_ess >= 2000);
+        check_normalised(&a);
+        o.seed = 12345;
+        assert_int_equal(eisnet_posterior_compute(&grid, z, v, known, &o, &c), 0);
+        assert_true(c.converged && c.method == 1);
+        double lim = 4 * sqrt(a.is_max_se * a.is_max_se + c.is_max_se * c.is_max_se), worst = 0;
+        for (int k = 0; k < grid.n_params * G; k++) worst = fmax(worst, fabs(a.marginal[k] - c.marginal[k]));
+        printf("other seed: max |diff| %.2g (limit %.2g)\n", worst, lim);
+        assert_true(worst <= lim);
+        /* one round on one thread and on two: bit for bit the same */
+        eisnet_posterior d;
+        o.is_max_evals = 1;
+        o.threads = 1;
+        assert_int_equal(eisnet_posterior_compute(&grid, z, v, known, &o, &b), 0);
+        o.threads = 2;
+        assert_int_equal(eisnet_posterior_compute(&grid, z, v, known, &o, &d), 0);
+        assert_true(b.is_ran && b.is_samples == 65536);
+        assert_memory_equal(b.marginal, d.marginal, sizeof(double) * (size_t)grid.n_params * G);
+        eisnet_posterior_free(&d);
+        eisnet_posterior_free(&a);
+        eisnet_posterior_free(&b);
+        eisnet_posterior_free(&c);
+    }
+    assert_true(found);
 }
 
 static void test_bad_input(void **state)
@@ -383,6 +506,10 @@ static void test_bad_input(void **state)
     eisnet_posterior_options_default(&o);
     o.max_sub = 12;
     assert_int_equal(eisnet_posterior_compute(&grid, z, v, known, &o, &r), -1);
+    eisnet_posterior_options_default(&o);
+    o.is_max_evals = 0;
+    assert_int_equal(eisnet_posterior_compute(&grid, z, v, known, &o, &r), -1);
+    assert_non_null(strstr(eisnet_last_error(), "sampling budget"));
     assert_int_equal(eisnet_posterior_compute(&grid, z, v, all, NULL, &r), -1);
     assert_non_null(strstr(eisnet_last_error(), "known"));
     v[0] = -1;
@@ -400,6 +527,7 @@ int main(void)
         cmocka_unit_test(test_reference_vectors), cmocka_unit_test(test_one_missing_direct),
         cmocka_unit_test(test_normalisation),     cmocka_unit_test(test_argmin),
         cmocka_unit_test(test_inconsistent_known), cmocka_unit_test(test_four_missing),
+        cmocka_unit_test(test_sampling_agrees),   cmocka_unit_test(test_sampling_ridge),
         cmocka_unit_test(test_bad_input),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

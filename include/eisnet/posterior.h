@@ -56,8 +56,9 @@ extern "C" {
 #define EISNET_POSTERIOR_MIN_SUB 8
 #define EISNET_POSTERIOR_MAX_SUB 4096
 #define EISNET_POSTERIOR_MAX_EVALS 5e6
-/* Budget of the importance-sampling stage (likelihood evaluations). */
-#define EISNET_POSTERIOR_IS_MAX_EVALS 4e6
+/* Budget of the importance-sampling stage (likelihood evaluations): an SE
+ * below 5e-4 on a cell near 1/2 needs an effective sample size near 10^6. */
+#define EISNET_POSTERIOR_IS_MAX_EVALS 8e6
 /* Its fixed seed: the stage is deterministic. */
 #define EISNET_POSTERIOR_IS_SEED 20261128
 /* Largest number of cell tuples enumerated (12^6 would be 2,985,984). */
@@ -70,7 +71,7 @@ typedef struct {
     int max_sub;   /* cap on effective sub-points per cell and dimension, a power of 2 (4096) */
     double max_evals; /* budget of spectrum evaluations (5e6, about a second) */
     int threads;   /* OpenMP threads; 0 = all */
-    double is_max_evals; /* budget of the importance-sampling stage (4e6) */
+    double is_max_evals; /* budget of the importance-sampling stage (8e6) */
     uint64_t seed;       /* seed of the importance-sampling stage (fixed) */
     int force_sampling;  /* 1: run the sampling stage even after the boxes converged (checks) */
 } eisnet_posterior_options;

@@ -413,6 +413,13 @@ char *eisnet_inference_json(const eisnet_predictor *pr, const eisnet_inference *
         if (isfinite(ps->change)) cJSON_AddNumberToObject(x, "last_change", ps->change);
         else cJSON_AddNullToObject(x, "last_change");
         cJSON_AddNumberToObject(x, "evaluations", ps->n_evals);
+        cJSON_AddStringToObject(x, "method", ps->method == 1 ? "importance_sampling" : "boxes");
+        if (ps->is_ran) {
+            cJSON *is = cJSON_AddObjectToObject(x, "sampling");
+            cJSON_AddNumberToObject(is, "samples", ps->is_samples);
+            cJSON_AddNumberToObject(is, "effective_samples", ps->is_ess);
+            cJSON_AddNumberToObject(is, "max_standard_error", ps->is_max_se);
+        }
         cJSON_AddNumberToObject(x, "log_evidence", ps->log_evidence);
         cJSON_AddNumberToObject(x, "best_relative_misfit", ps->best_rel_rms);
         cJSON *ga = cJSON_AddObjectToObject(x, "grid_argmin");
@@ -490,6 +497,10 @@ void eisnet_inference_print(FILE *fp, const eisnet_predictor *pr, const eisnet_i
                     "evaluated\n",
                 r->sigma, ps->sub_used, ps->converged ? "converged" : "NOT converged (budget or resolution cap reached)",
                 ps->n_evals);
+        if (ps->is_ran)
+            fprintf(fp, "  the boxes did not settle; importance sampling: %.0f samples, effective %.0f, largest standard "
+                        "error of a marginal %.2g (%s used)\n",
+                    ps->is_samples, ps->is_ess, ps->is_max_se, ps->method == 1 ? "sampling" : "boxes");
         for (int i = 0; i < m; i++)
             fprintf(fp, "  KL(exact || network) for %s: %.3f nats\n", g->names[r->missing[i]], r->kl[r->missing[i]]);
         fprintf(fp, "best grid completion (known values as given):");
