@@ -443,7 +443,8 @@ int post_sample_refine(const post_ctx *c, const eisnet_posterior_options *o, con
         se = sums_max_se(&s, m * G);
         ess = s.S2 > 0 ? s.S * s.S / s.S2 : 0;
         conv = se < 0.5 * o->tol && ess >= MIN_ESS;
-        if (conv || evals + ROUND > o->is_max_evals) break;
+        /* samples outside the ranges cost no evaluation: bound them too */
+        if (conv || evals + ROUND > o->is_max_evals || s.n >= 4 * o->is_max_evals) break;
     }
     r->is_ran = 1;
     r->is_samples = s.n;
