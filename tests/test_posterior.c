@@ -415,7 +415,7 @@ static void test_sampling_agrees(void **state)
             }
             assert_int_equal(a.method, 0);
             assert_false(a.is_ran);
-            o.force_sampling = 1;
+            o.sampling = 1;
             o.is_max_evals = 1e6; /* keeps the test short; the bound below scales with the SE */
             assert_int_equal(eisnet_posterior_compute(&grid, z, v, masks[k], &o, &b), 0);
             assert_true(b.is_ran);

@@ -32,7 +32,7 @@
  * circuits use the generic evaluator.
  *
  * Sampling stage: when the box rule stops without converging (1 to 4
- * missing), or when force_sampling is set, the same quantities are
+ * missing; or always, or never: option sampling), the same quantities are
  * estimated by self-normalised importance sampling in log10 of the missing
  * parameters, from a proposal mixing the final boxes (box by estimated
  * mass, uniform inside) and a Student-t around the best point, in rounds of
@@ -73,7 +73,8 @@ typedef struct {
     int threads;   /* OpenMP threads; 0 = all */
     double is_max_evals; /* budget of the importance-sampling stage (8e6) */
     uint64_t seed;       /* seed of the importance-sampling stage (fixed) */
-    int force_sampling;  /* 1: run the sampling stage even after the boxes converged (checks) */
+    int sampling;        /* sampling stage: 0 when the boxes stop unconverged (default), 1 always
+                            (checks), -1 never (the box rule alone) */
 } eisnet_posterior_options;
 
 void eisnet_posterior_options_default(eisnet_posterior_options *o);

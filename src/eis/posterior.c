@@ -40,7 +40,7 @@ void eisnet_posterior_options_default(eisnet_posterior_options *o)
     o->threads = 0;
     o->is_max_evals = EISNET_POSTERIOR_IS_MAX_EVALS;
     o->seed = EISNET_POSTERIOR_IS_SEED;
-    o->force_sampling = 0;
+    o->sampling = 0;
 }
 
 void eisnet_posterior_free(eisnet_posterior *r)
@@ -762,7 +762,8 @@ int eisnet_posterior_compute(const eisnet_grid *g, const double complex *z, cons
     polish(&c, 0.5 / (q << lvl) * (c.hi[0] - c.lo[0] > 0 ? c.hi[0] - c.lo[0] : 0.1), &best_chi, best_theta);
     r->best_rel_rms = sqrt(best_chi / (2.0 * c.F));
     /* Boxes that stopped short (a thin ridge) are refined by sampling. */
-    if ((!r->converged || o.force_sampling) && m <= 4 && post_sample_refine(&c, &o, &b, best_theta, r) != 0) goto oom;
+    int sample = o.sampling > 0 || (o.sampling == 0 && !r->converged);
+    if (sample && m <= 4 && post_sample_refine(&c, &o, &b, best_theta, r) != 0) goto oom;
     int cell[EISNET_MAX_PARAMS];
     double achi;
     if (grid_argmin(&c, &o, n, cell, &achi, NULL) != 0) goto oom;
