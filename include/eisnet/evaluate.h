@@ -137,8 +137,9 @@ char *eisnet_evaluation_json(const eisnet_predictor *p, const eisnet_evaluate_op
 int eisnet_evaluation_reliability_svg(const char *path, const eisnet_evaluation *e);
 
 /* For the end of training: evaluates p on n fresh spectra (exact posterior
- * on the first n_exact) for every mask with 1 to 3 missing parameters and
- * prints the table to fp. Returns 0 or -1. */
+ * on the first n_exact, by the box rule alone: no sampling stage) for every
+ * mask with 1 to 3 missing parameters and prints the table to fp. Returns
+ * 0 or -1. */
 int eisnet_evaluate_summary(const eisnet_predictor *p, FILE *fp, int n, int n_exact, double sigma, uint64_t seed,
                             int quiet);
 

@@ -578,6 +578,10 @@ int eisnet_evaluate_summary(const eisnet_predictor *pr, FILE *fp, int n, int n_e
     o.sigma = sigma > 0 ? sigma : EISNET_POSTERIOR_SIGMA;
     o.seed = seed;
     o.quiet = quiet;
+    /* a closing look, not the measurement: the box rule alone, without the
+     * sampling stage that costs seconds on each ridge (eisnet evaluate runs
+     * it); unconverged posteriors are reported as such */
+    o.post.sampling = -1;
     o.n_masks = eisnet_masks_by_missing(pr->grid.n_params, 1, 3, masks);
     o.masks = (const uint8_t(*)[EISNET_MAX_PARAMS])masks;
     eisnet_evaluation e;
