@@ -357,6 +357,21 @@ static void test_bad_options(void **state)
     small(&o, "bad", NULL);
     o.val_samples = -1;
     expect_fail(&o, "--val_samples");
+    small(&o, "bad", NULL);
+    o.weight_decay = -0.5;
+    expect_fail(&o, "--weight_decay");
+    small(&o, "bad", NULL);
+    o.weight_decay = 1;
+    expect_fail(&o, "--weight_decay");
+    small(&o, "bad", NULL);
+    o.dropout = -0.3;
+    expect_fail(&o, "--dropout");
+    small(&o, "bad", NULL);
+    o.many_missing_weight = 0;
+    expect_fail(&o, "--many_missing_weight");
+    small(&o, "bad", NULL);
+    o.many_missing_weight = 1.5;
+    expect_fail(&o, "--many_missing_weight");
     /* nothing was written for refused options */
     assert_true(access(test_path("bad/model.safetensors"), F_OK) != 0);
 }

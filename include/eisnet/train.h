@@ -61,7 +61,7 @@ typedef struct {
     int hidden;             /* 512 */
     double val_fraction;    /* 0.15 */
     double lr;              /* 1e-3 */
-    double weight_decay;    /* < 0: the mode's default (EISNET_TRAIN_WEIGHT_DECAY_SIM / _ROWS) */
+    double weight_decay;    /* -1: the mode's default (EISNET_TRAIN_WEIGHT_DECAY_SIM / _ROWS) */
     double resnorm_weight;  /* 0.5 */
     double noise;           /* relative spectrum noise for augmentation (0) */
     int features;           /* 1 spectrum (default), 0 params (reference) */
@@ -78,7 +78,7 @@ typedef struct {
     double sigma;           /* relative noise of the simulated spectra (0.01) */
     int samples_per_epoch;  /* fresh simulations per epoch (500000) */
     int val_samples;        /* held-out simulations (20000) */
-    double dropout;         /* < 0: the mode's default (0 by simulation, 0.3/0.2/0.1 otherwise) */
+    double dropout;         /* -1: the mode's default (0 by simulation, 0.3/0.2/0.1 otherwise) */
     double lr_decay;        /* by simulation: cosine decay to 0 over this last share of the steps (0.4) */
     double many_missing_weight; /* by simulation: relative frequency of masks with many missing (0.25) */
     const eisnet_grid_options *grid; /* by simulation: the grid; NULL: a dataset's in data_dir, else the default */

@@ -351,6 +351,12 @@ static int train_check_options(const eisnet_train_options *o)
         return eisnet_set_error("--val_fraction must be in [0, 1) (got %g)", o->val_fraction);
     if (!(o->lr > 0) || !isfinite(o->lr)) return eisnet_set_error("--lr must be positive (got %g)", o->lr);
     if (!(o->noise >= 0) || !isfinite(o->noise)) return eisnet_set_error("--noise must be >= 0 (got %g)", o->noise);
+    /* -1 (the options' default) stands for the mode's default; any other
+     * value must be a real one */
+    if (o->weight_decay != -1 && !(o->weight_decay >= 0 && o->weight_decay < 1))
+        return eisnet_set_error("--weight_decay must be in [0, 1) (got %g)", o->weight_decay);
+    if (o->dropout != -1 && !(o->dropout >= 0 && o->dropout < 1))
+        return eisnet_set_error("--dropout must be in [0, 1) (got %g)", o->dropout);
     return 0;
 }
 
@@ -668,8 +674,6 @@ int eisnet_train(const eisnet_train_options *o, eisnet_train_result *res)
     o = &resolved;
     if (train_check_options(o) != 0) return -1;
     if (o->simulate) return eisnet_train_sim(o, res);
-    if (o->dropout >= 1) return eisnet_set_error("--dropout must be in [0, 1) (got %g)", o->dropout);
-    if (!(o->weight_decay < 1)) return eisnet_set_error("--weight_decay must be below 1 (got %g)", o->weight_decay);
 
     trainer T;
     memset(&T, 0, sizeof T);
