@@ -177,7 +177,7 @@ void post_decode(const post_ctx *c, uint64_t t, int *cell)
     }
 }
 
-static uint64_t encode(const post_ctx *c, const int *cell)
+uint64_t post_encode(const post_ctx *c, const int *cell)
 {
     uint64_t t = 0;
     for (int d = 0; d < c->m; d++) t = t * (uint64_t)c->G + (uint64_t)cell[d];
@@ -425,7 +425,7 @@ static int64_t neighbour(const post_ctx *c, const boxes *b, const box_index *x, 
         else if (k[d] >= side) cell[d]++, k[d] = 0;
         if (cell[d] < 0 || cell[d] >= c->G) return -1;
     }
-    uint64_t t = encode(c, cell);
+    uint64_t t = post_encode(c, cell);
     for (int l = lvl; l >= 0; l--) {
         for (int d = 0; d < m; d++) kk[d] = (uint16_t)(k[d] >> (lvl - l));
         int64_t j = post_index_find(x, b, t, l, kk);

@@ -58,6 +58,8 @@ void post_work_free(post_work *w);
 double post_point_ll(const post_ctx *c, post_work *w, const double *theta, double *chi);
 /* Cell tuple index -> the m cell indices. */
 void post_decode(const post_ctx *c, uint64_t t, int *cell);
+/* The m cell indices -> cell tuple index (the inverse of post_decode). */
+uint64_t post_encode(const post_ctx *c, const int *cell);
 int post_index_build(box_index *x, const boxes *b);
 /* Box index of (tuple, level, coordinates), or -1. */
 int64_t post_index_find(const box_index *x, const boxes *b, uint64_t t, int lvl, const uint16_t *k);

@@ -73,13 +73,6 @@ static int cell_of(const post_ctx *c, int d, double x)
     return c->G - 1;
 }
 
-static uint64_t encode_cells(const post_ctx *c, const int *cell)
-{
-    uint64_t t = 0;
-    for (int d = 0; d < c->m; d++) t = t * (uint64_t)c->G + (uint64_t)cell[d];
-    return t;
-}
-
 /* Log volume of box i; lo_out (or NULL) its lower corner. */
 static double box_geom(const post_ctx *c, const boxes *b, int64_t i, double *lo_out, double *w_out)
 {
@@ -100,7 +93,7 @@ static double box_geom(const post_ctx *c, const boxes *b, int64_t i, double *lo_
 static int64_t find_box(const proposal *p, const double *x, const int *cell)
 {
     const post_ctx *c = p->c;
-    uint64_t t = encode_cells(c, cell);
+    uint64_t t = post_encode(c, cell);
     uint16_t k[EISNET_MAX_PARAMS];
     for (int l = 0; l < MAX_LEVEL; l++) {
         long side = 1L << l;
