@@ -27,14 +27,27 @@ double eisnet_kl(const double *p, const double *q, int n)
     return kl;
 }
 
-/* rank of cell truth: cells strictly more probable, or as probable with a
- * lower index */
+/* Cell i ranks before cell truth: more probable, or as probable with a
+ * lower index. */
+static int ranks_before(const double *p, int i, int truth)
+{
+    return p[i] > p[truth] || (p[i] == p[truth] && i < truth);
+}
+
 static int rank_of(const double *p, int n, int truth)
 {
     int r = 0;
-    for (int i = 0; i < n; i++)
-        if (p[i] > p[truth] || (p[i] == p[truth] && i < truth)) r++;
+    for (int i = 0; i < n; i++) r += ranks_before(p, i, truth);
     return r;
+}
+
+/* The mass of the cells ranked before truth. */
+static double mass_before(const double *p, int n, int truth)
+{
+    double before = 0;
+    for (int i = 0; i < n; i++)
+        if (ranks_before(p, i, truth)) before += p[i];
+    return before;
 }
 
 int eisnet_top_k_hit(const double *p, int n, int truth, int k)
@@ -43,28 +56,22 @@ int eisnet_top_k_hit(const double *p, int n, int truth, int k)
     return rank_of(p, n, truth) < k;
 }
 
+/* Truth is in the set when the mass ranked before it has not yet reached
+ * the level (1e-9 absorbs rounding: 0.5 + 0.2 + 0.2 reaches 0.9). */
+#define HPD_ROUNDING 1e-9
+
 int eisnet_hpd_covers(const double *p, int n, int truth, double level)
 {
     if (truth < 0 || truth >= n) return 0;
-    /* the cells ranked before truth hold this much mass; truth is in the set
-     * when that mass has not yet reached the level (1e-9 absorbs rounding:
-     * 0.5 + 0.2 + 0.2 reaches 0.9) */
-    double before = 0;
-    for (int i = 0; i < n; i++)
-        if (p[i] > p[truth] || (p[i] == p[truth] && i < truth)) before += p[i];
-    return before + 1e-9 < level;
+    return mass_before(p, n, truth) + HPD_ROUNDING < level;
 }
 
 double eisnet_hpd_cover_share(const double *p, int n, int truth, double level)
 {
     if (truth < 0 || truth >= n || !(p[truth] > 0)) return 0;
-    double before = 0;
-    for (int i = 0; i < n; i++)
-        if (p[i] > p[truth] || (p[i] == p[truth] && i < truth)) before += p[i];
-    /* the same 1e-9 as eisnet_hpd_covers: a set that reaches the level
-     * within rounding is whole */
-    if (before + 1e-9 >= level) return 0;
-    if (before + p[truth] <= level + 1e-9) return 1;
+    double before = mass_before(p, n, truth);
+    if (before + HPD_ROUNDING >= level) return 0;
+    if (before + p[truth] <= level + HPD_ROUNDING) return 1;
     return (level - before) / p[truth];
 }
 
