@@ -229,6 +229,7 @@ static int sim_normalisation(eisnet_predictor *pr, const sim_setup *u, int threa
 
 typedef struct {
     const eisnet_train_options *o;
+    sim_setup u; /* of o */
     eisnet_predictor pred;
     int P, G, B, n_in;
     eisnet_backend *be;
@@ -421,8 +422,7 @@ static int sim_epoch(sim_trainer *T, eisnet_adamw *opt, int epoch, int64_t steps
         int n = (int)((int64_t)o->samples_per_epoch - off < T->B ? (int64_t)o->samples_per_epoch - off : T->B);
         uint64_t first = (uint64_t)(epoch - 1) * (uint64_t)o->samples_per_epoch + (uint64_t)off;
         double ts = eisnet_now();
-        sim_setup u = sim_setup_of(o);
-        if (sim_batch(&T->pred, &u, SIM_TRAIN, first, n, T->x, T->target, T->missing, T->rt,
+        if (sim_batch(&T->pred, &T->u, SIM_TRAIN, first, n, T->x, T->target, T->missing, T->rt,
                       o->threads) != 0)
             return -1;
         *t_sim += eisnet_now() - ts;
@@ -506,6 +506,7 @@ int eisnet_train_sim(const eisnet_train_options *o, eisnet_train_result *res)
     sim_trainer T;
     memset(&T, 0, sizeof T);
     T.o = o;
+    T.u = sim_setup_of(o);
     eisnet_train_paths pp = {0};
     eisnet_adamw opt = {0};
     eisnet_epoch_record *hist = NULL;
@@ -523,10 +524,9 @@ int eisnet_train_sim(const eisnet_train_options *o, eisnet_train_result *res)
     if (!o->quiet)
         fprintf(stderr, "train: by simulation (%s circuit, %d parameters, %d grid cells, sigma %g), %d samples per epoch\n",
                 g->preset[0] ? g->preset : "custom", T.P, T.G, o->sigma, o->samples_per_epoch);
-    sim_setup u = sim_setup_of(o);
-    if (sim_normalisation(&T.pred, &u, o->threads) != 0) goto out;
+    if (sim_normalisation(&T.pred, &T.u, o->threads) != 0) goto out;
     if (T.n_val > 0 &&
-        sim_batch(&T.pred, &u, SIM_VAL, 0, T.n_val, T.vx, T.vtarget, T.vmissing, T.vrt, o->threads) != 0)
+        sim_batch(&T.pred, &T.u, SIM_VAL, 0, T.n_val, T.vx, T.vtarget, T.vmissing, T.vrt, o->threads) != 0)
         goto out;
     res->n_val_rows = T.n_val;
 
