@@ -136,7 +136,7 @@ static double gpu_train_sps(eisnet_model *m, int B, int steps, int graphs)
 /* the model on a CPU backend of `threads` threads (0: all cores) */
 static void use_cpu(eisnet_model *m, int threads)
 {
-    const eisnet_backend_options bo = {threads, 0};
+    const eisnet_backend_options bo = {.threads = threads};
     eisnet_backend *be = eisnet_backend_new("cpu", &bo);
     if (!be || eisnet_model_set_backend(m, be)) die("cpu backend");
     eisnet_backend_free(be); /* the model keeps its reference */

@@ -83,7 +83,7 @@ static double train_flop(const eisnet_model_config *c, int n_heads)
 /* the model on a CPU backend with T threads (the previous one freed) */
 static void set_threads(eisnet_model *m, eisnet_backend **be, int T)
 {
-    const eisnet_backend_options bo = {T, 0};
+    const eisnet_backend_options bo = {.threads = T};
     eisnet_backend *nb = eisnet_backend_new("cpu", &bo);
     if (!nb || eisnet_model_set_backend(m, nb) != 0) {
         fprintf(stderr, "bench_model: %s\n", eisnet_last_error());

@@ -495,7 +495,7 @@ static const case_fn cases[EISNET_OP_COUNT] = {
 /* every op of backend `name` (3 threads where it has threads: uneven splits) */
 static void check_backend(const char *name)
 {
-    const eisnet_backend_options bo = {3, 0};
+    const eisnet_backend_options bo = {.threads = 3};
     char why[160] = "";
     const eisnet_backend_reg *r = eisnet_backend_reg_find(name);
     assert_non_null(r);
@@ -563,7 +563,7 @@ static void test_registry(void **state)
     eisnet_backend_free(a);
     assert_null(eisnet_backend_new("nope", NULL));
     assert_non_null(strstr(eisnet_last_error(), "nope"));
-    const eisnet_backend_options bo = {3, 0};
+    const eisnet_backend_options bo = {.threads = 3};
     eisnet_backend *c = eisnet_backend_new("cpu", &bo);
     assert_non_null(c);
 #ifdef EISNET_HAVE_OPENMP

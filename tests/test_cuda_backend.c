@@ -42,7 +42,7 @@ static void test_registry_entry(void **state)
     const int ok = r->available(why, sizeof why);
     assert_int_equal(ok, eisnet_cuda_available(why2, sizeof why2));
     print_message("  cuda available: %d (%s)\n", ok, why);
-    eisnet_backend_options opt = {0, 0};
+    eisnet_backend_options opt = {.threads = 0};
     eisnet_backend *be = r->create(&opt);
     if (ok) {
         assert_non_null(be);

@@ -9,7 +9,12 @@
  *     kernels. Tolerance: |fast - ref| <= 1e-5 * (1 + S) where S is the sum
  *     of |terms| of the reduction (sum_i |a_i b_i| for products), i.e. a few
  *     float32 ulps per term. Every backend's operations against the
- *     reference backend: tests/test_backend_ops.c. */
+ *     reference backend: tests/test_backend_ops.c.
+ *  3. The bfloat16 AMX product (eisnet_cpu_gemm_bf16) in its three layouts,
+ *     padded and strided shapes: equal to a double-precision product of the
+ *     operands rounded to bfloat16 within float32 summation error, and within
+ *     bfloat16 rounding of the float32 product; shapes under 32 refused.
+ *     Skipped (and said so) on a CPU or kernel without AMX. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -461,6 +466,78 @@ static void test_fast_helpers(void **state)
     compare_strided_relu(13, 7, 9, 0.3f);
 }
 
+static float round_bf16(float x) /* to nearest even, as the conversion does */
+{
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    u += 0x7FFFu + ((u >> 16) & 1u);
+    u &= 0xFFFF0000u;
+    memcpy(&x, &u, sizeof x);
+    return x;
+}
+
+/* One layout and shape: C = beta * C0 + op(A) op(B), strided operands. */
+static void compare_gemm_bf16(int ta, int tb, int M, int N, int K, float beta)
+{
+    const int pad = 5, ra = ta ? K : M, ca = ta ? M : K, rb = tb ? N : K, cb = tb ? K : N;
+    const int lda = ca + pad, ldb = cb + pad, ldc = N + pad;
+    float *A = rnd((size_t)ra * lda), *B = rnd((size_t)rb * ldb), *C = rnd((size_t)M * ldc);
+    float *C0 = malloc(sizeof(float) * (size_t)M * ldc);
+    assert_non_null(C0);
+    memcpy(C0, C, sizeof(float) * (size_t)M * ldc);
+    assert_int_equal(eisnet_cpu_gemm_bf16(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc), 1);
+    double worst_rounded = 0, worst_exact = 0;
+    for (int m = 0; m < M; m++)
+        for (int n = 0; n < N; n++) {
+            double s_round = 0, s_exact = 0, s_abs = 0;
+            for (int k = 0; k < K; k++) {
+                const float a = ta ? A[(size_t)k * lda + m] : A[(size_t)m * lda + k];
+                const float b = tb ? B[(size_t)n * ldb + k] : B[(size_t)k * ldb + n];
+                s_round += (double)round_bf16(a) * round_bf16(b);
+                s_exact += (double)a * b;
+                s_abs += fabs((double)a * b);
+            }
+            const double base = beta != 0.0f ? C0[(size_t)m * ldc + n] : 0.0;
+            const double got = C[(size_t)m * ldc + n];
+            const double e1 = fabs(got - base - s_round) / (1e-5 * (1.0 + s_abs));
+            const double e2 = fabs(got - base - s_exact) / (2.0 * 0.00390625 * (1.0 + s_abs));
+            if (e1 > worst_rounded) worst_rounded = e1;
+            if (e2 > worst_exact) worst_exact = e2;
+        }
+    if (worst_rounded > 1.0 || worst_exact > 1.0)
+        fail_msg("gemm_bf16 ta %d tb %d M %d N %d K %d beta %g: error %.3g of the float32-sum bound, "
+                 "%.3g of the bfloat16 bound", ta, tb, M, N, K, beta, worst_rounded, worst_exact);
+    for (int m = 0; m < M; m++) /* the padding between rows is untouched */
+        for (int n = N; n < ldc; n++) assert_true(C[(size_t)m * ldc + n] == C0[(size_t)m * ldc + n]);
+    free(A); free(B); free(C); free(C0);
+}
+
+static void test_gemm_bf16(void **state)
+{
+    (void)state;
+    if (!eisnet_cpu_amx_available()) {
+        print_message("no AMX bfloat16 tiles on this CPU or kernel: bfloat16 products not tested here\n");
+        skip();
+    }
+    /* the network's products at 256 rows per thread (forward, input and
+     * weight gradients) and odd sizes that exercise every padding */
+    const int shapes[][5] = {{0, 1, 256, 512, 110}, {0, 1, 256, 256, 512}, {0, 1, 256, 64, 128},
+                             {0, 0, 256, 512, 256}, {0, 0, 256, 128, 64},  {1, 0, 512, 110, 256},
+                             {1, 0, 256, 512, 256}, {1, 0, 64, 128, 256},  {0, 1, 33, 45, 70},
+                             {0, 0, 47, 33, 95},    {1, 0, 40, 37, 33},    {1, 0, 97, 64, 61},
+                             {0, 1, 32, 32, 32}};
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+        compare_gemm_bf16(shapes[i][0], shapes[i][1], shapes[i][2], shapes[i][3], shapes[i][4], 0.0f);
+        compare_gemm_bf16(shapes[i][0], shapes[i][1], shapes[i][2], shapes[i][3], shapes[i][4], 1.0f);
+    }
+    /* a dimension under 32 is refused, C untouched */
+    float A[31 * 64] = {0}, B[64 * 64] = {0}, C[31 * 64];
+    for (int i = 0; i < 31 * 64; i++) C[i] = 7.0f;
+    assert_int_equal(eisnet_cpu_gemm_bf16(0, 0, 31, 64, 64, A, 64, B, 64, 0.0f, C, 64), 0);
+    assert_int_equal(eisnet_cpu_gemm_bf16(0, 1, 64, 12, 64, B, 64, A, 64, 0.0f, C, 12), 0);
+    for (int i = 0; i < 31 * 64; i++) assert_true(C[i] == 7.0f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -471,6 +548,7 @@ int main(void)
         cmocka_unit_test(test_dropout_statistics),
         cmocka_unit_test(test_fast_helpers),
         cmocka_unit_test(test_exp_and_softmax),
+        cmocka_unit_test(test_gemm_bf16),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

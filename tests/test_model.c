@@ -257,7 +257,7 @@ static double check_entries(net_case *nc, float *v, const float *an, const size_
  * copies at the edges, as for a GPU). */
 static eisnet_backend *make_backend(const char *name, int threads)
 {
-    const eisnet_backend_options bo = {threads, 0};
+    const eisnet_backend_options bo = {.threads = threads};
     eisnet_backend *be = strcmp(name, "device") == 0 ? eisnet_backend_ref_new_device_like()
                                                      : eisnet_backend_new(name, &bo);
     assert_non_null(be);

@@ -174,7 +174,7 @@ static void free_batch(batch *b)
 /* m on a new backend NAME with the given threads (the model keeps a reference) */
 static void use_backend(eisnet_model *m, const char *name, int threads)
 {
-    const eisnet_backend_options bo = {threads, 0};
+    const eisnet_backend_options bo = {.threads = threads};
     eisnet_backend *be = eisnet_backend_new(name, &bo);
     assert_non_null(be);
     assert_int_equal(eisnet_model_set_backend(m, be), 0);

@@ -43,6 +43,15 @@ extern "C" {
 
 typedef struct eisnet_backend eisnet_backend;
 
+/* Precision of the matrix products (the gemm op). */
+typedef enum {
+    EISNET_MATMUL_FP32 = 0, /* float32 throughout: every prediction, the default */
+    /* bfloat16 operands, float32 sums, where the CPU backend has AMX tiles
+     * (products with every dimension >= 32); elsewhere float32. For
+     * training: ~2x the steps per second, each operand rounded to 2^-9. */
+    EISNET_MATMUL_BF16 = 1,
+} eisnet_matmul;
+
 /* The operations of the table, for supports_op and the test of every op. */
 typedef enum {
     EISNET_OP_GEMM,
@@ -237,6 +246,7 @@ struct eisnet_backend {
     const char *name;  /* the registry name */
     int host_visible;  /* 1: buffers are host memory (pointers readable on the host) */
     int threads;       /* worker threads of run_rows (1 for one-block backends) */
+    eisnet_matmul matmul; /* what its gemm runs at (set by create) */
     void *ctx;         /* the backend's own state */
     int refs;          /* references (atomic updates in src/nn/backend.c) */
 };
@@ -244,8 +254,9 @@ struct eisnet_backend {
 /* ---- registry ------------------------------------------------------------------ */
 
 typedef struct {
-    int threads; /* CPU worker threads; <= 0: all cores */
-    int device;  /* GPU index (0: the first) */
+    int threads;          /* CPU worker threads; <= 0: all cores */
+    int device;           /* GPU index (0: the first) */
+    eisnet_matmul matmul; /* asked precision; backends without it use float32 */
 } eisnet_backend_options;
 
 typedef struct {
@@ -282,6 +293,14 @@ const char *eisnet_backend_name(const eisnet_backend *be);
 int eisnet_cpu_threads(int requested);
 int eisnet_backend_threads(const eisnet_backend *be);
 int eisnet_backend_supports(const eisnet_backend *be, eisnet_op op);
+/* The precision its products run at (EISNET_MATMUL_BF16 only when asked and
+ * the hardware has it). */
+eisnet_matmul eisnet_backend_matmul(const eisnet_backend *be);
+/* "bfloat16 (AMX)" or "float32", for reports */
+const char *eisnet_matmul_name(eisnet_matmul m);
+/* "bf16" or "fp32" -> *out: 0, or -1 with eisnet_last_error() naming the
+ * option `flag` and the value. */
+int eisnet_matmul_parse(const char *s, const char *flag, eisnet_matmul *out);
 
 #ifdef __cplusplus
 }

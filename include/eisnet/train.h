@@ -50,6 +50,12 @@ extern "C" {
  * ask for most (and evaluate scores by default) have 1 to 3 missing. */
 #define EISNET_TRAIN_MANY_MISSING 3
 #define EISNET_TRAIN_MANY_MISSING_WEIGHT 0.25
+/* Precision of the training's matrix products (eisnet/backend.h): bfloat16
+ * operands with float32 sums on the CPU's AMX tiles by simulation (float32
+ * where the CPU has none), float32 for rows of a dataset (the like-for-like
+ * comparison with PyTorch). Predictions always run in float32. */
+#define EISNET_TRAIN_MATMUL_SIM "bf16"
+#define EISNET_TRAIN_MATMUL_ROWS "fp32"
 
 typedef struct {
     const char *data_dir;
@@ -81,6 +87,7 @@ typedef struct {
     double dropout;         /* -1: the mode's default (0 by simulation, 0.3/0.2/0.1 otherwise) */
     double lr_decay;        /* by simulation: cosine decay to 0 over this last share of the steps (0.4) */
     double many_missing_weight; /* by simulation: relative frequency of masks with many missing (0.25) */
+    const char *matmul;     /* "bf16", "fp32"; NULL: the mode's default (EISNET_TRAIN_MATMUL_SIM / _ROWS) */
     const eisnet_grid_options *grid; /* by simulation: the grid; NULL: a dataset's in data_dir, else the default */
 } eisnet_train_options;
 

@@ -109,6 +109,7 @@ static const option_spec options[] = {
     {"lr_decay", ARG_DOUBLE, TRN, OFF(lr_decay), "F", "simulate: cosine decay of the rate to 0 over this last share of the steps (" CLI_STR(EISNET_TRAIN_LR_DECAY) ")"},
     {"weight_decay", ARG_DOUBLE, TRN, OFF(weight_decay), "WD", "AdamW weight decay (simulate: " CLI_STR(EISNET_TRAIN_WEIGHT_DECAY_SIM) "; topk/uniform: " CLI_STR(EISNET_TRAIN_WEIGHT_DECAY_ROWS) ")"},
     {"many_missing_weight", ARG_DOUBLE, TRN, OFF(many_missing_weight), "F", "simulate: how often masks with more than " CLI_STR(EISNET_TRAIN_MANY_MISSING) " parameters missing are drawn, relative to the others (" CLI_STR(EISNET_TRAIN_MANY_MISSING_WEIGHT) ")"},
+    {"matmul", ARG_STR, TRN, OFF(matmul), "P", "precision of the training's matrix products: bf16 (bfloat16 operands, float32 sums, on AMX tiles; float32 where the CPU has none) or fp32 (simulate: " EISNET_TRAIN_MATMUL_SIM "; topk/uniform: " EISNET_TRAIN_MATMUL_ROWS ")"},
     {"noise", ARG_DOUBLE, TRN, OFF(noise), "SIGMA", "topk/uniform: relative spectrum noise added to the rows (0)"},
     {"resume", ARG_NONE, TRN, OFF(resume), NULL, "continue the last run (weights and optimizer state)"},
     {"sigma", ARG_DOUBLE, CMD_FIT, OFF(fit_sigma), "S", "fit: noise level of the weighted residuals; 0 = estimate it (0)"},

@@ -68,6 +68,7 @@ typedef struct {
     double val_fraction, lr, noise;
     const char *features, *sampling;
     double dropout, lr_decay, weight_decay, many_missing_weight;
+    const char *matmul; /* NULL: the mode's default */
     int samples_per_epoch, val_samples, grid_given, sigma_given, eval_n;
     eisnet_grid_options train_grid; /* filled by cli_train_options when training by simulation */
     int n_ground_truths_given;

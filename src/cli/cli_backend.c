@@ -40,7 +40,7 @@ int cli_check_backend(const char *b)
 
 eisnet_backend *cli_backend_attach(const char *cmd, const char *name, int threads, eisnet_predictor *pr)
 {
-    const eisnet_backend_options bo = {threads, 0};
+    const eisnet_backend_options bo = {.threads = threads};
     eisnet_backend *be = eisnet_backend_new(name ? name : "auto", &bo);
     if (!be || eisnet_model_set_backend(pr->model, be) != 0) {
         fprintf(stderr, "eisnet %s: --backend %s: %s\n", cmd, name ? name : "auto", eisnet_last_error());

@@ -94,7 +94,7 @@ static int train_epochs(const char *dir, int n_gt, int K, int mode, int n_epochs
 /* a backend NAME with T threads for the model; 0 / -1 */
 static int use_backend(eisnet_model *m, eisnet_backend **be, const char *name, int T)
 {
-    const eisnet_backend_options bo = {T, 0};
+    const eisnet_backend_options bo = {.threads = T};
     eisnet_backend *nb = eisnet_backend_new(name, &bo);
     if (!nb || eisnet_model_set_backend(m, nb) != 0) {
         eisnet_backend_free(nb);

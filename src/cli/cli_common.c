@@ -78,6 +78,7 @@ int cli_train_options(cli_options *o, eisnet_train_options *t)
     t->lr_decay = o->lr_decay;
     t->weight_decay = o->weight_decay;
     t->many_missing_weight = o->many_missing_weight;
+    t->matmul = o->matmul;
     if (t->simulate) {
         if (!t->features) {
             fprintf(stderr, "eisnet %s: --features params needs --sampling uniform or topk (training by simulation "

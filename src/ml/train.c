@@ -357,6 +357,8 @@ static int train_check_options(const eisnet_train_options *o)
         return eisnet_set_error("--weight_decay must be in [0, 1) (got %g)", o->weight_decay);
     if (o->dropout != -1 && !(o->dropout >= 0 && o->dropout < 1))
         return eisnet_set_error("--dropout must be in [0, 1) (got %g)", o->dropout);
+    eisnet_matmul matmul;
+    if (eisnet_matmul_parse(o->matmul, "--matmul", &matmul) != 0) return -1;
     return 0;
 }
 
@@ -454,7 +456,8 @@ static int trainer_buffers(trainer *T)
 {
     int P = T->pred.grid.n_params, n_in = eisnet_predictor_n_in(&T->pred);
     T->B = T->o->batch_size;
-    const eisnet_backend_options bo = {T->o->threads, 0};
+    eisnet_backend_options bo = {.threads = T->o->threads};
+    if (eisnet_matmul_parse(T->o->matmul, "--matmul", &bo.matmul) != 0) return -1;
     if (!(T->be = eisnet_backend_new(T->o->backend ? T->o->backend : "auto", &bo)) ||
         eisnet_model_set_backend(T->pred.model, T->be) != 0)
         return -1;
@@ -671,6 +674,7 @@ int eisnet_train(const eisnet_train_options *o, eisnet_train_result *res)
     stop_requested = 0;
     eisnet_train_options resolved = *o;
     if (resolved.batch_size == -1) resolved.batch_size = o->simulate ? EISNET_TRAIN_BATCH_SIM : EISNET_TRAIN_BATCH_ROWS;
+    if (!resolved.matmul) resolved.matmul = o->simulate ? EISNET_TRAIN_MATMUL_SIM : EISNET_TRAIN_MATMUL_ROWS;
     o = &resolved;
     if (train_check_options(o) != 0) return -1;
     if (o->simulate) return eisnet_train_sim(o, res);

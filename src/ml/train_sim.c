@@ -366,7 +366,8 @@ static void sim_free(sim_trainer *t)
 static int sim_alloc(sim_trainer *t)
 {
     int P = t->P, B = t->B, V = t->n_val > 0 ? t->n_val : 1;
-    const eisnet_backend_options bo = {t->o->threads, 0};
+    eisnet_backend_options bo = {.threads = t->o->threads};
+    if (eisnet_matmul_parse(t->o->matmul, "--matmul", &bo.matmul) != 0) return -1;
     if (!(t->be = eisnet_backend_new(t->o->backend ? t->o->backend : "auto", &bo)) ||
         eisnet_model_set_backend(t->pred.model, t->be) != 0)
         return -1;
@@ -522,8 +523,10 @@ int eisnet_train_sim(const eisnet_train_options *o, eisnet_train_result *res)
     T.n_val = o->val_samples;
     if (sim_alloc(&T) != 0 || eisnet_train_paths_make(&pp, o, T.G, res) != 0) goto out;
     if (!o->quiet)
-        fprintf(stderr, "train: by simulation (%s circuit, %d parameters, %d grid cells, sigma %g), %d samples per epoch\n",
-                g->preset[0] ? g->preset : "custom", T.P, T.G, o->sigma, o->samples_per_epoch);
+        fprintf(stderr, "train: by simulation (%s circuit, %d parameters, %d grid cells, sigma %g), %d samples per epoch, "
+                        "products in %s\n",
+                g->preset[0] ? g->preset : "custom", T.P, T.G, o->sigma, o->samples_per_epoch,
+                eisnet_matmul_name(eisnet_backend_matmul(T.be)));
     if (sim_normalisation(&T.pred, &T.u, o->threads) != 0) goto out;
     if (T.n_val > 0 &&
         sim_batch(&T.pred, &T.u, SIM_VAL, 0, T.n_val, T.vx, T.vtarget, T.vmissing, T.vrt, o->threads) != 0)

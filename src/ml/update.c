@@ -569,7 +569,7 @@ eisnet_updater *eisnet_updater_open(const eisnet_update_options *o)
     u->cap = o->batch_size + o->replay;
     int wcap = u->cap > EVAL_BATCH ? u->cap : EVAL_BATCH;
     int P = u->pred.grid.n_params;
-    const eisnet_backend_options bo = {o->threads > 0 ? o->threads : 1, 0};
+    const eisnet_backend_options bo = {.threads = o->threads > 0 ? o->threads : 1};
     if (!(u->be = eisnet_backend_new(o->backend ? o->backend : "auto", &bo)) ||
         eisnet_model_set_backend(u->pred.model, u->be) != 0)
         goto fail;

@@ -80,7 +80,7 @@ static const eisnet_backend_reg *pick_auto(void)
 
 eisnet_backend *eisnet_backend_new(const char *name, const eisnet_backend_options *opt)
 {
-    const eisnet_backend_options defaults = {0, 0};
+    const eisnet_backend_options defaults = {.threads = 0};
     if (!opt) opt = &defaults;
     const eisnet_backend_reg *r = name && strcmp(name, "auto") == 0 ? pick_auto()
                                                                    : eisnet_backend_reg_find(name);
@@ -131,4 +131,19 @@ int eisnet_cpu_threads(int requested)
     (void)requested;
     return 1;
 #endif
+}
+
+eisnet_matmul eisnet_backend_matmul(const eisnet_backend *be) { return be->matmul; }
+
+const char *eisnet_matmul_name(eisnet_matmul m)
+{
+    return m == EISNET_MATMUL_BF16 ? "bfloat16 (AMX)" : "float32";
+}
+
+int eisnet_matmul_parse(const char *s, const char *flag, eisnet_matmul *out)
+{
+    if (s && strcmp(s, "bf16") == 0) *out = EISNET_MATMUL_BF16;
+    else if (s && strcmp(s, "fp32") == 0) *out = EISNET_MATMUL_FP32;
+    else return eisnet_set_error("%s must be bf16 or fp32 (got '%s')", flag, s ? s : "(null)");
+    return 0;
 }

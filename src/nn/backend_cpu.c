@@ -101,7 +101,9 @@ static int cpu_supports(const eisnet_backend *be, eisnet_op op) { (void)be; (voi
 static void cpu_gemm(eisnet_backend *be, int ta, int tb, int M, int N, int K, const float *A, int lda,
                      const float *B, int ldb, float beta, float *C, int ldc)
 {
-    (void)be;
+    if (be->matmul == EISNET_MATMUL_BF16 &&
+        eisnet_cpu_gemm_bf16(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc))
+        return;
     eisnet_cpu_gemm(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc);
 }
 
@@ -404,7 +406,7 @@ static const eisnet_backend_ops cpu_ops = {
     .scatter_rows = cpu_scatter_rows,
 };
 
-static void cpu_init(eisnet_backend *be, cpu_ctx *c, int threads)
+static void cpu_init(eisnet_backend *be, cpu_ctx *c, int threads, eisnet_matmul matmul)
 {
     pthread_once(&g_blas_once, blas_init);
     memset(c, 0, sizeof *c);
@@ -413,6 +415,8 @@ static void cpu_init(eisnet_backend *be, cpu_ctx *c, int threads)
     be->name = "cpu";
     be->host_visible = 1;
     be->threads = threads > 0 ? threads : all_cores();
+    be->matmul = matmul == EISNET_MATMUL_BF16 && eisnet_cpu_amx_available() ? EISNET_MATMUL_BF16
+                                                                            : EISNET_MATMUL_FP32;
 #ifndef EISNET_HAVE_OPENMP
     be->threads = 1;
 #endif
@@ -429,7 +433,7 @@ static eisnet_backend *cpu_create(const eisnet_backend_options *opt)
         eisnet_set_error("backend cpu: out of memory");
         return NULL;
     }
-    cpu_init(be, c, opt ? opt->threads : 0);
+    cpu_init(be, c, opt ? opt->threads : 0, opt ? opt->matmul : EISNET_MATMUL_FP32);
     return be;
 }
 
@@ -437,7 +441,7 @@ static eisnet_backend g_default;
 static cpu_ctx g_default_ctx;
 static pthread_once_t g_default_once = PTHREAD_ONCE_INIT;
 
-static void default_init(void) { cpu_init(&g_default, &g_default_ctx, 0); }
+static void default_init(void) { cpu_init(&g_default, &g_default_ctx, 0, EISNET_MATMUL_FP32); }
 
 eisnet_backend *eisnet_backend_default(void)
 {

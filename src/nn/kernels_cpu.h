@@ -22,6 +22,16 @@
 void eisnet_cpu_gemm(int ta, int tb, int M, int N, int K, const float *A, int lda,
                      const float *B, int ldb, float beta, float *C, int ldc);
 
+/* The same product with bfloat16 operands and float32 sums on the AMX tile
+ * units (src/nn/kernels_amx.c): returns 1 when done, 0 when not taken (no
+ * AMX, a dimension under 32, out of scratch memory), C then untouched and
+ * the caller runs eisnet_cpu_gemm. Each operand is rounded to bfloat16
+ * (relative error 2^-9). */
+int eisnet_cpu_gemm_bf16(int ta, int tb, int M, int N, int K, const float *A, int lda,
+                         const float *B, int ldb, float beta, float *C, int ldc);
+/* 1 when this CPU and kernel let the process use the AMX bfloat16 tiles */
+int eisnet_cpu_amx_available(void);
+
 /* out (B, C) = dropout(relu(LayerNorm(in + in_bias))), one pass per row.
  * in_bias (C) may be NULL; mean/rstd as layernorm_forward; the dropout mask
  * as relu_dropout_forward with element index idx0 + b*C + i. */
