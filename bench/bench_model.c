@@ -1,6 +1,6 @@
 /* Training and inference speed of the network (H 512), next to PyTorch.
  *
- *   bench_model [n_in [hidden [seconds]]] [--no-torch] [--steps N]
+ *   bench_model [n_in [hidden [seconds]]] [--no-torch] [--steps N] [--matmul bf16|fp32]
  *               (defaults 10 512 1.0; --steps: PyTorch training steps, 30)
  *
  * Reports, for the fast CPU backend ("cpu"):
@@ -79,11 +79,13 @@ static double train_flop(const eisnet_model_config *c, int n_heads)
     return 2.0 * (3.0 * macs_per_sample(c, n_heads) - (double)c->n_in * c->hidden);
 }
 
-/* GFLOP/s of a 512^3 sgemm loop, one independent loop per thread */
+/* the precision of the products (--matmul bf16: bfloat16 on AMX tiles) */
+static eisnet_matmul g_matmul = EISNET_MATMUL_FP32;
+
 /* the model on a CPU backend with T threads (the previous one freed) */
 static void set_threads(eisnet_model *m, eisnet_backend **be, int T)
 {
-    const eisnet_backend_options bo = {.threads = T};
+    const eisnet_backend_options bo = {.threads = T, .matmul = g_matmul};
     eisnet_backend *nb = eisnet_backend_new("cpu", &bo);
     if (!nb || eisnet_model_set_backend(m, nb) != 0) {
         fprintf(stderr, "bench_model: %s\n", eisnet_last_error());
@@ -93,10 +95,14 @@ static void set_threads(eisnet_model *m, eisnet_backend **be, int T)
     *be = nb;
 }
 
+/* GFLOP/s of a 512^3 product loop at the asked precision, one independent
+ * loop per thread (the backend's gemm is single-threaded) */
 static double sgemm_peak(int threads, double secs)
 {
     const int n = 512;
-    eisnet_backend *cpu = eisnet_backend_default(); /* its gemm is single-threaded */
+    const eisnet_backend_options bo = {.threads = 1, .matmul = g_matmul};
+    eisnet_backend *cpu = eisnet_backend_new("cpu", &bo);
+    if (!cpu) return 0.0;
     double best = 0.0;
     for (int rep = 0; rep < 3; rep++) {
         long calls = 0;
@@ -122,6 +128,7 @@ static double sgemm_peak(int threads, double secs)
         if (g > best) best = g;
     }
     (void)threads;
+    eisnet_backend_free(cpu);
     return best;
 }
 
@@ -140,6 +147,13 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--no-torch") == 0) torch = 0;
         else if (strcmp(argv[i], "--steps") == 0 && i + 1 < argc) torch_steps = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--matmul") == 0 && i + 1 < argc) {
+            if (eisnet_matmul_parse(argv[++i], "--matmul", &g_matmul) != 0) {
+                fprintf(stderr, "bench_model: %s\n", eisnet_last_error());
+                return 2;
+            }
+            g_matmul = eisnet_backend_matmul_for("cpu", g_matmul);
+        }
         else if (npos == 2) secs = atof(argv[i]), npos++;
         else if (npos < 2) pos[npos++] = atoi(argv[i]);
     }
@@ -171,13 +185,14 @@ int main(int argc, char **argv)
     memset(&R, 0, sizeof R);
     printf("network n_in %d, H %d: %zu parameters, %.3f MFLOP per training sample, %.3f MFLOP per "
            "prediction with the 2 missing parameters' heads (all 5 heads, as PyTorch: %.3f / %.3f), "
-           "backend %s, %d threads available\n", n_in, hidden, eisnet_model_n_params(m), flop / 1e6,
+           "backend %s, products in %s, %d threads available\n", n_in, hidden, eisnet_model_n_params(m), flop / 1e6,
            2e-6 * macs_per_sample(&c, 2), flop_all / 1e6, 2e-6 * macs_per_sample(&c, c.n_params),
-           eisnet_backend_name(eisnet_model_get_backend(m)), eisnet_cpu_threads(0));
+           eisnet_backend_name(eisnet_model_get_backend(m)), eisnet_matmul_name(g_matmul), eisnet_cpu_threads(0));
 
     for (int t = 0; t < 2; t++) {
         R.sgemm[t] = sgemm_peak(t + 1, secs);
-        printf("sgemm 512x512x512, %d thread(s): %6.1f GFLOP/s\n", t + 1, R.sgemm[t]);
+        printf("products 512x512x512 (%s), %d thread(s): %6.1f GFLOP/s\n", eisnet_matmul_name(g_matmul), t + 1,
+               R.sgemm[t]);
     }
 
     uint64_t rng = 1;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # eisnet train from the command line: training by simulation without a
 # dataset (the default), the reference's command and rows, errors, Ctrl-C
-# leaving a loadable checkpoint, --resume. Usage: cli_train.sh eisnet
+# leaving a loadable checkpoint, --resume, the default epochs following the
+# products' precision. Usage: cli_train.sh eisnet
 . "$(dirname "$0")/lib.sh"
 S="--samples_per_epoch 3000 --val_samples 500 --hidden_dim 32 --evaluate 0"
 # the default: by simulation, no `generate` needed; the directory holds just the model
@@ -62,6 +63,7 @@ expect_error "--samples_per_epoch must be at least 1" train --data_dir "$T/s2" -
 expect_error "--hidden_dim must be an even" train --data_dir "$D" --hidden_dim 7
 expect_error "--val_fraction" train --sampling topk --data_dir "$D" --val_fraction 1.5
 expect_error "unknown option '--n_workers'" train --data_dir "$D" --n_workers 2
+expect_error "--matmul must be bf16 or fp32 (got 'fp16')" train --data_dir "$T/s2" --matmul fp16
 [ -e "$T/s2" ] && bad "a refused training created its directory" || ok
 
 # Ctrl-C mid-run: exit 130, the last checkpoint loads, --resume continues it
@@ -77,5 +79,26 @@ ls "$T/int" | grep -q "tmp\." && bad "temporary files left: $(ls "$T/int")" || o
 "$BIN" train --data_dir "$T/int" --resume --n_epochs 1 $S --quiet >"$T/out" 2>"$T/err"; rc=$?
 # resuming past n_epochs runs no epoch but must load the checkpoint and state
 [ $rc -eq 0 ] && ok || bad "resume after Ctrl-C failed: $(cat "$T/err")"
+
+# without --n_epochs: 100 epochs, twice that when the products run in
+# bfloat16 (the run's first line says which ran); --matmul fp32 gives 100
+first_epoch_line() { # $1: data dir, then options; prints the first line and the first epoch's line
+  "$BIN" train --data_dir "$1" "${@:2}" --samples_per_epoch 2000 --val_samples 100 --hidden_dim 32 \
+    --evaluate 0 >"$T/out" 2>"$T/err" &
+  local pid=$!
+  for i in $(seq 1 200); do grep -q "^epoch 1/" "$T/err" && break; sleep 0.1; done
+  kill -INT $pid; wait $pid
+  grep -E "^train: by simulation|^epoch 1/" "$T/err"
+}
+lines=$(first_epoch_line "$T/ep1")
+case "$lines" in
+  *"products in bfloat16 (AMX)"*"epoch 1/200:"*|*"products in float32"*"epoch 1/100:"*) ok ;;
+  *) bad "default epochs do not follow the products: $lines" ;;
+esac
+lines=$(first_epoch_line "$T/ep2" --matmul fp32)
+case "$lines" in
+  *"products in float32"*"epoch 1/100:"*) ok ;;
+  *) bad "--matmul fp32: $lines" ;;
+esac
 
 finish

@@ -5,6 +5,9 @@
  * compared by their normalised mean squared error
  *     NMSE = sum (out - ref)^2 / sum ref^2  <=  MAX_NMSE
  * (float32 summation order only; a wrong index or dropout mask is O(1)).
+ * A backend whose products can run in bfloat16 (the CPU's AMX tiles) is
+ * tested a second time that way, its products against MAX_NMSE_BF16
+ * (operands rounded to 8 bits: NMSE ~ 1e-5; a wrong index is still O(1)).
  * A backend that does not support an op is reported as skipped for it. The
  * buffers go through the backend's own alloc / upload / download, so a
  * device backend is tested exactly as the model uses it. */
@@ -23,6 +26,7 @@
 #include "eisnet/error.h"
 
 #define MAX_NMSE 1e-9
+#define MAX_NMSE_BF16 3e-5
 
 static uint64_t g_rng = 12345;
 static uint32_t next_u32(void)
@@ -53,6 +57,7 @@ static float *host_rand(size_t n)
 /* A pair of backends under comparison, and the buffers of one case. */
 typedef struct {
     eisnet_backend *be, *ref;
+    double gemm_nmse; /* the products' bound: MAX_NMSE, or MAX_NMSE_BF16 */
 } pair;
 
 #define MAX_BUFS 16
@@ -113,13 +118,19 @@ static double nmse_slot(const pair *p, const bufs *s, int k, size_t n)
     return den > 0.0 ? num / den : num;
 }
 
-static void expect_close(const pair *p, const bufs *s, int k, size_t n, const char *op, const char *what)
+static void expect_within(const pair *p, const bufs *s, int k, size_t n, const char *op, const char *what,
+                          double bound)
 {
     double e = nmse_slot(p, s, k, n);
-    if (!(e <= MAX_NMSE)) {
-        print_message("  [%s] %s %s: NMSE %.3g > %.1g\n", p->be->name, op, what, e, MAX_NMSE);
+    if (!(e <= bound)) {
+        print_message("  [%s] %s %s: NMSE %.3g > %.1g\n", p->be->name, op, what, e, bound);
         fail();
     }
+}
+
+static void expect_close(const pair *p, const bufs *s, int k, size_t n, const char *op, const char *what)
+{
+    expect_within(p, s, k, n, op, what, MAX_NMSE);
 }
 
 #define B(k) s.b[k]
@@ -142,7 +153,7 @@ static void case_gemm(const pair *p)
     p->ref->ops->gemm(p->ref, ta, tb, M, N, K, FR(a), lda, FR(b), ldb, beta, FR(c), ldc);
     char what[64];
     snprintf(what, sizeof what, "(%d,%d) M%d N%d K%d beta %g", ta, tb, M, N, K, beta);
-    expect_close(p, &s, c, (size_t)M * ldc, "gemm", what);
+    expect_within(p, &s, c, (size_t)M * ldc, "gemm", what, p->gemm_nmse);
     release(p, &s);
 }
 
@@ -492,10 +503,11 @@ static const case_fn cases[EISNET_OP_COUNT] = {
 
 #define TRIALS 40
 
-/* every op of backend `name` (3 threads where it has threads: uneven splits) */
-static void check_backend(const char *name)
+/* every op of backend `name` (3 threads where it has threads: uneven splits),
+ * its products at precision mm */
+static void check_backend(const char *name, eisnet_matmul mm)
 {
-    const eisnet_backend_options bo = {.threads = 3};
+    const eisnet_backend_options bo = {.threads = 3, .matmul = mm};
     char why[160] = "";
     const eisnet_backend_reg *r = eisnet_backend_reg_find(name);
     assert_non_null(r);
@@ -503,9 +515,11 @@ static void check_backend(const char *name)
         print_message("  [%s] not available here (%s): skipped\n", name, why);
         return;
     }
-    pair p = {eisnet_backend_new(name, &bo), eisnet_backend_new("ref", NULL)};
+    pair p = {eisnet_backend_new(name, &bo), eisnet_backend_new("ref", NULL),
+              mm == EISNET_MATMUL_BF16 ? MAX_NMSE_BF16 : MAX_NMSE};
     assert_non_null(p.be);
     assert_non_null(p.ref);
+    assert_int_equal(eisnet_backend_matmul(p.be), mm);
     int tested = 0;
     for (int op = 0; op < EISNET_OP_COUNT; op++) {
         assert_non_null(cases[op]); /* every op of the enum has a case */
@@ -516,8 +530,8 @@ static void check_backend(const char *name)
         for (int t = 0; t < TRIALS; t++) cases[op](&p);
         tested++;
     }
-    print_message("  [%s] %d of %d ops match the reference on %d random cases each\n", name, tested,
-                  (int)EISNET_OP_COUNT, TRIALS);
+    print_message("  [%s, products in %s] %d of %d ops match the reference on %d random cases each\n", name,
+                  eisnet_matmul_name(mm), tested, (int)EISNET_OP_COUNT, TRIALS);
     eisnet_backend_free(p.be);
     eisnet_backend_free(p.ref);
 }
@@ -525,14 +539,21 @@ static void check_backend(const char *name)
 static void test_every_backend_every_op(void **state)
 {
     (void)state;
-    for (int i = 0; i < eisnet_backend_reg_count(); i++) check_backend(eisnet_backend_reg_get(i)->name);
+    for (int i = 0; i < eisnet_backend_reg_count(); i++) {
+        const char *name = eisnet_backend_reg_get(i)->name;
+        check_backend(name, EISNET_MATMUL_FP32);
+        if (eisnet_backend_matmul_for(name, EISNET_MATMUL_BF16) == EISNET_MATMUL_BF16)
+            check_backend(name, EISNET_MATMUL_BF16);
+        else
+            print_message("  [%s] no bfloat16 products here: that precision not tested\n", name);
+    }
 }
 
 /* the comparison has teeth: a gemm with one wrong element fails it */
 static void test_harness_detects_errors(void **state)
 {
     (void)state;
-    pair p = {eisnet_backend_new("cpu", NULL), eisnet_backend_new("ref", NULL)};
+    pair p = {eisnet_backend_new("cpu", NULL), eisnet_backend_new("ref", NULL), MAX_NMSE};
     assert_non_null(p.be);
     bufs s = {0};
     int a = put_rand(&p, &s, 6 * 5), b = put_rand(&p, &s, 4 * 5), c = put_rand(&p, &s, 6 * 4);
@@ -572,6 +593,24 @@ static void test_registry(void **state)
     assert_int_equal(eisnet_backend_threads(eisnet_backend_default()), eisnet_cpu_threads(0));
     eisnet_backend_free(c);
     for (int op = 0; op < EISNET_OP_COUNT; op++) assert_non_null(eisnet_op_name((eisnet_op)op));
+    /* precision: float32 unless asked and supported; the reference never rounds */
+    assert_int_equal(eisnet_backend_matmul(eisnet_backend_default()), EISNET_MATMUL_FP32);
+    assert_int_equal(eisnet_backend_matmul_for("ref", EISNET_MATMUL_BF16), EISNET_MATMUL_FP32);
+    assert_int_equal(eisnet_backend_matmul_for("nope", EISNET_MATMUL_BF16), EISNET_MATMUL_FP32);
+    assert_int_equal(eisnet_backend_matmul_for("cpu", EISNET_MATMUL_FP32), EISNET_MATMUL_FP32);
+    const eisnet_backend_options half = {.threads = 1, .matmul = EISNET_MATMUL_BF16};
+    eisnet_backend *h = eisnet_backend_new("cpu", &half), *r = eisnet_backend_new("ref", &half);
+    assert_non_null(h);
+    assert_non_null(r);
+    assert_int_equal(eisnet_backend_matmul(h), eisnet_backend_matmul_for("cpu", EISNET_MATMUL_BF16));
+    assert_int_equal(eisnet_backend_matmul(r), EISNET_MATMUL_FP32);
+    eisnet_backend_free(h);
+    eisnet_backend_free(r);
+    eisnet_matmul mm;
+    assert_int_equal(eisnet_matmul_parse("fp16", "--matmul", &mm), -1);
+    assert_non_null(strstr(eisnet_last_error(), "--matmul"));
+    assert_int_equal(eisnet_matmul_parse("bf16", "--matmul", &mm), 0);
+    assert_int_equal(mm, EISNET_MATMUL_BF16);
     assert_null(eisnet_op_name(EISNET_OP_COUNT));
 }
 

@@ -1,8 +1,8 @@
 /* Training by simulation: the fast series spectrum, the input layout, a short
  * run that beats the uniform baseline by far and is roughly calibrated on
  * simulations it never saw, determinism and resume, the checkpoint's new
- * configuration, training without a dataset, the grid of a dataset, bad
- * options. */
+ * configuration, training without a dataset, the grid of a dataset, bfloat16
+ * products learning as well as float32 ones, bad options. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -190,6 +190,42 @@ static void test_learns_and_is_calibrated(void **state)
     eisnet_train_result_free(&r);
 }
 
+/* The same short run with bfloat16 and float32 products: where the CPU has
+ * AMX tiles the runs differ (the products round their operands) but learn
+ * alike; elsewhere bf16 falls back to float32 and the runs are identical. */
+static void test_bf16_learns_like_fp32(void **state)
+{
+    (void)state;
+    const eisnet_backend_options ask = {.threads = 1, .matmul = EISNET_MATMUL_BF16};
+    eisnet_backend *be = eisnet_backend_new("cpu", &ask);
+    assert_non_null(be);
+    const int amx = eisnet_backend_matmul(be) == EISNET_MATMUL_BF16;
+    eisnet_backend_free(be);
+    double val[2];
+    for (int i = 0; i < 2; i++) {
+        eisnet_train_options o;
+        small(&o, "prec", i ? "fp32.safetensors" : "bf16.safetensors");
+        o.n_epochs = 3;
+        o.samples_per_epoch = 20000;
+        o.val_samples = 3000;
+        o.hidden = 64;
+        o.matmul = i ? "fp32" : "bf16";
+        eisnet_train_result r;
+        assert_int_equal(eisnet_train(&o, &r), 0);
+        val[i] = r.history[2].val_loss;
+        assert_true(r.top1 > 3 * r.uniform_top1);
+        eisnet_train_result_free(&r);
+    }
+    print_message("held-out loss after 60k simulations: bf16 %.4f, fp32 %.4f (%s)\n", val[0], val[1],
+                  amx ? "bfloat16 on AMX tiles" : "no AMX here: both float32");
+    if (amx) {
+        assert_true(val[0] != val[1]);
+        assert_true(fabs(val[0] - val[1]) < 0.03);
+    } else {
+        assert_true(val[0] == val[1]);
+    }
+}
+
 static void assert_same_file(const char *a, const char *b)
 {
     char *x, *y;
@@ -372,6 +408,9 @@ static void test_bad_options(void **state)
     small(&o, "bad", NULL);
     o.many_missing_weight = 1.5;
     expect_fail(&o, "--many_missing_weight");
+    small(&o, "bad", NULL);
+    o.matmul = "fp16";
+    expect_fail(&o, "--matmul");
     /* nothing was written for refused options */
     assert_true(access(test_path("bad/model.safetensors"), F_OK) != 0);
 }
@@ -382,6 +421,7 @@ int main(void)
         cmocka_unit_test(test_series_spectrum_matches_circuit),
         cmocka_unit_test(test_input_unit_scaling),
         cmocka_unit_test(test_learns_and_is_calibrated),
+        cmocka_unit_test(test_bf16_learns_like_fp32),
         cmocka_unit_test(test_deterministic_and_resume),
         cmocka_unit_test(test_checkpoint_config),
         cmocka_unit_test(test_grid_of_a_dataset),

@@ -267,6 +267,8 @@ typedef struct {
      * may be NULL) gets a short reason when not. */
     int (*available)(char *why, size_t why_size);
     eisnet_backend *(*create)(const eisnet_backend_options *opt);
+    /* 1 when its products can run at precision m here; NULL: float32 only */
+    int (*supports_matmul)(eisnet_matmul m);
 } eisnet_backend_reg;
 
 int eisnet_backend_reg_count(void);
@@ -296,6 +298,10 @@ int eisnet_backend_supports(const eisnet_backend *be, eisnet_op op);
 /* The precision its products run at (EISNET_MATMUL_BF16 only when asked and
  * the hardware has it). */
 eisnet_matmul eisnet_backend_matmul(const eisnet_backend *be);
+/* The precision a backend of that name ("auto" too) would run its products
+ * at when asked for `asked`, without creating one: asked where supported,
+ * else float32. */
+eisnet_matmul eisnet_backend_matmul_for(const char *name, eisnet_matmul asked);
 /* "bfloat16 (AMX)" or "float32", for reports */
 const char *eisnet_matmul_name(eisnet_matmul m);
 /* "bf16" or "fp32" -> *out: 0, or -1 with eisnet_last_error() naming the

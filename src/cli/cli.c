@@ -64,7 +64,7 @@ static const option_spec options[] = {
     {"csv", ARG_NONE, GEN, OFF(csv), NULL, "also write the reference's combined_dataset_{N}gt.csv"},
     {"ground_truths", ARG_STR, GEN, OFF(ground_truths_file), "FILE", "use these ground truths (reference JSON) instead of drawing"},
     {"force", ARG_NONE, GEN, OFF(force), NULL, "allow a dataset over 50 M grid models per ground truth or 2 GB"},
-    {"n_epochs", ARG_INT, TRN, OFF(n_epochs), "N", "training epochs (" CLI_STR(EISNET_TRAIN_EPOCHS) ")"},
+    {"n_epochs", ARG_INT, TRN, OFF(n_epochs), "N", "training epochs (" CLI_STR(EISNET_TRAIN_EPOCHS) "; by simulation with bfloat16 products " CLI_STR(EISNET_TRAIN_EPOCHS_BF16_FACTOR) "x that)"},
     {"batch_size", ARG_INT, TRN | CMD_UPDATE, OFF(batch_size), "N", "batch size (" CLI_STR(EISNET_TRAIN_BATCH_SIM) " by simulation, " CLI_STR(EISNET_TRAIN_BATCH_ROWS) " for rows of a dataset)"},
     {"model_path", ARG_STR, TRN, OFF(model_path), "FILE", "checkpoint path (DATA_DIR/model.safetensors)"},
     /* infer and update document --model; --model_path stays accepted there */
@@ -153,7 +153,7 @@ static const struct {
     int commands;
     const char *name, *dflt;
 } command_defaults[] = {
-    {CMD_FULL, "n_epochs", STR(CLI_FULL_EPOCHS)},
+    {CMD_FULL, "n_epochs", STR(CLI_FULL_EPOCHS) "; by simulation with bfloat16 products " STR(EISNET_TRAIN_EPOCHS_BF16_FACTOR) "x that"},
     {CMD_UPDATE, "batch_size", STR(EISNET_UPDATE_BATCH)},
     {CMD_UPDATE, "threads", "1"},
     {CMD_INFER, "threads", "all cores"},

@@ -59,7 +59,8 @@ static void random_batch(eisnet_rng *r, int B, int n_in, float *x, int32_t *t, u
 /* n_epochs of eisnet_train on the bench dataset (mode 0: the reference's
  * input and rows; 1: eisnet's spectrum input; 2: training by simulation,
  * epochs of as many fresh simulations as the dataset has rows, the simulator
- * included); *best = max(*best, the best epoch's samples/s). */
+ * included, products at the default precision; 3: the same in float32);
+ * *best = max(*best, the best epoch's samples/s). */
 static int train_epochs(const char *dir, int n_gt, int K, int mode, int n_epochs, int threads, const char *backend,
                         double *best)
 {
@@ -74,7 +75,8 @@ static int train_epochs(const char *dir, int n_gt, int K, int mode, int n_epochs
     t.val_fraction = 0;
     t.features = mode;
     t.uniform = !mode;
-    t.simulate = mode == 2;
+    t.simulate = mode >= 2;
+    if (mode == 3) t.matmul = "fp32";
     t.features = mode != 0;
     t.samples_per_epoch = n_gt * K;
     t.val_samples = 0;
@@ -326,7 +328,8 @@ static void fmt_time(char *buf, size_t n, double s)
 typedef struct {
     int quick, threads, n_gt, K;
     double gen_s, gen_mb, full_s, full_mb;
-    double epoch_sps[3]; /* reference input, spectrum input, by simulation */
+    double epoch_sps[4]; /* reference input, spectrum input, by simulation (default, float32 products) */
+    const char *sim_matmul; /* the precision training by simulation ran its products at by default */
     nn_figures f10, f110;
     cJSON *pt; /* PyTorch's figures, NULL when not measured */
     char why[256];
@@ -353,10 +356,13 @@ static int bench_measure(const cli_options *o, const char *dir, bench_run *b)
     if (run_child(full_argv, &b->full_s, &b->full_mb) != 0) return -1;
 
     /* training end to end on the dataset: the reference's input (like for like) and eisnet's */
-    for (int mode = 0; mode < 3; mode++) {
-        if (!o->quiet)
-            fprintf(stderr, "bench: training epochs, %s...\n",
-                    mode == 2 ? "by simulation" : mode ? "spectrum input" : "reference input");
+    eisnet_matmul asked;
+    if (eisnet_matmul_parse(EISNET_TRAIN_MATMUL_SIM, "--matmul", &asked) != 0) return -1;
+    b->sim_matmul = eisnet_matmul_name(eisnet_backend_matmul_for(o->backend ? o->backend : "auto", asked));
+    for (int mode = 0; mode < 4; mode++) {
+        static const char *what[] = {"reference input", "spectrum input", "by simulation",
+                                     "by simulation, float32 products"};
+        if (!o->quiet) fprintf(stderr, "bench: training epochs, %s...\n", what[mode]);
         if (train_epochs(dir, b->n_gt, b->K, mode, b->quick ? 1 : 2, b->threads, o->backend, &b->epoch_sps[mode]) != 0)
             return -1;
     }
@@ -464,8 +470,14 @@ static char *bench_table(const bench_run *b, size_t *len)
     OUT("| time per 500k-sample epoch, eisnet's input (+100 spectrum features) | | %s (%.0fk samples/s) | |\n", tb,
         b->epoch_sps[1] / 1000);
     fmt_time(tb, sizeof tb, 500000 / b->epoch_sps[2]);
-    OUT("| time per 500k-sample epoch, training by simulation (simulator included) | | %s (%.0fk samples/s) | |\n", tb,
-        b->epoch_sps[2] / 1000);
+    OUT("| time per 500k-sample epoch, training by simulation (simulator included, products in %s) | | %s (%.0fk "
+        "samples/s) | |\n",
+        b->sim_matmul, tb, b->epoch_sps[2] / 1000);
+    if (strcmp(b->sim_matmul, "float32") != 0) {
+        fmt_time(tb, sizeof tb, 500000 / b->epoch_sps[3]);
+        OUT("| the same with float32 products (`--matmul fp32`) | | %s (%.0fk samples/s) | |\n", tb,
+            b->epoch_sps[3] / 1000);
+    }
     OUT("| training samples/s, 1 thread (network only) | %s | %.0fk | %s |\n", CELL(p1, "%.0fk", pt_sps1 / 1000),
         f10->train_sps[1] / 1000, CELL(r, "%.1f×", f10->train_sps[1] / pt_sps1));
     if (threads >= 2)

@@ -4,6 +4,7 @@
  * command. */
 #include "cli.h"
 #include "cli_backend.h"
+#include "eisnet/backend.h"
 #include "eisnet/error.h"
 #include "eisnet/evaluate.h"
 #include "eisnet/fileio.h"
@@ -102,6 +103,16 @@ int cli_train_options(cli_options *o, eisnet_train_options *t)
             o->train_grid.f_max = o->f_max;
             t->grid = &o->train_grid;
         }
+        /* the default run takes about as long with faster products, and
+         * learns from more simulations */
+        eisnet_matmul asked;
+        if (eisnet_matmul_parse(o->matmul ? o->matmul : EISNET_TRAIN_MATMUL_SIM, "--matmul", &asked) != 0) {
+            fprintf(stderr, "eisnet %s: %s\n", o->name, eisnet_last_error());
+            return -1;
+        }
+        if (!o->n_epochs_given &&
+            eisnet_backend_matmul_for(o->backend ? o->backend : "auto", asked) == EISNET_MATMUL_BF16)
+            t->n_epochs = (int)(t->n_epochs * EISNET_TRAIN_EPOCHS_BF16_FACTOR + 0.5);
     }
     return 0;
 }

@@ -135,6 +135,14 @@ int eisnet_cpu_threads(int requested)
 
 eisnet_matmul eisnet_backend_matmul(const eisnet_backend *be) { return be->matmul; }
 
+eisnet_matmul eisnet_backend_matmul_for(const char *name, eisnet_matmul asked)
+{
+    const eisnet_backend_reg *r = name && strcmp(name, "auto") == 0 ? pick_auto() : eisnet_backend_reg_find(name);
+    if (asked == EISNET_MATMUL_FP32 || !r || !r->supports_matmul || !r->supports_matmul(asked))
+        return EISNET_MATMUL_FP32;
+    return asked;
+}
+
 const char *eisnet_matmul_name(eisnet_matmul m)
 {
     return m == EISNET_MATMUL_BF16 ? "bfloat16 (AMX)" : "float32";

@@ -406,6 +406,11 @@ static const eisnet_backend_ops cpu_ops = {
     .scatter_rows = cpu_scatter_rows,
 };
 
+static int cpu_supports_matmul(eisnet_matmul m)
+{
+    return m == EISNET_MATMUL_FP32 || (m == EISNET_MATMUL_BF16 && eisnet_cpu_amx_available());
+}
+
 static void cpu_init(eisnet_backend *be, cpu_ctx *c, int threads, eisnet_matmul matmul)
 {
     pthread_once(&g_blas_once, blas_init);
@@ -415,8 +420,7 @@ static void cpu_init(eisnet_backend *be, cpu_ctx *c, int threads, eisnet_matmul 
     be->name = "cpu";
     be->host_visible = 1;
     be->threads = threads > 0 ? threads : all_cores();
-    be->matmul = matmul == EISNET_MATMUL_BF16 && eisnet_cpu_amx_available() ? EISNET_MATMUL_BF16
-                                                                            : EISNET_MATMUL_FP32;
+    be->matmul = cpu_supports_matmul(matmul) ? matmul : EISNET_MATMUL_FP32;
 #ifndef EISNET_HAVE_OPENMP
     be->threads = 1;
 #endif
@@ -462,4 +466,5 @@ const eisnet_backend_reg eisnet_backend_reg_cpu = {
     .auto_priority = 10,
     .available = cpu_available,
     .create = cpu_create,
+    .supports_matmul = cpu_supports_matmul,
 };

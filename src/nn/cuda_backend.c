@@ -269,6 +269,9 @@ static eisnet_backend *cuda_create(const eisnet_backend_options *opt)
  * measured against it (docs/cuda.md): single predictions are expected to
  * stay faster on the CPU. --backend cuda asks for it explicitly. */
 const eisnet_backend_reg eisnet_backend_reg_cuda = {
-    "cuda", "NVIDIA GPU: cuBLAS products, fused kernels, the training step on the device", 5,
-    cuda_available, cuda_create,
+    .name = "cuda",
+    .description = "NVIDIA GPU: cuBLAS products, fused kernels, the training step on the device",
+    .auto_priority = 5,
+    .available = cuda_available,
+    .create = cuda_create,
 };
