@@ -14,6 +14,7 @@
  * are made on all threads before the network step. */
 #include "train_internal.h"
 #include "ml_common.h"
+#include "fastmath.h"
 #include "eisnet/dataset.h"
 #include "eisnet/error.h"
 #include "eisnet/fileio.h"
@@ -82,11 +83,22 @@ static void scratch_free(scratch *s)
  * frequency instead of two): the noise was most of the simulation's cost. */
 static void sim_noise(eisnet_rng *r, double sigma, double complex *z, int n)
 {
-    for (int k = 0; k < n; k++) {
-        double u1 = 1.0 - eisnet_rng_uniform(r); /* (0, 1] */
-        double u2 = eisnet_rng_uniform(r);
-        double rad = sigma * sqrt(-2.0 * log(u1)), ang = 6.283185307179586 * u2;
-        z[k] *= (1.0 + rad * cos(ang)) + rad * sin(ang) * I; /* finite: no CMPLX needed */
+    /* Box-Muller, both halves: the uniforms in stream order, then the
+     * logarithms and angles as arrays (vectorised, src/eis/fastmath.c) */
+    enum { CHUNK = 64 };
+    double u1[CHUNK], ang[CHUNK], lg[CHUNK], sn[CHUNK], cs[CHUNK];
+    for (int k0 = 0; k0 < n; k0 += CHUNK) {
+        const int m = n - k0 < CHUNK ? n - k0 : CHUNK;
+        for (int k = 0; k < m; k++) {
+            u1[k] = 1.0 - eisnet_rng_uniform(r); /* (0, 1] */
+            ang[k] = 6.283185307179586 * eisnet_rng_uniform(r);
+        }
+        eisnet_log_array(u1, lg, m);
+        eisnet_sincos_array(ang, sn, cs, m);
+        for (int k = 0; k < m; k++) {
+            const double rad = sigma * sqrt(-2.0 * lg[k]);
+            z[k0 + k] *= (1.0 + rad * cs[k]) + rad * sn[k] * I; /* finite: no CMPLX needed */
+        }
     }
 }
 
