@@ -2,9 +2,9 @@
 # Help texts show what the commands run: per-command defaults, the documented
 # option names, and the aliases still accepted.
 . "$(dirname "$0")/lib.sh"
-"$BIN" full --help | grep -q -- "--n_epochs N .*training epochs (16)" && ok || bad "full --help epochs"
+"$BIN" full --help | grep -q -- "--n_epochs N .*training epochs (16; by simulation with bfloat16 products 2x that)" && ok || bad "full --help epochs"
 grep -q "define CLI_FULL_EPOCHS 16" src/cli/cli.h && ok || bad "full's epoch constant moved: update this test"
-"$BIN" train --help | grep -q -- "training epochs (100)" && ok || bad "train --help epochs"
+"$BIN" train --help | grep -q -- "training epochs (100; by simulation with bfloat16 products 2x that)" && ok || bad "train --help epochs"
 "$BIN" update --help | grep -q -- "--batch_size N .*batch size (1)" && ok || bad "update --help batch"
 "$BIN" update --help | grep -q -- "--threads N .*CPU threads (1)" && ok || bad "update --help threads"
 "$BIN" infer --help | grep -q -- "--model FILE" && ok || bad "infer --help --model"
