@@ -47,6 +47,29 @@ static inline double double_of(uint64_t u)
     return x;
 }
 
+/* c[0] + c[1] t + ... + c[n-1] t^(n-1); unrolled by the compiler */
+static inline double horner(const double *c, int n, double t)
+{
+    double p = c[n - 1];
+    for (int k = n - 2; k >= 0; k--) p = p * t + c[k];
+    return p;
+}
+
+/* 1/3, 1/5, ..., 1/21: 2 atanh(s) = 2s (1 + s^2 LOG_C(s^2)) */
+static const double LOG_C[] = {1.0 / 3,  1.0 / 5,  1.0 / 7,  1.0 / 9,  1.0 / 11,
+                               1.0 / 13, 1.0 / 15, 1.0 / 17, 1.0 / 19, 1.0 / 21};
+/* sin r = r - r^3 SIN_C(r^2), cos r = 1 - r^2 COS_C(r^2): Taylor to r^17, r^18 */
+static const double SIN_C[] = {1.0 / 6,           -1.0 / 120,          1.0 / 5040,
+                               -1.0 / 362880,     1.0 / 39916800,      -1.0 / 6227020800.0,
+                               1.0 / 1307674368000.0, -1.0 / 355687428096000.0};
+static const double COS_C[] = {0.5,                 -1.0 / 24,            1.0 / 720,
+                               -1.0 / 40320,        1.0 / 3628800,        -1.0 / 479001600,
+                               1.0 / 87178291200.0, -1.0 / 20922789888000.0, 1.0 / 6402373705728000.0};
+/* atan u = u + u^3 ATAN_C(u^2): -1/3, 1/5, ..., -1/31 */
+static const double ATAN_C[] = {-1.0 / 3,  1.0 / 5,  -1.0 / 7,  1.0 / 9,  -1.0 / 11, 1.0 / 13, -1.0 / 15, 1.0 / 17,
+                                -1.0 / 19, 1.0 / 21, -1.0 / 23, 1.0 / 25, -1.0 / 27, 1.0 / 29, -1.0 / 31};
+#define N_OF(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
 /* log of a positive normal double: x = m 2^e with m in [sqrt(1/2), sqrt(2)),
  * log m = 2 atanh(s), s = (m - 1)/(m + 1), |s| <= 0.1716: the odd series to
  * s^21 leaves < 1e-17 relative. */
@@ -62,17 +85,7 @@ static inline double log_normal(double x)
     m = big ? m_half : m;
     e = big ? e_next : e;
     const double s = (m - 1.0) / (m + 1.0), s2 = s * s;
-    double p = 1.0 / 21;
-    p = p * s2 + 1.0 / 19;
-    p = p * s2 + 1.0 / 17;
-    p = p * s2 + 1.0 / 15;
-    p = p * s2 + 1.0 / 13;
-    p = p * s2 + 1.0 / 11;
-    p = p * s2 + 1.0 / 9;
-    p = p * s2 + 1.0 / 7;
-    p = p * s2 + 1.0 / 5;
-    p = p * s2 + 1.0 / 3;
-    const double log_m = 2.0 * s + 2.0 * s * s2 * p;
+    const double log_m = 2.0 * s + 2.0 * s * s2 * horner(LOG_C, N_OF(LOG_C), s2);
     return e * LN2_HI + (e * LN2_LO + log_m);
 }
 
@@ -99,25 +112,8 @@ void eisnet_log_array(const double *x, double *y, int n)
 static inline void sincos_reduced(double r, double *s, double *c)
 {
     const double r2 = r * r;
-    double ps = -1.0 / 355687428096000.0; /* -1/17! */
-    ps = ps * r2 + 1.0 / 1307674368000.0;
-    ps = ps * r2 - 1.0 / 6227020800.0;
-    ps = ps * r2 + 1.0 / 39916800.0;
-    ps = ps * r2 - 1.0 / 362880.0;
-    ps = ps * r2 + 1.0 / 5040.0;
-    ps = ps * r2 - 1.0 / 120.0;
-    ps = ps * r2 + 1.0 / 6.0;
-    *s = r - r * r2 * ps;
-    double pc = 1.0 / 6402373705728000.0; /* 1/18! */
-    pc = pc * r2 - 1.0 / 20922789888000.0;
-    pc = pc * r2 + 1.0 / 87178291200.0;
-    pc = pc * r2 - 1.0 / 479001600.0;
-    pc = pc * r2 + 1.0 / 3628800.0;
-    pc = pc * r2 - 1.0 / 40320.0;
-    pc = pc * r2 + 1.0 / 720.0;
-    pc = pc * r2 - 1.0 / 24.0;
-    pc = pc * r2 + 0.5;
-    *c = 1.0 - r2 * pc;
+    *s = r - r * r2 * horner(SIN_C, N_OF(SIN_C), r2);
+    *c = 1.0 - r2 * horner(COS_C, N_OF(COS_C), r2);
 }
 
 /* angles this reduction keeps exact (q * PIO2_HI is exact for |q| < 2^20) */
@@ -154,22 +150,7 @@ static inline double atan_unit(double t)
     const int big = t > TAN_PIO8;
     const double folded = (t - 1.0) / (t + 1.0);
     const double u = big ? folded : t, off = big ? PIO4 : 0.0, u2 = u * u;
-    double p = -1.0 / 31;
-    p = p * u2 + 1.0 / 29;
-    p = p * u2 - 1.0 / 27;
-    p = p * u2 + 1.0 / 25;
-    p = p * u2 - 1.0 / 23;
-    p = p * u2 + 1.0 / 21;
-    p = p * u2 - 1.0 / 19;
-    p = p * u2 + 1.0 / 17;
-    p = p * u2 - 1.0 / 15;
-    p = p * u2 + 1.0 / 13;
-    p = p * u2 - 1.0 / 11;
-    p = p * u2 + 1.0 / 9;
-    p = p * u2 - 1.0 / 7;
-    p = p * u2 + 1.0 / 5;
-    p = p * u2 - 1.0 / 3;
-    return off + (u + u * u2 * p);
+    return off + (u + u * u2 * horner(ATAN_C, N_OF(ATAN_C), u2));
 }
 
 /* finite, not both zero, and the ratio of the smaller to the larger normal

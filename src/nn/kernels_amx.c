@@ -20,7 +20,6 @@
 #define _GNU_SOURCE
 #include "kernels_cpu.h"
 
-#include <stdlib.h>
 #include <string.h>
 
 #if defined(__x86_64__) && defined(__linux__) && (defined(__clang__) || __GNUC__ >= 12)
@@ -82,27 +81,6 @@ AMX_TARGET static void tiles_configure(void)
     if (t_tiles_configured) return;
     _tile_loadconfig(&g_tile_config);
     t_tiles_configured = 1;
-}
-
-/* ---- per-thread scratch ------------------------------------------------------ */
-
-static _Thread_local void *t_buf;
-static _Thread_local size_t t_buf_bytes;
-static pthread_key_t g_buf_key;
-static pthread_once_t g_buf_once = PTHREAD_ONCE_INIT;
-static void buf_key_init(void) { pthread_key_create(&g_buf_key, free); }
-
-static void *scratch_bytes(size_t bytes)
-{
-    if (t_buf_bytes >= bytes) return t_buf;
-    pthread_once(&g_buf_once, buf_key_init);
-    void *p = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
-    if (!p) return NULL;
-    free(t_buf);
-    t_buf = p;
-    t_buf_bytes = bytes;
-    pthread_setspecific(g_buf_key, p); /* freed at thread exit */
-    return p;
 }
 
 static inline int round32(int x) { return (x + 31) & ~31; }
@@ -256,7 +234,7 @@ int eisnet_cpu_gemm_bf16(int ta, int tb, int M, int N, int K, const float *A, in
     const int in_place = Mp == M && Np == N;
     const size_t a_n = (size_t)Mp * Kp, b_n = (size_t)Kp * Np, s_n = a_n > b_n ? a_n : b_n;
     const size_t bytes = (a_n + b_n + s_n) * sizeof(uint16_t) + (in_place ? 0 : (size_t)Mp * Np * sizeof(float));
-    uint16_t *Ap = scratch_bytes(bytes);
+    uint16_t *Ap = eisnet_cpu_scratch(bytes);
     if (!Ap) return 0; /* out of memory: the float32 path */
     uint16_t *Bp = Ap + a_n, *stage = Bp + b_n;
     float *Ct = (float *)(stage + s_n);

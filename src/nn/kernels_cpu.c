@@ -95,24 +95,29 @@ static void gemm_tn(int M, int N, int K, const float *A, int lda, const float *B
     }
 }
 
-/* per-thread scratch for the transposed weight of linear_forward */
-static _Thread_local float *t_scratch;
-static _Thread_local size_t t_scratch_n;
+/* Per-thread scratch (transposed weights here, packed operands in
+ * kernels_amx.c): one growing 64-byte-aligned buffer per thread, freed at
+ * thread exit. A kernel uses it only within one call. */
+static _Thread_local void *t_scratch;
+static _Thread_local size_t t_scratch_bytes;
 static pthread_key_t g_scratch_key;
 static pthread_once_t g_scratch_once = PTHREAD_ONCE_INIT;
 static void scratch_key_init(void) { pthread_key_create(&g_scratch_key, free); }
 
-static float *scratch(size_t n)
+void *eisnet_cpu_scratch(size_t bytes)
 {
-    if (t_scratch_n >= n) return t_scratch;
+    if (t_scratch_bytes >= bytes) return t_scratch;
     pthread_once(&g_scratch_once, scratch_key_init);
-    float *p = realloc(t_scratch, n * sizeof(float));
+    void *p = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
     if (!p) return NULL;
+    free(t_scratch);
     t_scratch = p;
-    t_scratch_n = n;
-    pthread_setspecific(g_scratch_key, p); /* freed at thread exit */
+    t_scratch_bytes = bytes;
+    pthread_setspecific(g_scratch_key, p);
     return p;
 }
+
+static float *scratch(size_t n) { return eisnet_cpu_scratch(n * sizeof(float)); }
 
 /* Float sums are not reassociated by the compiler (no -ffast-math), so the
  * reductions keep LANES independent partial sums: vectorised, and a shorter

@@ -31,6 +31,10 @@ int eisnet_cpu_gemm_bf16(int ta, int tb, int M, int N, int K, const float *A, in
                          const float *B, int ldb, float beta, float *C, int ldc);
 /* 1 when this CPU and kernel let the process use the AMX bfloat16 tiles */
 int eisnet_cpu_amx_available(void);
+/* This thread's scratch buffer of at least `bytes` (64-byte aligned; its
+ * contents are not kept from call to call), NULL when out of memory. For
+ * use within one kernel call; freed at thread exit. */
+void *eisnet_cpu_scratch(size_t bytes);
 
 /* out (B, C) = dropout(relu(LayerNorm(in + in_bias))), one pass per row.
  * in_bias (C) may be NULL; mean/rstd as layernorm_forward; the dropout mask
