@@ -11,9 +11,11 @@
  *   B tile: 16 pairs of inner indices x 16 columns x 2 ("VNNI": the two
  *           bfloat16 of one column and two consecutive inner indices side by
  *           side, read as one 32-bit word).
- * Sizes are padded with zeros to multiples of 32, the product computed into a
- * float32 scratch block and added to C. The inner sums are float32; only the
- * operands are rounded (relative error 2^-9 each).
+ * Sizes are padded with zeros to multiples of 32. When M and N are multiples
+ * of 32 (the network's products at 128 or 256 rows per thread) the tiles
+ * read and write C in place; otherwise the product goes into a float32
+ * scratch block that is then added to C. The inner sums are float32; only
+ * the operands are rounded (relative error 2^-9 each).
  *
  * The tile registers need the kernel's permission (arch_prctl, once per
  * process) and a configuration (once per thread). */
@@ -52,6 +54,8 @@ static void amx_probe(void)
     if (!__get_cpuid_count(7, 1, &a, &b, &c, &d)) return;
     const int avx512_bf16 = (a >> 5) & 1;
     if (!tile || !bf16 || !avx512bw || !avx512_bf16) return;
+    /* the packing's AVX-512 registers: enabled by the OS too (xgetbv) */
+    if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512bw")) return;
     /* the kernel grants the tile data state per process, or refuses */
     if (syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) != 0) return;
     unsigned long perm = 0;
@@ -228,9 +232,9 @@ int eisnet_cpu_gemm_bf16(int ta, int tb, int M, int N, int K, const float *A, in
     if (M < AMX_MIN_DIM || N < AMX_MIN_DIM || K < AMX_MIN_DIM || (ta && tb)) return 0;
     if (!eisnet_cpu_amx_available()) return 0;
     const int Mp = round32(M), Np = round32(N), Kp = round32(K);
-    /* A and B packed, a transpose's staging copy, the float32 result */
-    /* whole blocks of C (the usual case: 256 rows of 512, 256, 128, 64)
-     * are read and written by the tiles in place; others go through Ct */
+    /* scratch: A and B packed, a transpose's staging copy, and (unless the
+     * tiles can work on C in place: M and N multiples of 32, the usual
+     * case) the float32 result Ct */
     const int in_place = Mp == M && Np == N;
     const size_t a_n = (size_t)Mp * Kp, b_n = (size_t)Kp * Np, s_n = a_n > b_n ? a_n : b_n;
     const size_t bytes = (a_n + b_n + s_n) * sizeof(uint16_t) + (in_place ? 0 : (size_t)Mp * Np * sizeof(float));
