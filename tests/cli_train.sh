@@ -64,6 +64,8 @@ expect_error "--hidden_dim must be an even" train --data_dir "$D" --hidden_dim 7
 expect_error "--val_fraction" train --sampling topk --data_dir "$D" --val_fraction 1.5
 expect_error "unknown option '--n_workers'" train --data_dir "$D" --n_workers 2
 expect_error "--matmul must be bf16 or fp32 (got 'fp16')" train --data_dir "$T/s2" --matmul fp16
+expect_error "--matmul must be bf16 or fp32 (got 'fp16')" full --data_dir "$T/s3" --sampling topk --matmul fp16
+[ -e "$T/s3" ] && bad "full generated a dataset before refusing --matmul" || ok
 [ -e "$T/s2" ] && bad "a refused training created its directory" || ok
 
 # Ctrl-C mid-run: exit 130, the last checkpoint loads, --resume continues it

@@ -276,6 +276,27 @@ static void test_deterministic_and_resume(void **state)
     assert_int_equal(r.n_history, 4);
     eisnet_train_result_free(&r);
     assert_same_file(test_path("a.last.safetensors"), test_path("c.last.safetensors"));
+    /* a run whose length was a default keeps it when resumed with another
+     * default (the command line's depends on the products' precision): the
+     * same weights as four epochs in one go, not a longer schedule */
+    small(&o, "det", "d.safetensors");
+    o.n_epochs_default = 1;
+    o.max_epochs_this_run = 2;
+    assert_int_equal(eisnet_train(&o, &r), 0);
+    eisnet_train_result_free(&r);
+    o.max_epochs_this_run = 0;
+    o.resume = 1;
+    o.n_epochs = 8;
+    assert_int_equal(eisnet_train(&o, &r), 0);
+    assert_int_equal(r.n_history, 4);
+    eisnet_train_result_free(&r);
+    assert_same_file(test_path("a.last.safetensors"), test_path("d.last.safetensors"));
+    /* a length asked for explicitly wins: two more epochs */
+    o.n_epochs_default = 0;
+    o.n_epochs = 6;
+    assert_int_equal(eisnet_train(&o, &r), 0);
+    assert_int_equal(r.n_history, 6);
+    eisnet_train_result_free(&r);
     /* resuming with another sigma is refused */
     o.sigma = 0.02;
     assert_int_equal(eisnet_train(&o, &r), -1);

@@ -48,7 +48,7 @@ typedef enum {
     EISNET_MATMUL_FP32 = 0, /* float32 throughout: every prediction, the default */
     /* bfloat16 operands, float32 sums, where the CPU backend has AMX tiles
      * (products with every dimension >= 32); elsewhere float32. For
-     * training: ~2x the steps per second, each operand rounded to 2^-9. */
+     * training: ~2x the steps per second, each operand rounded (at most 2^-8 relative). */
     EISNET_MATMUL_BF16 = 1,
 } eisnet_matmul;
 

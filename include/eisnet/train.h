@@ -53,7 +53,8 @@ extern "C" {
 /* Precision of the training's matrix products (eisnet/backend.h): bfloat16
  * operands with float32 sums on the CPU's AMX tiles by simulation (float32
  * where the CPU has none), float32 for rows of a dataset (the like-for-like
- * comparison with PyTorch). Predictions always run in float32. */
+ * comparison with PyTorch). The per-epoch validation runs on the
+ * training's backend; predictions and evaluations always in float32. */
 #define EISNET_TRAIN_MATMUL_SIM "bf16"
 #define EISNET_TRAIN_MATMUL_ROWS "fp32"
 /* The command line's default epochs by simulation (train's 100, full's 16)
@@ -65,6 +66,10 @@ typedef struct {
     const char *data_dir;
     const char *model_path; /* default DATA_DIR/model.safetensors */
     int n_epochs;           /* 100 */
+    /* 1: n_epochs is a default (the command line's depends on the products'
+     * precision), not a choice: --resume by simulation then keeps the
+     * resumed run's own total, so its learning-rate schedule stays put */
+    int n_epochs_default;
     int batch_size;         /* -1: the mode's default (EISNET_TRAIN_BATCH_SIM / _ROWS) */
     int samples_per_gt;     /* 5000 */
     int known;              /* 3 */

@@ -360,6 +360,7 @@ static int bench_measure(const cli_options *o, const char *dir, bench_run *b)
     if (eisnet_matmul_parse(EISNET_TRAIN_MATMUL_SIM, "--matmul", &asked) != 0) return -1;
     b->sim_matmul = eisnet_matmul_name(eisnet_backend_matmul_for(o->backend ? o->backend : "auto", asked));
     for (int mode = 0; mode < 4; mode++) {
+        if (mode == 3 && strcmp(b->sim_matmul, "float32") == 0) continue; /* mode 2 ran in float32 */
         static const char *what[] = {"reference input", "spectrum input", "by simulation",
                                      "by simulation, float32 products"};
         if (!o->quiet) fprintf(stderr, "bench: training epochs, %s...\n", what[mode]);

@@ -46,6 +46,7 @@ int cli_train_options(cli_options *o, eisnet_train_options *t)
     t->data_dir = o->data_dir;
     t->model_path = o->model_path;
     t->n_epochs = o->n_epochs;
+    t->n_epochs_default = !o->n_epochs_given;
     t->batch_size = o->batch_size;
     t->samples_per_gt = o->samples_per_gt;
     if (o->known && cli_parse_int("known", o->known, &t->known) != 0) return -1;
@@ -80,6 +81,13 @@ int cli_train_options(cli_options *o, eisnet_train_options *t)
     t->weight_decay = o->weight_decay;
     t->many_missing_weight = o->many_missing_weight;
     t->matmul = o->matmul;
+    /* checked here, before any work (full generates a dataset first) */
+    eisnet_matmul asked;
+    if (eisnet_matmul_parse(o->matmul ? o->matmul : t->simulate ? EISNET_TRAIN_MATMUL_SIM : EISNET_TRAIN_MATMUL_ROWS,
+                            "--matmul", &asked) != 0) {
+        fprintf(stderr, "eisnet %s: %s\n", o->name, eisnet_last_error());
+        return -1;
+    }
     if (t->simulate) {
         if (!t->features) {
             fprintf(stderr, "eisnet %s: --features params needs --sampling uniform or topk (training by simulation "
@@ -105,11 +113,6 @@ int cli_train_options(cli_options *o, eisnet_train_options *t)
         }
         /* the default run takes about as long with faster products, and
          * learns from more simulations */
-        eisnet_matmul asked;
-        if (eisnet_matmul_parse(o->matmul ? o->matmul : EISNET_TRAIN_MATMUL_SIM, "--matmul", &asked) != 0) {
-            fprintf(stderr, "eisnet %s: %s\n", o->name, eisnet_last_error());
-            return -1;
-        }
         if (!o->n_epochs_given &&
             eisnet_backend_matmul_for(o->backend ? o->backend : "auto", asked) == EISNET_MATMUL_BF16)
             t->n_epochs = (int)(t->n_epochs * EISNET_TRAIN_EPOCHS_BF16_FACTOR + 0.5);

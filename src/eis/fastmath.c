@@ -131,7 +131,8 @@ void eisnet_sincos_array(const double *a, double *s, double *c, int n)
         const int k = (int)((int64_t)q & 3);
         /* (sin, cos) of r + k pi/2: (s, c), (c, -s), (-s, -c), (-c, s) */
         const double sv = k & 1 ? cr : sr, cv = k & 1 ? sr : cr;
-        s[i] = k & 2 ? -sv : sv;
+        const double s_any = k & 2 ? -sv : sv;
+        s[i] = x == 0.0 ? x : s_any; /* sin(-0) = -0: the reduction loses the sign */
         c[i] = ((k == 1) | (k == 2)) ? -cv : cv;
     }
     int outside = 0;
@@ -157,8 +158,9 @@ static inline double atan_unit(double t)
  * or zero */
 static inline int atan2_in_range(double y, double x)
 {
-    const double ax = fabs(x), ay = fabs(y), mx = ax > ay ? ax : ay; /* not fmax: NaN is refused below */
-    return (mx >= DBL_MIN) & (mx <= DBL_MAX);
+    const double ax = fabs(x), ay = fabs(y), mx = ax > ay ? ax : ay; /* not fmax: it does not vectorise */
+    /* a NaN fails every comparison, so either argument NaN is refused here */
+    return (mx >= DBL_MIN) & (ax <= DBL_MAX) & (ay <= DBL_MAX);
 }
 
 MULTIVERSION

@@ -27,6 +27,7 @@
 #include "eisnet/simulate.h"
 #include "eisnet/train_state.h"
 
+#include <cjson/cJSON.h>
 #include <complex.h>
 #include <math.h>
 #include <stdint.h>
@@ -253,6 +254,11 @@ typedef struct {
     float *vx, *vrt;
     int32_t *vtarget;
     uint8_t *vmissing;
+    /* the run's total epochs: o->n_epochs, or on --resume of a run whose
+     * length was a default, that run's own (saved with the state as
+     * run_json, so a resumed run keeps its schedule) */
+    int n_epochs;
+    char run_json[64];
 } sim_trainer;
 
 typedef struct {
@@ -397,7 +403,20 @@ static int sim_alloc(sim_trainer *t)
     return 0;
 }
 
-/* --resume: the last checkpoint's weights and the optimizer state. */
+#define SIM_RUN_KEY "eisnet_run"
+
+/* The run's total epochs saved in a state's run entry, or 0 (older states). */
+static int saved_epochs(const char *run_json)
+{
+    cJSON *j = run_json ? cJSON_Parse(run_json) : NULL;
+    const cJSON *n = cJSON_GetObjectItemCaseSensitive(j, "n_epochs");
+    int e = cJSON_IsNumber(n) && n->valuedouble >= 1 && n->valuedouble <= 1e6 ? (int)n->valuedouble : 0;
+    cJSON_Delete(j);
+    return e;
+}
+
+/* --resume: the last checkpoint's weights and the optimizer state; the
+ * resumed run's total epochs when this one's was a default. */
 static int sim_resume(sim_trainer *t, const eisnet_train_paths *pp, eisnet_adamw *opt, eisnet_train_run_state *rs,
                       eisnet_epoch_record **hist, int *n_hist)
 {
@@ -414,9 +433,13 @@ static int sim_resume(sim_trainer *t, const eisnet_train_paths *pp, eisnet_adamw
     eisnet_predictor_free(&last);
     if (!same) return eisnet_set_error("cannot resume: %s was trained with other settings", pp->last);
     /* the weights and the optimizer state must be one saved pair */
+    char *run_json = NULL;
     if (eisnet_pair_recover(pp->last, pp->state, t->pred.generation) != 0 ||
-        eisnet_train_state_load(pp->state, opt, rs, hist, n_hist, NULL, NULL) != 0)
+        eisnet_train_state_load(pp->state, opt, rs, hist, n_hist, SIM_RUN_KEY, &run_json) != 0)
         return -1;
+    const int e = saved_epochs(run_json);
+    free(run_json);
+    if (t->o->n_epochs_default && e > 0) t->n_epochs = e;
     return eisnet_pair_check(pp->last, t->pred.generation, pp->state, rs);
 }
 
@@ -488,7 +511,7 @@ static int sim_epoch_end(sim_trainer *T, const eisnet_train_paths *pp, eisnet_ad
         if (eisnet_predictor_save(&T->pred, pp->best) != 0) return -1;
     }
     hist[(*n_hist)++] = *rec;
-    if (eisnet_pair_save(&T->pred, pp->last, pp->state, opt, rs, hist, *n_hist, NULL, NULL,
+    if (eisnet_pair_save(&T->pred, pp->last, pp->state, opt, rs, hist, *n_hist, SIM_RUN_KEY, T->run_json,
                          2 * (int64_t)rs->epoch + 2) != 0 ||
         eisnet_train_history_write(pp, hist, *n_hist) != 0)
         return -1;
@@ -520,6 +543,7 @@ int eisnet_train_sim(const eisnet_train_options *o, eisnet_train_result *res)
     memset(&T, 0, sizeof T);
     T.o = o;
     T.u = sim_setup_of(o);
+    T.n_epochs = o->n_epochs;
     eisnet_train_paths pp = {0};
     eisnet_adamw opt = {0};
     eisnet_epoch_record *hist = NULL;
@@ -557,10 +581,12 @@ int eisnet_train_sim(const eisnet_train_options *o, eisnet_train_result *res)
     eisnet_plateau_init(&rs.plateau);
     if (o->resume) {
         if (sim_resume(&T, &pp, &opt, &rs, &hist, &n_hist) != 0) goto out;
-        if (!o->quiet) fprintf(stderr, "train: resuming after epoch %d\n", rs.epoch);
+        if (!o->quiet) fprintf(stderr, "train: resuming after epoch %d of %d\n", rs.epoch, T.n_epochs);
     }
+    snprintf(T.run_json, sizeof T.run_json, "{\"n_epochs\":%d}", T.n_epochs);
+    const int n_epochs = T.n_epochs;
     {
-        eisnet_epoch_record *nh = realloc(hist, sizeof *hist * ((size_t)o->n_epochs + (size_t)n_hist + 1));
+        eisnet_epoch_record *nh = realloc(hist, sizeof *hist * ((size_t)n_epochs + (size_t)n_hist + 1));
         if (!nh) {
             eisnet_set_error("out of memory");
             goto out;
@@ -569,15 +595,15 @@ int eisnet_train_sim(const eisnet_train_options *o, eisnet_train_result *res)
     }
 
     int64_t steps_per_epoch = ((int64_t)o->samples_per_epoch + T.B - 1) / T.B;
-    int64_t total_steps = steps_per_epoch * o->n_epochs;
+    int64_t total_steps = steps_per_epoch * n_epochs;
     int first_epoch = rs.epoch + 1, epochs_run = 0;
     eisnet_progress prog;
     eisnet_progress_begin(&prog, "train", "batches",
-                          (uint64_t)steps_per_epoch * (uint64_t)(o->n_epochs >= first_epoch ? o->n_epochs - first_epoch + 1 : 0),
+                          (uint64_t)steps_per_epoch * (uint64_t)(n_epochs >= first_epoch ? n_epochs - first_epoch + 1 : 0),
                           o->quiet);
     if (!o->quiet && prog.tty == 0) prog.last_print = 1e300; /* per-epoch lines instead */
     uint64_t batches_done = 0;
-    for (int epoch = first_epoch; epoch <= o->n_epochs && !eisnet_train_stop_pending(); epoch++) {
+    for (int epoch = first_epoch; epoch <= n_epochs && !eisnet_train_stop_pending(); epoch++) {
         if (o->max_epochs_this_run > 0 && epochs_run >= o->max_epochs_this_run) break;
         double t0 = eisnet_now(), t_sim = 0, sl = 0, sc = 0, lr = o->lr;
         int64_t seen = 0;
@@ -594,8 +620,8 @@ int eisnet_train_sim(const eisnet_train_options *o, eisnet_train_result *res)
             fprintf(stderr,
                     "epoch %d/%d: train loss %.4f, val loss %.4f, val top-1 %.3f, top-3 %.3f, lr %.1e, %.0f samples/s "
                     "(simulation %.0f%%), ETA %.0fs\n",
-                    epoch, o->n_epochs, rec.train_loss, rec.val_loss, rec.val_top1, rec.val_top3, rec.lr,
-                    rec.samples_per_s, 100 * res->sim_share, (double)(o->n_epochs - epoch) * rec.seconds);
+                    epoch, n_epochs, rec.train_loss, rec.val_loss, rec.val_top1, rec.val_top3, rec.lr,
+                    rec.samples_per_s, 100 * res->sim_share, (double)(n_epochs - epoch) * rec.seconds);
         }
     }
     if (!o->quiet && prog.tty) fputc('\n', stderr);
@@ -603,7 +629,7 @@ int eisnet_train_sim(const eisnet_train_options *o, eisnet_train_result *res)
         /* the last checkpoint holds the state at the interruption */
         res->interrupted = 1;
         T.pred.epoch = rs.epoch;
-        if (eisnet_pair_save(&T.pred, pp.last, pp.state, &opt, &rs, hist, n_hist, NULL, NULL,
+        if (eisnet_pair_save(&T.pred, pp.last, pp.state, &opt, &rs, hist, n_hist, SIM_RUN_KEY, T.run_json,
                              2 * (int64_t)rs.epoch + 3) != 0)
             goto out;
     }

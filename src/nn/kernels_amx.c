@@ -15,16 +15,20 @@
  * of 32 (the network's products at 128 or 256 rows per thread) the tiles
  * read and write C in place; otherwise the product goes into a float32
  * scratch block that is then added to C. The inner sums are float32; only
- * the operands are rounded (relative error 2^-9 each).
+ * the operands are rounded (relative error at most 2^-8 each).
  *
  * The tile registers need the kernel's permission (arch_prctl, once per
- * process) and a configuration (once per thread). */
+ * process) and a configuration, loaded at the start of every product and
+ * released at its end: another library on the same thread may use the
+ * tiles between two calls, and released tiles cost nothing at a context
+ * switch. */
 #define _GNU_SOURCE
 #include "kernels_cpu.h"
 
 #include <string.h>
 
-#if defined(__x86_64__) && defined(__linux__) && (defined(__clang__) || __GNUC__ >= 12)
+#if defined(__x86_64__) && defined(__linux__) &&                                                       \
+    ((defined(__clang__) && __clang_major__ >= 12) || (!defined(__clang__) && __GNUC__ >= 12))
 #define EISNET_AMX_BUILD 1
 #endif
 
@@ -78,14 +82,8 @@ static const struct {
     uint8_t rows[16];
 } g_tile_config = {1, 0, {0}, {64, 64, 64, 64, 64, 64, 64, 64}, {16, 16, 16, 16, 16, 16, 16, 16}};
 
-static _Thread_local int t_tiles_configured;
-
-AMX_TARGET static void tiles_configure(void)
-{
-    if (t_tiles_configured) return;
-    _tile_loadconfig(&g_tile_config);
-    t_tiles_configured = 1;
-}
+AMX_TARGET static void tiles_configure(void) { _tile_loadconfig(&g_tile_config); }
+AMX_TARGET static void tiles_release(void) { _tile_release(); }
 
 static inline int round32(int x) { return (x + 31) & ~31; }
 
@@ -180,6 +178,9 @@ AMX_TARGET static void transpose32(const uint32_t *S, int R, int C, uint32_t *D)
 AMX_TARGET static void tile_product(const uint16_t *Ap, const uint16_t *Bp, float *C, size_t ldc,
                                     int accumulate, int Mp, int Np, int Kp)
 {
+    /* the tile loads and stores are asm without a memory clobber: keep the
+     * compiler from moving the packing's stores or C's uses across them */
+    __asm__ volatile("" ::: "memory");
     const size_t a_stride = (size_t)Kp * 2, b_stride = (size_t)Np * 4, c_stride = ldc * 4;
     for (int m = 0; m < Mp; m += 32)
         for (int n = 0; n < Np; n += 32) {
@@ -212,6 +213,7 @@ AMX_TARGET static void tile_product(const uint16_t *Ap, const uint16_t *Bp, floa
             _tile_stored(2, c + 16 * ldc, c_stride);
             _tile_stored(3, c + 16 * ldc + 16, c_stride);
         }
+    __asm__ volatile("" ::: "memory");
 }
 
 /* C (M, N) = beta * C + Ct, for the unpadded part */
@@ -259,8 +261,9 @@ int eisnet_cpu_gemm_bf16(int ta, int tb, int M, int N, int K, const float *A, in
         tile_product(Ap, Bp, C, (size_t)ldc, beta != 0.0f, Mp, Np, Kp);
     } else {
         tile_product(Ap, Bp, Ct, (size_t)Np, 0, Mp, Np, Kp);
-        add_block(C, ldc, beta, Ct, Np, M, N);
     }
+    tiles_release();
+    if (!in_place) add_block(C, ldc, beta, Ct, Np, M, N);
     return 1;
 }
 

@@ -26,7 +26,7 @@ void eisnet_cpu_gemm(int ta, int tb, int M, int N, int K, const float *A, int ld
  * units (src/nn/kernels_amx.c): returns 1 when done, 0 when not taken (no
  * AMX, a dimension under 32, out of scratch memory), C then untouched and
  * the caller runs eisnet_cpu_gemm. Each operand is rounded to bfloat16
- * (relative error 2^-9). */
+ * (relative error at most 2^-8). (ta, tb) = (1, 1) is not taken. */
 int eisnet_cpu_gemm_bf16(int ta, int tb, int M, int N, int K, const float *A, int lda,
                          const float *B, int ldb, float beta, float *C, int ldc);
 /* 1 when this CPU and kernel let the process use the AMX bfloat16 tiles */
