@@ -443,6 +443,29 @@ static int sim_resume(sim_trainer *t, const eisnet_train_paths *pp, eisnet_adamw
     return eisnet_pair_check(pp->last, t->pred.generation, pp->state, rs);
 }
 
+/* The optimizer and the run state: fresh, or those of the run --resume
+ * continues (and its total epochs); the state's run entry for the saves. */
+static int sim_start(sim_trainer *T, const eisnet_train_paths *pp, eisnet_adamw *opt, int *opt_ready,
+                     eisnet_train_run_state *rs, eisnet_epoch_record **hist, int *n_hist)
+{
+    const eisnet_train_options *o = T->o;
+    eisnet_adamw_config ac = eisnet_adamw_config_default();
+    ac.lr = (float)o->lr;
+    ac.weight_decay = (float)(o->weight_decay >= 0 ? o->weight_decay : EISNET_TRAIN_WEIGHT_DECAY_SIM);
+    if (eisnet_adamw_init(opt, eisnet_model_n_params(T->pred.model), &ac) != 0) return -1;
+    *opt_ready = 1;
+    memset(rs, 0, sizeof *rs);
+    rs->best_val = INFINITY;
+    rs->lr = (float)o->lr;
+    eisnet_plateau_init(&rs->plateau);
+    if (o->resume) {
+        if (sim_resume(T, pp, opt, rs, hist, n_hist) != 0) return -1;
+        if (!o->quiet) fprintf(stderr, "train: resuming after epoch %d of %d\n", rs->epoch, T->n_epochs);
+    }
+    snprintf(T->run_json, sizeof T->run_json, "{\"n_epochs\":%d}", T->n_epochs);
+    return 0;
+}
+
 /* The steps of one epoch: sums of loss and cross-entropy over the samples
  * seen, the last learning rate and the time spent simulating. */
 static int sim_epoch(sim_trainer *T, eisnet_adamw *opt, int epoch, int64_t steps_per_epoch, int64_t total_steps,
@@ -569,21 +592,8 @@ int eisnet_train_sim(const eisnet_train_options *o, eisnet_train_result *res)
         goto out;
     res->n_val_rows = T.n_val;
 
-    eisnet_adamw_config ac = eisnet_adamw_config_default();
-    ac.lr = (float)o->lr;
-    ac.weight_decay = (float)(o->weight_decay >= 0 ? o->weight_decay : EISNET_TRAIN_WEIGHT_DECAY_SIM);
-    if (eisnet_adamw_init(&opt, eisnet_model_n_params(T.pred.model), &ac) != 0) goto out;
-    opt_ready = 1;
     eisnet_train_run_state rs;
-    memset(&rs, 0, sizeof rs);
-    rs.best_val = INFINITY;
-    rs.lr = (float)o->lr;
-    eisnet_plateau_init(&rs.plateau);
-    if (o->resume) {
-        if (sim_resume(&T, &pp, &opt, &rs, &hist, &n_hist) != 0) goto out;
-        if (!o->quiet) fprintf(stderr, "train: resuming after epoch %d of %d\n", rs.epoch, T.n_epochs);
-    }
-    snprintf(T.run_json, sizeof T.run_json, "{\"n_epochs\":%d}", T.n_epochs);
+    if (sim_start(&T, &pp, &opt, &opt_ready, &rs, &hist, &n_hist) != 0) goto out;
     const int n_epochs = T.n_epochs;
     {
         eisnet_epoch_record *nh = realloc(hist, sizeof *hist * ((size_t)n_epochs + (size_t)n_hist + 1));
