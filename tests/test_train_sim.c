@@ -240,6 +240,23 @@ static void assert_same_file(const char *a, const char *b)
     free(y);
 }
 
+/* A run of o stopped after two epochs, then resumed with n_epochs set to
+ * resume_epochs: it ends after o's own total, 4 epochs (small()'s). */
+static void stop_then_resume(eisnet_train_options *o, int resume_epochs)
+{
+    eisnet_train_result r;
+    o->max_epochs_this_run = 2;
+    assert_int_equal(eisnet_train(o, &r), 0);
+    assert_int_equal(r.n_history, 2);
+    eisnet_train_result_free(&r);
+    o->max_epochs_this_run = 0;
+    o->resume = 1;
+    o->n_epochs = resume_epochs;
+    assert_int_equal(eisnet_train(o, &r), 0);
+    assert_int_equal(r.n_history, 4);
+    eisnet_train_result_free(&r);
+}
+
 static void test_deterministic_and_resume(void **state)
 {
     (void)state;
@@ -266,30 +283,14 @@ static void test_deterministic_and_resume(void **state)
     free(y);
     /* two epochs, then resume to four: the same weights as four in one go */
     small(&o, "det", "c.safetensors");
-    o.max_epochs_this_run = 2;
-    assert_int_equal(eisnet_train(&o, &r), 0);
-    assert_int_equal(r.n_history, 2);
-    eisnet_train_result_free(&r);
-    o.max_epochs_this_run = 0;
-    o.resume = 1;
-    assert_int_equal(eisnet_train(&o, &r), 0);
-    assert_int_equal(r.n_history, 4);
-    eisnet_train_result_free(&r);
+    stop_then_resume(&o, o.n_epochs);
     assert_same_file(test_path("a.last.safetensors"), test_path("c.last.safetensors"));
     /* a run whose length was a default keeps it when resumed with another
      * default (the command line's depends on the products' precision): the
      * same weights as four epochs in one go, not a longer schedule */
     small(&o, "det", "d.safetensors");
     o.n_epochs_default = 1;
-    o.max_epochs_this_run = 2;
-    assert_int_equal(eisnet_train(&o, &r), 0);
-    eisnet_train_result_free(&r);
-    o.max_epochs_this_run = 0;
-    o.resume = 1;
-    o.n_epochs = 8;
-    assert_int_equal(eisnet_train(&o, &r), 0);
-    assert_int_equal(r.n_history, 4);
-    eisnet_train_result_free(&r);
+    stop_then_resume(&o, 8);
     assert_same_file(test_path("a.last.safetensors"), test_path("d.last.safetensors"));
     /* a length asked for explicitly wins: two more epochs */
     o.n_epochs_default = 0;
