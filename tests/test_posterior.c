@@ -489,6 +489,80 @@ static void test_sampling_ridge(void **state)
     assert_true(found);
 }
 
+/* A spectrum whose box rule settles on the wrong peak: Ra and Rb are known
+ * and nearly equal, so the two RC elements with their capacitances swapped
+ * fit almost as well; the coarse sub-points catch that swapped peak and
+ * never come near the true, far higher one. The independent multi-start
+ * search must flag it (without sampling: not converged), and the sampling
+ * stage must then find the true peak: the truth's cells on top, and an
+ * evidence e^200 larger than the boxes' (the two peaks differ by ~276 nats). */
+static void test_missed_peak(void **state)
+{
+    (void)state;
+    const uint8_t known[5] = {0, 1, 1, 0, 0};
+    int G = grid.n_grid;
+    eisnet_rng rng;
+    eisnet_rng_seed(&rng, 5, 77);
+    double v[5];
+    double complex z[64];
+    for (int i = 0; i <= 93; i++) eisnet_simulate(&grid, &rng, 0.01, v, NULL, z); /* spectrum 93 of this stream */
+    assert_true(fabs(v[1] / v[2] - 1.18) < 0.01);                                  /* Ra ~ Rb: the swap nearly fits */
+    int ca = eisnet_grid_cell(&grid, 3, v[3]), cb = eisnet_grid_cell(&grid, 4, v[4]);
+    eisnet_posterior boxes, full;
+    eisnet_posterior_options o;
+    eisnet_posterior_options_default(&o);
+    o.sampling = -1;
+    assert_int_equal(eisnet_posterior_compute(&grid, z, v, known, &o, &boxes), 0);
+    assert_true(boxes.peak_missed);
+    assert_false(boxes.converged);
+    assert_true(boxes.marginal[3 * G + ca] < 1e-6 && boxes.marginal[4 * G + cb] < 1e-6); /* the failure itself */
+    o.sampling = 0;
+    assert_int_equal(eisnet_posterior_compute(&grid, z, v, known, &o, &full), 0);
+    assert_true(full.peak_missed && full.is_ran && full.method == 1 && full.converged);
+    assert_true(full.marginal[3 * G + ca] > 0.99 && full.marginal[4 * G + cb] > 0.99);
+    assert_true(full.log_evidence > boxes.log_evidence + 200);
+    /* the best fit is at least as good as the truth's */
+    assert_true(full.best_rel_rms <= eisnet_posterior_rel_rms(&grid, z, v) + 1e-9);
+    check_normalised(&full);
+    eisnet_posterior_free(&boxes);
+    eisnet_posterior_free(&full);
+}
+
+/* A peak that neither the boxes nor the searches from the best grid
+ * completions find (Rsh and Cb known): without starts the boxes converge on
+ * a worse fit (misfit 0.0123 against the truth's 0.0106, evidence 20 nats
+ * lower) and nothing flags it; with the truth as a start (what evaluate
+ * passes) the peak is found, sampled and converged. */
+static void test_missed_peak_truth_start(void **state)
+{
+    (void)state;
+    const uint8_t known[5] = {1, 0, 0, 0, 1};
+    int G = grid.n_grid;
+    eisnet_rng rng;
+    eisnet_rng_seed(&rng, 5, 78);
+    double v[5];
+    double complex z[64];
+    for (int i = 0; i <= 159; i++) eisnet_simulate(&grid, &rng, 0.01, v, NULL, z); /* spectrum 159 of this stream */
+    int ra = eisnet_grid_cell(&grid, 1, v[1]);
+    eisnet_posterior plain, started;
+    eisnet_posterior_options o;
+    eisnet_posterior_options_default(&o);
+    assert_int_equal(eisnet_posterior_compute(&grid, z, v, known, &o, &plain), 0);
+    assert_false(plain.peak_missed);
+    assert_true(plain.marginal[1 * G + ra] < 1e-3);
+    assert_true(plain.best_rel_rms > eisnet_posterior_rel_rms(&grid, z, v)); /* worse than the truth fits */
+    o.starts = v;
+    o.n_starts = 1;
+    assert_int_equal(eisnet_posterior_compute(&grid, z, v, known, &o, &started), 0);
+    assert_true(started.peak_missed && started.method == 1 && started.converged);
+    assert_true(started.marginal[1 * G + ra] > 0.3);
+    assert_true(started.log_evidence > plain.log_evidence + 15);
+    assert_true(started.best_rel_rms <= eisnet_posterior_rel_rms(&grid, z, v) + 1e-9);
+    check_normalised(&started);
+    eisnet_posterior_free(&plain);
+    eisnet_posterior_free(&started);
+}
+
 static void test_bad_input(void **state)
 {
     (void)state;
@@ -528,6 +602,7 @@ int main(void)
         cmocka_unit_test(test_normalisation),     cmocka_unit_test(test_argmin),
         cmocka_unit_test(test_inconsistent_known), cmocka_unit_test(test_four_missing),
         cmocka_unit_test(test_sampling_agrees),   cmocka_unit_test(test_sampling_ridge),
+        cmocka_unit_test(test_missed_peak),       cmocka_unit_test(test_missed_peak_truth_start),
         cmocka_unit_test(test_bad_input),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

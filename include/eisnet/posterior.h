@@ -31,6 +31,14 @@
  * the parallel one p(R,p(R,C)-p(R,C)) have closed-form fast paths, other
  * circuits use the generic evaluator.
  *
+ * A narrow peak that no sub-point of its tuple came near gets a small
+ * coarse mass and is never refined; the boxes then integrate a worse region
+ * and can call that converged. So a multi-start compass search (from the 8
+ * best grid completions) looks for the best fit independently; when it fits
+ * better than every point the boxes evaluated (peak_missed), the boxes'
+ * answer is not taken as converged and the sampling stage below runs with
+ * its Student-t centred on that fit.
+ *
  * Sampling stage: when the box rule stops without converging (1 to 4
  * missing; or always, or never: option sampling), the same quantities are
  * estimated by self-normalised importance sampling in log10 of the missing
@@ -61,6 +69,10 @@ extern "C" {
 #define EISNET_POSTERIOR_IS_MAX_EVALS 8e6
 /* Its fixed seed: the stage is deterministic. */
 #define EISNET_POSTERIOR_IS_SEED 20261128
+/* How much better (log-likelihood, nats) the best fit of an independent
+ * local search may be than the best point the boxes evaluated before the
+ * boxes count as having missed the posterior's peak. */
+#define EISNET_POSTERIOR_MISSED_NATS 1.0
 /* Largest number of cell tuples enumerated (12^6 would be 2,985,984). */
 #define EISNET_POSTERIOR_MAX_TUPLES 3000000
 
@@ -75,6 +87,12 @@ typedef struct {
     uint64_t seed;       /* seed of the importance-sampling stage (fixed) */
     int sampling;        /* sampling stage: 0 when the boxes stop unconverged (default), 1 always
                             (checks), -1 never (the box rule alone) */
+    const double *starts; /* NULL, or n_starts extra starting points (n_params each, file order;
+                             the missing parameters are read, clipped to their ranges) of the
+                             local search for the best fit, beside the best grid completions:
+                             evaluate passes each simulation's truth, which by construction
+                             sits on a peak */
+    int n_starts;
 } eisnet_posterior_options;
 
 void eisnet_posterior_options_default(eisnet_posterior_options *o);
@@ -91,6 +109,10 @@ typedef struct {
                              sampling: 1 when is_max_se < tol/2 and is_ess >= 2000 */
     int method;           /* what marginal/joint/log_evidence come from: 0 boxes, 1 importance sampling */
     int is_ran;           /* 1 when the sampling stage ran (then the is_* fields are set) */
+    int peak_missed;      /* 1 when a local search from the best grid completions fitted better
+                             (by more than EISNET_POSTERIOR_MISSED_NATS) than every point the boxes
+                             evaluated: their peak was not the posterior's, so their answer is not
+                             used as converged (the sampling stage, centred on the better fit, is) */
     double is_samples;    /* samples drawn by the sampling stage */
     double is_ess;        /* its effective sample size (sum w)^2 / sum w^2 */
     double is_max_se;     /* its largest standard error of a marginal */

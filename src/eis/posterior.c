@@ -41,6 +41,8 @@ void eisnet_posterior_options_default(eisnet_posterior_options *o)
     o->is_max_evals = EISNET_POSTERIOR_IS_MAX_EVALS;
     o->seed = EISNET_POSTERIOR_IS_SEED;
     o->sampling = 0;
+    o->starts = NULL;
+    o->n_starts = 0;
 }
 
 void eisnet_posterior_free(eisnet_posterior *r)
@@ -677,6 +679,9 @@ static void free_ctx(post_ctx *c)
 }
 
 /* Sub-points per box and dimension: fewer where a box holds many points. */
+static int multi_start_fit(const post_ctx *c, uint64_t n, const double *starts, int n_starts, double *theta,
+                           double *chi_out);
+
 static int box_q(int m) { return m <= 2 ? 4 : m <= 4 ? 2 : 1; }
 
 int eisnet_posterior_compute(const eisnet_grid *g, const double complex *z, const double *values,
@@ -760,6 +765,16 @@ int eisnet_posterior_compute(const eisnet_grid *g, const double complex *z, cons
     for (int d = 0; d < m; d++) memcpy(r->marginal + (size_t)c.miss[d] * G, prev + (size_t)d * G, sizeof(double) * G);
     r->log_evidence = logz - c.F * log(2.0 * M_PI * o.sigma * o.sigma);
     polish(&c, 0.5 / (q << lvl) * (c.hi[0] - c.lo[0] > 0 ? c.hi[0] - c.lo[0] : 0.1), &best_chi, best_theta);
+    double fit_theta[EISNET_MAX_PARAMS], fit_chi;
+    if (multi_start_fit(&c, n, o.starts, o.n_starts, fit_theta, &fit_chi) != 0) goto oom;
+    r->n_evals += (double)n;
+    if ((best_chi - fit_chi) * c.inv2s2 > EISNET_POSTERIOR_MISSED_NATS) {
+        /* the boxes' peak is not the posterior's (see the header) */
+        r->peak_missed = 1;
+        r->converged = 0;
+        best_chi = fit_chi;
+        memcpy(best_theta, fit_theta, sizeof best_theta);
+    }
     r->best_rel_rms = sqrt(best_chi / (2.0 * c.F));
     /* Boxes that stopped short (a thin ridge) are refined by sampling. */
     int sample = o.sampling > 0 || (o.sampling == 0 && !r->converged);
@@ -802,10 +817,84 @@ double eisnet_posterior_rel_rms(const eisnet_grid *g, const double complex *z, c
     return sqrt(s / (2.0 * g->n_freq));
 }
 
-/* Starts of the compass search in eisnet_best_misfit: the best grid
- * completions (a single start ends in a local minimum for about 1 % of
- * consistent spectra). */
+/* Starts of the multi-start compass search: the best grid completions (a
+ * single start ends in a local minimum for about 1 % of consistent
+ * spectra). */
 #define MISFIT_STARTS 8
+
+/* The smallest chi (post_point_ll's) found by compass searches from the
+ * MISFIT_STARTS best of the n grid completions and from the n_starts points
+ * of starts (n_params each, file order); theta (n_params, file order) gets
+ * its point. -1 when out of memory. */
+static int multi_start_fit(const post_ctx *c, uint64_t n, const double *starts, int n_starts, double *theta,
+                           double *chi_out)
+{
+    const eisnet_grid *g = c->g;
+    const int m = c->m;
+    post_work w = {0};
+    if (post_work_init(&w, c->F) != 0) {
+        post_work_free(&w);
+        return -1;
+    }
+    int cell[EISNET_MAX_PARAMS], ns = 0;
+    double th[EISNET_MAX_PARAMS], best[MISFIT_STARTS];
+    uint64_t start[MISFIT_STARTS];
+    memcpy(th, c->base, sizeof th);
+    for (uint64_t t = 0; t < n; t++) {
+        double chi;
+        post_decode(c, t, cell);
+        for (int d = 0; d < m; d++) th[c->miss[d]] = g->values[(size_t)c->miss[d] * g->n_grid + cell[d]];
+        post_point_ll(c, &w, th, &chi);
+        /* keep the MISFIT_STARTS smallest, sorted; NaN never enters */
+        if (ns < MISFIT_STARTS || chi < best[ns - 1]) {
+            int k = ns < MISFIT_STARTS ? ns++ : ns - 1;
+            while (k > 0 && best[k - 1] > chi) {
+                best[k] = best[k - 1];
+                start[k] = start[k - 1];
+                k--;
+            }
+            best[k] = chi;
+            start[k] = t;
+        }
+    }
+    post_work_free(&w);
+    double least = INFINITY;
+    memcpy(theta, c->base, sizeof th);
+    for (int s = 0; s < ns; s++) {
+        post_decode(c, start[s], cell);
+        memcpy(th, c->base, sizeof th);
+        for (int d = 0; d < m; d++) th[c->miss[d]] = g->values[(size_t)c->miss[d] * g->n_grid + cell[d]];
+        double x = best[s];
+        polish(c, 0.5 * (c->hi[0] - c->lo[0]), &x, th);
+        if (x < least) {
+            least = x;
+            memcpy(theta, th, sizeof th);
+        }
+    }
+    for (int s = 0; s < n_starts; s++) {
+        memcpy(th, c->base, sizeof th);
+        for (int d = 0; d < m; d++) {
+            int p = c->miss[d];
+            double v = starts[(size_t)s * g->n_params + p];
+            th[p] = v >= g->lo[p] && v <= g->hi[p] ? v : v > g->hi[p] ? g->hi[p] : g->lo[p]; /* NaN: lo */
+        }
+        double x;
+        if (post_work_init(&w, c->F) != 0) {
+            post_work_free(&w);
+            return -1;
+        }
+        post_point_ll(c, &w, th, &x);
+        post_work_free(&w);
+        if (!(x < INFINITY)) continue;
+        polish(c, 0.5 * (c->hi[0] - c->lo[0]), &x, th);
+        if (x < least) {
+            least = x;
+            memcpy(theta, th, sizeof th);
+        }
+    }
+    *chi_out = least;
+    return 0;
+}
 
 double eisnet_best_misfit(const eisnet_grid *g, const double complex *z, const double *values, const uint8_t *known)
 {
@@ -814,49 +903,13 @@ double eisnet_best_misfit(const eisnet_grid *g, const double complex *z, const d
     int m = 0;
     if (check_input(g, z, values, known, &o, &m) != 0) return NAN;
     post_ctx c;
-    post_work w = {0};
-    double out = NAN;
+    double out = NAN, chi, theta[EISNET_MAX_PARAMS];
     uint64_t n = 1;
     for (int d = 0; d < m; d++) n *= (uint64_t)g->n_grid;
-    double *chi = malloc(sizeof(double) * n);
-    int ok = setup_ctx(&c, g, z, values, known, o.sigma) == 0 && post_work_init(&w, c.F) == 0 && chi;
-    if (ok) {
-        int cell[EISNET_MAX_PARAMS];
-        double theta[EISNET_MAX_PARAMS], best[MISFIT_STARTS];
-        uint64_t start[MISFIT_STARTS];
-        int ns = 0;
-        memcpy(theta, c.base, sizeof theta);
-        for (uint64_t t = 0; t < n; t++) {
-            post_decode(&c, t, cell);
-            for (int d = 0; d < m; d++) theta[c.miss[d]] = g->values[(size_t)c.miss[d] * g->n_grid + cell[d]];
-            post_point_ll(&c, &w, theta, &chi[t]);
-            /* keep the MISFIT_STARTS smallest, sorted */
-            if (ns < MISFIT_STARTS || chi[t] < best[ns - 1]) {
-                int k = ns < MISFIT_STARTS ? ns++ : ns - 1;
-                while (k > 0 && best[k - 1] > chi[t]) {
-                    best[k] = best[k - 1];
-                    start[k] = start[k - 1];
-                    k--;
-                }
-                best[k] = chi[t];
-                start[k] = t;
-            }
-        }
-        double least = INFINITY;
-        for (int s = 0; s < ns; s++) {
-            post_decode(&c, start[s], cell);
-            memcpy(theta, c.base, sizeof theta);
-            for (int d = 0; d < m; d++) theta[c.miss[d]] = g->values[(size_t)c.miss[d] * g->n_grid + cell[d]];
-            double x = best[s];
-            polish(&c, 0.5 * (c.hi[0] - c.lo[0]), &x, theta);
-            least = fmin(least, x);
-        }
-        out = sqrt(least / (2.0 * c.F));
-    } else {
+    if (setup_ctx(&c, g, z, values, known, o.sigma) == 0 && multi_start_fit(&c, n, NULL, 0, theta, &chi) == 0)
+        out = sqrt(chi / (2.0 * c.F));
+    else
         eisnet_set_error("out of memory");
-    }
-    post_work_free(&w);
-    free(chi);
     free_ctx(&c);
     return out;
 }

@@ -446,8 +446,9 @@ int post_sample_refine(const post_ctx *c, const eisnet_posterior_options *o, con
     r->n_evals += evals;
     /* Converged: the sampling answer. Not converged: the one whose stated
      * uncertainty is smaller, the sampling standard error against the box
-     * rule's last change of a marginal. */
-    if (s.S > 0 && (conv || !(r->change <= se))) store(c, &s, r);
+     * rule's last change of a marginal; the sampling one when the boxes
+     * missed the peak (their change says nothing then). */
+    if (s.S > 0 && (conv || r->peak_missed || !(r->change <= se))) store(c, &s, r);
     r->converged = conv || (r->converged && r->method == 0);
     rc = 0;
 out:

@@ -410,6 +410,7 @@ char *eisnet_inference_json(const eisnet_predictor *pr, const eisnet_inference *
         }
         cJSON_AddNumberToObject(x, "sub_points", ps->sub_used);
         cJSON_AddBoolToObject(x, "converged", ps->converged);
+        cJSON_AddBoolToObject(x, "peak_missed_by_boxes", ps->peak_missed);
         if (isfinite(ps->change)) cJSON_AddNumberToObject(x, "last_change", ps->change);
         else cJSON_AddNullToObject(x, "last_change");
         cJSON_AddNumberToObject(x, "evaluations", ps->n_evals);
@@ -495,8 +496,15 @@ void eisnet_inference_print(FILE *fp, const eisnet_predictor *pr, const eisnet_i
         const eisnet_posterior *ps = &r->post;
         fprintf(fp, "\nexact Bayes cell posterior (sigma %.3g): %d sub-points per cell and dimension, %s, %.0f spectra "
                     "evaluated\n",
-                r->sigma, ps->sub_used, ps->converged ? "converged" : "NOT converged (budget or resolution cap reached)",
+                r->sigma, ps->sub_used,
+                ps->converged ? "converged"
+                : ps->peak_missed ? "NOT converged (the boxes missed the best fit's peak)"
+                                  : "NOT converged (budget or resolution cap reached)",
                 ps->n_evals);
+        if (ps->peak_missed)
+            fprintf(fp, "  the boxes' sub-points missed a peak that a local search found (it fits better than any "
+                        "of them)%s\n",
+                    ps->is_ran ? "; the sampling stage was centred on it" : "");
         if (ps->is_ran)
             fprintf(fp, "  the boxes did not settle; importance sampling: %.0f samples, effective %.0f, largest standard "
                         "error of a marginal %.2g (%s used)\n",
