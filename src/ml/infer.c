@@ -166,11 +166,24 @@ void eisnet_inference_free(eisnet_inference *r)
 /* About 0.1 s of spectra. */
 #define MISFIT_MAX_COMPLETIONS 3e5
 
+/* How many of the network's top completions start the exact posterior's
+ * search for a missed peak. */
+#define INFER_EXACT_STARTS 3
+
 static int exact_part(const eisnet_predictor *pr, const double complex *z, eisnet_inference *r)
 {
     eisnet_posterior_options o;
     eisnet_posterior_options_default(&o);
     o.sigma = r->sigma;
+    /* the network's most probable completions as extra starts of the
+     * posterior's check for a peak its boxes missed (the network often
+     * points at the right peak; it changes no probability, only what is
+     * searched) */
+    double starts[INFER_EXACT_STARTS * EISNET_MAX_PARAMS];
+    int ns = r->k < INFER_EXACT_STARTS ? r->k : INFER_EXACT_STARTS;
+    for (int i = 0; i < ns; i++) eisnet_inference_completion(pr, r, i, starts + (size_t)i * pr->grid.n_params);
+    o.starts = starts;
+    o.n_starts = ns;
     if (eisnet_posterior_compute(&pr->grid, z, r->values, r->known, &o, &r->post) != 0) return -1;
     int G = pr->grid.n_grid;
     r->exact = r->post.marginal;
