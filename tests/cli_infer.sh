@@ -66,6 +66,7 @@ expect_error "--sigma must be positive" infer --model "$M" --spectrum "$T/meas.c
 "$BIN" infer --model "$M" --spectrum "$T/meas.csv" --known Rsh=460,Ra=4820,Rb=2210 --exact --json >"$T/x.json" 2>"$T/err" \
   && grep -Eq '"converged":[[:space:]]*true' "$T/x.json" && ! grep -q 'contradict' "$T/x.json" \
   && grep -q '"kl_divergence"' "$T/x.json" && grep -q '"best_relative_misfit"' "$T/x.json" \
+  && grep -Eq '"peak_missed_by_boxes":[[:space:]]*false' "$T/x.json" \
   && ok || bad "--exact JSON: $(head -c 400 "$T/x.json") $(cat "$T/err")"
 # known values that contradict the spectrum: a warning in the table
 "$BIN" infer --model "$M" --spectrum "$T/meas.csv" --known Rsh=1500,Ra=4820,Rb=2210 >"$T/w.txt" 2>"$T/err" \
