@@ -678,10 +678,10 @@ static void free_ctx(post_ctx *c)
     free(c->lo);
 }
 
-/* Sub-points per box and dimension: fewer where a box holds many points. */
 static int multi_start_fit(const post_ctx *c, uint64_t n, const double *starts, int n_starts, double *theta,
                            double *chi_out);
 
+/* Sub-points per box and dimension: fewer where a box holds many points. */
 static int box_q(int m) { return m <= 2 ? 4 : m <= 4 ? 2 : 1; }
 
 int eisnet_posterior_compute(const eisnet_grid *g, const double complex *z, const double *values,
@@ -857,7 +857,6 @@ static int multi_start_fit(const post_ctx *c, uint64_t n, const double *starts, 
             start[k] = t;
         }
     }
-    post_work_free(&w);
     double least = INFINITY;
     memcpy(theta, c->base, sizeof th);
     for (int s = 0; s < ns; s++) {
@@ -879,12 +878,7 @@ static int multi_start_fit(const post_ctx *c, uint64_t n, const double *starts, 
             th[p] = v >= g->lo[p] && v <= g->hi[p] ? v : v > g->hi[p] ? g->hi[p] : g->lo[p]; /* NaN: lo */
         }
         double x;
-        if (post_work_init(&w, c->F) != 0) {
-            post_work_free(&w);
-            return -1;
-        }
         post_point_ll(c, &w, th, &x);
-        post_work_free(&w);
         if (!(x < INFINITY)) continue;
         polish(c, 0.5 * (c->hi[0] - c->lo[0]), &x, th);
         if (x < least) {
@@ -892,6 +886,7 @@ static int multi_start_fit(const post_ctx *c, uint64_t n, const double *starts, 
             memcpy(theta, th, sizeof th);
         }
     }
+    post_work_free(&w);
     *chi_out = least;
     return 0;
 }
