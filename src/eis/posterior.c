@@ -187,6 +187,14 @@ uint64_t post_encode(const post_ctx *c, const int *cell)
 }
 
 
+/* theta's missing parameters at the grid values of cell tuple t (the
+ * known ones are left as they are); cell (m) gets the tuple's cells. */
+static void tuple_point(const post_ctx *c, uint64_t t, int *cell, double *theta)
+{
+    post_decode(c, t, cell);
+    for (int d = 0; d < c->m; d++) theta[c->miss[d]] = c->g->values[(size_t)c->miss[d] * c->G + cell[d]];
+}
+
 static int boxes_reserve(boxes *b, int64_t need)
 {
     if (need <= b->cap) return 0;
@@ -564,9 +572,7 @@ static int grid_argmin(const post_ctx *c, const eisnet_posterior_options *o, uin
 #endif
         for (uint64_t t = 0; t < n; t++) {
             if (failed) continue;
-            post_decode(c, t, cell);
-            for (int d = 0; d < c->m; d++)
-                theta[c->miss[d]] = c->g->values[(size_t)c->miss[d] * c->G + cell[d]];
+            tuple_point(c, t, cell, theta);
             double chi;
             post_point_ll(c, &w, theta, &chi);
             if (chi < my || (chi == my && t < mt)) {
@@ -681,6 +687,26 @@ static void free_ctx(post_ctx *c)
 static int multi_start_fit(const post_ctx *c, uint64_t n, const double *starts, int n_starts, double *theta,
                            double *chi_out);
 
+/* The check for a peak the boxes missed (see the header): a multi-start
+ * search for the best fit; when it beats the boxes' best point (best_chi,
+ * best_theta) by more than EISNET_POSTERIOR_MISSED_NATS, the answer is
+ * marked, not converged, and the best point moves there. -1 when out of
+ * memory. */
+static int check_missed_peak(const post_ctx *c, const eisnet_posterior_options *o, uint64_t n, eisnet_posterior *r,
+                             double *best_chi, double *best_theta)
+{
+    double fit_theta[EISNET_MAX_PARAMS], fit_chi;
+    if (multi_start_fit(c, n, o->starts, o->n_starts, fit_theta, &fit_chi) != 0) return -1;
+    r->n_evals += (double)n;
+    if ((*best_chi - fit_chi) * c->inv2s2 > EISNET_POSTERIOR_MISSED_NATS) {
+        r->peak_missed = 1;
+        r->converged = 0;
+        *best_chi = fit_chi;
+        memcpy(best_theta, fit_theta, sizeof fit_theta);
+    }
+    return 0;
+}
+
 /* Sub-points per box and dimension: fewer where a box holds many points. */
 static int box_q(int m) { return m <= 2 ? 4 : m <= 4 ? 2 : 1; }
 
@@ -765,16 +791,7 @@ int eisnet_posterior_compute(const eisnet_grid *g, const double complex *z, cons
     for (int d = 0; d < m; d++) memcpy(r->marginal + (size_t)c.miss[d] * G, prev + (size_t)d * G, sizeof(double) * G);
     r->log_evidence = logz - c.F * log(2.0 * M_PI * o.sigma * o.sigma);
     polish(&c, 0.5 / (q << lvl) * (c.hi[0] - c.lo[0] > 0 ? c.hi[0] - c.lo[0] : 0.1), &best_chi, best_theta);
-    double fit_theta[EISNET_MAX_PARAMS], fit_chi;
-    if (multi_start_fit(&c, n, o.starts, o.n_starts, fit_theta, &fit_chi) != 0) goto oom;
-    r->n_evals += (double)n;
-    if ((best_chi - fit_chi) * c.inv2s2 > EISNET_POSTERIOR_MISSED_NATS) {
-        /* the boxes' peak is not the posterior's (see the header) */
-        r->peak_missed = 1;
-        r->converged = 0;
-        best_chi = fit_chi;
-        memcpy(best_theta, fit_theta, sizeof best_theta);
-    }
+    if (check_missed_peak(&c, &o, n, r, &best_chi, best_theta) != 0) goto oom;
     r->best_rel_rms = sqrt(best_chi / (2.0 * c.F));
     /* Boxes that stopped short (a thin ridge) are refined by sampling. */
     int sample = o.sampling > 0 || (o.sampling == 0 && !r->converged);
@@ -842,8 +859,7 @@ static int multi_start_fit(const post_ctx *c, uint64_t n, const double *starts, 
     memcpy(th, c->base, sizeof th);
     for (uint64_t t = 0; t < n; t++) {
         double chi;
-        post_decode(c, t, cell);
-        for (int d = 0; d < m; d++) th[c->miss[d]] = g->values[(size_t)c->miss[d] * g->n_grid + cell[d]];
+        tuple_point(c, t, cell, th);
         post_point_ll(c, &w, th, &chi);
         /* keep the MISFIT_STARTS smallest, sorted; NaN never enters */
         if (ns < MISFIT_STARTS || chi < best[ns - 1]) {
@@ -860,9 +876,8 @@ static int multi_start_fit(const post_ctx *c, uint64_t n, const double *starts, 
     double least = INFINITY;
     memcpy(theta, c->base, sizeof th);
     for (int s = 0; s < ns; s++) {
-        post_decode(c, start[s], cell);
         memcpy(th, c->base, sizeof th);
-        for (int d = 0; d < m; d++) th[c->miss[d]] = g->values[(size_t)c->miss[d] * g->n_grid + cell[d]];
+        tuple_point(c, start[s], cell, th);
         double x = best[s];
         polish(c, 0.5 * (c->hi[0] - c->lo[0]), &x, th);
         if (x < least) {
