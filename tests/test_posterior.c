@@ -489,6 +489,14 @@ static void test_sampling_ridge(void **state)
     assert_true(found);
 }
 
+/* Spectrum k (from 0) of the simulations of rng stream (seed, stream). */
+static void nth_simulation(uint64_t seed, uint64_t stream, int k, double *v, double complex *z)
+{
+    eisnet_rng rng;
+    eisnet_rng_seed(&rng, seed, stream);
+    for (int i = 0; i <= k; i++) eisnet_simulate(&grid, &rng, 0.01, v, NULL, z);
+}
+
 /* A spectrum whose box rule settles on the wrong peak: Ra and Rb are known
  * and nearly equal, so the two RC elements with their capacitances swapped
  * fit almost as well; the coarse sub-points catch that swapped peak and
@@ -501,11 +509,9 @@ static void test_missed_peak(void **state)
     (void)state;
     const uint8_t known[5] = {0, 1, 1, 0, 0};
     int G = grid.n_grid;
-    eisnet_rng rng;
-    eisnet_rng_seed(&rng, 5, 77);
     double v[5];
     double complex z[64];
-    for (int i = 0; i <= 93; i++) eisnet_simulate(&grid, &rng, 0.01, v, NULL, z); /* spectrum 93 of this stream */
+    nth_simulation(5, 77, 93, v, z);
     assert_true(fabs(v[1] / v[2] - 1.18) < 0.01);                                  /* Ra ~ Rb: the swap nearly fits */
     int ca = eisnet_grid_cell(&grid, 3, v[3]), cb = eisnet_grid_cell(&grid, 4, v[4]);
     eisnet_posterior boxes, full;
@@ -538,11 +544,9 @@ static void test_missed_peak_truth_start(void **state)
     (void)state;
     const uint8_t known[5] = {1, 0, 0, 0, 1};
     int G = grid.n_grid;
-    eisnet_rng rng;
-    eisnet_rng_seed(&rng, 5, 78);
     double v[5];
     double complex z[64];
-    for (int i = 0; i <= 159; i++) eisnet_simulate(&grid, &rng, 0.01, v, NULL, z); /* spectrum 159 of this stream */
+    nth_simulation(5, 78, 159, v, z);
     int ra = eisnet_grid_cell(&grid, 1, v[1]);
     eisnet_posterior plain, started;
     eisnet_posterior_options o;
