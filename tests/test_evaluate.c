@@ -171,7 +171,7 @@ static void test_evaluate_uniform_network(void **state)
     eisnet_rng rng;
     eisnet_rng_seed(&rng, 5, EISNET_EVAL_STREAM);
     double top1_exact[2] = {0}, top1_argmin[2] = {0}, cell0[2] = {0}, kl[2] = {0}, cover90[2] = {0}, cells90[2] = {0};
-    double klc[2] = {0}, n_conv = 0;
+    double klc[2] = {0}, kl2[2] = {0}, n_conv = 0;
     for (int i = 0; i < o.n; i++) {
         double v[5];
         int cells[5], am[5];
@@ -195,6 +195,7 @@ static void test_evaluate_uniform_network(void **state)
             for (int c = 0; c < 12; c++)
                 if (ex[c] > 0) h -= ex[c] * log(ex[c]);
             kl[k] += log(12.0) - h;
+            kl2[k] += (log(12.0) - h) * (log(12.0) - h);
             if (r.converged) klc[k] += log(12.0) - h;
         }
         n_conv += r.converged;
@@ -212,6 +213,9 @@ static void test_evaluate_uniform_network(void **state)
         assert_true(q->exact.cover90_cells >= q->exact.cover90);
         /* the network evaluates in float: KL to 1e-5 */
         assert_true(fabs(q->kl - kl[k] / o.n_exact) < 1e-5);
+        /* its standard error: the sample deviation over sqrt(n) */
+        const double mk = kl[k] / o.n_exact, vk = (kl2[k] - o.n_exact * mk * mk) / (o.n_exact - 1);
+        assert_true(vk > 0 && fabs(q->kl_stderr - sqrt(vk / o.n_exact)) < 1e-5);
         /* and over the converged exact posteriors only */
         assert_true(n_conv > 0 && fabs(q->kl_converged - klc[k] / n_conv) < 1e-5);
         /* the exact posterior and the brute force know far more than the uniform answer */
@@ -231,6 +235,7 @@ static void test_evaluate_uniform_network(void **state)
                 1e-12);
     assert_true(fabs(cJSON_GetObjectItem(ca, "kl")->valuedouble - m->par[0].kl) < 1e-12);
     assert_true(fabs(cJSON_GetObjectItem(ca, "kl_converged")->valuedouble - m->par[0].kl_converged) < 1e-12);
+    assert_true(fabs(cJSON_GetObjectItem(ca, "kl_stderr")->valuedouble - m->par[0].kl_stderr) < 1e-12);
     cJSON_Delete(j);
     free(s);
 

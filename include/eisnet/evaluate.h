@@ -99,6 +99,7 @@ typedef struct {
     double argmin_top1, argmin_top3; /* over all n */
     double kl;                 /* mean KL(exact || network) over the subset */
     double kl_converged;       /* the same over the subset's converged exact posteriors only */
+    double kl_stderr;          /* standard error of kl (sample deviation / sqrt(n_exact)); NAN below 2 */
 } eisnet_param_metrics;
 
 typedef struct {

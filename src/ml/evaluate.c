@@ -242,6 +242,16 @@ static void progress_line(int quiet, int mask, int n_masks, const char *what, in
     fflush(stderr);
 }
 
+/* Standard error of a mean from the sum and the sum of squares of n values:
+ * a mean KL over 100 spectra is dominated by a few of them, so a claim
+ * about it needs its spread. */
+static double kl_stderr(double sum, double sum2, int n)
+{
+    if (n < 2) return NAN;
+    const double mean = sum / n, var = (sum2 - n * mean * mean) / (n - 1);
+    return sqrt(var > 0 ? var / n : 0.0);
+}
+
 static int run_mask(const eisnet_predictor *pr, const eisnet_evaluate_options *o, int mi, const double *values,
                     const int *cells, const double complex *z, const float *feats, double *probs, per_spectrum *ps,
                     eisnet_mask_metrics *mm, eisnet_calibration *cal_net, eisnet_calibration *cal_exact)
@@ -314,7 +324,7 @@ static int run_mask(const eisnet_predictor *pr, const eisnet_evaluate_options *o
     for (int k = 0; k < mm->n_missing; k++) {
         int p = mm->par[k].param;
         acc an = {0}, as = {0}, ae = {0};
-        double a1 = 0, a3 = 0, kl = 0, klc = 0, nc = 0;
+        double a1 = 0, a3 = 0, kl = 0, kl2 = 0, klc = 0, nc = 0;
         double *neg = malloc(sizeof(double) * (size_t)G);
         if (!neg) return eisnet_set_error("out of memory");
         for (int i = 0; i < n; i++) {
@@ -330,6 +340,7 @@ static int run_mask(const eisnet_predictor *pr, const eisnet_evaluate_options *o
                 acc_add(&ae, e, G, truth);
                 double d = eisnet_kl(e, q, G);
                 kl += d;
+                kl2 += d * d;
                 if (ps->converged[i]) klc += d, nc++;
             }
         }
@@ -341,6 +352,7 @@ static int run_mask(const eisnet_predictor *pr, const eisnet_evaluate_options *o
         mm->par[k].argmin_top3 = a3 / n;
         mm->par[k].kl = ne ? kl / ne : NAN;
         mm->par[k].kl_converged = nc > 0 ? klc / nc : NAN;
+        mm->par[k].kl_stderr = kl_stderr(kl, kl2, ne);
         eisnet_calibration_merge(cal_net, &an.cal);
         eisnet_calibration_merge(cal_exact, &ae.cal);
     }
@@ -454,8 +466,9 @@ void eisnet_evaluation_print(FILE *fp, const eisnet_predictor *pr, const eisnet_
                     q->net.ece, q->net.cover50, q->net.cover90);
         }
         if (m->n_exact > 0) {
-            fprintf(fp, "%-16s %5s   exact posterior: %.0f%% converged, %.3g s each", "", "", 100 * m->exact_converged,
-                    m->exact_seconds);
+            fprintf(fp, "%-16s %5s   exact posterior: %.0f%% converged, %.3g s each; KL standard error:", "", "",
+                    100 * m->exact_converged, m->exact_seconds);
+            for (int i = 0; i < m->n_missing; i++) fprintf(fp, " %.3f", m->par[i].kl_stderr);
             /* an unconverged "exact" answer can be far from the true posterior, and one such
              * spectrum can dominate a mean KL: the KL on the converged ones beside it */
             if (m->exact_converged < 1) {
@@ -536,6 +549,7 @@ char *eisnet_evaluation_json(const eisnet_predictor *pr, const eisnet_evaluate_o
                 cJSON_AddItemToObject(y, "network_on_exact_subset", metrics_json(&q->net_sub));
                 add_num(y, "kl", q->kl);
                 add_num(y, "kl_converged", q->kl_converged);
+                add_num(y, "kl_stderr", q->kl_stderr);
             }
         }
         cJSON_AddItemToArray(ms, x);
