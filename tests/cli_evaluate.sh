@@ -33,7 +33,7 @@ for name in ("Ca", "Cb"):
     # counted in part, a calibrated answer covers about the level (30 spectra)
     assert 0.7 <= p["exact"]["coverage90"] <= 1
     assert p["argmin"]["top1"] > 4 * u and p["argmin"]["top1"] <= p["argmin"]["top3"]
-    assert p["kl"] >= 0
+    assert p["kl"] >= 0 and p["kl_stderr"] >= 0
 assert 0 <= j["calibration"]["ece_network"] <= 1 and len(j["calibration"]["bins_exact"]) == 10
 PY
 else
@@ -47,6 +47,9 @@ if command -v xmllint >/dev/null; then xmllint --noout "$T/plots/reliability.svg
 [ ! -s "$T/err" ] && ok || bad "--quiet still wrote: $(cat "$T/err")"
 # every mask with 1 to 3 missing: 5 + 10 + 10 rows of masks, 5*1 + 10*2 + 10*3 parameter lines
 [ "$(grep -c ' | ' "$T/table")" -eq $((2 + 5 + 20 + 30)) ] && ok || bad "table rows: $(cat "$T/table")"
+# one exact posterior has no spread: the text says so instead of a number
+"$BIN" evaluate --model "$M" --n 3 --n_exact 1 --known Rsh,Ra,Rb,Ca --quiet >"$T/one" 2>"$T/err" &&
+  grep -q "KL standard error: -$" "$T/one" && ok || bad "KL standard error of one: $(cat "$T/one" "$T/err")"
 "$BIN" evaluate --help | grep -q -- "--n_exact" && ok || bad "help"
 
 expect_error "--n expects" evaluate --model "$M" --n 0

@@ -468,7 +468,10 @@ void eisnet_evaluation_print(FILE *fp, const eisnet_predictor *pr, const eisnet_
         if (m->n_exact > 0) {
             fprintf(fp, "%-16s %5s   exact posterior: %.0f%% converged, %.3g s each; KL standard error:", "", "",
                     100 * m->exact_converged, m->exact_seconds);
-            for (int i = 0; i < m->n_missing; i++) fprintf(fp, " %.3f", m->par[i].kl_stderr);
+            for (int i = 0; i < m->n_missing; i++) {
+                if (isnan(m->par[i].kl_stderr)) fprintf(fp, " -"); /* one exact posterior has no spread */
+                else fprintf(fp, " %.3f", m->par[i].kl_stderr);
+            }
             /* an unconverged "exact" answer can be far from the true posterior, and one such
              * spectrum can dominate a mean KL: the KL on the converged ones beside it */
             if (m->exact_converged < 1) {
